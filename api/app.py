@@ -1,0 +1,51 @@
+"""The FastAPI application: routes, middleware and error mapping, around a Container."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import errors
+from api.auth import Authenticator
+from api.middleware import RequestGuard
+from api.ratelimit import TokenBuckets
+from api.routes import audit, health, org, tickets
+from api.routes import inspections as inspection_routes
+from api.routes import kpis as kpi_routes
+from api.routes import nonconformances as nonconformance_routes
+from api.routes import security as security_routes
+from api.routes import templates as template_routes
+from application.security import Principal
+
+log = logging.getLogger("qualtrace.api")
+
+ROUTERS = [health.router, org.router, tickets.router, security_routes.router, audit.router]
+ROUTERS += [kpi_routes.router]
+ROUTERS += [nonconformance_routes.router]
+ROUTERS += [template_routes.router, inspection_routes.router]
+
+
+def token_authenticator(c: Any) -> Callable[[str], Principal | None]:
+    """Local API tokens and, when configured, the identity provider's JWTs."""
+    return Authenticator(c)
+
+
+def create_app(container: Any) -> FastAPI:
+    app = FastAPI(
+        title="Qualtrace",
+        version="0.1.0",
+        description="Event-sourced quality management: tickets, inspections, nonconformances, surveys.",
+    )
+    app.state.container = container
+    app.state.authenticator = token_authenticator(container)
+    # -- middleware (security): see api/middleware.py, api/ratelimit.py, api/logs.py --
+    app.state.rate_limiter = TokenBuckets(container.settings.rate_limit_per_second, container.settings.rate_limit_burst)
+    errors.install(app)
+    app.add_middleware(RequestGuard, settings=container.settings)
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

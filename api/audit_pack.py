@@ -1,0 +1,117 @@
+"""Audit packs: one JSON file holding events exactly as stored, their hashes, the ledger
+segment that seals them, and a manifest — verifiable offline with `tools/verify_pack.py`
+(Python's standard library only). The README describes the procedure step by step."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from api.views import masked_reporter
+from application.integrity import state_digest
+from application.security import UNMASKED_ROLES, Principal
+
+FORMAT = "qualtrace-audit-pack/1"
+MAX_EVENTS = 50_000
+HASH_SCHEME = {
+    "state_sha256": "sha256(state bytes), hex",
+    "event_hash": "sha256(utf8(issue_id + '\\n' + version + '\\n' + topic + '\\n' + prev_hash + '\\n' + state_sha256)), hex;"
+                  " prev_hash is the previous version's event_hash, 64 zeros for version 1",
+    "chain_hash": "sha256(utf8(prev_chain_hash + '\\n' + position + '\\n' + event_hash)), hex;"
+                  " prev_chain_hash is the previous ledger entry's chain_hash, 64 zeros before entry 1",
+    "digests": "sha256 of canonical JSON: keys sorted, separators (',', ':'), UTF-8, ensure_ascii false",
+}
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def _redact(payload: Any) -> Any:
+    if isinstance(payload, dict) and isinstance(payload.get("reporter"), dict):
+        return {**payload, "reporter": masked_reporter(payload["reporter"])}
+    return payload
+
+
+def build_pack(
+    c: Any,
+    principal: Principal,
+    raw: list[dict[str, Any]],
+    issues: dict[str, dict[str, Any]],
+    subject: dict[str, Any],
+) -> dict[str, Any]:
+    """Assemble a pack from raw stored rows (`AuditQueries.raw_events`) and issue rows."""
+    unmasked = principal.role in UNMASKED_ROLES
+    positions = [r["position"] for r in raw]
+    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT seq, position FROM qt_read.ledger WHERE position = ANY(%s)", (positions,))
+        seq_of = {r["position"]: r["seq"] for r in cur.fetchall()}
+        segment: list[dict[str, Any]] = []
+        if seq_of:
+            cur.execute(
+                "SELECT seq, position, event_hash, chain_hash FROM qt_read.ledger WHERE seq >= %s ORDER BY seq",
+                (max(min(seq_of.values()) - 1, 1),),
+            )
+            segment = [dict(r) for r in cur.fetchall()]
+        cur.execute(
+            "SELECT position, type, occurred_at, actor_id, actor_name, actor_role FROM qt_read.audit_events"
+            " WHERE position = ANY(%s)",
+            (positions,),
+        )
+        meta = {r["position"]: r for r in cur.fetchall()}
+    events = []
+    redacted = 0
+    for r in raw:
+        state = bytes(r["state"] or b"")
+        payload = json.loads(state.decode("utf-8")) if state else None
+        hide = not unmasked and payload != _redact(payload)
+        redacted += hide
+        issue = issues.get(r["issue_id"], {})
+        m = meta.get(r["position"])
+        events.append({
+            "position": r["position"],
+            "issue_id": r["issue_id"],
+            "issue_number": issue.get("number"),
+            "issue_kind": issue.get("kind"),
+            "version": r["version"],
+            "topic": r["topic"],
+            "type": m["type"] if m else None,
+            "occurred_at": m["occurred_at"].astimezone(timezone.utc).isoformat() if m else None,
+            "actor": {"id": m["actor_id"], "name": m["actor_name"], "role": m["actor_role"]} if m else None,
+            "prev_hash": r["prev_hash"],
+            "event_hash": r["event_hash"],
+            "state_sha256": state_digest(state),
+            "state_b64": None if hide else base64.b64encode(state).decode("ascii"),
+            "redacted": bool(hide),
+            "payload": _redact(payload) if hide else payload,
+            "ledger_seq": seq_of.get(r["position"]),
+        })
+    head = segment[-1] if segment else None
+    manifest = {
+        "format": FORMAT,
+        "generated_at": datetime.now(timezone.utc).isoformat(),
+        "generated_by": {"id": principal.id, "name": principal.name, "role": principal.role},
+        "subject": subject,
+        "issues": sorted(
+            ({"id": str(i["id"]), "number": i.get("number"), "kind": i.get("kind"), "project": i.get("project")}
+             for i in issues.values()),
+            key=lambda i: (i["kind"] or "", i["number"] or "", i["id"]),
+        ),
+        "event_count": len(events),
+        "redacted_count": redacted,
+        "unsealed_count": sum(1 for e in events if e["ledger_seq"] is None),
+        "ledger_head": {"seq": head["seq"], "position": head["position"], "chain_hash": head["chain_hash"]} if head else None,
+        "hash_scheme": HASH_SCHEME,
+        "events_sha256": digest(events),
+        "ledger_sha256": digest(segment),
+    }
+    return {"manifest": manifest, "manifest_sha256": digest(manifest), "events": events, "ledger": segment}

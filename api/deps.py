@@ -1,0 +1,136 @@
+"""FastAPI dependencies: the container, the authenticated principal, one request's Call,
+and read-your-writes waiting."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Query, Request, Response
+
+from api.ratelimit import retry_after
+from application.app import Qualtrace
+from application.base import Call, Idempotency, fingerprint
+from application.security import Principal, can
+from projections.runner import positions
+
+
+def container(request: Request) -> Any:
+    return request.app.state.container
+
+
+Container = Annotated[Any, Depends(container)]
+
+
+def qualtrace_app(request: Request) -> Qualtrace:
+    return request.app.state.container.app
+
+
+QualtraceApp = Annotated[Qualtrace, Depends(qualtrace_app)]
+
+
+def current_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    token = authorization[7:].strip()
+    authenticator = request.app.state.authenticator
+    principal = authenticator(token)
+    if principal is None:
+        raise HTTPException(401, "invalid, expired or revoked token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    request.state.principal = principal
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        wait = limiter.take(principal.id)
+        if wait > 0:
+            raise HTTPException(429, "rate limit exceeded for this principal; slow down",
+                                headers={"Retry-After": retry_after(wait)})
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(action: str) -> Any:
+    """Dependency that allows only the roles the permission matrix lists for `action`."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if not can(principal, action):
+            raise HTTPException(403, f"role '{principal.role}' may not {action}")
+        return principal
+
+    return Depends(check)
+
+
+async def command_call(
+    request: Request,
+    principal: CurrentPrincipal,
+    if_match: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Call:
+    expected: int | None = None
+    if if_match is not None:
+        raw = if_match.strip().strip('"')
+        if raw.startswith("W/"):
+            raw = raw[2:].strip('"')
+        try:
+            expected = int(raw)
+        except ValueError:
+            raise HTTPException(422, "If-Match must be the issue's version number") from None
+    idem = None
+    if idempotency_key is not None:
+        key = idempotency_key.strip()
+        if not key or len(key) > 200:
+            raise HTTPException(422, "Idempotency-Key must be 1 to 200 characters")
+        body = await request.body()
+        idem = Idempotency(key, fingerprint(request.method, request.url.path, canonical_body(body)))
+    return Call(principal=principal, correlation_id=request.state.correlation_id, if_match=expected, idempotency=idem)
+
+
+CommandCall = Annotated[Call, Depends(command_call)]
+
+
+def canonical_body(body: bytes) -> bytes:
+    """The body an Idempotency-Key is bound to: JSON compared by value (key order and
+    whitespace do not matter), anything else byte for byte."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except ValueError:
+        return body
+
+
+def query_call(request: Request, principal: CurrentPrincipal) -> Call:
+    return Call(principal=principal, correlation_id=request.state.correlation_id)
+
+
+QueryCall = Annotated[Call, Depends(query_call)]
+
+
+def read_position(
+    request: Request,
+    response: Response,
+    min_position: Annotated[int | None, Query(ge=0, description="wait until the read side has processed this position")] = None,
+) -> int:
+    """Wait (bounded) until every projection has processed `min_position`; report where it is."""
+    c = request.app.state.container
+    deadline = time.monotonic() + c.settings.read_wait_seconds
+    while True:
+        with c.pool.connection() as conn:
+            pos = positions(conn)
+        current = min(pos.values()) if pos else 0
+        if min_position is None or current >= min_position or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    response.headers["X-Read-Position"] = str(current)
+    return current
+
+
+ReadPosition = Annotated[int, Depends(read_position)]
+
+
+def new_correlation_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,134 @@
+"""Every error becomes RFC 9457 problem+json here, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from application.errors import (
+    Conflict,
+    Forbidden,
+    IdempotencyMismatch,
+    NotFound,
+    PreconditionFailed,
+    UnknownReference,
+)
+from domain.errors import DomainError, IllegalStep, InvalidValue, MissingActor, RuleViolation
+
+log = logging.getLogger("qualtrace.api")
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _loc_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        where = parts[0]
+        rest = parts[1:]
+        if where == "body":
+            return ".".join(rest) or "body"
+        return ".".join(rest) if rest else where
+    return ".".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        content_type = request.headers.get("content-type", "")
+        json_body = "json" in content_type.lower()
+        for err in exc.errors():
+            path = _loc_path(err.get("loc", ()))
+            msg = err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                path, msg = "body", "is not valid JSON"
+            elif content_type and not json_body and tuple(err.get("loc", ()))[:1] == ("body",):
+                # A body sent as form data, text, ... : we answer 422 (not 415), naming `body`.
+                errors = [{"path": "body", "message": f"must be application/json, not {content_type.split(';')[0]}"}]
+                break
+            errors.append({"path": path, "message": msg})
+        fields = ", ".join(e["path"] for e in errors)
+        return problem(422, f"invalid input: {fields}", errors=errors)
+
+    @app.exception_handler(InvalidValue)
+    async def _invalid(_: Request, exc: InvalidValue) -> JSONResponse:
+        return problem(422, str(exc), errors=[{"path": exc.field, "message": exc.message}])
+
+    @app.exception_handler(UnknownReference)
+    async def _unknown(_: Request, exc: UnknownReference) -> JSONResponse:
+        return problem(422, str(exc), errors=[{"path": exc.field, "message": exc.message}])
+
+    @app.exception_handler(IdempotencyMismatch)
+    async def _idem(_: Request, exc: IdempotencyMismatch) -> JSONResponse:
+        return problem(422, str(exc), errors=[{"path": "Idempotency-Key", "message": "reused with another body"}])
+
+    @app.exception_handler(IllegalStep)
+    async def _illegal(_: Request, exc: IllegalStep) -> JSONResponse:
+        return problem(409, str(exc), state=exc.state, step=exc.step, allowed_steps=exc.allowed)
+
+    @app.exception_handler(RuleViolation)
+    async def _rule(_: Request, exc: RuleViolation) -> JSONResponse:
+        detail = f"{exc} (state '{exc.state}'; allowed steps: {', '.join(exc.allowed) or 'none'})"
+        return problem(409, detail, state=exc.state, step=exc.step, allowed_steps=exc.allowed)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return problem(409, str(exc), state=exc.state, allowed_steps=exc.allowed)
+
+    @app.exception_handler(PreconditionFailed)
+    async def _precondition(_: Request, exc: PreconditionFailed) -> JSONResponse:
+        return problem(412, str(exc), current_version=exc.current)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        # One body for "does not exist" and "exists outside your scope": a 404 must not
+        # tell a caller whether an id exists in another project.
+        return problem(404, "not found")
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return problem(403, str(exc))
+
+    @app.exception_handler(MissingActor)
+    async def _no_actor(_: Request, exc: MissingActor) -> JSONResponse:
+        return problem(401, str(exc))
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem(422, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+        return problem(500, "internal error; quote the X-Correlation-ID header when reporting it")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return problem(exc.status_code, detail, headers=headers)

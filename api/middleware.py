@@ -1,0 +1,157 @@
+"""The HTTP guard around every request (a plain ASGI middleware, so it also sees
+streamed bodies): correlation id, body-size limit, hostile query strings, a
+per-request deadline and one structured access-log line.
+
+- **Body size**: a declared `Content-Length` above the limit is refused at once; a
+  chunked body is counted while it is read and refused (413) as soon as it passes it.
+- **Deadline**: the endpoint runs as a task; when `request_timeout_seconds` pass before
+  it answers, the client gets 504. Sync endpoints run in a worker thread that Python
+  cannot interrupt: the work in progress still completes (a command commits or not,
+  atomically), and its late answer is discarded. Clients retry with the same
+  `Idempotency-Key` to learn the outcome without doing the work twice.
+- **Access log**: method, path, status, duration, correlation id, principal id — never
+  headers, bodies or query values that could hold personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+import unicodedata
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import problem
+
+access_log = logging.getLogger("qualtrace.access")
+
+#: The current request's correlation id (copied into worker threads by Starlette).
+correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("qualtrace_correlation_id", default=None)
+
+
+def _bad_text(value: str) -> bool:
+    """Control characters (other than tab/newline/CR) have no place in our text, and
+    PostgreSQL cannot store NUL at all."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in value)
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, settings: Any) -> None:
+        self.app = app
+        self.max_body = int(settings.max_body_bytes)
+        self.timeout = float(settings.request_timeout_seconds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = Headers(scope=scope)
+        supplied = headers.get("x-correlation-id", "")
+        correlation_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else str(uuid.uuid4())
+        state = scope.setdefault("state", {})
+        state["correlation_id"] = correlation_id
+        token = correlation_id_var.set(correlation_id)
+        outcome: dict[str, Any] = {"status": None, "started": False, "abandoned": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if outcome["abandoned"]:
+                return  # the client already got 504
+            if message["type"] == "http.response.start":
+                outcome["started"] = True
+                outcome["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-correlation-id", correlation_id.encode())]
+            await send(message)
+
+        async def answer(status: int, detail: str, **extra: Any) -> None:
+            response = problem(status, detail, **extra)
+            await response(scope, receive, send_wrapper)
+
+        try:
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await answer(413, f"request body larger than {self.max_body} bytes")
+                return
+            bad = self._bad_query(scope)
+            if bad is not None:
+                await answer(422, f"invalid input: {bad}", errors=[{"path": bad, "message": "contains a control character"}])
+                return
+            await self._run(scope, self._limited(receive), send_wrapper, outcome, answer)
+        finally:
+            correlation_id_var.reset(token)
+            principal = state.get("principal")
+            access_log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": outcome["status"] or 500,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "correlation_id": correlation_id,
+                        "principal_id": getattr(principal, "id", None),
+                    }
+                },
+            )
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, outcome: dict[str, Any], answer: Any) -> None:
+        if self.timeout <= 0:
+            await self.app(scope, receive, send)
+            return
+        task = asyncio.ensure_future(self.app(scope, receive, send))
+        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        if task in done:
+            task.result()
+            return
+        if outcome["started"]:
+            # Already answering (a slow stream): let it finish.
+            await task
+            return
+        await answer(504, f"the request did not finish within {self.timeout:g} seconds; "
+                          "retry a command with the same Idempotency-Key to learn its outcome")
+        outcome["abandoned"] = True
+        task.add_done_callback(_log_late_failure)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(413, f"request body larger than {limit} bytes")
+            return message
+
+        return limited
+
+    @staticmethod
+    def _bad_query(scope: Scope) -> str | None:
+        if _bad_text(scope.get("path", "")):
+            return "path"
+        raw = scope.get("query_string", b"")
+        if not raw:
+            return None
+        try:
+            pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            return "query"
+        for name, value in pairs:
+            if _bad_text(name) or _bad_text(value):
+                return f"query.{name}" if name.isprintable() else "query"
+        return None
+
+
+def _log_late_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        access_log.error("request failed after its deadline", exc_info=task.exception())

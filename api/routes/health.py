@@ -1,0 +1,35 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import Container
+from projections.runner import positions
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(c: Container, response: Response) -> Any:
+    """The database is reachable; each projection's lag behind the event store."""
+    try:
+        with c.pool.connection(timeout=3) as conn:
+            head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {c.app.recorder.events_table_name}").fetchone()[0]
+            pos = positions(conn)
+    except Exception as e:  # noqa: BLE001 - any failure here means "not ready"
+        response.status_code = 503
+        return {"status": "unavailable", "detail": type(e).__name__}
+    return {
+        "status": "ready",
+        "head_position": head,
+        "projections": {name: {"position": p, "lag": max(head - p, 0)} for name, p in sorted(pos.items())},
+    }

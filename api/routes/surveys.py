@@ -1,0 +1,275 @@
+"""Survey campaigns: satisfaction (CSI) and loyalty (CLI)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from psycopg import sql
+from psycopg.rows import dict_row
+from pydantic import Field
+
+from api import errors
+from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
+from api.listing import decode_cursor, encode_cursor, jsonable, list_rows
+from api.responses import answer
+from api.schemas import Body, Code, CommandAnswer, Empty, ShortText, Text
+from api.views import aggregate_view, plain
+from application.security import can
+from domain.survey_csv import CsvRejected
+
+router = APIRouter(prefix="/surveys", tags=["surveys"])
+
+Party = Literal["first_party", "third_party"]
+Method = Literal["web", "face_to_face", "email", "phone"]
+Level = Literal["loyal", "favourable", "vulnerable", "at_risk", "not_assessable"]
+Answer = Annotated[int, Field(ge=1, le=5)]
+
+
+class Period(Body):
+    start: date
+    end: date
+
+
+class Question(Body):
+    code: Code
+    text: Annotated[str, Field(min_length=1, max_length=1000)]
+    dimension: Code
+    weight: Annotated[float, Field(gt=0)]
+    overall: bool = False
+
+
+class LoyaltyMapping(Body):
+    """Loyalty level for each answer of the overall question (default: seed 001's table)."""
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+    a1: Level = Field(alias="1")
+    a2: Level = Field(alias="2")
+    a3: Level = Field(alias="3")
+    a4: Level = Field(alias="4")
+    a5: Level = Field(alias="5")
+
+
+class Plan(Body):
+    title: ShortText
+    objectives: Text
+    party: Party
+    agency: ShortText | None = None
+    methods: Annotated[list[Method], Field(min_length=1)]
+    segments: Annotated[list[Code], Field(min_length=1)]
+    projects: Annotated[list[Code], Field(min_length=1)]
+    period: Period
+    target_sample: Annotated[int, Field(ge=1)]
+    target_csi: Annotated[float, Field(ge=0, le=100)]
+    questions: Annotated[list[Question], Field(min_length=1)]
+    loyalty_mapping: LoyaltyMapping | None = None
+
+
+class Revision(Body):
+    title: ShortText | None = None
+    objectives: Text | None = None
+    party: Party | None = None
+    agency: ShortText | None = None
+    methods: Annotated[list[Method], Field(min_length=1)] | None = None
+    segments: Annotated[list[Code], Field(min_length=1)] | None = None
+    projects: Annotated[list[Code], Field(min_length=1)] | None = None
+    period: Period | None = None
+    target_sample: Annotated[int, Field(ge=1)] | None = None
+    target_csi: Annotated[float, Field(ge=0, le=100)] | None = None
+    questions: Annotated[list[Question], Field(min_length=1)] | None = None
+    loyalty_mapping: LoyaltyMapping | None = None
+
+
+class Decision(Body):
+    approved: bool
+    reason: Text | None = None
+
+
+class ResponseIn(Body):
+    respondent_ref: Annotated[str, Field(min_length=1, max_length=64)]
+    project: Code
+    segment: Code
+    method: Method
+    answers: dict[str, Answer | None]
+    comment: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    complaint: bool = False
+
+
+class Reason(Body):
+    reason: Text
+
+
+def _plan_fields(body: Plan | Revision) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=isinstance(body, Revision))
+    if "period" in fields and fields["period"] is not None:
+        fields["period"] = {k: v.isoformat() for k, v in fields["period"].items()}
+    if body.loyalty_mapping is not None:
+        fields["loyalty_mapping"] = body.loyalty_mapping.model_dump(by_alias=True)
+    return fields
+
+
+@router.post("", status_code=201, response_model=CommandAnswer)
+def draft(body: Plan, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Draft a campaign: plan, questionnaire (one overall question), scope and targets."""
+    return answer(response, app.draft_survey(call, **_plan_fields(body)))
+
+
+@router.post("/{ref}/revise", response_model=CommandAnswer)
+def revise(ref: str, body: Revision, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Change a drafted (or rejected) plan; only the given fields change."""
+    return answer(response, app.revise_survey(call, ref, **_plan_fields(body)))
+
+
+@router.post("/{ref}/submit", response_model=CommandAnswer)
+def submit(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+    """Submit the plan for approval."""
+    return answer(response, app.submit_survey(call, ref))
+
+
+@router.post("/{ref}/decision", response_model=CommandAnswer)
+def decision(ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Approve, or reject with a reason (back to drafted); not by the submitter."""
+    return answer(response, app.decide_survey(call, ref, body.approved, body.reason))
+
+
+@router.post("/{ref}/open", response_model=CommandAnswer)
+def open_(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+    """Open fieldwork: responses may be recorded from now on."""
+    return answer(response, app.open_survey(call, ref))
+
+
+@router.post("/{ref}/close", response_model=CommandAnswer)
+def close(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+    """Close fieldwork: no more responses."""
+    return answer(response, app.close_survey(call, ref))
+
+
+@router.post("/{ref}/publish", response_model=CommandAnswer)
+def publish(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+    """Compute and publish the results (recorded with the formulas' parameters)."""
+    return answer(response, app.publish_survey(call, ref))
+
+
+@router.post("/{ref}/responses", status_code=201, response_model=CommandAnswer)
+def record_response(ref: str, body: ResponseIn, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Record one response; a low answer (≤ 2) or a complaint raises a linked nonconformance."""
+    return answer(response, app.record_survey_response(call, ref, **body.model_dump()))
+
+
+@router.post(
+    "/{ref}/responses/import",
+    response_model=CommandAnswer,
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_responses(ref: str, request: Request, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Import an agency's CSV file, all or nothing; errors name row and column."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("text/csv", "application/csv"):
+        raise HTTPException(415, "send the file as text/csv")
+    data = await request.body()
+    try:
+        result = await run_in_threadpool(app.import_survey_responses, call, ref, data)
+    except CsvRejected as e:
+        return errors.problem(422, str(e), errors=e.errors, error_count=e.total)
+    return answer(response, result)
+
+
+@router.post("/{ref}/responses/{rid}/acknowledge", response_model=CommandAnswer)
+def acknowledge(ref: str, rid: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+    """Record that the respondent was thanked / sent a receipt."""
+    return answer(response, app.acknowledge_survey_response(call, ref, rid))
+
+
+@router.post("/{ref}/responses/{rid}/invalidate", response_model=CommandAnswer)
+def invalidate(ref: str, rid: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Invalidate a response with a reason (it stays in the history; results exclude it)."""
+    return answer(response, app.invalidate_survey_response(call, ref, rid, body.reason))
+
+
+@router.get("")
+def list_surveys(
+    call: QueryCall,
+    c: Container,
+    pos: ReadPosition,
+    status: str | None = None,
+    party: str | None = None,
+    project: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    """Campaigns that include a project in the caller's scope, newest first."""
+    if not can(call.principal, "survey.read"):
+        raise HTTPException(403, f"role '{call.principal.role}' may not survey.read")
+    clauses: list[sql.Composable] = []
+    params: list[Any] = []
+    projects, region = call.principal.scope_filter()
+    if projects is not None or region is not None:
+        clauses.append(sql.SQL("(projects && %s::text[] OR %s = ANY(regions))"))
+        params += [list(projects or []), region]
+    for col, value in (("status", status), ("party", party)):
+        if value is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
+            params.append(value)
+    if project is not None:
+        clauses.append(sql.SQL("%s = ANY(projects)"))
+        params.append(project)
+    if cursor:
+        last, last_id = decode_cursor(cursor)
+        clauses.append(sql.SQL("(drafted_at, id::text) < (%s, %s)"))
+        params += [last, last_id]
+    query = sql.SQL("SELECT * FROM qt_read.surveys WHERE {} ORDER BY drafted_at DESC, id::text DESC LIMIT %s").format(
+        sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("TRUE")
+    )
+    params.append(limit + 1)
+    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1]["drafted_at"], str(rows[-1]["id"])])
+    return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor}
+
+
+@router.get("/{ref}")
+def get_survey(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
+    """One campaign: plan, questionnaire, state, imports, results once published."""
+    campaign = app.get_survey(call, ref)
+    out = aggregate_view(campaign)
+    out["responses_recorded"] = app.count_responses(campaign.id)
+    return out
+
+
+@router.get("/{ref}/results")
+def get_results(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
+    """The published results with their parameters; before publication, provisional ones."""
+    return plain(app.survey_results(call, ref))
+
+
+@router.get("/{ref}/responses")
+def list_responses(
+    ref: str,
+    call: QueryCall,
+    c: Container,
+    app: QualtraceApp,
+    pos: ReadPosition,
+    project: str | None = None,
+    segment: str | None = None,
+    method: str | None = None,
+    valid: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    """The campaign's responses in the caller's scope (pseudonymous), newest first."""
+    campaign = app.get_survey(call, ref)
+    filters = {"survey_id": campaign.id, "project": project, "segment": segment, "method": method, "valid": valid}
+    return list_rows(c, call, "survey.read", "survey_responses", filters, "recorded_at", limit, cursor)
+
+
+@router.get("/{ref}/responses/{rid}")
+def get_response(ref: str, rid: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
+    """One response with its answers, status and the improvement action it raised."""
+    return aggregate_view(app.get_survey_response(call, ref, rid))
+

@@ -1,0 +1,170 @@
+"""Tickets: customer requests and complaints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+
+from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
+from api.listing import list_rows
+from api.responses import answer
+from api.schemas import Body, Code, CommandAnswer, Empty, ShortText, Text
+from api.views import ticket_view
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+Kind = Literal["complaint", "repair", "inquiry", "suggestion", "praise"]
+Channel = Literal["phone", "walk_in", "letter", "app", "email", "web", "staff_relay"]
+Priority = Literal["urgent", "high", "normal", "low"]
+Department = Literal["customer_service", "engineering", "security", "cleaning", "landscaping", "administration", "quality"]
+Severity = Literal["minor", "major", "critical"]
+
+
+class Reporter(Body):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    unit: Annotated[str, Field(min_length=1, max_length=100)]
+    phone: Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[0-9+\-() ]+$")]
+
+
+class ReceiveTicket(Body):
+    project: Code
+    kind: Kind
+    channel: Channel
+    priority: Priority
+    category: ShortText
+    description: Text
+    reporter: Reporter
+
+
+class Dispatch(Body):
+    department: Department
+    assignee: ShortText
+
+
+class Transfer(Body):
+    department: Department
+    assignee: ShortText | None = None
+    reason: Text
+
+
+class Note(Body):
+    text: Text
+
+
+class Resolve(Body):
+    resolution: Text
+
+
+class Callback(Body):
+    reached: bool
+    satisfied: bool | None = None
+    rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    comment: Text | None = None
+
+
+class Reason(Body):
+    reason: Text
+
+
+class Close(Body):
+    override_reason: Text | None = None
+
+
+class Escalate(Body):
+    reason: Text
+    severity: Severity
+
+
+@router.post("", status_code=201, response_model=CommandAnswer)
+def receive(body: ReceiveTicket, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Receive a ticket at the customer service centre."""
+    return answer(response, app.receive_ticket(call, **body.model_dump()))
+
+
+@router.post("/{ref}/dispatch", response_model=CommandAnswer)
+def dispatch(ref: str, body: Dispatch, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Dispatch to a department and assignee."""
+    return answer(response, app.dispatch_ticket(call, ref, body.department, body.assignee))
+
+
+@router.post("/{ref}/accept", response_model=CommandAnswer)
+def accept(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+    """The assignee accepts the work."""
+    return answer(response, app.accept_ticket(call, ref))
+
+
+@router.post("/{ref}/transfer", response_model=CommandAnswer)
+def transfer(ref: str, body: Transfer, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Transfer to another department, with a reason."""
+    return answer(response, app.transfer_ticket(call, ref, body.department, body.assignee, body.reason))
+
+
+@router.post("/{ref}/notes", response_model=CommandAnswer)
+def note(ref: str, body: Note, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Add a note (any time)."""
+    return answer(response, app.note_ticket(call, ref, body.text))
+
+
+@router.post("/{ref}/resolve", response_model=CommandAnswer)
+def resolve(ref: str, body: Resolve, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Record what was done."""
+    return answer(response, app.resolve_ticket(call, ref, body.resolution))
+
+
+@router.post("/{ref}/callback", response_model=CommandAnswer)
+def callback(ref: str, body: Callback, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Record a callback (回访); an unsatisfied one reopens the ticket."""
+    return answer(
+        response, app.callback_ticket(call, ref, body.reached, body.satisfied, body.rating, body.comment)
+    )
+
+
+@router.post("/{ref}/reopen", response_model=CommandAnswer)
+def reopen(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Reopen with a reason."""
+    return answer(response, app.reopen_ticket(call, ref, body.reason))
+
+
+@router.post("/{ref}/close", response_model=CommandAnswer)
+def close(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Close | None = None) -> Any:
+    """Close after a satisfied callback, or by a supervisor's override."""
+    return answer(response, app.close_ticket(call, ref, body.override_reason if body else None))
+
+
+@router.post("/{ref}/cancel", response_model=CommandAnswer)
+def cancel(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Cancel (duplicate, invalid) with a reason."""
+    return answer(response, app.cancel_ticket(call, ref, body.reason))
+
+
+@router.post("/{ref}/escalate", response_model=CommandAnswer)
+def escalate(ref: str, body: Escalate, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+    """Escalate to the quality department, which raises a linked nonconformance."""
+    return answer(response, app.escalate_ticket(call, ref, body.reason, body.severity))
+
+
+@router.get("")
+def list_tickets(
+    call: QueryCall,
+    c: Container,
+    pos: ReadPosition,
+    project: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    priority: str | None = None,
+    department: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    """List tickets in the caller's scope (no personal data)."""
+    filters = {"project": project, "status": status, "kind": kind, "priority": priority, "department": department}
+    return list_rows(c, call, "ticket.read", "tickets", filters, "received_at", limit, cursor)
+
+
+@router.get("/{ref}")
+def get_ticket(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
+    """One ticket, with personal data masked unless the caller may see it."""
+    ticket = app.get_ticket(call, ref)
+    return ticket_view(ticket, call.principal, app)

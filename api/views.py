@@ -1,0 +1,80 @@
+"""Turning aggregates into response bodies, with personal data masked by role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from api.middleware import correlation_id_var
+from application.security import UNMASKED_ROLES, Principal
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.strip()
+    if len(digits) <= 7:
+        return digits[:1] + "*" * max(len(digits) - 2, 1) + digits[-1:]
+    return digits[:3] + "****" + digits[-4:]
+
+
+def mask_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        return name
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+def may_see_personal_data(principal: Principal, assignee: str | None) -> bool:
+    return principal.role in UNMASKED_ROLES or (
+        principal.role == "staff" and assignee is not None and assignee == principal.id
+    )
+
+
+def masked_reporter(reporter: dict[str, str]) -> dict[str, str]:
+    return {
+        "name": mask_name(reporter.get("name", "")),
+        "unit": reporter.get("unit", ""),
+        "phone": mask_phone(reporter.get("phone", "")),
+    }
+
+
+def current_correlation_id() -> str | None:
+    return correlation_id_var.get()
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def aggregate_view(agg: Any) -> dict[str, Any]:
+    """Every public attribute of an aggregate, JSON-ready."""
+    out: dict[str, Any] = {"id": str(agg.id), "version": agg.version}
+    for key, value in vars(agg).items():
+        if key.startswith("_"):
+            continue
+        out[key] = plain(value)
+    out["created_at"] = plain(agg.created_on)
+    out["updated_at"] = plain(agg.modified_on)
+    out["allowed_steps"] = agg.allowed_steps()
+    return out
+
+
+def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:
+    out = aggregate_view(ticket)
+    if may_see_personal_data(principal, ticket.assignee):
+        out["personal_data"] = "unmasked"
+        record = getattr(app, "record_personal_data_read", None)
+        if record is not None:
+            record(principal, ticket, correlation_id=current_correlation_id(), via="GET /tickets/{id}")
+    else:
+        out["reporter"] = masked_reporter(ticket.reporter)
+        out["personal_data"] = "masked"
+    return out

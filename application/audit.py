@@ -1,0 +1,81 @@
+"""Audit use cases: an issue's state at any past moment, raw events for audit packs,
+and verification of the store's hash chains (`application/integrity.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.application import AggregateNotFoundError
+
+from application import integrity
+from application.base import QualtraceBase
+from application.errors import NotFound
+from domain.base import QAggregate
+
+
+class AuditQueries(QualtraceBase):
+    @property
+    def events_table(self) -> str:
+        return f'"{self.datastore.schema}"."{self.recorder.events_table_name}"'  # type: ignore[attr-defined]
+
+    def current_version(self, issue_id: UUID) -> int | None:
+        rows = self.sql(
+            f"SELECT max(originator_version) AS v FROM {self.events_table} WHERE originator_id = %s", (issue_id,)
+        )
+        return rows[0]["v"] if rows else None
+
+    def version_at(self, issue_id: UUID, at: datetime) -> int | None:
+        """The last version of the issue that occurred at or before `at` (None: not yet created).
+
+        Reads each event's own timestamp from the store (the command's `now`), not the
+        moment the row was written."""
+        rows = self.sql(
+            f"""SELECT max(originator_version) AS v FROM {self.events_table}
+                WHERE originator_id = %s
+                  AND (convert_from(state, 'UTF8')::jsonb #>> '{{timestamp,_data_}}')::timestamptz <= %s""",
+            (issue_id, at),
+        )
+        return rows[0]["v"] if rows else None
+
+    def issue_as_of(self, issue_id: UUID, *, version: int | None = None, at: datetime | None = None) -> QAggregate:
+        """Reconstruct the issue from its events (and snapshots) at a version or a moment."""
+        if at is not None:
+            version = self.version_at(issue_id, at)
+            if version is None:
+                raise NotFound("issue", f"{issue_id} did not exist at {at.isoformat()}")
+        else:
+            current = self.current_version(issue_id)
+            if current is None:
+                raise NotFound("issue", str(issue_id))
+            if version is not None and version > current:
+                raise NotFound("version", f"{version} of {issue_id} (the latest is {current})")
+        try:
+            agg: Any = self.repository.get(issue_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound("issue", str(issue_id)) from None
+        return agg
+
+    def raw_events(self, *, issue_ids: list[UUID] | None = None, positions: list[int] | None = None) -> list[dict[str, Any]]:
+        """Stored rows exactly as written (state bytes and hashes), in position order."""
+        param: list[Any]
+        if issue_ids is not None:
+            where, param = "originator_id = ANY(%s)", list(issue_ids)
+        else:
+            where, param = "notification_id = ANY(%s)", list(positions or [])
+        return self.sql(
+            f"""SELECT notification_id AS position, originator_id::text AS issue_id,
+                       originator_version AS version, topic, state, prev_hash, event_hash
+                FROM {self.events_table} WHERE {where} ORDER BY notification_id""",
+            (param,),
+        )
+
+    def verify_integrity(self) -> integrity.VerifyResult:
+        """Re-hash every event and walk the per-issue chains and the ledger."""
+        info = self.datastore.pool.conninfo
+        kwargs = {k: v for k, v in dict(self.datastore.pool.kwargs or {}).items() if k != "row_factory"}
+        kwargs["autocommit"] = True
+        with psycopg.connect(info, **kwargs) as conn:
+            return integrity.verify_store(conn, self.datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]

@@ -1,0 +1,183 @@
+"""The deadline watcher: records ticket SLA breaches and nonconformance `Overdue` events,
+each exactly once, however often it runs, restarts or races another watcher.
+
+How it stays exactly-once:
+- Candidates come from the read side (`qt_read.tickets`, `qt_read.nonconformances`), but
+  the projection only *suggests*: for each candidate the aggregate is loaded from the
+  event store and its own state decides (`Ticket.due_breaches`,
+  `Nonconformance.overdue_due`). An event already recorded is visible there at once, so a
+  lagging projection can only delay a breach (until it catches up), never repeat one.
+- The new event is appended with optimistic concurrency (aggregate version): if another
+  watcher or a user wrote meanwhile, the append fails, the aggregate is reloaded and
+  decides again. A crash after reading candidates but before saving leaves nothing
+  behind; the next run finds the same candidates and records each breach once.
+
+Every event it records has the system actor, the run's correlation id and, as
+`causation_id`, the event that set the passed due date.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from application.base import QualtraceBase
+from domain.base import SYSTEM, Ctx, event_id
+from domain.nonconformances import PENDING_RECTIFICATION, Nonconformance
+from domain.tickets import Ticket
+
+log = logging.getLogger("qualtrace.deadlines")
+
+TICKET_CANDIDATES = """
+    SELECT id::text AS id FROM qt_read.tickets
+    WHERE status <> 'cancelled' AND id::text > %(after)s AND (
+        (NOT response_breached AND response_due < %(now)s
+            AND (dispatched_at IS NULL OR dispatched_at > response_due))
+     OR (NOT resolution_breached AND resolution_due < %(now)s
+            AND ((resolved_at IS NULL AND status <> 'closed') OR resolved_at > resolution_due)))
+    ORDER BY id::text LIMIT %(limit)s"""
+
+NC_CANDIDATES = """
+    SELECT id::text AS id FROM qt_read.nonconformances
+    WHERE status = ANY(%(pending)s) AND due_date < %(now)s AND NOT overdue AND NOT extension_pending
+      AND id::text > %(after)s
+    ORDER BY id::text LIMIT %(limit)s"""
+
+
+@dataclass
+class RunReport:
+    at: datetime
+    correlation_id: str
+    tickets_checked: int = 0
+    sla_breaches: int = 0
+    nonconformances_checked: int = 0
+    overdue: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "correlation_id": self.correlation_id,
+            "tickets_checked": self.tickets_checked,
+            "sla_breaches": self.sla_breaches,
+            "nonconformances_checked": self.nonconformances_checked,
+            "overdue": self.overdue,
+            "errors": list(self.errors),
+        }
+
+
+class DeadlineWatcher:
+    """Scans for passed due dates and records them. `run_once()` for a single pass;
+    `start()` runs passes every `interval` seconds in a daemon thread."""
+
+    BATCH = 500
+    RETRIES = 5
+
+    def __init__(self, app: QualtraceBase, interval: float = 30.0) -> None:
+        self.app = app
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_report: RunReport | None = None
+
+    # -- one pass -------------------------------------------------------------------
+    def run_once(self) -> RunReport:
+        now = self.app.clock()
+        report = RunReport(at=now, correlation_id=f"deadline-watcher:{uuid.uuid4()}")
+        for ticket_id in self._candidates(TICKET_CANDIDATES, now):
+            report.tickets_checked += 1
+            try:
+                report.sla_breaches += self._retrying(lambda i=ticket_id: self.check_ticket(i, now, report))
+            except Exception as e:  # one bad issue must not stop the others
+                log.exception("deadline watcher: ticket %s", ticket_id)
+                report.errors.append(f"ticket {ticket_id}: {e}")
+        for nc_id in self._candidates(NC_CANDIDATES, now):
+            report.nonconformances_checked += 1
+            try:
+                report.overdue += self._retrying(lambda i=nc_id: self.check_nonconformance(i, now, report))
+            except Exception as e:
+                log.exception("deadline watcher: nonconformance %s", nc_id)
+                report.errors.append(f"nonconformance {nc_id}: {e}")
+        self.last_report = report
+        return report
+
+    def _candidates(self, query: str, now: datetime) -> list[str]:
+        out: list[str] = []
+        after = ""
+        while True:
+            rows = self.app.sql(
+                query, {"now": now, "after": after, "limit": self.BATCH, "pending": list(PENDING_RECTIFICATION)}
+            )
+            out.extend(r["id"] for r in rows)
+            if len(rows) < self.BATCH:
+                return out
+            after = rows[-1]["id"]
+
+    def _retrying(self, attempt: Any) -> int:
+        for n in range(self.RETRIES):
+            try:
+                return int(attempt())
+            except IntegrityError:
+                if n == self.RETRIES - 1:
+                    raise
+        return 0
+
+    def check_ticket(self, ticket_id: str, now: datetime, report: RunReport) -> int:
+        """Record each SLA phase of the ticket whose due time has passed, once."""
+        ticket = self.app.load(Ticket, UUID(ticket_id))
+        breaches = ticket.due_breaches(now)
+        if not breaches:
+            return 0
+        ctx = Ctx(SYSTEM, now, report.correlation_id, event_id(ticket.id, 1))  # Received set the due times
+        for phase, due in breaches:
+            ticket.record_breach(ctx, phase, due)
+        self.save(ticket)
+        return len(breaches)
+
+    def check_nonconformance(self, nc_id: str, now: datetime, report: RunReport) -> int:
+        """Record `Overdue` for the NC's current due date if it passed without rectification."""
+        nc = self.app.load(Nonconformance, UUID(nc_id))
+        if not nc.record_overdue(Ctx(SYSTEM, now, report.correlation_id)):
+            return 0
+        self.save(nc)
+        return 1
+
+    def save(self, aggregate: Any) -> None:
+        """Append the new events (optimistic concurrency: a lost race raises IntegrityError)."""
+        self.app.save(aggregate)
+
+    # -- background -------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="deadline-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        # The first pass waits one interval, so a process that starts and stops at once
+        # (and tests that move the clock by hand) are not raced by a background pass.
+        while not self._stop.wait(self.interval):
+            try:
+                report = self.run_once()
+                if report.sla_breaches or report.overdue:
+                    log.info("deadline watcher: %s", report.as_dict())
+            except Exception:
+                log.exception("deadline watcher pass failed; retrying next interval")

@@ -1,0 +1,265 @@
+"""Tamper evidence for the event store.
+
+Two chains, both SHA-256, both recomputable by anyone holding the events:
+
+1. **Per issue** — a BEFORE INSERT trigger on the events table stamps every row, as it is
+   written, with ``prev_hash`` (the ``event_hash`` of the same issue's previous version;
+   64 zeros for version 1) and ``event_hash``::
+
+       event_hash = sha256(utf8(f"{originator_id}\\n{version}\\n{topic}\\n{prev_hash}\\n{sha256(state).hex}"))
+
+   The state enters through its own digest so that an audit pack may withhold a state
+   holding personal data (giving only its digest) and still be verifiable.
+
+2. **Across the store** — the ledger (``projections/ledger.py``) follows the store like a
+   projection, without any lock at insert, and chains every event's hash to the one
+   sealed before it::
+
+       chain_hash = sha256(utf8(f"{prev_chain_hash}\\n{position}\\n{event_hash}"))
+
+Further triggers make the database refuse UPDATE, DELETE and TRUNCATE on the events
+table. ``verify`` re-hashes everything and names the first broken link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import sql
+
+from application.recorder import EXTRA_DDL
+
+GENESIS = "0" * 64
+EVENTS_TABLE = "qualtrace_events"
+LEDGER_VIEW = ("qt_read", "ledger")
+
+
+def state_digest(state: bytes) -> str:
+    return hashlib.sha256(state).hexdigest()
+
+
+def event_hash(originator_id: str, version: int, topic: str, prev_hash: str, state_sha256: str) -> str:
+    message = f"{originator_id}\n{version}\n{topic}\n{prev_hash}\n{state_sha256}"
+    return hashlib.sha256(message.encode("utf-8")).hexdigest()
+
+
+def chain_hash(prev_chain_hash: str, position: int, event_hash_hex: str) -> str:
+    return hashlib.sha256(f"{prev_chain_hash}\n{position}\n{event_hash_hex}".encode()).hexdigest()
+
+
+# -- database side -------------------------------------------------------------------
+# `{schema}` and `{table}` are filled in by the recorder (psycopg.sql.SQL.format), so the
+# bodies below must not contain other braces.
+INTEGRITY_DDL: list[str] = [
+    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS prev_hash text",
+    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS event_hash text",
+    """CREATE OR REPLACE FUNCTION {schema}.qt_event_hash() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.prev_hash := coalesce(
+            (SELECT e.event_hash FROM {schema}.{table} e
+              WHERE e.originator_id = NEW.originator_id
+                AND e.originator_version = NEW.originator_version - 1),
+            repeat('0', 64));
+        NEW.event_hash := encode(sha256(convert_to(
+            NEW.originator_id::text || E'\\n' || NEW.originator_version::text || E'\\n'
+            || coalesce(NEW.topic, '') || E'\\n' || NEW.prev_hash || E'\\n'
+            || encode(sha256(coalesce(NEW.state, ''::bytea)), 'hex'), 'UTF8')), 'hex');
+        RETURN NEW;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION {schema}.qt_events_are_immutable() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'qualtrace events are immutable: % on % refused', TG_OP, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'record a correcting event instead';
+    END $$""",
+    # Rows written before integrity was installed get their hashes once (in issue order).
+    """DO $$
+    DECLARE r record; prev text; h text;
+    BEGIN
+        IF EXISTS (SELECT 1 FROM {schema}.{table} WHERE event_hash IS NULL) THEN
+            ALTER TABLE {schema}.{table} DISABLE TRIGGER USER;
+            FOR r IN SELECT originator_id, originator_version, topic, state
+                     FROM {schema}.{table} ORDER BY originator_id, originator_version LOOP
+                prev := coalesce((SELECT e.event_hash FROM {schema}.{table} e
+                                   WHERE e.originator_id = r.originator_id
+                                     AND e.originator_version = r.originator_version - 1),
+                                 repeat('0', 64));
+                h := encode(sha256(convert_to(
+                    r.originator_id::text || E'\\n' || r.originator_version::text || E'\\n'
+                    || coalesce(r.topic, '') || E'\\n' || prev || E'\\n'
+                    || encode(sha256(coalesce(r.state, ''::bytea)), 'hex'), 'UTF8')), 'hex');
+                UPDATE {schema}.{table} SET prev_hash = prev, event_hash = h
+                 WHERE originator_id = r.originator_id AND originator_version = r.originator_version
+                   AND event_hash IS NULL;
+            END LOOP;
+            ALTER TABLE {schema}.{table} ENABLE TRIGGER USER;
+        END IF;
+    END $$""",
+    """CREATE OR REPLACE TRIGGER qt_event_hash BEFORE INSERT ON {schema}.{table}
+    FOR EACH ROW EXECUTE FUNCTION {schema}.qt_event_hash()""",
+    """CREATE OR REPLACE TRIGGER qt_events_no_update BEFORE UPDATE ON {schema}.{table}
+    FOR EACH ROW EXECUTE FUNCTION {schema}.qt_events_are_immutable()""",
+    """CREATE OR REPLACE TRIGGER qt_events_no_delete BEFORE DELETE ON {schema}.{table}
+    FOR EACH ROW EXECUTE FUNCTION {schema}.qt_events_are_immutable()""",
+    """CREATE OR REPLACE TRIGGER qt_events_no_truncate BEFORE TRUNCATE ON {schema}.{table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.qt_events_are_immutable()""",
+]
+
+for _ddl in INTEGRITY_DDL:
+    if _ddl not in EXTRA_DDL:
+        EXTRA_DDL.append(_ddl)
+
+
+# -- verification ----------------------------------------------------------------------
+@dataclass
+class Break:
+    """The first broken link: where, and which check failed."""
+
+    check: str
+    detail: str
+    issue_id: str | None = None
+    version: int | None = None
+    position: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "detail": self.detail,
+            "issue_id": self.issue_id,
+            "version": self.version,
+            "position": self.position,
+        }
+
+
+@dataclass
+class VerifyResult:
+    events: int = 0
+    issues: int = 0
+    sealed: int = 0
+    unsealed: int = 0
+    ledger_head: dict[str, Any] | None = None
+    breaks: list[Break] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "issues": self.issues,
+            "sealed": self.sealed,
+            "unsealed": self.unsealed,
+            "ledger_head": self.ledger_head,
+            "first_broken_link": self.breaks[0].as_dict() if self.breaks else None,
+            "broken_links": [b.as_dict() for b in self.breaks[:100]],
+        }
+
+
+def _rows(cur: Any, query: sql.Composable, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    cur.execute(query, params)
+    while True:
+        chunk = cur.fetchmany(2000)
+        if not chunk:
+            return
+        yield from chunk
+
+
+def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, max_breaks: int = 100) -> VerifyResult:
+    """Re-hash every stored event and walk both chains.
+
+    Runs in one REPEATABLE READ snapshot on `conn` (a psycopg connection), so events and
+    ledger are compared as of the same instant. Breaks are listed in position order,
+    ledger checks after the per-issue checks of the same position.
+    """
+    result = VerifyResult()
+    breaks: list[tuple[int, int, Break]] = []
+    events_at: dict[int, tuple[str, str | None, str, int]] = {}
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        last: dict[str, tuple[int, str | None]] = {}
+        with conn.cursor(name="qt_verify_events") as cur:
+            query = sql.SQL(
+                "SELECT notification_id, originator_id::text, originator_version, topic, state,"
+                " prev_hash, event_hash FROM {}.{} ORDER BY notification_id"
+            ).format(sql.Identifier(schema), sql.Identifier(table))
+            for position, issue, version, topic, state, prev, stored in _rows(cur, query):
+                result.events += 1
+                events_at[position] = (issue, stored, topic, version)
+
+                def fail(check: str, detail: str, order: int = 0, p: int = position,
+                         i: str = issue, v: int = version) -> None:
+                    breaks.append((p, order, Break(check, detail, i, v, p)))
+
+                seen = last.get(issue)
+                expected_version = 1 if seen is None else seen[0] + 1
+                if version != expected_version:
+                    if seen is None:
+                        fail("version_sequence", f"first stored version is {version}, not 1 (versions before it are missing)")
+                    else:
+                        fail("version_sequence", f"version {version} follows version {seen[0]} (a version is missing or out of order)")
+                expected_prev = GENESIS if version == 1 else (seen[1] if seen and seen[0] == version - 1 else None)
+                if stored is None:
+                    fail("event_hash", "the event has no hash (written around the hashing trigger)")
+                else:
+                    recomputed = event_hash(issue, version, topic or "", prev or "", state_digest(bytes(state or b"")))
+                    if recomputed != stored:
+                        fail("event_hash", "the stored event does not hash to its recorded event_hash (content or metadata changed)")
+                    if expected_prev is not None and prev != expected_prev:
+                        fail("issue_chain", "prev_hash does not equal the event_hash of the previous version")
+                last[issue] = (version, stored)
+        result.issues = len(last)
+
+        ledger = sql.Identifier(*LEDGER_VIEW)
+        exists = conn.execute("SELECT to_regclass('qt_read.ledger') IS NOT NULL").fetchone()[0]
+        sealed_positions: set[int] = set()
+        prev_chain = GENESIS
+        max_sealed = 0
+        if exists:
+            with conn.cursor(name="qt_verify_ledger") as cur:
+                query = sql.SQL(
+                    "SELECT seq, position, issue_id::text, version, event_hash, chain_hash FROM {} ORDER BY seq"
+                ).format(ledger)
+                expected_seq = 1
+                for seq, position, l_issue, l_version, sealed_hash, chain in _rows(cur, query):
+                    sealed_positions.add(position)
+                    max_sealed = max(max_sealed, position)
+                    at = events_at.get(position)
+                    if seq != expected_seq:
+                        breaks.append((position, 1, Break("ledger_chain", f"ledger entry {expected_seq} is missing", None, None, position)))
+                    expected_seq = seq + 1
+                    if at is None:
+                        breaks.append((position, 1, Break(
+                            "ledger_event_missing",
+                            f"ledger entry {seq} sealed an event at position {position} that is no longer stored",
+                            l_issue, l_version, position)))
+                    elif at[1] != sealed_hash:
+                        breaks.append((position, 1, Break(
+                            "ledger_event_hash",
+                            f"the stored event differs from the one the ledger sealed (entry {seq})",
+                            at[0], at[3], position)))
+                    if chain_hash(prev_chain, position, sealed_hash) != chain:
+                        breaks.append((position, 2, Break(
+                            "ledger_chain", f"ledger entry {seq} does not chain to the entry before it",
+                            l_issue, l_version, position)))
+                    prev_chain = chain
+                    result.ledger_head = {"seq": seq, "position": position, "chain_hash": chain}
+        result.sealed = len(sealed_positions)
+        for position, (issue, _stored, _topic, version) in events_at.items():
+            if position in sealed_positions:
+                continue
+            result.unsealed += 1
+            if position < max_sealed:
+                breaks.append((position, 1, Break(
+                    "ledger_unsealed",
+                    "an event inside the sealed range was never sealed by the ledger (inserted afterwards)",
+                    issue, version, position)))
+    breaks.sort(key=lambda b: (b[0], b[1]))
+    result.breaks = [b[2] for b in breaks[:max_breaks]]
+    return result

@@ -1,0 +1,169 @@
+"""The event store's recorder: the library's PostgreSQL recorder without its table lock.
+
+Why: the library serialises every append on `LOCK TABLE ... IN EXCLUSIVE MODE` so that
+notification ids commit in id order and a reader tailing by id never passes a gap that
+is filled later. That caps appends at about a fifth of what PostgreSQL can do.
+
+Instead each row records the id of the transaction that wrote it (`xid xid8 DEFAULT
+pg_current_xact_id()`), and readers (`projections.runner.EventSource`) consume, in
+`(xid, notification_id)` order, only rows whose transaction is older than the oldest
+transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`). Every
+transaction below that horizon has finished, and every later one gets a larger xid,
+so the set of rows below the horizon never grows behind a reader: nothing is skipped,
+nothing is reordered, and writers never wait for each other.
+
+Wake-ups: `NOTIFY` inside the append transaction serialises commits (PostgreSQL takes
+a global lock on the notification queue at commit). Appends therefore only poke an
+in-process notifier thread, which sends one `NOTIFY` after the commit, coalescing
+bursts. A lost notification only delays a projection until its next poll.
+
+Extension points used by Qualtrace (all run inside the append transaction):
+- `EXTRA_DDL`: statements run after the library creates its table (triggers, columns).
+- `after_insert(cursor, notification_ids)`: a callable passed to `Application.save(...)`
+  as a keyword; it writes rows that must commit atomically with the events (for
+  example the idempotency key and its answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier, Literal
+
+log = logging.getLogger("qualtrace.recorder")
+
+AfterInsert = Callable[[Cursor[DictRow], Sequence[int]], None]
+
+#: DDL run after the events table exists; `{schema}` and `{table}` are filled in.
+EXTRA_DDL: list[str] = []
+
+#: Our own columns and indexes, run before `EXTRA_DDL`.
+XID_DDL: list[str] = [
+    # A volatile default: every row carries the id of the (top-level) transaction that wrote it.
+    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS xid xid8 NOT NULL DEFAULT pg_current_xact_id()",
+    "CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} (xid, notification_id)",
+]
+
+
+class Notifier:
+    """Sends `NOTIFY <channel>` after commits, from one thread, coalescing bursts.
+
+    The thread starts on the first poke and ends (closing its connection) after
+    `idle_seconds` without one, so nothing lingers after an application is closed.
+    """
+
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], channel: str, idle_seconds: float = 2.0) -> None:
+        self.conninfo = conninfo
+        self.kwargs = {k: v for k, v in kwargs.items() if k != "row_factory"}
+        self.statement = SQL("NOTIFY {}").format(Identifier(channel))
+        self.idle_seconds = idle_seconds
+        self.coalesce_seconds = 0.002
+        self._poked = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+
+    def poke(self) -> None:
+        self._poked.set()
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="qualtrace-notifier", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            while True:
+                if not self._poked.wait(self.idle_seconds):
+                    with self._lock:
+                        if not self._poked.is_set():
+                            self._thread = None
+                            return
+                self._poked.clear()
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
+                    conn.execute(self.statement)
+                    self.sent += 1
+                except psycopg.Error as e:  # a lost wake-up only delays readers until they poll
+                    log.warning("NOTIFY failed: %s", e)
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                # Let a burst of commits share one notification.
+                self._poked.wait(self.coalesce_seconds)
+        finally:
+            if conn is not None:
+                conn.close()
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+
+class QualtraceRecorder(PostgresApplicationRecorder):
+    """PostgreSQL application recorder: no table lock, rows stamped with their xid,
+    NOTIFY after commit, and an in-transaction `after_insert` hook."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sequence_name = f"{self.events_table_name}_notification_id_seq"
+        self.xid_index_name = f"{self.events_table_name}_xid_idx"
+        pool = self.datastore.pool
+        conninfo: Any = pool.conninfo
+        kwargs: Any = pool.kwargs
+        self.notifier = Notifier(
+            conninfo() if callable(conninfo) else conninfo,
+            dict((kwargs() if callable(kwargs) else kwargs) or {}),
+            self.channel_name,
+        )
+        # One pipelined statement replaces LOCK TABLE: keep the lock timeout (it bounds
+        # the wait on a competing insert of the same aggregate version), and take the
+        # transaction's xid BEFORE the insert draws notification ids, so that any id a
+        # reader can see in the sequence belongs to a transaction with a smaller xid
+        # than a snapshot taken afterwards (see `EventSource` for why that matters).
+        self.begin_append_statement = SQL(
+            "SELECT set_config('lock_timeout', {timeout}, true), pg_current_xact_id()"
+        ).format(timeout=Literal(f"{self.datastore.lock_timeout}s"))
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            for ddl in [*XID_DDL, *EXTRA_DDL]:
+                curs.execute(
+                    SQL(ddl).format(  # type: ignore[arg-type]
+                        schema=Identifier(self.datastore.schema),
+                        table=Identifier(self.events_table_name),
+                        index=Identifier(self.xid_index_name),
+                    )
+                )
+
+    def _lock_table(self, curs: Cursor[DictRow]) -> None:
+        """No table lock: order comes from transaction ids at read time instead."""
+        curs.execute(self.begin_append_statement, prepare=True)
+
+    def _notify_channel(self, curs: Cursor[DictRow]) -> None:
+        """No NOTIFY inside the transaction (it would serialise commits); see `insert_events`."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super().insert_events(stored_events, **kwargs)
+        if stored_events:
+            self.notifier.poke()
+        return ids
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        after_insert: AfterInsert | None = kwargs.get("after_insert")
+        if after_insert is not None:
+            after_insert(curs, ids or [])
+        return ids

@@ -1,0 +1,579 @@
+"""Survey campaign use cases (DOMAIN.md §4): plan, approve, collect, import, publish.
+
+Consistency without a big aggregate:
+- A response is its own aggregate; the campaign's stream holds one event per step and
+  one per import. Which responses belong to a campaign is kept in the write-side index
+  `survey_response_ids`, written in the same transaction as the responses' events.
+- Every command that appends to a campaign holds an exclusive PostgreSQL advisory lock
+  on the campaign from loading it to committing. A command on a response (record,
+  invalidate) takes the same lock *shared* inside its append transaction and checks
+  that the campaign has not moved since it was loaded (else it retries). So a response
+  can never be recorded after the campaign closed, nor invalidated after publication,
+  and the published results are computed from exactly the responses committed before.
+- Bulk import: the whole file is one transaction (all or nothing): the campaign's
+  `ResponsesImported` event, every response and every nonconformance raised, in one
+  `save()`, i.e. one multi-row INSERT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from application.base import Call, CommandResult, QualtraceBase, parse_ref
+from application.errors import Conflict, Forbidden, NotFound, PreconditionFailed, UnknownReference
+from application.org import OrgCommands
+from application.recorder import EXTRA_DDL
+from application.security import can
+from domain.base import Ctx, QAggregate, event_id, id_for
+from domain.nonconformances import Nonconformance
+from domain.survey_csv import parse_responses_csv
+from domain.survey_results import compute_results, parameters
+from domain.surveys import (
+    SCALE_LABELS,
+    SurveyCampaign,
+    SurveyResponse,
+    improvement_description,
+    needs_improvement,
+    response_id,
+)
+
+EXTRA_DDL.extend(
+    [
+        """CREATE TABLE IF NOT EXISTS {schema}.survey_response_ids (
+            campaign_id uuid NOT NULL,
+            response_id uuid NOT NULL,
+            PRIMARY KEY (campaign_id, response_id))""",
+        """CREATE TABLE IF NOT EXISTS {schema}.survey_campaign_scopes (
+            campaign_id uuid PRIMARY KEY,
+            scope text NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS survey_campaign_scopes_scope ON {schema}.survey_campaign_scopes (scope)",
+        # Called inside a response's append transaction: wait for (share) the campaign's
+        # lock, then fail the transaction if the campaign moved on since it was loaded.
+        # (A database error, so the transaction rolls back; a Python exception would not.)
+        """CREATE OR REPLACE FUNCTION {schema}.qt_survey_guard(campaign uuid, expected bigint, lock_key text)
+        RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock_shared(hashtextextended(lock_key, 0));
+            IF (SELECT max(originator_version) FROM {schema}.{table} WHERE originator_id = campaign)
+                IS DISTINCT FROM expected THEN
+                RAISE EXCEPTION 'qt_campaign_moved';
+            END IF;
+        END $$""",
+    ]
+)
+
+Hook = Callable[[Cursor[DictRow], Sequence[int]], None]
+
+
+def campaign_moved(error: Exception) -> bool:
+    """The campaign changed between loading it and appending a response event: retry."""
+    return "qt_campaign_moved" in str(error)
+
+
+def _severity(low: dict[str, int]) -> str:
+    return "major" if any(v == 1 for v in low.values()) else "minor"
+
+
+class SurveyCommands(OrgCommands, QualtraceBase):
+    # -- plumbing ----------------------------------------------------------------------
+    def _lock_key(self, campaign_id: UUID) -> str:
+        return f"survey:{campaign_id}"
+
+    @contextmanager
+    def _campaign_lock(self, campaign_id: UUID) -> Iterator[None]:
+        """Exclusive advisory lock on a campaign for the whole load → save of a command."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (self._lock_key(campaign_id),))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (self._lock_key(campaign_id),))
+
+    def _campaign_unchanged_hook(self, campaign: SurveyCampaign) -> Hook:
+        """In the response's transaction: share the campaign's lock, then check its version."""
+        guard = Identifier(self.datastore.schema, "qt_survey_guard")
+        args = (campaign.id, campaign.version, self._lock_key(campaign.id))
+
+        def hook(cur: Cursor[DictRow], ids: Sequence[int]) -> None:
+            cur.execute(SQL("SELECT {}(%s, %s, %s)").format(guard), args)
+            cur.fetchall()
+
+        return hook
+
+    def _index_hook(self, campaign_id: UUID, response_ids: list[UUID]) -> Hook:
+        table = Identifier(self.datastore.schema, "survey_response_ids")
+
+        def hook(cur: Cursor[DictRow], ids: Sequence[int]) -> None:
+            if response_ids:
+                cur.execute(
+                    SQL("INSERT INTO {} (campaign_id, response_id) SELECT %s, unnest(%s::uuid[])").format(table),
+                    (campaign_id, response_ids),
+                )
+
+        return hook
+
+    def _scope_hook(self, campaign: SurveyCampaign) -> Hook:
+        table = Identifier(self.datastore.schema, "survey_campaign_scopes")
+        scope = campaign.scope_key
+
+        def hook(cur: Cursor[DictRow], ids: Sequence[int]) -> None:
+            cur.execute(
+                SQL(
+                    "INSERT INTO {} (campaign_id, scope) VALUES (%s, %s)"
+                    " ON CONFLICT (campaign_id) DO UPDATE SET scope = EXCLUDED.scope"
+                ).format(table),
+                (campaign.id, scope),
+            )
+
+        return hook
+
+    def _save(
+        self,
+        call: Call,
+        main: QAggregate,
+        *others: QAggregate,
+        hooks: Sequence[Hook] = (),
+        created: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> CommandResult:
+        """Like `commit`, with our in-transaction hooks before the idempotency record."""
+        result = CommandResult(
+            id=str(main.id),
+            number=str(getattr(main, "number", "")),
+            status=main.status,
+            version=main.version,
+            position=None,
+            created=created,
+            extra=extra or {},
+        )
+        idem = self._idempotency_writer(call, result) if call.idempotency is not None else None
+
+        def after_insert(cur: Cursor[DictRow], ids: Sequence[int]) -> None:
+            for hook in hooks:
+                hook(cur, ids)
+            if idem is not None:
+                idem(cur, ids)
+
+        recordings = self.save(main, *others, after_insert=after_insert)
+        positions = [r.notification.id for r in recordings]
+        result.position = max(positions) if positions else self.recorder.max_notification_id()
+        return result
+
+    # -- authorisation over a campaign's projects ----------------------------------------
+    def _authorize_all(self, call: Call, action: str, projects: Sequence[str], missing: bool = False) -> None:
+        """The principal may do `action` and sees every project (else 403; 404 if it sees none)."""
+        p = call.principal
+        if not can(p, action):
+            raise Forbidden(p.role, action)
+        visible = [code for code in projects if p.sees(code, self.project_region(code))]
+        if missing and not visible:
+            raise NotFound("survey", "")
+        for code in projects:
+            if code not in visible:
+                raise Forbidden(p.role, f"{action} a campaign that includes project {code}, outside its scope")
+
+    def _authorize_read(self, call: Call, action: str, campaign: SurveyCampaign) -> None:
+        p = call.principal
+        if not any(p.sees(code, self.project_region(code)) for code in campaign.projects):
+            raise NotFound("survey", "")
+        if not can(p, action):
+            raise Forbidden(p.role, action)
+
+    def _check_projects(self, projects: Any) -> None:
+        if isinstance(projects, list):
+            for i, code in enumerate(projects):
+                if isinstance(code, str) and self.project_region(code) is None:
+                    raise UnknownReference(f"projects.{i}", f"unknown project code '{code}'")
+
+    def _campaign_command(
+        self,
+        call: Call,
+        action: str,
+        ref: str,
+        step: Callable[[SurveyCampaign, Ctx], Sequence[QAggregate] | CommandResult | None],
+        extra: Callable[[SurveyCampaign], dict[str, Any]] | None = None,
+        hooks: Callable[[SurveyCampaign], list[Hook]] | None = None,
+    ) -> CommandResult:
+        """load → authorise → If-Match → step → save, under the campaign's exclusive lock.
+        A step may return a CommandResult to answer without recording anything."""
+        replay = self.replay_idempotent(call)
+        if replay is not None:
+            return replay
+        cid = parse_ref("survey", ref)
+        with self._campaign_lock(cid):
+            campaign = self.load(SurveyCampaign, cid)
+            self._authorize_all(call, action, campaign.projects, missing=True)
+            if call.if_match is not None and call.if_match != campaign.version:
+                raise PreconditionFailed(campaign.version, call.if_match)
+            out = step(campaign, self.ctx(call))
+            if isinstance(out, CommandResult):
+                return out
+            try:
+                return self._save(
+                    call, campaign, *(out or ()),
+                    hooks=[self._scope_hook(campaign), *(hooks(campaign) if hooks else [])],
+                    extra=extra(campaign) if extra else None,
+                )
+            except IntegrityError as e:
+                if "idempotency" in str(e):
+                    return self._replay_after_race(call)
+                raise Conflict("survey", campaign.status, f"the campaign was changed concurrently ({e}); retry") from None
+
+    # -- the campaign's lifecycle -------------------------------------------------------
+    def draft_survey(self, call: Call, **fields: Any) -> CommandResult:
+        replay = self.replay_idempotent(call)
+        if replay is not None:
+            return replay
+        self._check_projects(fields.get("projects"))
+        if isinstance(fields.get("projects"), list):
+            self._authorize_all(call, "survey.draft", [p for p in fields["projects"] if isinstance(p, str)])
+        else:
+            self._authorize_all(call, "survey.draft", [])
+        campaign = SurveyCampaign.draft(self.ctx(call), number=self.next_number("survey"), **fields)
+        try:
+            return self._save(call, campaign, hooks=[self._scope_hook(campaign)], created=True)
+        except IntegrityError as e:
+            if "idempotency" in str(e):
+                return self._replay_after_race(call)
+            raise Conflict("survey", "exists", f"survey {campaign.number} already exists") from None
+
+    def revise_survey(self, call: Call, ref: str, **fields: Any) -> CommandResult:
+        self._check_projects(fields.get("projects"))
+
+        def step(s: SurveyCampaign, ctx: Ctx) -> None:
+            if isinstance(fields.get("projects"), list):
+                self._authorize_all(call, "survey.draft", fields["projects"])
+            s.revise(ctx, **fields)
+
+        return self._campaign_command(call, "survey.draft", ref, step)
+
+    def submit_survey(self, call: Call, ref: str) -> CommandResult:
+        return self._campaign_command(call, "survey.submit", ref, lambda s, c: s.submit(c))
+
+    def decide_survey(self, call: Call, ref: str, approved: bool, reason: str | None) -> CommandResult:
+        return self._campaign_command(call, "survey.decide", ref, lambda s, c: s.decide(c, approved, reason))
+
+    def open_survey(self, call: Call, ref: str) -> CommandResult:
+        return self._campaign_command(call, "survey.open", ref, lambda s, c: s.open(c))
+
+    def close_survey(self, call: Call, ref: str) -> CommandResult:
+        return self._campaign_command(call, "survey.close", ref, lambda s, c: s.close(c))
+
+    def publish_survey(self, call: Call, ref: str) -> CommandResult:
+        """Compute the results from the recorded responses and record them with the
+        formulas' parameters in the `Published` event (under the campaign's lock)."""
+        published: dict[str, Any] = {}
+
+        def step(s: SurveyCampaign, ctx: Ctx) -> None:
+            s.check_step("publish")
+            results = self.compute_survey_results(s)
+            params = parameters(s.questions, s.loyalty_mapping, SCALE_LABELS)
+            s.publish(ctx, results, params)
+            published.update(results=results, parameters=params)
+
+        return self._campaign_command(call, "survey.publish", ref, step, extra=lambda s: dict(published))
+
+    # -- responses ------------------------------------------------------------------------
+    def record_survey_response(
+        self,
+        call: Call,
+        ref: str,
+        *,
+        respondent_ref: str,
+        project: str,
+        segment: str,
+        method: str,
+        answers: dict[str, Any],
+        comment: str | None = None,
+        complaint: bool = False,
+    ) -> CommandResult:
+        """Record one response while the campaign is open; a low answer or a complaint
+        raises a linked nonconformance in the same transaction."""
+        replay = self.replay_idempotent(call)
+        if replay is not None:
+            return replay
+        drawn: dict[str, str] = {}
+        for _attempt in range(self.MAX_CONFLICT_RETRIES):
+            campaign = self.load(SurveyCampaign, ref)
+            self._authorize_read(call, "survey.respond", campaign)
+            campaign.check_step("respond")
+            checked = campaign.check_response(
+                respondent_ref=respondent_ref, project=project, segment=segment, method=method,
+                answers=answers, comment=comment, complaint=complaint,
+            )
+            self.authorize(call, "survey.respond", checked["project"])
+            rid = response_id(campaign.id, checked["respondent_ref"])
+            if self._response_exists(campaign.id, rid):
+                raise Conflict("survey_response", "recorded", f"respondent {checked['respondent_ref']} already answered {campaign.number} (response {rid})")
+            ctx = self.ctx(call)
+            low = campaign.low_answers(checked["answers"])
+            nc_ref = None
+            if needs_improvement(low, checked["complaint"]):
+                drawn.setdefault("number", self.next_number("nonconformance"))
+                nc_ref = {"id": str(id_for("nonconformance", drawn["number"])), "number": drawn["number"]}
+            response = SurveyResponse.record_new(ctx, campaign, checked, {"type": "single"}, nc_ref)
+            others: list[QAggregate] = []
+            if nc_ref is not None:
+                others.append(self._raise_nc(ctx, campaign, response, checked, low, nc_ref["number"]))
+            try:
+                return self._save(
+                    call, response, *others, created=True,
+                    hooks=[self._campaign_unchanged_hook(campaign), self._index_hook(campaign.id, [response.id])],
+                    extra={"campaign": {"id": str(campaign.id), "number": campaign.number}, "nonconformance": nc_ref},
+                )
+            except PersistenceError as e:
+                if campaign_moved(e):
+                    continue
+                if not isinstance(e, IntegrityError):
+                    raise
+                if "idempotency" in str(e):
+                    return self._replay_after_race(call)
+                raise Conflict("survey_response", "recorded", f"respondent {checked['respondent_ref']} already answered {campaign.number}") from None
+        raise Conflict("survey", "changing", "the campaign kept changing while recording; retry")
+
+    def _raise_nc(
+        self, ctx: Ctx, campaign: SurveyCampaign, response: SurveyResponse, checked: dict[str, Any],
+        low: dict[str, int], number: str,
+    ) -> Nonconformance:
+        return Nonconformance.raise_(
+            ctx.caused_by(event_id(response.id, response.version)),
+            number=number,
+            project=checked["project"],
+            source={
+                "type": "survey",
+                "id": str(campaign.id),
+                "number": campaign.number,
+                "kind": "survey",
+                "response": str(response.id),
+                "ref": campaign.number,
+                "respondent_ref": checked["respondent_ref"],
+                "low_answers": low,
+                "complaint": checked["complaint"],
+            },
+            severity=_severity(low),
+            description=improvement_description(campaign, checked, low),
+        )
+
+    def _response_exists(self, campaign_id: UUID, rid: UUID) -> bool:
+        return bool(
+            self.sql(
+                "SELECT 1 FROM survey_response_ids WHERE campaign_id = %s AND response_id = %s", (campaign_id, rid)
+            )
+        )
+
+    def _response_command(
+        self, call: Call, action: str, ref: str, rid: str, step_name: str,
+        step: Callable[[SurveyResponse, Ctx], None], guard: bool,
+    ) -> CommandResult:
+        replay = self.replay_idempotent(call)
+        if replay is not None:
+            return replay
+        for _attempt in range(self.MAX_CONFLICT_RETRIES):
+            campaign = self.load(SurveyCampaign, ref)
+            self._authorize_read(call, "survey.read", campaign)
+            response = self.load_response(campaign, rid)
+            self.authorize(call, action, response.project)
+            if call.if_match is not None and call.if_match != response.version:
+                raise PreconditionFailed(response.version, call.if_match)
+            campaign.check_step(step_name)
+            step(response, self.ctx(call))
+            try:
+                return self._save(
+                    call, response, hooks=[self._campaign_unchanged_hook(campaign)] if guard else [],
+                    extra={"campaign": {"id": str(campaign.id), "number": campaign.number}},
+                )
+            except PersistenceError as e:
+                if campaign_moved(e):
+                    continue
+                if not isinstance(e, IntegrityError):
+                    raise
+                if "idempotency" in str(e):
+                    return self._replay_after_race(call)
+                if call.if_match is not None:
+                    raise PreconditionFailed(None, call.if_match) from None
+        raise Conflict("survey_response", "changing", "the response or its campaign kept changing; retry")
+
+    def load_response(self, campaign: SurveyCampaign, rid: str) -> SurveyResponse:
+        """A response by its id, or by the respondent's reference within the campaign."""
+        try:
+            uid = UUID(str(rid))
+        except ValueError:
+            uid = response_id(campaign.id, str(rid).strip())
+        response = self.load(SurveyResponse, uid)
+        if response.campaign_id != campaign.id:
+            raise NotFound("survey_response", rid)
+        return response
+
+    def acknowledge_survey_response(self, call: Call, ref: str, rid: str) -> CommandResult:
+        return self._response_command(
+            call, "survey.acknowledge", ref, rid, "acknowledge", lambda r, c: r.acknowledge(c), guard=False
+        )
+
+    def invalidate_survey_response(self, call: Call, ref: str, rid: str, reason: str) -> CommandResult:
+        return self._response_command(
+            call, "survey.invalidate", ref, rid, "invalidate", lambda r, c: r.invalidate(c, reason), guard=True
+        )
+
+    # -- bulk import ----------------------------------------------------------------------
+    def import_survey_responses(self, call: Call, ref: str, data: bytes) -> CommandResult:
+        """All or nothing: a bad row rejects the file (`CsvRejected`, listing every error).
+        The same file again (same SHA-256) records nothing; a respondent already recorded
+        is skipped (and reported), never recorded twice."""
+        sha = hashlib.sha256(data).hexdigest()
+        summary: dict[str, Any] = {"sha256": sha}
+
+        def step(s: SurveyCampaign, ctx: Ctx) -> Sequence[QAggregate] | CommandResult:
+            earlier = s.imported(sha)
+            if earlier is not None:
+                summary.update({**earlier, "recorded": 0, "already_imported": True, "recorded_earlier": earlier["recorded"]})
+                return CommandResult(str(s.id), s.number, s.status, s.version, self.recorder.max_notification_id(),
+                                     extra={"import": dict(summary)})
+            s.check_step("import")
+            parsed = parse_responses_csv(s, data)
+            for code in sorted({checked["project"] for _, checked in parsed.rows}):
+                self.authorize(call, "survey.respond", code)
+            existing = self._response_ids(s.id)
+            fresh: list[tuple[int, dict[str, Any]]] = []
+            skipped: list[dict[str, Any]] = []
+            for rownum, checked in parsed.rows:
+                if response_id(s.id, checked["respondent_ref"]) in existing:
+                    skipped.append({"row": rownum, "respondent_ref": checked["respondent_ref"]})
+                else:
+                    fresh.append((rownum, checked))
+            lows = [s.low_answers(checked["answers"]) for _, checked in fresh]
+            needing = [i for i, (_, checked) in enumerate(fresh) if needs_improvement(lows[i], checked["complaint"])]
+            numbers = iter(self.next_numbers("nonconformance", len(needing)))
+            needing_set = set(needing)
+            out: list[QAggregate] = []
+            ids: list[UUID] = []
+            source_base = {"type": "import", "sha256": sha}
+            for i, (rownum, checked) in enumerate(fresh):
+                nc_ref = None
+                if i in needing_set:
+                    number = next(numbers)
+                    nc_ref = {"id": str(id_for("nonconformance", number)), "number": number}
+                response = SurveyResponse.record_new(ctx, s, checked, {**source_base, "row": rownum}, nc_ref)
+                out.append(response)
+                ids.append(response.id)
+                if nc_ref is not None:
+                    out.append(self._raise_nc(ctx, s, response, checked, lows[i], nc_ref["number"]))
+            s.record_import(ctx, sha, len(parsed.rows), len(fresh), len(skipped), len(needing))
+            summary.update(
+                rows=len(parsed.rows), recorded=len(fresh), duplicates=len(skipped), nonconformances=len(needing),
+                skipped=skipped[:100], already_imported=False,
+            )
+            summary["_ids"] = ids
+            return out
+
+        result = self._campaign_command(
+            call, "survey.import", ref, step,
+            extra=lambda s: {"import": {k: v for k, v in summary.items() if k != "_ids"}},
+            hooks=lambda s: [self._index_hook(s.id, summary.get("_ids", []))],
+        )
+        result.created = bool(result.extra.get("import", {}).get("recorded"))
+        return result
+
+    def next_numbers(self, kind: str, count: int) -> list[str]:
+        """`count` numbers of `kind` in one round trip (same sequence as `next_number`)."""
+        if count <= 0:
+            return []
+        if count == 1:
+            return [self.next_number(kind)]
+        first = self.next_number(kind)
+        prefix, year, _ = first.split("-")
+        seq = f"qt_number_{prefix.lower()}_{year}"
+        rows = self.sql(f"SELECT nextval('{seq}') AS n FROM generate_series(1, %s)", (count - 1,))
+        return [first, *(f"{prefix}-{year}-{int(r['n']):06d}" for r in rows)]
+
+    # -- reading --------------------------------------------------------------------------
+    def _response_ids(self, campaign_id: UUID) -> set[UUID]:
+        rows = self.sql("SELECT response_id FROM survey_response_ids WHERE campaign_id = %s", (campaign_id,))
+        return {r["response_id"] for r in rows}
+
+    def load_responses(self, campaign_id: UUID) -> list[SurveyResponse]:
+        """Every response of a campaign, reconstructed from its events in one query."""
+        events = Identifier(self.datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+        index = Identifier(self.datastore.schema, "survey_response_ids")
+        query = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} i JOIN {} e"
+            " ON e.originator_id = i.response_id WHERE i.campaign_id = %s"
+            " ORDER BY e.originator_id, e.originator_version"
+        ).format(index, events)
+        out: list[SurveyResponse] = []
+        current: Any = None
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(query, (campaign_id,))
+            for row in cur:
+                event: Any = self.mapper.to_domain_event(
+                    StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+                )
+                if current is not None and current.id != row["originator_id"]:
+                    out.append(current)
+                    current = None
+                current = event.mutate(current)
+        if current is not None:
+            out.append(current)
+        return out
+
+    def count_responses(self, campaign_id: UUID) -> int:
+        rows = self.sql("SELECT count(*) AS n FROM survey_response_ids WHERE campaign_id = %s", (campaign_id,))
+        return int(rows[0]["n"])
+
+    def previous_published(self, campaign: SurveyCampaign) -> SurveyCampaign | None:
+        """The latest campaign of the same scope (party and projects) published before this one."""
+        rows = self.sql(
+            "SELECT campaign_id FROM survey_campaign_scopes WHERE scope = %s AND campaign_id <> %s",
+            (campaign.scope_key, campaign.id),
+        )
+        best: SurveyCampaign | None = None
+        for row in rows:
+            other = self.load(SurveyCampaign, row["campaign_id"])
+            if other.status == "published" and other.results and (best is None or other.published_at > best.published_at):
+                best = other
+        return best
+
+    def compute_survey_results(self, campaign: SurveyCampaign) -> dict[str, Any]:
+        prev = self.previous_published(campaign)
+        previous = None
+        if prev is not None and prev.results is not None:
+            previous = {"id": str(prev.id), "number": prev.number, "csi": prev.results.get("csi"), "cli": prev.results.get("cli")}
+        return compute_results(
+            questions=campaign.questions,
+            responses=[r.as_input() for r in self.load_responses(campaign.id)],
+            loyalty_mapping=campaign.loyalty_mapping,
+            target_sample=campaign.target_sample,
+            target_csi=campaign.target_csi,
+            party=campaign.party,
+            previous=previous,
+        )
+
+    def get_survey(self, call: Call, ref: str, version: int | None = None) -> SurveyCampaign:
+        campaign = self.load(SurveyCampaign, ref, version)
+        self._authorize_read(call, "survey.read", campaign)
+        return campaign
+
+    def get_survey_response(self, call: Call, ref: str, rid: str) -> SurveyResponse:
+        campaign = self.get_survey(call, ref)
+        response = self.load_response(campaign, rid)
+        self.authorize(call, "survey.read", response.project)
+        return response
+
+    def survey_results(self, call: Call, ref: str) -> dict[str, Any]:
+        """The published results; before publication, a provisional computation."""
+        campaign = self.load(SurveyCampaign, ref)
+        self._authorize_read(call, "survey.results", campaign)
+        base = {"id": str(campaign.id), "number": campaign.number, "status": campaign.status}
+        if campaign.status == "published" and campaign.results is not None:
+            return {**base, "provisional": False, "published_at": campaign.published_at,
+                    "results": campaign.results, "parameters": campaign.parameters}
+        return {**base, "provisional": True, "results": self.compute_survey_results(campaign),
+                "parameters": parameters(campaign.questions, campaign.loyalty_mapping, SCALE_LABELS)}

@@ -1,0 +1,1 @@
+"""Aggregates, their events and rules. Imports nothing of ours but `domain`."""

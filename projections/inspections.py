@@ -1,0 +1,253 @@
+"""Inspection and checklist template lists, plus one row per scored inspection item
+(for the most-failed sections and items). `month` and `quarter` are the planned date's
+calendar period; the planned date is a date in the company's time zone."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from projections.base import EventRecord, Projection
+
+
+def _period(planned_for: str) -> tuple[date, str, str]:
+    day = date.fromisoformat(planned_for[:10])
+    return day, f"{day.year:04d}-{day.month:02d}", f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
+
+
+def _items_count(sections: list[dict[str, Any]]) -> int:
+    return sum(len(s.get("items", [])) for s in sections)
+
+
+class InspectionListProjection(Projection):
+    name = "inspections"
+    tables = [
+        """CREATE TABLE {schema}.inspections (
+            id uuid PRIMARY KEY,
+            number text NOT NULL UNIQUE,
+            project text NOT NULL,
+            region text,
+            kind text NOT NULL,
+            status text NOT NULL,
+            template_id uuid NOT NULL,
+            template_number text NOT NULL,
+            template_version int NOT NULL,
+            planned_for date NOT NULL,
+            month text NOT NULL,
+            quarter text NOT NULL,
+            inspectors jsonb NOT NULL,
+            reinspection_of text,
+            items_total int NOT NULL,
+            items_scored int NOT NULL DEFAULT 0,
+            items_passed int NOT NULL DEFAULT 0,
+            items_failed int NOT NULL DEFAULT 0,
+            items_na int NOT NULL DEFAULT 0,
+            rescores int NOT NULL DEFAULT 0,
+            score numeric,
+            grade text,
+            pay_adjustment_pct numeric,
+            awarded numeric,
+            applicable_max numeric,
+            submitted_score numeric,
+            submitted_grade text,
+            nonconformances_raised int NOT NULL DEFAULT 0,
+            appealed boolean NOT NULL DEFAULT false,
+            appeal_accepted boolean,
+            scheduled_at timestamptz NOT NULL,
+            started_at timestamptz,
+            submitted_at timestamptz,
+            appeal_decided_at timestamptz,
+            finalized_at timestamptz,
+            cancelled_at timestamptz,
+            version int NOT NULL,
+            updated_at timestamptz NOT NULL)""",
+        "CREATE INDEX ON {schema}.inspections (project, month)",
+        "CREATE INDEX ON {schema}.inspections (scheduled_at)",
+        """CREATE TABLE {schema}.inspection_items (
+            inspection_id uuid NOT NULL,
+            inspection_number text NOT NULL,
+            project text NOT NULL,
+            region text,
+            kind text NOT NULL,
+            month text NOT NULL,
+            template_id uuid NOT NULL,
+            template_version int NOT NULL,
+            section text NOT NULL,
+            section_name text NOT NULL,
+            item text NOT NULL,
+            requirement text NOT NULL,
+            critical boolean NOT NULL,
+            max_points numeric NOT NULL,
+            points numeric,
+            result text,
+            finding text,
+            nonconformance_id uuid,
+            nonconformance_number text,
+            PRIMARY KEY (inspection_id, item))""",
+        "CREATE INDEX ON {schema}.inspection_items (project, item)",
+        """CREATE TABLE {schema}.checklist_templates (
+            id uuid PRIMARY KEY,
+            number text NOT NULL UNIQUE,
+            name text NOT NULL,
+            status text NOT NULL,
+            latest_version int,
+            draft_revision int NOT NULL,
+            sections int NOT NULL,
+            items int NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            version int NOT NULL)""",
+        """CREATE TABLE {schema}.checklist_template_versions (
+            template_id uuid NOT NULL,
+            template_number text NOT NULL,
+            template_version int NOT NULL,
+            name text NOT NULL,
+            sections jsonb NOT NULL,
+            items int NOT NULL,
+            published_at timestamptz NOT NULL,
+            published_by text NOT NULL,
+            PRIMARY KEY (template_id, template_version))""",
+        """CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)""",
+    ]
+    views = ["inspections", "inspection_items", "checklist_templates", "checklist_template_versions"]
+
+    def handles(self, rec: EventRecord) -> bool:
+        return rec.aggregate in ("Inspection", "ChecklistTemplate") or (
+            rec.aggregate == "Project" and rec.type == "Registered"
+        )
+
+    def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
+        if rec.aggregate == "Project":
+            cur.execute(
+                f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (rec.event.code, rec.event.region),
+            )
+        elif rec.aggregate == "ChecklistTemplate":
+            self._template(cur, rec, schema)
+        else:
+            self._inspection(cur, rec, schema)
+
+    # -- templates ---------------------------------------------------------------------
+    def _template(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
+        e = rec.event
+        t = f"{schema}.checklist_templates"
+        if rec.type == "Drafted":
+            cur.execute(
+                f"""INSERT INTO {t} (id, number, name, status, latest_version, draft_revision, sections, items,
+                    created_at, updated_at, version) VALUES (%s,%s,%s,'draft',NULL,1,%s,%s,%s,%s,%s)""",
+                (rec.issue_id, e.number, e.name, len(e.sections), _items_count(e.sections), e.timestamp,
+                 e.timestamp, rec.version),
+            )
+        elif rec.type == "Revised":
+            cur.execute(
+                f"""UPDATE {t} SET status='draft', name=%s, draft_revision=draft_revision+1, sections=%s, items=%s,
+                    updated_at=%s, version=%s WHERE id=%s""",
+                (e.name, len(e.sections), _items_count(e.sections), e.timestamp, rec.version, rec.issue_id),
+            )
+        elif rec.type == "Published":
+            cur.execute(
+                f"UPDATE {t} SET status='published', latest_version=%s, updated_at=%s, version=%s WHERE id=%s"
+                " RETURNING number",
+                (e.template_version, e.timestamp, rec.version, rec.issue_id),
+            )
+            row = cur.fetchone()
+            cur.execute(
+                f"""INSERT INTO {schema}.checklist_template_versions VALUES (%s,%s,%s,%s,%s,%s,%s,%s)
+                    ON CONFLICT DO NOTHING""",
+                (rec.issue_id, row[0] if row else "", e.template_version, e.name, Jsonb(e.sections),
+                 _items_count(e.sections), e.timestamp, e.actor.get("name", "")),
+            )
+
+    # -- inspections -------------------------------------------------------------------
+    def _inspection(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
+        e = rec.event
+        t = f"{schema}.inspections"
+        items = f"{schema}.inspection_items"
+        if rec.type == "Scheduled":
+            day, month, quarter = _period(e.planned_for)
+            cur.execute(
+                f"""INSERT INTO {t} (id, number, project, region, kind, status, template_id, template_number,
+                    template_version, planned_for, month, quarter, inspectors, reinspection_of, items_total,
+                    scheduled_at, version, updated_at)
+                    VALUES (%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),%s,'scheduled',
+                            %s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
+                (rec.issue_id, e.number, e.project, e.project, e.kind, e.template_id, e.template_number,
+                 e.template_version, day, month, quarter, Jsonb(e.inspectors),
+                 (e.reinspection_of or {}).get("number"), len(e.items), e.timestamp, rec.version, e.timestamp),
+            )
+            for it in e.items:
+                cur.execute(
+                    f"""INSERT INTO {items} (inspection_id, inspection_number, project, region, kind, month,
+                        template_id, template_version, section, section_name, item, requirement, critical,
+                        max_points)
+                        SELECT id, number, project, region, kind, month, template_id, template_version,
+                               %s, %s, %s, %s, %s, %s FROM {t} WHERE id=%s""",
+                    (it["section"], it["section_name"], it["code"], it["requirement"], it["critical"],
+                     it["max_points"], rec.issue_id),
+                )
+            return
+        sets: dict[str, Any] = {}
+        if rec.type == "Started":
+            sets = {"status": "in_progress", "started_at": e.timestamp}
+        elif rec.type in ("ItemScored", "ItemRescored"):
+            cur.execute(
+                f"UPDATE {items} SET points=%s, result=%s, finding=%s WHERE inspection_id=%s AND item=%s",
+                (e.points, e.result, e.finding, rec.issue_id, e.item),
+            )
+            if rec.type == "ItemRescored":
+                sets = {"rescores": ("rescores + 1",)}
+        elif rec.type == "Submitted":
+            for link in e.links:
+                cur.execute(
+                    f"""UPDATE {items} SET nonconformance_id=%s, nonconformance_number=%s
+                        WHERE inspection_id=%s AND item=%s""",
+                    (link["id"], link["number"], rec.issue_id, link["item"]),
+                )
+            sets = {"status": "submitted", "submitted_at": e.timestamp, "score": e.score, "grade": e.grade,
+                    "pay_adjustment_pct": e.pay_adjustment_pct, "awarded": e.awarded,
+                    "applicable_max": e.applicable_max, "submitted_score": e.score, "submitted_grade": e.grade,
+                    "nonconformances_raised": len(e.links)}
+        elif rec.type == "Appealed":
+            sets = {"status": "appealed", "appealed": True}
+        elif rec.type == "AppealDecided":
+            for adj in e.adjustments:
+                cur.execute(
+                    f"UPDATE {items} SET points=%s, result=%s WHERE inspection_id=%s AND item=%s",
+                    (adj["points"], adj["result"], rec.issue_id, adj["item"]),
+                )
+            sets = {"status": "appeal_decided", "appeal_accepted": e.accepted, "appeal_decided_at": e.timestamp,
+                    "score": e.score, "grade": e.grade, "pay_adjustment_pct": e.pay_adjustment_pct,
+                    "awarded": e.awarded, "applicable_max": e.applicable_max}
+        elif rec.type == "Finalized":
+            sets = {"status": "finalized", "finalized_at": e.timestamp}
+        elif rec.type == "Cancelled":
+            sets = {"status": "cancelled", "cancelled_at": e.timestamp}
+        if rec.type in ("ItemScored", "ItemRescored", "AppealDecided"):
+            sets.update(self._item_counts(t, items))
+        sets["version"] = rec.version
+        sets["updated_at"] = e.timestamp
+        clauses, params = [], []
+        for col, val in sets.items():
+            if isinstance(val, tuple):
+                clauses.append(f"{col} = {val[0]}")
+            else:
+                clauses.append(f"{col} = %s")
+                params.append(val)
+        params.append(rec.issue_id)
+        cur.execute(f"UPDATE {t} SET {', '.join(clauses)} WHERE id = %s", params)
+
+    @staticmethod
+    def _item_counts(table: str, items: str) -> dict[str, Any]:
+        """Counts re-derived from the item rows of the inspection being updated."""
+        def count(where: str) -> tuple[str]:
+            return (f"(SELECT count(*) FROM {items} x WHERE x.inspection_id = {table}.id AND {where})",)
+
+        return {
+            "items_scored": count("x.result IS NOT NULL"),
+            "items_passed": count("x.result = 'pass'"),
+            "items_failed": count("x.result = 'fail'"),
+            "items_na": count("x.result = 'na'"),
+        }

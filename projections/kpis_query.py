@@ -1,0 +1,255 @@
+"""KPI figures aggregated at query time from fact views, for the API and the reporting
+schema alike (one SQL builder, so HTTP and SQL figures agree).
+
+A `KpiSpec` names a fact view in `qt_read`, the dimensions a caller may group by and
+*families* of measures. Each family places a fact in a period by one of its local
+timestamps (its `anchor`: tickets received in the month, closed in the month …);
+`stock` families are counted at each period's end instead (backlog, open, overdue).
+Families are aggregated separately and joined on the dimensions.
+
+Medians and p90s are `percentile_cont(…) WITHIN GROUP (ORDER BY …)`: real percentiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+TIME_DIMS = ("year", "quarter", "month")
+
+#: SQL for a time dimension of a local timestamp expression `{t}`.
+TIME_SQL = {
+    "month": "to_char({t}, 'YYYY-MM')",
+    "quarter": "to_char({t}, 'YYYY-\"Q\"Q')",
+    "year": "extract(year FROM {t})::int",
+}
+
+INTERVALS = {"month": "1 month", "quarter": "3 months", "year": "1 year"}
+
+TIME_DOC = {
+    "month": "Calendar month in the company time zone, YYYY-MM.",
+    "quarter": "Calendar quarter in the company time zone, YYYY-Qn.",
+    "year": "Calendar year in the company time zone.",
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    expr: str  # an aggregate over the family's rows
+    doc: str
+    count: bool = False  # absent in a period means 0, not unknown
+
+
+@dataclass(frozen=True)
+class Family:
+    anchor: str  # local timestamp column placing a fact in a period
+    measures: tuple[Measure, ...]
+    where: str = "TRUE"
+    #: Stock measured at each period's end: facts with anchor < end and (until IS NULL or until >= end).
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    kind: str  # as in /kpis/{kind}
+    prefix: str  # reporting view names: <prefix>_facts, <prefix>_kpis_<level>_<period>
+    unit: str  # what one fact row is, for the documentation
+    facts: str  # view in qt_read
+    dims: dict[str, str]  # name -> SQL expression over the facts
+    dim_docs: dict[str, str]
+    families: tuple[Family, ...]
+    project_col: str = "project"
+    region_col: str = "region"
+    #: Columns of the reporting fact view -> description (no personal data).
+    fact_docs: dict[str, str] = field(default_factory=dict)
+    #: Computed columns of the reporting fact view -> SQL expression.
+    fact_exprs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def group_dims(self) -> tuple[str, ...]:
+        return ("project", "region", *TIME_DIMS, *self.dims)
+
+    @property
+    def measures(self) -> list[Measure]:
+        return [m for f in self.families for m in f.measures]
+
+
+class UnknownDimension(ValueError):
+    def __init__(self, name: str, allowed: Sequence[str]) -> None:
+        super().__init__(f"unknown dimension '{name}'; allowed: {', '.join(allowed)}")
+        self.name = name
+        self.allowed = list(allowed)
+
+
+def parse_group_by(spec: KpiSpec, group_by: str | Sequence[str] | None) -> list[str]:
+    if group_by is None:
+        return []
+    names = [g.strip() for g in group_by.split(",")] if isinstance(group_by, str) else list(group_by)
+    out: list[str] = []
+    for name in names:
+        if not name:
+            continue
+        if name not in spec.group_dims:
+            raise UnknownDimension(name, spec.group_dims)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _dim_sql(spec: KpiSpec, name: str, t: str) -> sql.Composable:
+    if name in TIME_SQL:
+        return sql.SQL(TIME_SQL[name].format(t=t))
+    if name == "project":
+        return sql.Identifier(spec.project_col)
+    if name == "region":
+        return sql.Identifier(spec.region_col)
+    return sql.SQL(spec.dims[name])
+
+
+def _lit(value: Any) -> sql.Composable:
+    if isinstance(value, sql.Composable):
+        return value
+    if value is None:
+        return sql.SQL("NULL")
+    if isinstance(value, datetime):
+        return sql.SQL("{}::timestamp").format(sql.Literal(value.replace(tzinfo=None).isoformat(sep=" ")))
+    return sql.Literal(value)
+
+
+def kpi_query(
+    spec: KpiSpec,
+    group_by: Sequence[str],
+    *,
+    projects: Sequence[str] | None = None,
+    region: str | None = None,
+    scope: tuple[Sequence[str] | None, str | None] = (None, None),
+    start: datetime | None = None,
+    end: datetime | sql.Composable | None = None,
+) -> sql.Composed:
+    """The KPI rows of `spec` grouped by `group_by`, for facts in [start, end) local time.
+
+    `projects`/`region` filter; `scope` (projects, region) is the caller's scope: a fact
+    is visible if its project is listed or it lies in the region (both None: everything).
+    `end` may be an SQL expression (the reporting views use the current local time).
+    Stock families are measured at the end of each period (or at `end` without a time
+    dimension; currently when `end` is None).
+    """
+    where: list[sql.Composable] = []
+    pcol, rcol = sql.Identifier(spec.project_col), sql.Identifier(spec.region_col)
+    if projects:
+        where.append(sql.SQL("{} = ANY({})").format(pcol, sql.Literal(list(projects))))
+    if region:
+        where.append(sql.SQL("{} = {}").format(rcol, sql.Literal(region)))
+    scope_projects, scope_region = scope
+    if scope_projects is not None or scope_region is not None:
+        parts: list[sql.Composable] = []
+        if scope_projects:
+            parts.append(sql.SQL("{} = ANY({})").format(pcol, sql.Literal(list(scope_projects))))
+        if scope_region:
+            parts.append(sql.SQL("{} = {}").format(rcol, sql.Literal(scope_region)))
+        where.append(sql.SQL("(") + sql.SQL(" OR ").join(parts or [sql.SQL("FALSE")]) + sql.SQL(")"))
+    base_where = sql.SQL(" AND ").join(where) if where else sql.SQL("TRUE")
+
+    time_dims = [g for g in group_by if g in TIME_SQL]
+    unit = next((u for u in ("month", "quarter", "year") if u in time_dims), None)
+    lo = _lit(start) if start is not None else sql.SQL("'-infinity'::timestamp")
+    hi = _lit(end) if end is not None else sql.SQL("'infinity'::timestamp")
+
+    ctes: list[sql.Composable] = [
+        sql.SQL("f AS (SELECT * FROM {} WHERE {})").format(sql.Identifier("qt_read", spec.facts), base_where)
+    ]
+    if unit is not None and any(fam.until for fam in spec.families):
+        first = sql.SQL("coalesce({}, (SELECT min({}) FROM f WHERE {} IS NOT NULL))").format(
+            _lit(start), sql.Identifier(next(fam.anchor for fam in spec.families if fam.until)),
+            sql.Identifier(next(fam.anchor for fam in spec.families if fam.until)),
+        )
+        last = _lit(end) if end is not None else sql.SQL("localtimestamp")
+        ctes.append(
+            sql.SQL(
+                "periods AS (SELECT p AS p_start, least(p + interval {iv}, {last}) AS p_end"
+                " FROM generate_series(date_trunc({unit}, {first}), {last} - interval '1 microsecond', interval {iv}) p)"
+            ).format(iv=sql.Literal(INTERVALS[unit]), unit=sql.Literal(unit), first=first, last=last)
+        )
+
+    names = list(group_by)
+    fam_names: list[str] = []
+    for i, fam in enumerate(spec.families):
+        fname = f"fam{i}"
+        fam_names.append(fname)
+        measures = sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(sql.SQL(m.expr), sql.Identifier(m.name)) for m in fam.measures
+        )
+        if fam.until is None:
+            dims = [sql.SQL("{} AS {}").format(_dim_sql(spec, g, fam.anchor), sql.Identifier(g)) for g in names]
+            cond = sql.SQL("{a} >= {lo} AND {a} < {hi} AND ({w})").format(
+                a=sql.Identifier(fam.anchor), lo=lo, hi=hi, w=sql.SQL(fam.where)
+            )
+            source = sql.SQL("f")
+        else:
+            dims = [
+                sql.SQL("{} AS {}").format(
+                    _dim_sql(spec, g, "p.p_start") if g in TIME_SQL else _dim_sql(spec, g, fam.anchor),
+                    sql.Identifier(g),
+                )
+                for g in names
+            ]
+            if unit is not None:
+                source = sql.SQL("f JOIN periods p ON f.{a} < p.p_end AND (f.{u} IS NULL OR f.{u} >= p.p_end)").format(
+                    a=sql.Identifier(fam.anchor), u=sql.Identifier(fam.until)
+                )
+                cond = sql.SQL(fam.where)
+            else:
+                stock_end = _lit(end) if end is not None else sql.SQL("'infinity'::timestamp")
+                source = sql.SQL("f")
+                cond = sql.SQL("{a} < {e} AND ({u} IS NULL OR {u} >= {e}) AND ({w})").format(
+                    a=sql.Identifier(fam.anchor), u=sql.Identifier(fam.until), e=stock_end, w=sql.SQL(fam.where)
+                )
+        select = sql.SQL(", ").join([*dims, measures])
+        group = (
+            sql.SQL(" GROUP BY ") + sql.SQL(", ").join(sql.SQL(str(k + 1)) for k in range(len(names)))
+            if names
+            else sql.SQL("")
+        )
+        ctes.append(
+            sql.SQL("{} AS (SELECT {} FROM {} WHERE {}{})").format(sql.Identifier(fname), select, source, cond, group)
+        )
+
+    outs: list[sql.Composable] = [sql.Identifier(g) for g in names]
+    for i, fam in enumerate(spec.families):
+        for m in fam.measures:
+            ref = sql.Identifier(fam_names[i], m.name)
+            outs.append(
+                sql.SQL("coalesce({}, 0) AS {}").format(ref, sql.Identifier(m.name))
+                if m.count
+                else sql.SQL("{} AS {}").format(ref, sql.Identifier(m.name))
+            )
+    joined: sql.Composable = sql.Identifier(fam_names[0])
+    for fname in fam_names[1:]:
+        if names:
+            joined = sql.SQL("{} FULL JOIN {} USING ({})").format(
+                joined, sql.Identifier(fname), sql.SQL(", ").join(map(sql.Identifier, names))
+            )
+        else:
+            joined = sql.SQL("{} CROSS JOIN {}").format(joined, sql.Identifier(fname))
+    order = (
+        sql.SQL(" ORDER BY ") + sql.SQL(", ").join(sql.SQL("{} NULLS FIRST").format(sql.Identifier(g)) for g in names)
+        if names
+        else sql.SQL("")
+    )
+    return sql.SQL("WITH {} SELECT {} FROM {}{}").format(
+        sql.SQL(", ").join(ctes), sql.SQL(", ").join(outs), joined, order
+    )
+
+
+def plain(value: Any) -> Any:
+    """A JSON/CSV-friendly plain number (Decimal -> float)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    return value

@@ -1,0 +1,153 @@
+"""The reporting schema for BI tools: plain views over the KPI facts, every view and
+column commented, readable by one read-only role and nothing else.
+
+- `reporting.<prefix>_facts`: one row per ticket / inspection / nonconformance / survey
+  response, without personal data, with local month/quarter/year columns.
+- `reporting.<prefix>_kpis_<level>_<period>`: the KPI figures per project, region or the
+  company (level) and month, quarter or year (period) — the same SQL as `GET /kpis/...`.
+
+Views are (re)created by a `VIEW_HOOKS` hook whenever a KPI projection publishes a
+generation (setup and every rebuild, in the switching transaction), so they always
+read the live generation. Role `qualtrace_reporting` is NOLOGIN unless a password is
+configured (`QUALTRACE_REPORTING_PASSWORD`), then LOGIN with that password.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from psycopg import errors, sql
+
+from projections.kpis_base import FactProjection
+from projections.kpis_query import TIME_DOC, KpiSpec, kpi_query
+from projections.runner import VIEW_HOOKS
+
+log = logging.getLogger("qualtrace.reporting")
+
+SCHEMA = "reporting"
+ROLE = "qualtrace_reporting"
+LEVELS = ("project", "region", "company")
+PERIODS = ("month", "quarter", "year")
+
+LEVEL_DOC = {
+    "project": "Project code.",
+    "region": "Region code (city company / branch).",
+}
+
+
+def ensure_role(conn: psycopg.Connection[Any], password: str | None = None) -> bool:
+    """Create the reporting role (NOLOGIN, or LOGIN with `password`) and grant it the
+    reporting schema. Returns False when the database user may not manage roles."""
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,)).fetchone()
+            if not exists:
+                try:
+                    with conn.transaction():
+                        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(ROLE)))
+                except (errors.DuplicateObject, errors.UniqueViolation):
+                    pass  # created meanwhile by another database's setup on this server
+            if password:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(ROLE), sql.Literal(password))
+                )
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(conn.info.dbname), sql.Identifier(ROLE)
+                )
+            )
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(SCHEMA), sql.Identifier(ROLE)))
+            conn.execute(
+                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
+                    sql.Identifier(SCHEMA), sql.Identifier(ROLE)
+                )
+            )
+            conn.execute(
+                sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                    sql.Identifier(SCHEMA),
+                    sql.Literal(
+                        "Qualtrace KPI views for BI tools (read-only role qualtrace_reporting). "
+                        "Months, quarters and years are calendar periods in the company time zone."
+                    ),
+                )
+            )
+    except errors.InsufficientPrivilege as e:
+        log.warning("cannot set up role %s: %s", ROLE, e)
+        return False
+    return True
+
+
+def view_names(spec: KpiSpec) -> list[str]:
+    return [f"{spec.prefix}_facts"] + [f"{spec.prefix}_kpis_{lv}_{p}" for lv in LEVELS for p in PERIODS]
+
+
+def _comment_view(conn: psycopg.Connection[Any], view: str, doc: str, columns: dict[str, str]) -> None:
+    ident = sql.Identifier(SCHEMA, view)
+    conn.execute(sql.SQL("COMMENT ON VIEW {} IS {}").format(ident, sql.Literal(doc)))
+    for col, text in columns.items():
+        conn.execute(
+            sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(ident, sql.Identifier(col), sql.Literal(text))
+        )
+
+
+def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> None:
+    """VIEW_HOOKS hook: (re)create the reporting views of a KPI projection."""
+    if not isinstance(projection, FactProjection) or projection.SPEC is None:
+        return
+    spec = projection.SPEC
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
+    now_local = sql.SQL("(now() AT TIME ZONE {})").format(sql.Literal(projection.timezone))
+
+    # One row per fact, plain columns only.
+    facts_view = f"{spec.prefix}_facts"
+    cols = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(sql.SQL(spec.fact_exprs.get(c, f'"{c}"')), sql.Identifier(c))
+        for c in spec.fact_docs
+    )
+    _replace(conn, facts_view, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", spec.facts)))
+    _comment_view(
+        conn, facts_view,
+        f"One row per {spec.unit} (no personal data); the grain the {spec.kind} KPIs are computed from. "
+        f"Local times are in {projection.timezone}.",
+        spec.fact_docs,
+    )
+    measures = {m.name: m.doc for m in spec.measures}
+    for level in LEVELS:
+        for period in PERIODS:
+            name = f"{spec.prefix}_kpis_{level}_{period}"
+            group = ([level] if level != "company" else []) + [period]
+            if level == "project":
+                group = ["project", "region", period]
+            _replace(conn, name, kpi_query(spec, group, end=now_local))
+            docs = {g: LEVEL_DOC.get(g) or TIME_DOC[g] for g in group}
+            docs.update(measures)
+            where = "the whole company" if level == "company" else f"each {level}"
+            _comment_view(
+                conn, name,
+                f"{spec.kind.capitalize()} KPIs for {where} by {period} ({projection.timezone}); "
+                f"same figures as GET /kpis/{spec.kind}?group_by={','.join(group)}.",
+                docs,
+            )
+    if _role_exists(conn):
+        conn.execute(
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
+                sql.Identifier(SCHEMA), sql.Identifier(ROLE)
+            )
+        )
+
+
+def _role_exists(conn: psycopg.Connection[Any]) -> bool:
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,)).fetchone() is not None
+
+
+def _replace(conn: psycopg.Connection[Any], view: str, query: sql.Composable) -> None:
+    ident = sql.Identifier(SCHEMA, view)
+    conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(ident))
+    conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(ident, query))
+
+
+if publish not in VIEW_HOOKS:
+    VIEW_HOOKS.append(publish)

@@ -1,0 +1,40 @@
+"""Every projection Qualtrace runs, by name."""
+
+from __future__ import annotations
+
+from projections.audit import AuditTrailProjection
+from projections.base import Projection
+from projections.kpis_base import DEFAULT_TIMEZONE, FactProjection
+from projections.kpis_reporting import publish as publish_reporting_views  # noqa: F401 (registers its hook)
+from projections.kpis_tickets import TicketKpiProjection
+from projections.inspections import InspectionListProjection
+from projections.ledger import LedgerProjection
+from projections.nonconformances import NonconformanceListProjection
+from projections.org import OrgProjection
+from projections.tickets import TicketListProjection
+
+PROJECTIONS: list[type[Projection]] = [
+    OrgProjection,
+    TicketListProjection,
+    NonconformanceListProjection,
+    InspectionListProjection,
+    AuditTrailProjection,
+    TicketKpiProjection,
+    LedgerProjection,
+]
+
+
+def _make(cls: type[Projection], timezone: str) -> Projection:
+    """KPI projections place facts in local periods: they take the company time zone."""
+    return cls(timezone=timezone) if issubclass(cls, FactProjection) else cls()  # type: ignore[call-arg]
+
+
+def all_projections(timezone: str = DEFAULT_TIMEZONE) -> list[Projection]:
+    return [_make(cls, timezone) for cls in PROJECTIONS]
+
+
+def by_name(name: str, timezone: str = DEFAULT_TIMEZONE) -> Projection:
+    for cls in PROJECTIONS:
+        if cls.name == name:
+            return _make(cls, timezone)
+    raise KeyError(f"unknown projection '{name}'; known: {', '.join(c.name for c in PROJECTIONS)}")

@@ -1,0 +1,101 @@
+"""The composition root: builds the application, projections and the HTTP app from one
+`Settings`. Nothing else reads the environment; tests call `bootstrap()` with overrides."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from application.app import Qualtrace
+from application.deadlines import DeadlineWatcher
+from domain.grading import DEFAULT_GRADING, validate_grading
+from domain.policies import DEFAULT_SLA, validate_sla
+from projections import registry
+from projections.kpis_reporting import ensure_role as ensure_reporting_role
+from projections.runner import EventSource, ProjectionRunner, rebuild
+from qualtrace.database import EmbeddedPostgres, eventsourcing_env, setup_service_tables
+from qualtrace.settings import Settings
+
+log = logging.getLogger("qualtrace")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    url: str
+    app: Qualtrace
+    pool: ConnectionPool[Any]
+    source: EventSource
+    runners: list[ProjectionRunner] = field(default_factory=list)
+    embedded: EmbeddedPostgres | None = None
+    deadline_watcher: DeadlineWatcher | None = None
+
+    def start_projections(self) -> None:
+        for r in self.runners:
+            r.start()
+        if self.deadline_watcher is not None:
+            self.deadline_watcher.start()
+
+    def stop_projections(self) -> None:
+        if self.deadline_watcher is not None:
+            self.deadline_watcher.stop()
+        for r in self.runners:
+            r.stop()
+
+    def run_projections_once(self) -> int:
+        """Bring every projection up to date now (tests and the CLI use this)."""
+        return sum(r.run_once() for r in self.runners)
+
+    def rebuild(self, name: str) -> dict[str, Any]:
+        projection = registry.by_name(name, self.settings.timezone)
+        return rebuild(self.url, self.source, projection)
+
+    def close(self) -> None:
+        self.stop_projections()
+        self.pool.close()
+        self.app.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    if settings.database_url:
+        return settings.database_url, None
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return embedded.url, embedded
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    setup: bool = True,
+) -> Container:
+    settings = settings or Settings()
+    url, embedded = database_url(settings)
+    if setup:
+        setup_service_tables(url)
+    policies: dict[str, Any] = {
+        "sla": validate_sla(settings.sla_policy) if settings.sla_policy else DEFAULT_SLA,
+        "unreached_attempts_for_override": settings.unreached_attempts_for_override,
+        "grading": validate_grading(settings.grading_policy) if settings.grading_policy else DEFAULT_GRADING,
+    }
+    env = eventsourcing_env(url, settings.pool_size)
+    env["CREATE_TABLE"] = "y" if setup else "n"
+    app = Qualtrace(env, clock=clock, timezone_name=settings.timezone, policies=policies)
+    source = EventSource(app.recorder, app.mapper)
+    projections = registry.all_projections(settings.timezone)
+    if setup:
+        with psycopg.connect(url, autocommit=True) as conn:
+            ensure_reporting_role(conn, settings.reporting_password)
+            ProjectionRunner.setup(conn, projections)
+    runners = [ProjectionRunner(url, source, p) for p in projections]
+    pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=settings.pool_size, kwargs={"autocommit": True}, open=True)
+    return Container(settings=settings, url=url, app=app, pool=pool, source=source, runners=runners, embedded=embedded,
+                     deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds))

@@ -1,0 +1,50 @@
+"""All configuration, read from the environment once (by the composition root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUALTRACE_", extra="ignore")
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Path(".qualtrace")
+    timezone: str = "Asia/Shanghai"
+    #: Password of the read-only `qualtrace_reporting` role; unset = NOLOGIN (grant it to a login role).
+    reporting_password: str | None = None
+    sla_policy: dict[str, dict[str, int]] | None = None
+    unreached_attempts_for_override: int = 3
+    #: Inspection grading bands, highest first: [{min_score, grade, pay_adjustment_pct}]; unset = seed 003.
+    grading_policy: list[dict[str, Any]] | None = None
+    run_projections: bool = True
+    pool_size: int = 8
+    read_wait_seconds: float = 5.0
+    #: How often the deadline watcher looks for passed due dates (SLA breaches, overdue NCs).
+    deadline_interval_seconds: float = 30.0
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+    # -- security (README "Security") ------------------------------------------------
+    #: OIDC JWTs are accepted when an issuer and a JWKS (URL or file) are configured.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_algorithms: list[str] = ["RS256", "ES256"]
+    jwt_leeway_seconds: int = 30
+    jwt_claim_id: str = "sub"
+    jwt_claim_name: str = "name"
+    jwt_claim_role: str = "qualtrace_role"
+    jwt_claim_projects: str = "qualtrace_projects"
+    jwt_claim_region: str = "qualtrace_region"
+    #: Token bucket per principal and process: sustained requests per second, and burst.
+    rate_limit_per_second: float = 20.0
+    rate_limit_burst: int = 200
+    #: Per-request deadline; past it the client gets 504 (the work in progress still completes).
+    request_timeout_seconds: float = 30.0
+    #: Create/upgrade the schema at start-up; false when running as the restricted `qualtrace_app` role.
+    setup_schema: bool = True
