@@ -140,6 +140,7 @@ def check_plan(fields: dict[str, Any]) -> dict[str, Any]:
     period = fields.get("period")
     if not isinstance(period, dict):
         _bad("period", "is required: {start, end}")
+    assert isinstance(period, dict)
     start = _date("period.start", period.get("start"))
     end = _date("period.end", period.get("end"))
     if end < start:

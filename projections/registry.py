@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from projections.audit import AuditTrailProjection
 from projections.base import Projection
+from projections.inspections import InspectionListProjection
 from projections.kpis_base import DEFAULT_TIMEZONE, FactProjection
 from projections.kpis_reporting import publish as publish_reporting_views  # noqa: F401 (registers its hook)
 from projections.kpis_tickets import TicketKpiProjection
-from projections.inspections import InspectionListProjection
 from projections.ledger import LedgerProjection
 from projections.nonconformances import NonconformanceListProjection
 from projections.org import OrgProjection
