@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from qualtrace.settings import Settings
@@ -18,6 +19,26 @@ def _container(settings: Settings | None = None) -> Any:
 
     settings = settings or Settings()
     return bootstrap(settings, setup=settings.setup_schema)
+
+
+def _graceful_server(config: Any) -> Any:
+    """uvicorn's server, minus one thing: after a graceful shutdown on SIGTERM/SIGINT it
+    re-raises the signal, which kills the process before our `finally` closes the
+    container. Ours returns instead, so in-flight commands finish (uvicorn waits for
+    them), projections stop at a committed position, the pool closes and an embedded
+    PostgreSQL stops."""
+    import contextlib
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return Server(config)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -39,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 create_app(c), host=args.host, port=args.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=10, log_config=None, access_log=False,
             )
-            uvicorn.Server(config).run()
+            _graceful_server(config).run()
         else:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())

