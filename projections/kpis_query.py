@@ -52,6 +52,33 @@ class Family:
     where: str = "TRUE"
     #: Stock measured at each period's end: facts with anchor < end and (until IS NULL or until >= end).
     until: str | None = None
+    #: Fact view in qt_read this family reads (default: the spec's `facts`).
+    facts: str | None = None
+    #: Dimensions only this family has (name -> SQL); a family is left out of a query
+    #: (with its measures) when grouped or filtered by a dimension it does not have.
+    dims: dict[str, str] = field(default_factory=dict)
+    #: Dimensions a `{partition}` rank orders (left out of its PARTITION BY).
+    ranked: tuple[str, ...] = ("project", "region")
+
+
+@dataclass(frozen=True)
+class FactView:
+    """A further reporting fact view: `reporting.<name>` over `qt_read.<table>`."""
+
+    name: str
+    table: str
+    unit: str
+    docs: dict[str, str]
+    exprs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtraView:
+    """A further reporting KPI view: `reporting.<name>`, grouped by `group`."""
+
+    name: str
+    group: tuple[str, ...]
+    doc: str
 
 
 @dataclass(frozen=True)
@@ -69,10 +96,26 @@ class KpiSpec:
     fact_docs: dict[str, str] = field(default_factory=dict)
     #: Computed columns of the reporting fact view -> SQL expression.
     fact_exprs: dict[str, str] = field(default_factory=dict)
+    fact_views: tuple[FactView, ...] = ()
+    extra_views: tuple[ExtraView, ...] = ()
 
     @property
     def group_dims(self) -> tuple[str, ...]:
-        return ("project", "region", *TIME_DIMS, *self.dims)
+        extra = [d for fam in self.families for d in fam.dims if d not in self.dims]
+        return ("project", "region", *TIME_DIMS, *self.dims, *dict.fromkeys(extra))
+
+    @property
+    def filter_dims(self) -> tuple[str, ...]:
+        """Dimensions a caller may filter on besides project and region (`kind=repair`)."""
+        return tuple(d for d in self.group_dims if d not in ("project", "region", *TIME_DIMS))
+
+    def supports(self, family: Family, names: Sequence[str]) -> bool:
+        return all(
+            n in TIME_SQL or n in ("project", "region") or n in self.dims or n in family.dims for n in names
+        )
+
+    def dim_docs_all(self) -> dict[str, str]:
+        return dict(self.dim_docs)
 
     @property
     def measures(self) -> list[Measure]:
@@ -80,8 +123,8 @@ class KpiSpec:
 
 
 class UnknownDimension(ValueError):
-    def __init__(self, name: str, allowed: Sequence[str]) -> None:
-        super().__init__(f"unknown dimension '{name}'; allowed: {', '.join(allowed)}")
+    def __init__(self, name: str, allowed: Sequence[str], message: str | None = None) -> None:
+        super().__init__(message or f"unknown dimension '{name}'; allowed: {', '.join(allowed)}")
         self.name = name
         self.allowed = list(allowed)
 
@@ -101,14 +144,31 @@ def parse_group_by(spec: KpiSpec, group_by: str | Sequence[str] | None) -> list[
     return out
 
 
-def _dim_sql(spec: KpiSpec, name: str, t: str) -> sql.Composable:
+def _dim_sql(spec: KpiSpec, name: str, t: str, family: Family | None = None) -> sql.Composable:
     if name in TIME_SQL:
         return sql.SQL(TIME_SQL[name].format(t=t))
     if name == "project":
         return sql.Identifier(spec.project_col)
     if name == "region":
         return sql.Identifier(spec.region_col)
+    if family is not None and name in family.dims:
+        return sql.SQL(family.dims[name])
     return sql.SQL(spec.dims[name])
+
+
+def _partition(spec: KpiSpec, fam: Family, names: Sequence[str]) -> str:
+    """`PARTITION BY` the grouped dimensions other than project and region: a rank
+    (`{partition}` in a measure) orders projects or regions within each period/kind."""
+    parts = [g for g in names if g not in fam.ranked]
+    if not parts:
+        return ""
+    exprs = []
+    for g in parts:
+        if g in TIME_SQL:
+            exprs.append(TIME_SQL[g].format(t=fam.anchor))
+        else:
+            exprs.append(fam.dims.get(g) or spec.dims[g])
+    return "PARTITION BY " + ", ".join(exprs)
 
 
 def _lit(value: Any) -> sql.Composable:
@@ -121,6 +181,15 @@ def _lit(value: Any) -> sql.Composable:
     return sql.Literal(value)
 
 
+def _measure_sql(m: Measure, partition: str, end: sql.Composable) -> sql.Composable:
+    """A measure's SQL: `{partition}` is the rank's PARTITION BY, `{end}` the local time
+    the figures are taken at (for "decided by now" measures)."""
+    expr = m.expr.replace("{partition}", partition)
+    if "{end}" in expr:
+        return sql.SQL(expr).format(end=end)
+    return sql.SQL(expr)
+
+
 def kpi_query(
     spec: KpiSpec,
     group_by: Sequence[str],
@@ -130,15 +199,18 @@ def kpi_query(
     scope: tuple[Sequence[str] | None, str | None] = (None, None),
     start: datetime | None = None,
     end: datetime | sql.Composable | None = None,
+    filters: dict[str, Sequence[str]] | None = None,
 ) -> sql.Composed:
     """The KPI rows of `spec` grouped by `group_by`, for facts in [start, end) local time.
 
-    `projects`/`region` filter; `scope` (projects, region) is the caller's scope: a fact
-    is visible if its project is listed or it lies in the region (both None: everything).
-    `end` may be an SQL expression (the reporting views use the current local time).
-    Stock families are measured at the end of each period (or at `end` without a time
-    dimension; currently when `end` is None).
+    `projects`/`region` filter; `filters` restrict further dimensions (`{"kind": ["repair"]}`);
+    `scope` (projects, region) is the caller's scope: a fact is visible if its project is
+    listed or it lies in the region (both None: everything). `end` may be an SQL expression
+    (the reporting views use the current local time). Stock families are measured at the
+    end of each period, or at `end` without a time dimension. A family that lacks a grouped
+    or filtered dimension is left out, with its measures.
     """
+    filters = {k: list(v) for k, v in (filters or {}).items() if v}
     where: list[sql.Composable] = []
     pcol, rcol = sql.Identifier(spec.project_col), sql.Identifier(spec.region_col)
     if projects:
@@ -153,59 +225,80 @@ def kpi_query(
         if scope_region:
             parts.append(sql.SQL("{} = {}").format(rcol, sql.Literal(scope_region)))
         where.append(sql.SQL("(") + sql.SQL(" OR ").join(parts or [sql.SQL("FALSE")]) + sql.SQL(")"))
-    base_where = sql.SQL(" AND ").join(where) if where else sql.SQL("TRUE")
+
+    names = list(group_by)
+    included = [fam for fam in spec.families if spec.supports(fam, [*names, *filters])]
+    if not included:
+        raise UnknownDimension(
+            ",".join([*names, *filters]), spec.group_dims,
+            f"no {spec.kind} figures combine the dimensions {', '.join([*names, *filters])}",
+        )
 
     time_dims = [g for g in group_by if g in TIME_SQL]
     unit = next((u for u in ("month", "quarter", "year") if u in time_dims), None)
     lo = _lit(start) if start is not None else sql.SQL("'-infinity'::timestamp")
     hi = _lit(end) if end is not None else sql.SQL("'infinity'::timestamp")
 
-    ctes: list[sql.Composable] = [
-        sql.SQL("f AS (SELECT * FROM {} WHERE {})").format(sql.Identifier("qt_read", spec.facts), base_where)
-    ]
-    if unit is not None and any(fam.until for fam in spec.families):
-        first = sql.SQL("coalesce({}, (SELECT min({}) FROM f WHERE {} IS NOT NULL))").format(
-            _lit(start), sql.Identifier(next(fam.anchor for fam in spec.families if fam.until)),
-            sql.Identifier(next(fam.anchor for fam in spec.families if fam.until)),
-        )
-        last = _lit(end) if end is not None else sql.SQL("localtimestamp")
-        ctes.append(
-            sql.SQL(
-                "periods AS (SELECT p AS p_start, least(p + interval {iv}, {last}) AS p_end"
-                " FROM generate_series(date_trunc({unit}, {first}), {last} - interval '1 microsecond', interval {iv}) p)"
-            ).format(iv=sql.Literal(INTERVALS[unit]), unit=sql.Literal(unit), first=first, last=last)
-        )
-
-    names = list(group_by)
-    fam_names: list[str] = []
+    ctes: list[sql.Composable] = []
+    fam_names: dict[int, str] = {}
     for i, fam in enumerate(spec.families):
-        fname = f"fam{i}"
-        fam_names.append(fname)
+        if fam not in included:
+            continue
+        fname, src = f"fam{i}", f"f{i}"
+        fam_names[i] = fname
+        fwhere = list(where)
+        for dim, values in filters.items():
+            fwhere.append(sql.SQL("({})::text = ANY({})").format(_dim_sql(spec, dim, fam.anchor, fam), sql.Literal(values)))
+        ctes.append(
+            sql.SQL("{} AS (SELECT * FROM {} WHERE {})").format(
+                sql.Identifier(src), sql.Identifier("qt_read", fam.facts or spec.facts),
+                sql.SQL(" AND ").join(fwhere) if fwhere else sql.SQL("TRUE"),
+            )
+        )
+        partition = _partition(spec, fam, names)
         measures = sql.SQL(", ").join(
-            sql.SQL("{} AS {}").format(sql.SQL(m.expr), sql.Identifier(m.name)) for m in fam.measures
+            sql.SQL("{} AS {}").format(_measure_sql(m, partition, hi), sql.Identifier(m.name)) for m in fam.measures
         )
         if fam.until is None:
-            dims = [sql.SQL("{} AS {}").format(_dim_sql(spec, g, fam.anchor), sql.Identifier(g)) for g in names]
+            dims = [sql.SQL("{} AS {}").format(_dim_sql(spec, g, fam.anchor, fam), sql.Identifier(g)) for g in names]
             cond = sql.SQL("{a} >= {lo} AND {a} < {hi} AND ({w})").format(
                 a=sql.Identifier(fam.anchor), lo=lo, hi=hi, w=sql.SQL(fam.where)
             )
-            source = sql.SQL("f")
+            source: sql.Composable = sql.Identifier(src)
         else:
             dims = [
                 sql.SQL("{} AS {}").format(
-                    _dim_sql(spec, g, "p.p_start") if g in TIME_SQL else _dim_sql(spec, g, fam.anchor),
+                    _dim_sql(spec, g, "p.p_start", fam) if g in TIME_SQL else _dim_sql(spec, g, fam.anchor, fam),
                     sql.Identifier(g),
                 )
                 for g in names
             ]
             if unit is not None:
-                source = sql.SQL("f JOIN periods p ON f.{a} < p.p_end AND (f.{u} IS NULL OR f.{u} >= p.p_end)").format(
-                    a=sql.Identifier(fam.anchor), u=sql.Identifier(fam.until)
+                periods = f"periods{i}"
+                first = sql.SQL("coalesce({}, (SELECT min({a}) FROM {f} WHERE {a} IS NOT NULL))").format(
+                    _lit(start), a=sql.Identifier(fam.anchor), f=sql.Identifier(src)
+                )
+                last = _lit(end) if end is not None else sql.SQL("localtimestamp")
+                ctes.append(
+                    sql.SQL(
+                        "{periods} AS (SELECT p AS p_start, least(p + interval {iv}, {last}) AS p_end"
+                        " FROM generate_series(date_trunc({unit}, {first}), {last} - interval '1 microsecond',"
+                        " interval {iv}) p)"
+                    ).format(
+                        periods=sql.Identifier(periods), iv=sql.Literal(INTERVALS[unit]), unit=sql.Literal(unit),
+                        first=first, last=last,
+                    )
+                )
+                source = sql.SQL(
+                    "{f} JOIN {periods} p ON {f}.{a} < p.p_end AND ({f}.{u} IS NULL OR {f}.{u} >= p.p_end)"
+                ).format(
+                    f=sql.Identifier(src), periods=sql.Identifier(periods), a=sql.Identifier(fam.anchor),
+                    u=sql.Identifier(fam.until),
                 )
                 cond = sql.SQL(fam.where)
             else:
                 stock_end = _lit(end) if end is not None else sql.SQL("'infinity'::timestamp")
-                source = sql.SQL("f")
+                source = sql.Identifier(src)
                 cond = sql.SQL("{a} < {e} AND ({u} IS NULL OR {u} >= {e}) AND ({w})").format(
                     a=sql.Identifier(fam.anchor), u=sql.Identifier(fam.until), e=stock_end, w=sql.SQL(fam.where)
                 )
@@ -222,14 +315,17 @@ def kpi_query(
     outs: list[sql.Composable] = [sql.Identifier(g) for g in names]
     for i, fam in enumerate(spec.families):
         for m in fam.measures:
+            if i not in fam_names:
+                continue
             ref = sql.Identifier(fam_names[i], m.name)
             outs.append(
                 sql.SQL("coalesce({}, 0) AS {}").format(ref, sql.Identifier(m.name))
                 if m.count
                 else sql.SQL("{} AS {}").format(ref, sql.Identifier(m.name))
             )
-    joined: sql.Composable = sql.Identifier(fam_names[0])
-    for fname in fam_names[1:]:
+    fnames = list(fam_names.values())
+    joined: sql.Composable = sql.Identifier(fnames[0])
+    for fname in fnames[1:]:
         if names:
             joined = sql.SQL("{} FULL JOIN {} USING ({})").format(
                 joined, sql.Identifier(fname), sql.SQL(", ").join(map(sql.Identifier, names))

@@ -81,7 +81,12 @@ def ensure_role(conn: psycopg.Connection[Any], password: str | None = None) -> b
 
 
 def view_names(spec: KpiSpec) -> list[str]:
-    return [f"{spec.prefix}_facts"] + [f"{spec.prefix}_kpis_{lv}_{p}" for lv in LEVELS for p in PERIODS]
+    return (
+        [f"{spec.prefix}_facts"]
+        + [fv.name for fv in spec.fact_views]
+        + [f"{spec.prefix}_kpis_{lv}_{p}" for lv in LEVELS for p in PERIODS]
+        + [ev.name for ev in spec.extra_views]
+    )
 
 
 def _comment_view(conn: psycopg.Connection[Any], view: str, doc: str, columns: dict[str, str]) -> None:
@@ -114,7 +119,18 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
         f"Local times are in {projection.timezone}.",
         spec.fact_docs,
     )
+    for fv in spec.fact_views:
+        cols = sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(sql.SQL(fv.exprs.get(c, f'"{c}"')), sql.Identifier(c)) for c in fv.docs
+        )
+        _replace(conn, fv.name, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", fv.table)))
+        _comment_view(
+            conn, fv.name,
+            f"One row per {fv.unit} (no personal data). Local times are in {projection.timezone}.",
+            fv.docs,
+        )
     measures = {m.name: m.doc for m in spec.measures}
+    dim_docs = {**LEVEL_DOC, **TIME_DOC, **spec.dim_docs}
     for level in LEVELS:
         for period in PERIODS:
             name = f"{spec.prefix}_kpis_{level}_{period}"
@@ -131,6 +147,16 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
                 f"same figures as GET /kpis/{spec.kind}?group_by={','.join(group)}.",
                 docs,
             )
+    for ev in spec.extra_views:
+        query = kpi_query(spec, list(ev.group), end=now_local)
+        _replace(conn, ev.name, query)
+        cols = [d.name for d in conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(
+            sql.Identifier(SCHEMA, ev.name))).description or ()]
+        _comment_view(
+            conn, ev.name,
+            f"{ev.doc} ({projection.timezone}); same figures as GET /kpis/{spec.kind}?group_by={','.join(ev.group)}.",
+            {c: dim_docs.get(c) or measures[c] for c in cols},
+        )
     if _role_exists(conn):
         conn.execute(
             sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(

@@ -6,7 +6,10 @@ from projections.audit import AuditTrailProjection
 from projections.base import Projection
 from projections.inspections import InspectionListProjection
 from projections.kpis_base import DEFAULT_TIMEZONE, FactProjection
+from projections.kpis_inspections import InspectionKpiProjection
+from projections.kpis_nonconformances import NonconformanceKpiProjection
 from projections.kpis_reporting import publish as publish_reporting_views  # noqa: F401 (registers its hook)
+from projections.kpis_surveys import SurveyKpiProjection
 from projections.kpis_tickets import TicketKpiProjection
 from projections.ledger import LedgerProjection
 from projections.nonconformances import NonconformanceListProjection
@@ -20,6 +23,9 @@ PROJECTIONS: list[type[Projection]] = [
     InspectionListProjection,
     AuditTrailProjection,
     TicketKpiProjection,
+    InspectionKpiProjection,
+    NonconformanceKpiProjection,
+    SurveyKpiProjection,
     LedgerProjection,
 ]
 

@@ -56,6 +56,17 @@ def _day(field: str, value: str | None, end: bool) -> datetime | None:
     return start + timedelta(days=1) if end else start
 
 
+def dimension_filters(spec: KpiSpec, request: Request) -> dict[str, list[str]]:
+    """`kind=repair,complaint`, `severity=major` …: the kind's own dimensions as filters."""
+    out: dict[str, list[str]] = {}
+    for dim in spec.filter_dims:
+        for raw in request.query_params.getlist(dim):
+            values = [v.strip() for v in raw.split(",") if v.strip()]
+            if values:
+                out.setdefault(dim, []).extend(values)
+    return out
+
+
 def kpi_rows(
     c: Any,
     call: Any,
@@ -65,6 +76,7 @@ def kpi_rows(
     start: str | None,
     end: str | None,
     group_by: str | None,
+    filters: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     if not can(call.principal, "kpi.read"):
         raise HTTPException(403, f"role '{call.principal.role}' may not kpi.read")
@@ -82,10 +94,13 @@ def kpi_rows(
     if lo is not None and lo >= hi:
         raise InvalidValue("from", "must not be after 'to'")
     projects = [p.strip() for p in project.split(",") if p.strip()] if project else None
-    query = kpi_query(
-        spec, groups, projects=projects, region=region or None,
-        scope=call.principal.scope_filter(), start=lo, end=hi,
-    )
+    try:
+        query = kpi_query(
+            spec, groups, projects=projects, region=region or None,
+            scope=call.principal.scope_filter(), start=lo, end=hi, filters=filters,
+        )
+    except UnknownDimension as e:
+        raise InvalidValue("group_by", str(e)) from None
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query)
         rows = cur.fetchall()
@@ -125,7 +140,8 @@ def _endpoint(kind: str, summary: str) -> Any:
         group_by: Annotated[str | None, Query(description="comma list of dimensions")] = None,
         format: Annotated[str | None, Query(description="json (default) or csv")] = None,
     ) -> Any:
-        rows = kpi_rows(c, call, kind, project, region, start, end, group_by)
+        filters = dimension_filters(spec_for(kind), request)
+        rows = kpi_rows(c, call, kind, project, region, start, end, group_by, filters)
         return respond(request, rows, format, kind)
 
     get_kpis.__doc__ = summary
@@ -135,3 +151,12 @@ def _endpoint(kind: str, summary: str) -> Any:
 
 
 kpis_tickets = _endpoint("tickets", "Ticket KPIs: received, closed, backlog, response/resolution times, SLA, callbacks.")
+kpis_inspections = _endpoint(
+    "inspections", "Inspection KPIs: scores, ranking, grades, most-failed items, done vs planned, self-checks on time."
+)
+kpis_nonconformances = _endpoint(
+    "nonconformances", "Nonconformance KPIs: open, overdue, closed on time, days to close, re-notice and recurrence."
+)
+kpis_surveys = _endpoint(
+    "surveys", "Survey KPIs: CSI (with 95% interval), top-2-box, CLI, gap to target, response rate, actions."
+)

@@ -1,0 +1,350 @@
+"""Inspection KPIs (DOMAIN.md §2): one fact row per inspection and one per checklist item,
+aggregated at query time.
+
+Definitions (where DOMAIN.md is silent):
+- An inspection belongs to the month of its planned date (a date in the company's time
+  zone): the March regional inspection scores March, even when submitted on 2 April.
+- `score_*` use the current score of submitted inspections (after an appeal decision,
+  the decided score); cancelled inspections have none. `score_rank` ranks the rows by
+  mean score (1 = best) within each period and other grouped dimension, so
+  `group_by=project,month` ranks the projects of each month.
+- done vs planned: `planned` counts every scheduled inspection, `done` those submitted.
+- self-checks (项目自检) are due by the end of the second Monday of their planned month
+  ("reported by Monday of the second week", seed 003); `self_checks_on_time_pct` counts
+  those submitted by then among those decided (submitted, or past due).
+- most-failed sections and items: `group_by=section` or `group_by=item` reads the item
+  facts (items of submitted inspections; `fail_rank` 1 = failed most often).
+- grade distribution: `group_by=grade`, or the `grade_a` … `grade_e` counts of the
+  default grading policy (seed 003).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from projections.base import EventRecord
+from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
+from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure
+
+ITEMS = "inspection_item_facts"
+
+
+def _pct(num: str, den: str) -> str:
+    return f"round((100.0 * ({num}) / nullif({den}, 0))::numeric, 2)"
+
+
+def _round(expr: str) -> str:
+    return f"round(({expr})::numeric, 2)"
+
+
+def second_monday(day: date) -> date:
+    """The second Monday of `day`'s month (the 8th to the 14th)."""
+    first = day.replace(day=1)
+    first_monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    return first_monday + timedelta(days=7)
+
+
+class InspectionKpiProjection(FactProjection):
+    name = "kpi_inspections"
+    AGGREGATES = ("Inspection",)
+    FACTS = {"inspection_facts": ("inspection_id",), ITEMS: ("inspection_id", "item")}
+    tables = [
+        """CREATE TABLE {schema}.inspection_facts (
+            inspection_id uuid PRIMARY KEY,
+            number text NOT NULL,
+            project text NOT NULL,
+            region text,
+            kind text NOT NULL,
+            template_number text NOT NULL,
+            template_version int NOT NULL,
+            status text NOT NULL,
+            planned_for date NOT NULL,
+            planned_local timestamp NOT NULL,
+            scheduled_at timestamptz NOT NULL,
+            started_at timestamptz,
+            submitted_at timestamptz,
+            submitted_local timestamp,
+            finalized_at timestamptz,
+            cancelled_at timestamptz,
+            cancelled_local timestamp,
+            due_local timestamp,
+            score double precision,
+            grade text,
+            pay_adjustment_pct double precision,
+            submitted_score double precision,
+            appealed boolean NOT NULL DEFAULT false,
+            appeal_accepted boolean,
+            items_total int NOT NULL DEFAULT 0,
+            items_failed int NOT NULL DEFAULT 0,
+            items_na int NOT NULL DEFAULT 0,
+            rescores int NOT NULL DEFAULT 0,
+            nonconformances_raised int NOT NULL DEFAULT 0)""",
+        "CREATE INDEX ON {schema}.inspection_facts (project, planned_local)",
+        """CREATE TABLE {schema}.inspection_item_facts (
+            inspection_id uuid NOT NULL,
+            item text NOT NULL,
+            number text NOT NULL,
+            project text NOT NULL,
+            region text,
+            kind text NOT NULL,
+            planned_local timestamp NOT NULL,
+            section text NOT NULL,
+            section_name text NOT NULL,
+            requirement text NOT NULL,
+            critical boolean NOT NULL,
+            max_points double precision NOT NULL,
+            points double precision,
+            result text,
+            counted boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (inspection_id, item))""",
+        "CREATE INDEX ON {schema}.inspection_item_facts (project, planned_local)",
+        PROJECT_REGIONS_DDL,
+    ]
+    views = ["inspection_facts", ITEMS]
+
+    def apply(self, facts: Facts, rec: EventRecord) -> None:
+        e = rec.event
+        key = (rec.issue_id,)
+        t = rec.type
+        if t == "Scheduled":
+            planned = date.fromisoformat(e.planned_for[:10])
+            planned_local = datetime(planned.year, planned.month, planned.day)
+            due = None
+            if e.kind == "self_check":
+                d = second_monday(planned)
+                due = datetime(d.year, d.month, d.day) + timedelta(days=1)
+            region = facts.regions.get(e.project)
+            facts.put("inspection_facts", key, self.new_row(
+                "inspection_facts",
+                inspection_id=rec.issue_id, number=e.number, project=e.project, region=region, kind=e.kind,
+                template_number=e.template_number, template_version=e.template_version, status="scheduled",
+                planned_for=planned, planned_local=planned_local, scheduled_at=e.timestamp, due_local=due,
+                appealed=False, items_total=len(e.items), items_failed=0, items_na=0, rescores=0,
+                nonconformances_raised=0,
+            ))
+            for it in e.items:
+                facts.put(ITEMS, (rec.issue_id, it["code"]), self.new_row(
+                    ITEMS,
+                    inspection_id=rec.issue_id, item=it["code"], number=e.number, project=e.project, region=region,
+                    kind=e.kind, planned_local=planned_local, section=it["section"],
+                    section_name=it["section_name"], requirement=it["requirement"], critical=bool(it["critical"]),
+                    max_points=float(it["max_points"]), counted=False,
+                ))
+            return
+        row = facts.touch("inspection_facts", key)
+        if row is None:
+            return
+        if t == "Started":
+            row["status"] = "in_progress"
+            row["started_at"] = e.timestamp
+        elif t in ("ItemScored", "ItemRescored"):
+            self._score(facts, rec.issue_id, e.item, e.points, e.result)
+            if t == "ItemRescored":
+                row["rescores"] += 1
+        elif t == "Submitted":
+            row.update(status="submitted", submitted_at=e.timestamp, submitted_local=self.local(e.timestamp),
+                       submitted_score=float(e.score), nonconformances_raised=len(e.links))
+            self._result(row, e)
+            for item in facts.of(ITEMS, rec.issue_id):
+                item["counted"] = True
+                facts.touch(ITEMS, (rec.issue_id, item["item"]))
+            self._count_items(facts, row, rec.issue_id)
+        elif t == "Appealed":
+            row["status"] = "appealed"
+            row["appealed"] = True
+        elif t == "AppealDecided":
+            row["status"] = "appeal_decided"
+            row["appeal_accepted"] = bool(e.accepted)
+            for adj in e.adjustments:
+                self._score(facts, rec.issue_id, adj["item"], adj["points"], adj["result"])
+            row["nonconformances_raised"] -= len(e.links)
+            self._result(row, e)
+            self._count_items(facts, row, rec.issue_id)
+        elif t == "Finalized":
+            row["status"] = "finalized"
+            row["finalized_at"] = e.timestamp
+            self._result(row, e)
+        elif t == "Cancelled":
+            row.update(status="cancelled", cancelled_at=e.timestamp, cancelled_local=self.local(e.timestamp))
+
+    @staticmethod
+    def _result(row: dict[str, Any], e: Any) -> None:
+        row["score"] = float(e.score)
+        row["grade"] = e.grade
+        row["pay_adjustment_pct"] = float(e.pay_adjustment_pct)
+
+    @staticmethod
+    def _score(facts: Facts, inspection: UUID, item: str, points: Any, result: str) -> None:
+        it = facts.touch(ITEMS, (inspection, item))
+        if it is not None:
+            it["points"] = None if points is None else float(points)
+            it["result"] = result
+
+    @staticmethod
+    def _count_items(facts: Facts, row: dict[str, Any], inspection: UUID) -> None:
+        items = facts.of(ITEMS, inspection)
+        row["items_failed"] = sum(1 for it in items if it["result"] == "fail")
+        row["items_na"] = sum(1 for it in items if it["result"] == "na")
+
+
+FACT_DOCS: dict[str, str] = {
+    "inspection_id": "Inspection id (UUID).",
+    "number": "Inspection number, e.g. INS-2026-000012.",
+    "project": "Project code.",
+    "region": "Region code of the project.",
+    "kind": "self_check, cross_check, regional_monthly, company_quarterly, night_check, mystery_visit, "
+            "internal_audit or third_party_audit.",
+    "template_number": "Checklist template number.",
+    "template_version": "Checklist template version the inspection pinned.",
+    "status": "Current status of the inspection.",
+    "planned_for": "Planned date (company local date); places the inspection in its month.",
+    "planned_month": "Planned month, YYYY-MM.",
+    "planned_quarter": "Planned quarter, YYYY-Qn.",
+    "planned_year": "Planned year.",
+    "submitted_at": "When the result was submitted (UTC).",
+    "submitted_local": "When the result was submitted, company local time.",
+    "finalized_at": "When the result was finalised (UTC).",
+    "cancelled_at": "When the inspection was cancelled (UTC).",
+    "due_local": "Self-checks: reporting deadline (end of the second Monday of the planned month), local time.",
+    "score": "Current score 0-100 (awarded / applicable max x 100; after an appeal decision, the decided score).",
+    "grade": "Grade of the current score under the grading policy recorded with it.",
+    "pay_adjustment_pct": "Pay adjustment % of that grade.",
+    "submitted_score": "Score as first submitted (before any appeal).",
+    "appealed": "The project manager appealed the score.",
+    "appeal_accepted": "The appeal was accepted (null: not appealed or not decided).",
+    "items_total": "Checklist items in the inspection.",
+    "items_failed": "Items failed (current).",
+    "items_na": "Items not applicable.",
+    "rescores": "Items rescored (with a reason).",
+    "nonconformances_raised": "Nonconformances raised by failed items (not overturned on appeal).",
+}
+
+ITEM_DOCS: dict[str, str] = {
+    "inspection_id": "Inspection id (UUID).",
+    "number": "Inspection number.",
+    "project": "Project code.",
+    "region": "Region code of the project.",
+    "kind": "Inspection kind.",
+    "planned_month": "Planned month of the inspection, YYYY-MM.",
+    "planned_quarter": "Planned quarter of the inspection, YYYY-Qn.",
+    "section": "Checklist section code.",
+    "section_name": "Checklist section name.",
+    "item": "Checklist item code.",
+    "requirement": "The item's requirement.",
+    "critical": "Critical item.",
+    "max_points": "Maximum points of the item.",
+    "points": "Points awarded (current; null when not applicable or not scored).",
+    "result": "pass, fail or na (null: not scored).",
+    "counted": "The inspection was submitted: the item counts in the KPIs.",
+}
+
+DONE = "submitted_at IS NOT NULL AND cancelled_at IS NULL"
+SELF = "kind = 'self_check' AND cancelled_at IS NULL"
+ON_TIME = f"{SELF} AND submitted_local < due_local"
+DECIDED = f"{SELF} AND (submitted_at IS NOT NULL OR due_local <= {{end}})"
+
+SPEC = KpiSpec(
+    kind="inspections",
+    prefix="inspection",
+    unit="inspection",
+    facts="inspection_facts",
+    dims={"kind": "kind"},
+    dim_docs={
+        "kind": "Inspection kind.",
+        "grade": "Grade of the current score (none: not submitted).",
+        "template": "Checklist template number.",
+        "section": "Checklist section code.",
+        "item": "Checklist item code.",
+    },
+    families=(
+        Family(
+            anchor="planned_local",
+            dims={"grade": "coalesce(grade, 'none')", "template": "template_number"},
+            measures=(
+                Measure("planned", "count(*)", "Inspections planned in the period.", count=True),
+                Measure("done", f"count(*) FILTER (WHERE {DONE})", "Of those, done (result submitted).", count=True),
+                Measure("cancelled", "count(cancelled_at)", "Of those, cancelled.", count=True),
+                Measure("done_pct", _pct(f"count(*) FILTER (WHERE {DONE})", "count(*)"),
+                        "Done vs planned, %."),
+                Measure("score_avg", _round(f"avg(score) FILTER (WHERE {DONE})"), "Mean score (0-100)."),
+                Measure("score_median",
+                        _round(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY score) FILTER (WHERE {DONE})"),
+                        "Median score."),
+                Measure("score_min", _round(f"min(score) FILTER (WHERE {DONE})"), "Lowest score."),
+                Measure("score_max", _round(f"max(score) FILTER (WHERE {DONE})"), "Highest score."),
+                Measure("score_rank",
+                        f"CASE WHEN count(score) FILTER (WHERE {DONE}) > 0 THEN rank() OVER ({{partition}} "
+                        f"ORDER BY avg(score) FILTER (WHERE {DONE}) DESC NULLS LAST) END",
+                        "Rank by mean score among the rows of the same period (and other dimensions); 1 = best."),
+                Measure("pay_adjustment_avg", _round(f"avg(pay_adjustment_pct) FILTER (WHERE {DONE})"),
+                        "Mean pay adjustment % of the grades."),
+                *(
+                    Measure(f"grade_{g.lower()}", f"count(*) FILTER (WHERE {DONE} AND grade = '{g}')",
+                            f"Inspections graded {g} (default grading policy).", count=True)
+                    for g in ("A", "B", "C", "D", "E")
+                ),
+                Measure("appealed", "count(*) FILTER (WHERE appealed)", "Scores appealed.", count=True),
+                Measure("appeals_accepted", "count(*) FILTER (WHERE appeal_accepted)", "Appeals accepted.",
+                        count=True),
+                Measure("nonconformances_raised", f"coalesce(sum(nonconformances_raised) FILTER (WHERE {DONE}), 0)",
+                        "Nonconformances raised by failed items.", count=True),
+                Measure("self_checks", f"count(*) FILTER (WHERE {SELF})", "Self-checks planned (not cancelled).",
+                        count=True),
+                Measure("self_checks_on_time", f"count(*) FILTER (WHERE {ON_TIME})",
+                        "Self-checks submitted by the second Monday of their month.", count=True),
+                Measure("self_checks_on_time_pct",
+                        _pct(f"count(*) FILTER (WHERE {ON_TIME})", f"count(*) FILTER (WHERE {DECIDED})"),
+                        "Self-checks on time, % of those submitted or past due."),
+            ),
+        ),
+        Family(
+            anchor="planned_local",
+            facts=ITEMS,
+            where="counted",
+            dims={"section": "section", "item": "item"},
+            ranked=("project", "region", "section", "item"),
+            measures=(
+                Measure("items_scored", "count(*) FILTER (WHERE result IN ('pass', 'fail'))",
+                        "Applicable items scored in submitted inspections.", count=True),
+                Measure("items_failed", "count(*) FILTER (WHERE result = 'fail')", "Items failed.", count=True),
+                Measure("item_fail_rate_pct",
+                        _pct("count(*) FILTER (WHERE result = 'fail')",
+                             "count(*) FILTER (WHERE result IN ('pass', 'fail'))"),
+                        "Items failed, % of applicable items."),
+                Measure("fail_rank",
+                        "rank() OVER ({partition} ORDER BY count(*) FILTER (WHERE result = 'fail') DESC)",
+                        "Rank by items failed among the rows of the same period; 1 = failed most."),
+            ),
+        ),
+    ),
+    fact_docs=FACT_DOCS,
+    fact_exprs={
+        "planned_month": "to_char(planned_local, 'YYYY-MM')",
+        "planned_quarter": "to_char(planned_local, 'YYYY-\"Q\"Q')",
+        "planned_year": "extract(year FROM planned_local)::int",
+    },
+    fact_views=(
+        FactView(
+            name="inspection_item_facts",
+            table=ITEMS,
+            unit="checklist item of an inspection",
+            docs=ITEM_DOCS,
+            exprs={
+                "planned_month": "to_char(planned_local, 'YYYY-MM')",
+                "planned_quarter": "to_char(planned_local, 'YYYY-\"Q\"Q')",
+            },
+        ),
+    ),
+    extra_views=(
+        ExtraView("inspection_failed_items_month", ("project", "region", "section", "item", "month"),
+                  "Checklist items failed per project and month (most-failed items)"),
+        ExtraView("inspection_failed_sections_quarter", ("section", "quarter"),
+                  "Checklist sections failed company-wide per quarter (most-failed sections)"),
+        ExtraView("inspection_grades_project_month", ("project", "region", "grade", "month"),
+                  "Grade distribution per project and month"),
+    ),
+)
+
+InspectionKpiProjection.SPEC = SPEC
