@@ -13,7 +13,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProgrammingError
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -180,8 +180,12 @@ class QualtraceBase(Application):
         prefix = NUMBER_PREFIXES[kind]
         year = self.local_now().year
         seq = f"qt_number_{prefix.lower()}_{year}"
+        try:
+            with self.datastore.transaction(commit=True) as cur:
+                cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {seq}")
+        except (IntegrityError, ProgrammingError):
+            pass  # two first-of-the-year commands raced to create it; the other one did
         with self.datastore.transaction(commit=True) as cur:
-            cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {seq}")
             cur.execute(f"SELECT nextval('{seq}') AS n")
             rows = cur.fetchall()
         return f"{prefix}-{year}-{int(rows[0]['n']):06d}"
@@ -204,15 +208,26 @@ class QualtraceBase(Application):
         for attempt in range(self.MAX_CONFLICT_RETRIES):
             agg = self.load(cls, ref)
             self.authorize(call, action, getattr(agg, "project", None))
-            if call.if_match is not None and call.if_match != agg.version:
-                raise PreconditionFailed(agg.version, call.if_match)
-            ctx = self.ctx(call)
-            others = step(agg, ctx) or ()
+            try:
+                if call.if_match is not None and call.if_match != agg.version:
+                    raise PreconditionFailed(agg.version, call.if_match)
+                ctx = self.ctx(call)
+                others = step(agg, ctx) or ()
+            except (DomainError, PreconditionFailed):
+                # A duplicate with the same Idempotency-Key may have won meanwhile: the
+                # issue has moved on because of *this* request, so answer as the winner did.
+                replay = self.replay_idempotent(call)
+                if replay is not None:
+                    return replay
+                raise
             try:
                 return self.commit(call, agg, *others, extra=extra(agg) if extra else None)
             except IntegrityError as e:
                 if "idempotency" in str(e):
                     return self._replay_after_race(call)
+                replay = self.replay_idempotent(call)
+                if replay is not None:  # lost the race to a duplicate of this very request
+                    return replay
                 if call.if_match is not None:
                     raise PreconditionFailed(None, call.if_match) from None
                 if attempt == self.MAX_CONFLICT_RETRIES - 1:
