@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 
 def _nfc(value: str) -> str:
@@ -18,8 +18,26 @@ ShortText = Annotated[str, AfterValidator(_nfc), Field(min_length=1, max_length=
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
+def _control_free(value: Any) -> Any:
+    """No control characters (other than tab, newline, CR) anywhere in a body: PostgreSQL
+    cannot store NUL in text or JSON, and none belongs in a quality record."""
+    if isinstance(value, str):
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in value):
+            raise ValueError("contains a control character")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _control_free(k)
+            _control_free(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _control_free(v)
+    return value
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=4000)
+
+    _no_control_characters = field_validator("*", mode="after")(_control_free)
 
 
 class Empty(Body):
