@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from api.views import masked_reporter
+from api.views import masked_reporter, record_unmasked_read
 from application.integrity import state_digest
 from application.security import UNMASKED_ROLES, Principal
 
@@ -70,11 +70,15 @@ def build_pack(
         meta = {r["position"]: r for r in cur.fetchall()}
     events = []
     redacted = 0
+    shown_unmasked: set[Any] = set()
     for r in raw:
         state = bytes(r["state"] or b"")
         payload = json.loads(state.decode("utf-8")) if state else None
-        hide = not unmasked and payload != _redact(payload)
+        personal = payload != _redact(payload)
+        hide = not unmasked and personal
         redacted += hide
+        if personal and not hide:
+            shown_unmasked.add(r["issue_id"])
         issue = issues.get(r["issue_id"], {})
         m = meta.get(r["position"])
         events.append({
@@ -95,6 +99,10 @@ def build_pack(
             "payload": _redact(payload) if hide else payload,
             "ledger_seq": seq_of.get(r["position"]),
         })
+    for issue_id in shown_unmasked:
+        issue = issues.get(issue_id, {})
+        record_unmasked_read(c.app, principal, issue_id, issue.get("kind"), issue.get("number"), issue.get("project"),
+                             "audit pack")
     head = segment[-1] if segment else None
     manifest = {
         "format": FORMAT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -65,6 +66,20 @@ def aggregate_view(agg: Any) -> dict[str, Any]:
     out["updated_at"] = plain(agg.modified_on)
     out["allowed_steps"] = agg.allowed_steps()
     return out
+
+
+def shows_personal_data(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("reporter"), dict)
+
+
+def record_unmasked_read(app: Any, principal: Principal, issue_id: Any, kind: str | None, number: str | None,
+                         project: str | None, via: str) -> None:
+    """Record that `principal` was shown an issue's personal data unmasked in a view other
+    than the issue's own `GET` (the audit trail, an audit pack)."""
+    record = getattr(app, "record_personal_data_read", None)
+    if record is not None:
+        issue = SimpleNamespace(id=issue_id, KIND=kind or "issue", number=number, project=project)
+        record(principal, issue, correlation_id=current_correlation_id(), via=via)
 
 
 def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:

@@ -154,6 +154,11 @@ def trail(
         rows = cur.fetchall()
     next_cursor = encode_cursor([rows[limit - 1]["position"], "p"]) if len(rows) > limit else None
     role = call.principal.role
+    if role in UNMASKED_ROLES:
+        shown = {r["issue_id"]: r for r in rows[:limit] if views.shows_personal_data(r["data"])}
+        for r in shown.values():
+            views.record_unmasked_read(c.app, call.principal, r["issue_id"], r["issue_kind"], r["issue_number"],
+                                       r["project"], "GET /audit/events")
     items = []
     for r in rows[:limit]:
         item = jsonable({k: r[k] for k in ("issue_id", "issue_kind", "issue_number", "project", "region")})
@@ -235,6 +240,9 @@ def history(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT * FROM qt_read.audit_events WHERE issue_id = %s ORDER BY version", (issue["id"],))
         rows = cur.fetchall()
+    if call.principal.role in UNMASKED_ROLES and any(views.shows_personal_data(r["data"]) for r in rows):
+        views.record_unmasked_read(c.app, call.principal, issue["id"], issue["kind"], issue["number"],
+                                   issue["project"], "GET /audit/{id}")
     return {
         "id": str(issue["id"]),
         "number": issue["number"],
