@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
 
@@ -170,3 +173,13 @@ def test_a_project_manager_of_p1_never_sees_p2_figures(api: Any, march: Desk) ->
     assert kpis(api, march, role="project_manager", projects=("P1",), project="P2", group_by="project") == []
     (total,) = kpis(api, march, role="project_manager", projects=("P1",), group_by="region")
     assert total["received"] == 3
+
+
+def test_http_and_reporting_sql_ticket_figures_agree(api: Any, march: Desk) -> None:
+    http = kpis(api, march, group_by="project,region,month")
+    with psycopg.connect(api.container.url) as conn:
+        conn.execute("SET ROLE qualtrace_reporting")
+        rows = conn.cursor(row_factory=dict_row).execute(
+            "SELECT * FROM reporting.ticket_kpis_project_month WHERE month <= '2026-03' ORDER BY project, region, month"
+        ).fetchall()
+    assert [{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows] == http

@@ -100,3 +100,42 @@ def test_a_login_password_lets_a_bi_tool_connect_as_the_reporting_role(settings:
         with psycopg.connect(c.url, autocommit=True) as conn:
             conn.execute("ALTER ROLE qualtrace_reporting NOLOGIN PASSWORD NULL")
         c.close()
+
+
+#: DOMAIN.md's KPI lines, as columns of the company-by-month reporting views.
+DOMAIN_KPIS = {
+    "ticket_kpis_company_month": {"received", "closed", "backlog", "response_median_minutes", "response_p90_minutes",
+                                  "resolution_median_hours", "resolution_p90_hours", "sla_met_pct",
+                                  "callback_rate_pct", "satisfaction_pct", "reopen_rate_pct", "escalations"},
+    "inspection_kpis_company_month": {"score_avg", "score_rank", "grade_a", "grade_e", "planned", "done",
+                                      "done_pct", "self_checks_on_time_pct", "items_failed"},
+    "inspection_failed_items_month": {"section", "item", "items_failed", "fail_rank"},
+    "inspection_grades_project_month": {"grade", "planned"},
+    "nonconformance_kpis_company_month": {"open", "overdue", "closed_on_time_pct", "days_to_close_median",
+                                          "days_to_close_p90", "re_notice_rate_pct", "recurrence_rate_pct"},
+    "nonconformance_kpis_project_source_month": {"source", "severity", "raised"},
+    "nonconformance_kpis_department_month": {"department", "open"},
+    "survey_kpis_campaign": {"campaign", "party", "csi", "cli", "csi_gap", "response_rate_pct",
+                             "improvement_actions", "improvement_actions_closed", "csi_ci95_low"},
+    "survey_kpis_campaign_project": {"project", "csi", "cli"},
+    "survey_kpis_campaign_segment": {"segment", "csi", "cli"},
+    "survey_kpis_party_year": {"party", "year", "csi"},
+}
+
+
+def test_a_bi_tool_as_the_reporting_role_sees_every_kpi_family_of_the_domain(org: Any) -> None:
+    seed(org)
+    with as_reporting(org.url) as conn:
+        for view, columns in DOMAIN_KPIS.items():
+            cur = conn.execute(f"SELECT * FROM reporting.{view}")
+            cur.fetchall()
+            have = {d.name for d in cur.description or ()}
+            assert columns <= have, (view, columns - have)
+        for level in ("project", "region", "company"):
+            for period in ("month", "quarter", "year"):
+                for prefix in ("ticket", "inspection", "nonconformance", "survey"):
+                    conn.execute(f"SELECT * FROM reporting.{prefix}_kpis_{level}_{period} LIMIT 1").fetchall()
+        for forbidden in ("qt_read.inspection_facts", "qt_read.nonconformance_facts", "qt_read.survey_response_facts",
+                          "qt_read.nonconformances", "survey_response_ids"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(f"SELECT 1 FROM {forbidden} LIMIT 1")
