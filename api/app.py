@@ -47,5 +47,5 @@ def create_app(container: Any) -> FastAPI:
     app.add_middleware(RequestGuard, settings=container.settings)
 
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=errors.PROBLEM_RESPONSES)
     return app

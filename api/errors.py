@@ -36,6 +36,28 @@ TITLES = {
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+#: RFC 9457 problem details, as every error is documented in the OpenAPI document.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "path": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}
+#: The error answers any endpoint may give (see API.md "Conventions"), for `include_router`.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": TITLES[status], "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    for status in (401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503, 504)
 }
 
 
@@ -131,4 +153,7 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400:
+            # The framework could not even decode the body (not UTF-8): bad input like bad JSON.
+            return problem(422, "invalid input: body", errors=[{"path": "body", "message": detail}])
         return problem(exc.status_code, detail, headers=headers)
