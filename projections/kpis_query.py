@@ -97,6 +97,8 @@ class KpiSpec:
     #: Computed columns of the reporting fact view -> SQL expression.
     fact_exprs: dict[str, str] = field(default_factory=dict)
     fact_views: tuple[FactView, ...] = ()
+    #: Name of the main reporting fact view (default `<prefix>_facts`).
+    facts_view: str | None = None
     extra_views: tuple[ExtraView, ...] = ()
 
     @property

@@ -82,7 +82,7 @@ def ensure_role(conn: psycopg.Connection[Any], password: str | None = None) -> b
 
 def view_names(spec: KpiSpec) -> list[str]:
     return (
-        [f"{spec.prefix}_facts"]
+        [spec.facts_view or f"{spec.prefix}_facts"]
         + [fv.name for fv in spec.fact_views]
         + [f"{spec.prefix}_kpis_{lv}_{p}" for lv in LEVELS for p in PERIODS]
         + [ev.name for ev in spec.extra_views]
@@ -107,7 +107,7 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
     now_local = sql.SQL("(now() AT TIME ZONE {})").format(sql.Literal(projection.timezone))
 
     # One row per fact, plain columns only.
-    facts_view = f"{spec.prefix}_facts"
+    facts_view = spec.facts_view or f"{spec.prefix}_facts"
     cols = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(sql.SQL(spec.fact_exprs.get(c, f'"{c}"')), sql.Identifier(c))
         for c in spec.fact_docs

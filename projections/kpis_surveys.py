@@ -320,6 +320,7 @@ SPEC = KpiSpec(
     prefix="survey",
     unit="survey response",
     facts=RESPONSES,
+    facts_view="survey_response_facts",
     dims={"campaign": "campaign", "party": "party", "segment": "coalesce(segment, 'none')",
           "method": "coalesce(method, 'none')"},
     dim_docs={

@@ -113,5 +113,5 @@ def test_http_and_reporting_sql_figures_agree(api: Any, campaign: dict[str, Any]
             plain = [{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows]
             assert plain == kpis(api, group_by=group), view
         # Respondents stay pseudonymous: the fact view has no respondent reference.
-        cols = {d.name for d in cur.execute("SELECT * FROM reporting.survey_facts LIMIT 0").description or ()}
+        cols = {d.name for d in cur.execute("SELECT * FROM reporting.survey_response_facts LIMIT 0").description or ()}
         assert "respondent_ref" not in cols and "csi" in cols
