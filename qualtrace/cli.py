@@ -84,7 +84,12 @@ def cmd_projections(args: argparse.Namespace) -> int:
             c.close()
             return cmd_serve(args)
         if args.action == "rebuild":
-            print(json.dumps(c.rebuild(args.name)), flush=True)
+            try:
+                result = c.rebuild(args.name or "")
+            except KeyError as e:
+                print(f"error: {e.args[0]}", file=sys.stderr)
+                return 2
+            print(json.dumps(result), flush=True)
             return 0
         if args.action == "status":
             from projections.runner import positions

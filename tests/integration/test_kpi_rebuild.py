@@ -294,3 +294,12 @@ def test_random_command_sequences_give_the_same_kpis_incrementally_and_rebuilt(
         (n,) = conn.execute("SELECT count(*) FROM qt_read.ticket_facts").fetchone() or (0,)
     assert n == len(incremental["kpi_tickets.ticket_facts"]) + 1
 
+
+
+def test_the_cli_names_the_known_projections_for_an_unknown_name(
+    container: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", container.url)
+    assert cli.main(["projections", "rebuild", "kpi_colours"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown projection 'kpi_colours'" in err and all(n in err for n in KPI_NAMES)
