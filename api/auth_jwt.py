@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,14 @@ class JwksFile:
 class JwksUrl:
     """Keys from the provider's JWKS endpoint (cached; refetched for an unknown `kid`)."""
 
+    #: At most one refetch for unknown `kid`s per this many seconds, so tokens with made-up
+    #: kids cannot turn every request into a call to the identity provider.
+    REFRESH_INTERVAL = 10.0
+
     def __init__(self, url: str) -> None:
         self.client = jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
+        self._last_refresh = float("-inf")
+        self._lock = threading.Lock()
 
     def key_for(self, kid: str | None) -> Any:
         try:
@@ -86,6 +93,11 @@ class JwksUrl:
             try:
                 return _pick(keys, kid)
             except JwtRejected:
+                with self._lock:
+                    now = time.monotonic()
+                    if now - self._last_refresh < self.REFRESH_INTERVAL:
+                        raise
+                    self._last_refresh = now
                 return _pick(self.client.get_signing_keys(refresh=True), kid)
         except jwt.PyJWKClientConnectionError as e:
             raise KeysUnavailable("JWKS endpoint unreachable") from e

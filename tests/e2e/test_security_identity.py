@@ -170,3 +170,46 @@ def test_a_local_token_past_its_expiry_is_401(api: Any) -> None:
         "old", "Old", "auditor", expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)
     )
     assert api.client.get("/tickets", headers=bearer(token)).status_code == 401
+
+
+def test_keys_from_a_jwks_url_are_cached_and_refetched_when_the_provider_rotates(keys: dict[str, Any]) -> None:
+    import http.server
+    import threading
+
+    from api.auth_jwt import JwtRejected, JwtVerifier
+
+    served = {"keys": [_jwk(keys["rsa"], "rsa-1", "RS256")]}
+    fetches = []
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            fetches.append(self.path)
+            body = json.dumps(served).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        verifier = JwtVerifier(Settings(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_jwks_url=url), "")
+        assert verifier.claims(sign(keys))["sub"] == "u-42"
+        assert verifier.claims(sign(keys))["sub"] == "u-42"
+        assert len(fetches) == 1  # cached
+        # The provider rotates to a new key: the unknown kid triggers one refetch.
+        served["keys"].append(_jwk(keys["ec"], "ec-1", "ES256"))
+        assert verifier.claims(sign(keys, key="ec", alg="ES256", kid="ec-1"))["sub"] == "u-42"
+        assert len(fetches) == 2
+        # Made-up kids do not hammer the provider: at most one refetch per interval.
+        for kid in ("made-up-1", "made-up-2", "made-up-3"):
+            with pytest.raises(JwtRejected):
+                verifier.claims(sign(keys, kid=kid))
+        assert len(fetches) == 2
+    finally:
+        server.shutdown()
