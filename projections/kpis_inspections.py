@@ -280,6 +280,10 @@ SPEC = KpiSpec(
                         "Rank by mean score among the rows of the same period (and other dimensions); 1 = best."),
                 Measure("pay_adjustment_avg", _round(f"avg(pay_adjustment_pct) FILTER (WHERE {DONE})"),
                         "Mean pay adjustment % of the grades."),
+                Measure("score_sum", _round(f"sum(score) FILTER (WHERE {DONE})"),
+                        "Sum of the scores (quarterly results sum the months; filter by kind)."),
+                Measure("pay_adjustment_sum", _round(f"sum(pay_adjustment_pct) FILTER (WHERE {DONE})"),
+                        "Sum of the pay adjustment % of the grades (for the performance contract)."),
                 *(
                     Measure(f"grade_{g.lower()}", f"count(*) FILTER (WHERE {DONE} AND grade = '{g}')",
                             f"Inspections graded {g} (default grading policy).", count=True)

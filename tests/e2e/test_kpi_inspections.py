@@ -114,6 +114,8 @@ def test_scores_ranking_grades_and_done_vs_planned_per_project_and_month(api: An
     assert (p1["planned"], p1["done"], p1["cancelled"], p1["done_pct"]) == (3, 2, 1, 66.67)
     # Scores 85 and 90 (after the appeal): mean and median 87.5.
     assert (p1["score_avg"], p1["score_median"], p1["score_min"], p1["score_max"]) == (87.5, 87.5, 85.0, 90.0)
+    # 85 + 90; pay adjustments 0 % (C) and +5 % (B).
+    assert (p1["score_sum"], p1["pay_adjustment_sum"], p1["pay_adjustment_avg"]) == (175.0, 5.0, 2.5)
     assert (p1["grade_b"], p1["grade_c"], p1["grade_a"]) == (1, 1, 0)
     assert (p1["appealed"], p1["appeals_accepted"], p1["nonconformances_raised"]) == (1, 1, 2)
     # P2: 97.5 and 100 → 98.75, ranked first in March; P1 second.
