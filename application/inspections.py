@@ -1,17 +1,19 @@
 """Checklist template and inspection use cases (DOMAIN.md §2): verbs in, ids and positions out.
 
-Submitting an inspection raises one nonconformance per failed item in the SAME
-transaction as the `Submitted` event (each with `causation_id` = that event's id), so
-the result and its nonconformances exist together or not at all: exactly once by
-construction, with nothing to replay after a crash.
+Submitting an inspection stores the `Submitted` event, which names one nonconformance
+per failed item (numbers drawn first); the process in `NonconformanceCommands`
+(`follow_up` inline, and the tracked follower after a crash) raises each of them
+exactly once with `causation_id` = that event's id.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from application.base import Call, CommandResult, QualtraceBase
 from application.errors import Forbidden, NotFound, UnknownReference
+from application.nonconformances import NonconformanceCommands
 from application.org import OrgCommands
 from domain.base import Ctx, QAggregate
 from domain.grading import DEFAULT_GRADING
@@ -23,7 +25,7 @@ from domain.templates import ChecklistTemplate
 SELF_CHECK_ONLY_ROLES = ("project_manager",)
 
 
-class InspectionCommands(OrgCommands, QualtraceBase):
+class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
     @property
     def grading_policy(self) -> list[dict[str, Any]]:
         return list(self.policies.get("grading") or DEFAULT_GRADING)
@@ -119,16 +121,16 @@ class InspectionCommands(OrgCommands, QualtraceBase):
         """Submit the result and raise a nonconformance for every failed item, atomically."""
         numbers: dict[str, str] = {}  # kept across a retry after a lost race: one number per item
 
-        def step(ins: Inspection, ctx: Ctx) -> list[Nonconformance]:
+        def step(ins: Inspection, ctx: Ctx) -> None:
             ins.check_submittable()
             for it in ins.failed_items():
                 if it["code"] not in numbers:
                     numbers[it["code"]] = self.next_number("nonconformance")
             ins.submit(ctx, self.grading_policy, {it["code"]: numbers[it["code"]] for it in ins.failed_items()})
-            cause = ctx.caused_by(ins.last_event_id)
-            return [Nonconformance.raise_(cause, **request) for request in ins.nonconformance_requests()]
 
-        return self._run(call, "submit", ref, step, extra=_result)
+        result = self._run(call, "submit", ref, step, extra=_result)
+        # The process: raise the nonconformances the stored `Submitted` event names.
+        return self.follow_up(result, UUID(result.id), result.version)
 
     def appeal_inspection(self, call: Call, ref: str, items: list[str], reason: str) -> CommandResult:
         return self._run(call, "appeal", ref, lambda i, c: i.appeal_score(c, items, reason))

@@ -6,16 +6,30 @@ the events that raise (or cancel) a nonconformance, through the recorder's
 `after_insert` hook — so it is never behind the event store, unlike a projection.
 `save()` is wrapped so that every path that raises a nonconformance with a
 `source.item` (an inspection's submit, a manual raise) is covered, whoever wrote it.
+
+Processes (DOMAIN.md: "a failed item raises a nonconformance", "an escalated ticket
+raises one"): the triggering event (`Inspection.Submitted`, `Ticket.Escalated`) is
+stored first and already names the nonconformances it calls for (their numbers are
+drawn before, so their ids are known: `id_for("nonconformance", number)`).
+`complete_process(issue_id, version)` then raises each missing one with
+`causation_id` = the trigger's event id and the trigger's actor and correlation id.
+It runs twice over: inline right after the command (so the answer and a read of one's
+own writes include the nonconformance) and in a tracked follower of the event store
+(`qualtrace.processes`), which finishes whatever a crash left between the trigger and
+its result. A nonconformance is created at version 1 of a deterministic id, so a second
+attempt from either path conflicts in the store and is skipped: exactly once.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
@@ -23,13 +37,20 @@ from application.base import Call, CommandResult, QualtraceBase, parse_ref
 from application.errors import UnknownReference
 from application.org import OrgCommands
 from application.recorder import EXTRA_DDL
-from domain.base import SYSTEM, Ctx, event_id
+from domain.base import SYSTEM, Actor, Ctx, event_id, id_for
+from domain.inspections import Inspection
 from domain.nonconformances import (
     DEFAULT_NOTICE_DAYS,
     RECURRENCE_WINDOW_DAYS,
     SOURCES,
     Nonconformance,
 )
+from domain.tickets import Ticket
+
+log = logging.getLogger("qualtrace.processes")
+
+#: The events that call for nonconformances: (aggregate class name, event class name).
+PROCESS_TRIGGERS = frozenset({("Inspection", "Submitted"), ("Ticket", "Escalated")})
 
 RECURRENCE_DDL = [
     """CREATE TABLE IF NOT EXISTS {schema}.qt_nc_recurrence (
@@ -161,6 +182,77 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
 
             kwargs["after_insert"] = _chain(kwargs.get("after_insert"), index)
         return super().save(*objs, **kwargs)
+
+    # -- processes: trigger event -> nonconformances, exactly once ---------------------
+    def process_requests(self, issue_id: UUID, version: int) -> tuple[Any, list[dict[str, Any]]]:
+        """The trigger event at (issue, version) and the nonconformances it calls for."""
+        events = list(self.events.get(issue_id, gt=version - 1, lte=version))
+        if not events:
+            return None, []
+        event: Any = events[0]
+        kind = (type(event).__qualname__.rpartition(".")[0], type(event).__name__)
+        if kind == ("Inspection", "Submitted"):
+            ins = self.load(Inspection, issue_id, version)
+            return event, ins.nonconformance_requests()
+        if kind == ("Ticket", "Escalated"):
+            t = self.load(Ticket, issue_id, version)
+            return event, [{
+                "number": event.nonconformance_number,
+                "project": t.project,
+                "source": {"type": "ticket", "ref": t.number, "id": str(t.id), "number": t.number, "kind": "ticket"},
+                "severity": event.severity,
+                "description": f"Escalated from {t.number}: {event.reason}",
+                "department": t.department,
+            }]
+        return event, []
+
+    def complete_process(self, issue_id: UUID, version: int) -> list[int]:
+        """Raise each nonconformance the trigger event at (issue, version) calls for and that
+        does not exist yet; return the positions of the events recorded (none when done)."""
+        return self._complete(issue_id, version)[1]
+
+    def _complete(self, issue_id: UUID, version: int) -> tuple[list[UUID], list[int]]:
+        trigger, requests = self.process_requests(issue_id, version)
+        ids: list[UUID] = []
+        positions: list[int] = []
+        for request in requests:
+            nc_id = id_for("nonconformance", request["number"])
+            ids.append(nc_id)
+            if self._recorded(nc_id):
+                continue  # raised before (inline, or by another run of the follower)
+            ctx = Ctx(Actor(**trigger.actor), self.clock(), trigger.correlation_id, event_id(issue_id, version))
+            nc = Nonconformance.raise_(ctx, **request)
+            try:
+                recordings = self.save(nc)
+            except IntegrityError:
+                if not self._recorded(nc_id):
+                    raise
+                continue  # lost the race to the other path: it is raised, once
+            positions.extend(r.notification.id for r in recordings)
+        return ids, positions
+
+    def _recorded(self, issue_id: UUID) -> bool:
+        return bool(self.recorder.select_events(issue_id, limit=1))
+
+    def follow_up(self, result: CommandResult, issue_id: UUID, version: int) -> CommandResult:
+        """Run the process for a trigger just stored, inline; a failure here is left to the
+        follower (the trigger is stored and names what it raises). The answer's position
+        then covers the raised nonconformances (whoever raised them, so a replayed answer
+        equals the first), and `min_position` reads include them."""
+        try:
+            ids, _ = self._complete(issue_id, version)
+        except Exception:
+            log.exception("process for %s:%s failed inline; the follower will complete it", issue_id, version)
+            return result
+        if ids:
+            rows = self.sql(
+                f"SELECT max(notification_id) AS p FROM {self.recorder.events_table_name}"  # type: ignore[attr-defined]
+                " WHERE originator_id = ANY(%s) AND originator_version = 1",
+                (ids,),
+            )
+            if rows and rows[0]["p"] is not None:
+                result.position = max(result.position or 0, int(rows[0]["p"]))
+        return result
 
     # -- the lifecycle ---------------------------------------------------------------
     def notice_nonconformance(

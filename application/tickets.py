@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from application.base import Call, CommandResult, QualtraceBase
 from application.org import OrgCommands
-from domain.base import Ctx, event_id
-from domain.nonconformances import Nonconformance
+from domain.base import Ctx, id_for
 from domain.policies import DEFAULT_SLA, DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE
 from domain.tickets import Ticket
 
 
 class TicketCommands(OrgCommands, QualtraceBase):
+    if TYPE_CHECKING:  # provided by NonconformanceCommands in the composed application
+
+        def follow_up(self, result: CommandResult, issue_id: UUID, version: int) -> CommandResult: ...
+
     @property
     def sla_policy(self) -> dict[str, dict[str, int]]:
         return self.policies.get("sla", DEFAULT_SLA)
@@ -61,33 +65,22 @@ class TicketCommands(OrgCommands, QualtraceBase):
         return self.execute(call, "ticket.cancel", Ticket, ref, lambda t, c: t.cancel(c, reason))
 
     def escalate_ticket(self, call: Call, ref: str, reason: str, severity: str) -> CommandResult:
-        """Escalate to the quality department: the nonconformance is raised and linked both
-        ways in the same transaction as the escalation, so neither can exist without the other."""
+        """Escalate to the quality department. The `Escalated` event names the nonconformance
+        (its number is drawn first); the process in `NonconformanceCommands` raises it once,
+        caused by that event, inline here or by the tracked follower after a crash."""
         raised: dict[str, Any] = {}
 
-        def step(t: Ticket, ctx: Ctx) -> list[Nonconformance]:
+        def step(t: Ticket, ctx: Ctx) -> None:
             number = raised.get("number") or self.next_number("nonconformance")
             raised["number"] = number
-            from domain.base import id_for
+            raised["id"] = str(id_for("nonconformance", number))
+            t.escalate(ctx, reason, severity, id_for("nonconformance", number), number)
 
-            nc_id = id_for("nonconformance", number)
-            t.escalate(ctx, reason, severity, nc_id, number)
-            nc = Nonconformance.raise_(
-                ctx.caused_by(event_id(t.id, t.version)),
-                number=number,
-                project=t.project,
-                source={"type": "ticket", "ref": t.number, "id": str(t.id), "number": t.number, "kind": "ticket"},
-                severity=severity,
-                description=f"Escalated from {t.number}: {reason}",
-                department=t.department,
-            )
-            raised["id"] = str(nc.id)
-            return [nc]
-
-        return self.execute(
+        result = self.execute(
             call, "ticket.escalate", Ticket, ref, step,
-            extra=lambda t: {"nonconformance": {"id": raised["id"], "number": raised["number"]}},
+            extra=lambda t: {"nonconformance": dict(t.escalations[-1])},
         )
+        return self.follow_up(result, UUID(result.id), result.version)
 
     def get_ticket(self, call: Call, ref: str, version: int | None = None) -> Ticket:
         ticket = self.load(Ticket, ref, version)

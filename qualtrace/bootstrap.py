@@ -20,6 +20,7 @@ from projections import registry
 from projections.kpis_reporting import ensure_role as ensure_reporting_role
 from projections.runner import EventSource, ProjectionRunner, rebuild
 from qualtrace.database import EmbeddedPostgres, eventsourcing_env, setup_service_tables
+from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
 
 log = logging.getLogger("qualtrace")
@@ -90,7 +91,8 @@ def bootstrap(
     env["CREATE_TABLE"] = "y" if setup else "n"
     app = Qualtrace(env, clock=clock, timezone_name=settings.timezone, policies=policies)
     source = EventSource(app.recorder, app.mapper)
-    projections = registry.all_projections(settings.timezone)
+    # The process follower rides on the projection machinery (tracking, batches, restarts).
+    projections = [*registry.all_projections(settings.timezone), ProcessFollower(app)]
     if setup:
         with psycopg.connect(url, autocommit=True) as conn:
             ensure_reporting_role(conn, settings.reporting_password)
