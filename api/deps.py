@@ -14,6 +14,7 @@ from api.ratelimit import retry_after
 from application.app import Qualtrace
 from application.base import Call, Idempotency, fingerprint
 from application.security import Principal, can
+from domain.errors import InvalidValue
 from projections.runner import positions
 
 
@@ -80,12 +81,12 @@ async def command_call(
         try:
             expected = int(raw)
         except ValueError:
-            raise HTTPException(422, "If-Match must be the issue's version number") from None
+            raise InvalidValue("If-Match", "must be the issue's version number") from None
     idem = None
     if idempotency_key is not None:
         key = idempotency_key.strip()
         if not key or len(key) > 200:
-            raise HTTPException(422, "Idempotency-Key must be 1 to 200 characters")
+            raise InvalidValue("Idempotency-Key", "must be 1 to 200 characters")
         body = await request.body()
         idem = Idempotency(key, fingerprint(request.method, request.url.path, canonical_body(body)))
     return Call(principal=principal, correlation_id=request.state.correlation_id, if_match=expected, idempotency=idem)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 from typing import Any
 
 from fastapi import HTTPException
@@ -12,6 +13,7 @@ from psycopg.rows import dict_row
 
 from application.base import Call
 from application.security import can
+from domain.errors import InvalidValue
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -26,7 +28,7 @@ def decode_cursor(cursor: str) -> list[Any]:
             raise ValueError
         return values
     except ValueError:
-        raise HTTPException(422, "cursor: not a cursor this API issued") from None
+        raise InvalidValue("cursor", "not a cursor this API issued") from None
 
 
 def scope_clause(call: Call, project_col: str = "project", region_col: str = "region") -> tuple[sql.Composable, list[Any]]:
@@ -98,6 +100,8 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     for k, v in row.items():
         if hasattr(v, "isoformat"):
             out[k] = v.isoformat()
+        elif isinstance(v, Decimal):
+            out[k] = int(v) if v == v.to_integral_value() else float(v)
         elif v is not None and not isinstance(v, (str, int, float, bool, list, dict)):
             out[k] = str(v)
         else:
