@@ -172,11 +172,11 @@ class SurveyCommands(OrgCommands, QualtraceBase):
     def _authorize_all(self, call: Call, action: str, projects: Sequence[str], missing: bool = False) -> None:
         """The principal may do `action` and sees every project (else 403; 404 if it sees none)."""
         p = call.principal
+        visible = [code for code in projects if p.sees(code, self.project_region(code))]
+        if missing and not visible:  # before the role: a campaign out of scope is as good as missing
+            raise NotFound("survey", "")
         if not can(p, action):
             raise Forbidden(p.role, action)
-        visible = [code for code in projects if p.sees(code, self.project_region(code))]
-        if missing and not visible:
-            raise NotFound("survey", "")
         for code in projects:
             if code not in visible:
                 raise Forbidden(p.role, f"{action} a campaign that includes project {code}, outside its scope")

@@ -37,6 +37,27 @@ def _require(call: Any, action: str) -> None:
         raise HTTPException(403, f"role '{call.principal.role}' may not {action}")
 
 
+#: Issue kinds that belong to the company rather than to a project.
+COMPANY_KINDS = {"region", "project", "checklist_template"}
+
+
+def in_scope(c: Any, principal: Any, row: dict[str, Any]) -> bool:
+    """Whether an issue row lies in the principal's scope. A survey campaign spans several
+    projects (its row names none): it is in scope when one of its projects is, as for
+    `GET /surveys/{id}`."""
+    if principal.company_wide or row["project"] is not None or row["kind"] in COMPANY_KINDS:
+        return bool(principal.sees(row["project"], row["region"]))
+    if row["kind"] == "survey":
+        from domain.surveys import SurveyCampaign
+
+        try:
+            campaign = c.app.load(SurveyCampaign, UUID(str(row["id"])))
+        except NotFound:
+            return False
+        return any(principal.sees(p, c.app.project_region(p)) for p in campaign.projects)
+    return False
+
+
 def resolve_issue(c: Any, call: Any, ref: str) -> dict[str, Any]:
     """Find an issue of any kind by UUID or human number (TK-/INS-/NC-/SV-…, or a code),
     within the caller's scope (else 404, indistinguishable from a missing issue)."""
@@ -48,7 +69,7 @@ def resolve_issue(c: Any, call: Any, ref: str) -> dict[str, Any]:
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(f"SELECT * FROM qt_read.issues WHERE {where} ORDER BY created_at LIMIT 1", (param,))
         row = cur.fetchone()
-    if row is None or not call.principal.sees(row["project"], row["region"]):
+    if row is None or not in_scope(c, call.principal, row):
         raise NotFound("issue", ref)
     return row
 
@@ -306,7 +327,7 @@ def trace_of(c: Any, call: Any, root: dict[str, Any]) -> tuple[dict[str, dict[st
             if new:
                 cur.execute("SELECT * FROM qt_read.issues WHERE id = ANY(%s::uuid[])", (list(new),))
                 for row in cur.fetchall():
-                    if call.principal.sees(row["project"], row["region"]):
+                    if in_scope(c, call.principal, row):
                         visible[str(row["id"])] = {**row, "depth": depth}
             found.update(visible)
             for link in links:
