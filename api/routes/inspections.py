@@ -3,12 +3,12 @@ finalised. Submission raises a linked nonconformance for every failed item."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from psycopg.rows import dict_row
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import list_rows
@@ -25,7 +25,17 @@ Kind = Literal[
 Result = Literal["pass", "fail", "na"]
 Points = Annotated[float, Field(ge=0, le=1000)]
 EvidenceRef = Annotated[str, Field(min_length=1, max_length=500)]
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="planned month, YYYY-MM (company time)")]
+Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="planned month, YYYY-MM (company time)")]
+
+
+def _date_of(value: Any) -> Any:
+    """`planned_for` is a date; an ISO 8601 time with an offset is taken as its local date."""
+    if isinstance(value, str) and "T" in value:
+        try:
+            return datetime.fromisoformat(value).date()
+        except ValueError:
+            return value
+    return value
 
 
 class ScheduleInspection(Body):
@@ -33,7 +43,7 @@ class ScheduleInspection(Body):
     kind: Kind
     template_id: ShortText
     template_version: Annotated[int, Field(ge=1)] | None = None
-    planned_for: date
+    planned_for: Annotated[date, BeforeValidator(_date_of)]
     inspectors: Annotated[list[ShortText], Field(min_length=1, max_length=20)]
     reinspection_of: ShortText | None = None
 
