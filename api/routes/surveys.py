@@ -57,13 +57,13 @@ class Plan(Body):
     objectives: Text
     party: Party
     agency: ShortText | None = None
-    methods: Annotated[list[Method], Field(min_length=1)]
-    segments: Annotated[list[Code], Field(min_length=1)]
-    projects: Annotated[list[Code], Field(min_length=1)]
+    methods: Annotated[list[Method], Field(min_length=1, max_length=10)]
+    segments: Annotated[list[Code], Field(min_length=1, max_length=50)]
+    projects: Annotated[list[Code], Field(min_length=1, max_length=1000)]
     period: Period
     target_sample: Annotated[int, Field(ge=1)]
     target_csi: Annotated[float, Field(ge=0, le=100)]
-    questions: Annotated[list[Question], Field(min_length=1)]
+    questions: Annotated[list[Question], Field(min_length=1, max_length=200)]
     loyalty_mapping: LoyaltyMapping | None = None
 
 
@@ -72,13 +72,13 @@ class Revision(Body):
     objectives: Text | None = None
     party: Party | None = None
     agency: ShortText | None = None
-    methods: Annotated[list[Method], Field(min_length=1)] | None = None
-    segments: Annotated[list[Code], Field(min_length=1)] | None = None
-    projects: Annotated[list[Code], Field(min_length=1)] | None = None
+    methods: Annotated[list[Method], Field(min_length=1, max_length=10)] | None = None
+    segments: Annotated[list[Code], Field(min_length=1, max_length=50)] | None = None
+    projects: Annotated[list[Code], Field(min_length=1, max_length=1000)] | None = None
     period: Period | None = None
     target_sample: Annotated[int, Field(ge=1)] | None = None
     target_csi: Annotated[float, Field(ge=0, le=100)] | None = None
-    questions: Annotated[list[Question], Field(min_length=1)] | None = None
+    questions: Annotated[list[Question], Field(min_length=1, max_length=200)] | None = None
     loyalty_mapping: LoyaltyMapping | None = None
 
 
@@ -92,7 +92,7 @@ class ResponseIn(Body):
     project: Code
     segment: Code
     method: Method
-    answers: dict[str, Answer | None]
+    answers: Annotated[dict[str, Answer | None], Field(max_length=200)]
     comment: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
     complaint: bool = False
 
