@@ -61,6 +61,10 @@ def parse_responses_csv(campaign: SurveyCampaign, data: bytes) -> ParsedFile:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise CsvRejected([{"row": 1, "column": "", "message": f"the file is not UTF-8 ({e.reason})"}], 1) from None
+    bad = next((i for i, ch in enumerate(text) if ch < " " and ch not in "\t\n\r" or ch == "\x7f"), None)
+    if bad is not None:  # NUL and other control characters cannot be stored, nor belong in a record
+        row = text.count("\n", 0, bad) + 1
+        raise CsvRejected([{"row": row, "column": "", "message": "contains a control character"}], 1)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
