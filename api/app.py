@@ -17,6 +17,7 @@ from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
 from api.routes import nonconformances as nonconformance_routes
 from api.routes import security as security_routes
+from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
 from application.security import Principal
 
@@ -26,6 +27,7 @@ ROUTERS = [health.router, org.router, tickets.router, security_routes.router, au
 ROUTERS += [kpi_routes.router]
 ROUTERS += [nonconformance_routes.router]
 ROUTERS += [template_routes.router, inspection_routes.router]
+ROUTERS += [survey_routes.router]
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

@@ -17,6 +17,7 @@ KINDS = {
     "Inspection": "inspection",
     "Nonconformance": "nonconformance",
     "SurveyCampaign": "survey",
+    "SurveyResponse": "survey_response",
     "ChecklistTemplate": "checklist_template",
     "Region": "region",
     "Project": "project",

@@ -14,6 +14,7 @@ from projections.kpis_tickets import TicketKpiProjection
 from projections.ledger import LedgerProjection
 from projections.nonconformances import NonconformanceListProjection
 from projections.org import OrgProjection
+from projections.surveys import SurveyListProjection
 from projections.tickets import TicketListProjection
 
 PROJECTIONS: list[type[Projection]] = [
@@ -21,6 +22,7 @@ PROJECTIONS: list[type[Projection]] = [
     TicketListProjection,
     NonconformanceListProjection,
     InspectionListProjection,
+    SurveyListProjection,
     AuditTrailProjection,
     TicketKpiProjection,
     InspectionKpiProjection,
