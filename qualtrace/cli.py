@@ -161,8 +161,16 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
     c = _container()
     watcher = c.deadline_watcher
     try:
+        def one_pass() -> Any:
+            # Candidates come from these read models: bring them up to date first, so a
+            # watcher run without `serve` alongside sees every passed due date.
+            for runner in c.runners:
+                if runner.projection.name in ("tickets", "nonconformances"):
+                    runner.run_once()
+            return watcher.run_once()
+
         if args.once:
-            print(json.dumps(watcher.run_once().as_dict()), flush=True)
+            print(json.dumps(one_pass().as_dict()), flush=True)
             return 0
         if args.interval is not None:
             watcher.interval = args.interval
@@ -171,7 +179,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         print(f"deadline watcher running every {watcher.interval:g}s; Ctrl-C to stop", flush=True)
         while True:
-            print(json.dumps(watcher.run_once().as_dict()), flush=True)
+            print(json.dumps(one_pass().as_dict()), flush=True)
             if stop.wait(watcher.interval):
                 return 0
     finally:
@@ -197,6 +205,26 @@ def cmd_db(args: argparse.Namespace) -> int:
     finally:
         c.close()
     return 2
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Fill the store with the demo organisation's year (see qualtrace/demo.py)."""
+    from qualtrace.demo import fill
+
+    result = fill(args.database_url or Settings().database_url, projects=args.projects, tickets=args.tickets,
+                  months=args.months, survey_responses=args.survey_responses, workers=args.workers, seed=args.seed)
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 1 if result["rejected_commands"] else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark (bench/run.py in the source tree); arguments pass through."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.run import main as bench_main
+
+    return int(bench_main(args.bench_args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--once", action="store_true", help="one pass, print its report and exit")
     dl.add_argument("--interval", type=float, help="seconds between passes (default: settings)")
     dl.set_defaults(func=cmd_deadlines)
+    de = sub.add_parser("demo", help="fill the store with a demo organisation's year, command by command")
+    de.add_argument("--tickets", type=int, default=3000, help="tickets over the year (about 6.5 events each)")
+    de.add_argument("--projects", type=int, default=24)
+    de.add_argument("--months", type=int, default=12)
+    de.add_argument("--survey-responses", type=int, default=200, help="responses per quarterly survey")
+    de.add_argument("--workers", type=int, default=1, help="processes recording projects in parallel")
+    de.add_argument("--seed", type=int, default=2025)
+    de.add_argument("--database-url", help="default: DATABASE_URL, else the embedded server")
+    de.set_defaults(func=cmd_demo)
+    be = sub.add_parser("bench", help="run the benchmark (bench/run.py; try --quick)", add_help=False)
+    be.add_argument("bench_args", nargs=argparse.REMAINDER)
+    be.set_defaults(func=cmd_bench)
     v = sub.add_parser("verify", help="verify the event store's hash chains; exit 1 naming the first broken link")
     v.set_defaults(func=cmd_verify)
     return p
