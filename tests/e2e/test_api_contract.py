@@ -1,0 +1,259 @@
+"""The HTTP contract of API.md, followed literally, as a stranger would: every documented
+endpoint answers its documented status and fields; errors are problem+json with the
+documented statuses. One test per area; each builds the little it needs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+PROBLEM = "application/problem+json"
+ANSWER = {"id", "number", "status", "version", "position"}
+
+# Every endpoint API.md names, as (method, path template).
+DOCUMENTED = [
+    ("POST", "/regions"), ("GET", "/regions"), ("POST", "/projects"), ("GET", "/projects"),
+    ("POST", "/tickets"), ("GET", "/tickets"), ("GET", "/tickets/{id}"),
+    *[("POST", f"/tickets/{{id}}/{s}") for s in (
+        "dispatch", "accept", "transfer", "notes", "resolve", "callback", "reopen", "close", "cancel", "escalate")],
+    ("POST", "/checklist-templates"), ("GET", "/checklist-templates"), ("GET", "/checklist-templates/{id}"),
+    ("POST", "/checklist-templates/{id}/publish"),
+    ("POST", "/inspections"), ("GET", "/inspections"), ("GET", "/inspections/{id}"),
+    *[("POST", f"/inspections/{{id}}/{s}") for s in (
+        "start", "scores", "submit", "appeal", "appeal-decision", "finalize", "cancel")],
+    ("POST", "/nonconformances"), ("GET", "/nonconformances"), ("GET", "/nonconformances/{id}"),
+    *[("POST", f"/nonconformances/{{id}}/{s}") for s in (
+        "notice", "root-cause", "plan", "plan-decision", "rectified", "verification", "extension",
+        "extension-decision", "cancel")],
+    ("POST", "/surveys"), ("GET", "/surveys"), ("GET", "/surveys/{id}"), ("GET", "/surveys/{id}/results"),
+    *[("POST", f"/surveys/{{id}}/{s}") for s in (
+        "submit", "decision", "open", "responses", "responses/import", "close", "publish")],
+    ("POST", "/surveys/{id}/responses/{rid}/acknowledge"), ("POST", "/surveys/{id}/responses/{rid}/invalidate"),
+    ("GET", "/audit/{id}"), ("GET", "/audit/{id}/as-of"), ("GET", "/audit/{id}/trace"),
+    ("GET", "/audit/events"), ("GET", "/audit/integrity"),
+    ("GET", "/kpis/tickets"), ("GET", "/kpis/inspections"), ("GET", "/kpis/nonconformances"), ("GET", "/kpis/surveys"),
+    ("GET", "/healthz"), ("GET", "/readyz"),
+]
+
+TICKET = {
+    "project": "P1", "kind": "repair", "channel": "phone", "priority": "high", "category": "plumbing",
+    "description": "kitchen pipe leaking", "reporter": {"name": "Zhang San", "unit": "3-1201", "phone": "13812345678"},
+}
+TEMPLATE = {
+    "name": "Monthly quality check",
+    "sections": [
+        {"code": "CS", "name": "Customer service", "items": [
+            {"code": "CS1", "requirement": "Greets residents", "max_points": 10, "critical": False},
+            {"code": "CS2", "requirement": "Answers the phone", "max_points": 10, "critical": True},
+        ]},
+        {"code": "SE", "name": "Security", "items": [
+            {"code": "SE1", "requirement": "Patrols on time", "max_points": 5, "critical": False},
+        ]},
+    ],
+}
+
+
+def problem(r: Any, status: int) -> dict[str, Any]:
+    """Assert an RFC 9457 answer with this status; return its body."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM), r.headers["content-type"]
+    body = r.json()
+    assert body["status"] == status and body["title"] and "detail" in body and "type" in body
+    return body
+
+
+def bad_paths(r: Any) -> list[str]:
+    return [e["path"] for e in problem(r, 422)["errors"]]
+
+
+def command(r: Any, status: int = 200) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert ANSWER <= set(body), body
+    assert isinstance(body["version"], int) and isinstance(body["position"], int)
+    return body
+
+
+def test_openapi_serves_every_documented_endpoint(api: Any) -> None:
+    spec = api.client.get("/openapi.json")
+    assert spec.status_code == 200
+    assert api.client.get("/docs").status_code == 200
+    served = {
+        (m.upper(), re.sub(r"\{[^}]+\}", "{}", path))
+        for path, ops in spec.json()["paths"].items() for m in ops
+    }
+    missing = [(m, p) for m, p in DOCUMENTED if (m, re.sub(r"\{[^}]+\}", "{}", p)) not in served]
+    assert missing == []
+
+
+def test_organisation_tokens_and_conventions(api: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    # Service endpoints need no token.
+    assert api.client.get("/healthz").status_code == 200
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200 and "projections" in ready.json()
+    # 401 without a token, with a bad one, with another scheme.
+    problem(api.client.get("/regions"), 401)
+    problem(api.client.get("/regions", headers={"Authorization": "Bearer nope"}), 401)
+    problem(api.client.get("/regions", headers={"Authorization": "Basic YWRtaW46YWRtaW4="}), 401)
+
+    r = api.post("/regions", {"code": "SH", "name": "Shanghai"})
+    region = command(r, 201)
+    assert region["version"] == 1
+    problem(api.post("/regions", {"code": "SH", "name": "Shanghai again"}), 409)
+    assert set(bad_paths(api.post("/regions", {"name": "no code"}))) == {"code"}
+    problem(api.post("/regions", {"code": "BJ", "name": "Beijing"}, role="front_desk"), 403)
+    command(api.post("/projects", {"code": "P1", "name": "Green Garden", "region": "SH", "households": 1200}), 201)
+    command(api.post("/projects", {"code": "P2", "name": "Lake View", "region": "SH"}), 201)
+    assert bad_paths(api.post("/projects", {"code": "P3", "name": "x", "region": "NOPE"})) == ["region"]
+    problem(api.post("/projects", {"code": "P1", "name": "dup", "region": "SH"}), 409)
+
+    regions = api.get("/regions", params={"min_position": region["position"]})
+    assert regions.status_code == 200 and "X-Read-Position" in regions.headers
+    assert [x["code"] for x in regions.json()["items"]] == ["SH"] and "next_cursor" in regions.json()
+    projects = api.get("/projects", role="admin").json()["items"]
+    assert {p["code"]: (p["name"], p["region"]) for p in projects} == {
+        "P1": ("Green Garden", "SH"), "P2": ("Lake View", "SH")}
+
+    # Unknown project code: 422 naming `project`.
+    assert bad_paths(api.post("/tickets", {**TICKET, "project": "P9"}, role="front_desk")) == ["project"]
+    # Malformed JSON, a non-object body, a body over the limit.
+    h = {**api.token("front_desk"), "Content-Type": "application/json"}
+    assert bad_paths(api.client.post("/tickets", content=b"{not json", headers=h)) == ["body"]
+    problem(api.client.post("/tickets", content=b"[1, 2]", headers=h), 422)
+    big = b'{"text": "' + b"x" * (api.container.settings.max_body_bytes + 10) + b'"}'
+    problem(api.client.post("/tickets", content=big, headers=h), 413)
+    # Unknown issue: 404 on queries and commands, by number or UUID.
+    problem(api.get("/tickets/TK-2026-999999"), 404)
+    problem(api.get(f"/tickets/{uuid.uuid4()}"), 404)
+    problem(api.post("/tickets/TK-2026-999999/accept", role="staff"), 404)
+    # Every answer carries a correlation id; one the client sends is kept.
+    r = api.get("/projects", headers={"X-Correlation-ID": "corr-contract-1"})
+    assert r.headers["X-Correlation-ID"] == "corr-contract-1"
+
+    # The token CLI prints the token on its last line; it works at once, scoped as asked.
+    from qualtrace.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", api.container.url)
+    capsys.readouterr()
+    assert main(["token", "create", "--user", "li.na", "--name", "Li Na", "--role", "front_desk", "--project", "P2"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    bearer = {"Authorization": f"Bearer {token}"}
+    r = api.client.post("/tickets", json={**TICKET, "project": "P2"}, headers=bearer)
+    ticket = command(r, 201)
+    # Outside its scope it commands nothing (the service answers as for a project it cannot see).
+    r = api.client.post("/tickets", json=TICKET, headers=bearer)
+    assert r.status_code in (403, 404) and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert api.client.get(f"/tickets/{ticket['id']}", headers=bearer).status_code == 200
+    events = api.get(f"/audit/{ticket['number']}", params={"min_position": ticket["position"]}).json()["events"]
+    assert events[0]["actor"] == {"id": "li.na", "name": "Li Na", "role": "front_desk"}
+
+
+
+def test_tickets(api: Any) -> None:
+    api.setup_org()
+    desk = {"role": "front_desk", "user": "li.na", "name": "Li Na"}
+    staff = {"role": "staff", "user": "wang.wei", "name": "Wang Wei", "projects": ("P1",)}
+    sup = {"role": "supervisor"}
+    t = command(api.post("/tickets", TICKET, headers={"X-Correlation-ID": "call-42"}, **desk), 201)
+    assert re.fullmatch(r"TK-\d{4}-\d{6}", t["number"]) and t["status"] == "received" and t["version"] == 1
+    n = t["number"]
+    # 422 names every bad field by its path, nested ones dotted.
+    r = api.post("/tickets", {**TICKET, "kind": "bogus", "reporter": {"name": "x"}}, **desk)
+    assert set(bad_paths(r)) == {"kind", "reporter.unit", "reporter.phone"}
+    assert "rating" in bad_paths(api.post(f"/tickets/{n}/callback", {"reached": True, "rating": 6}, **desk))
+    # 409 names the state and the steps it allows.
+    body = problem(api.post(f"/tickets/{n}/accept", **staff), 409)
+    assert body["state"] == "received" and "dispatch" in body["allowed_steps"]
+    assert "received" in body["detail"] and "dispatch" in body["detail"]
+    # 403: a role the step is not for.
+    problem(api.post(f"/tickets/{n}/dispatch", {"department": "engineering", "assignee": "wang.wei"}, role="auditor"), 403)
+    d = command(api.post(f"/tickets/{t['id']}/dispatch", {"department": "engineering", "assignee": "wang.wei"},
+                         headers={"If-Match": "1"}, **sup))
+    assert d["status"] == "dispatched" and d["version"] == 2 and d["position"] > t["position"]
+    # If-Match: the issue has moved on → 412; not a version → 422 naming the header.
+    problem(api.post(f"/tickets/{n}/notes", {"text": "late"}, headers={"If-Match": "1"}, **desk), 412)
+    assert bad_paths(api.post(f"/tickets/{n}/notes", {"text": "x"}, headers={"If-Match": "abc"}, **desk)) == ["If-Match"]
+    assert command(api.post(f"/tickets/{n}/accept", **staff))["status"] == "in_progress"
+    # Idempotency-Key: the retry returns the first answer and records nothing; another body is 422.
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = command(api.post(f"/tickets/{n}/notes", {"text": "called the resident"}, headers=key, **desk))
+    again = command(api.post(f"/tickets/{n}/notes", {"text": "called the resident"}, headers=key, **desk))
+    assert again == first
+    assert bad_paths(api.post(f"/tickets/{n}/notes", {"text": "other"}, headers=key, **desk)) == ["Idempotency-Key"]
+    tr = command(api.post(f"/tickets/{n}/transfer", {"department": "security", "reason": "wrong department"}, **sup))
+    assert tr["version"] == first["version"] + 1
+    command(api.post(f"/tickets/{n}/accept", **staff))
+    assert command(api.post(f"/tickets/{n}/resolve", {"resolution": "joint replaced"}, **staff))["status"] == "resolved"
+    # An unsatisfied callback reopens; the explicit reopen needs a reason.
+    cb = command(api.post(f"/tickets/{n}/callback", {"reached": True, "satisfied": False, "rating": 2, "comment": "still wet"}, **desk))
+    assert cb["status"] == "reopened"
+    command(api.post(f"/tickets/{n}/accept", **staff))
+    command(api.post(f"/tickets/{n}/resolve", {"resolution": "pipe replaced"}, **staff))
+    assert bad_paths(api.post(f"/tickets/{n}/reopen", {}, **desk)) == ["reason"]
+    assert command(api.post(f"/tickets/{n}/reopen", {"reason": "resident called: leaking again"}, **desk))["status"] == "reopened"
+    command(api.post(f"/tickets/{n}/accept", **staff))
+    command(api.post(f"/tickets/{n}/resolve", {"resolution": "whole pipe replaced"}, **staff))
+    command(api.post(f"/tickets/{n}/callback", {"reached": True, "satisfied": True, "rating": 5}, **desk))
+    closed = command(api.post(f"/tickets/{n}/close", {}, **desk))
+    assert closed["status"] == "closed"
+    problem(api.post(f"/tickets/{n}/close", {}, **desk), 409)
+
+    # Close with a supervisor's override after unreached callbacks.
+    t2 = command(api.post("/tickets", {**TICKET, "priority": "low"}, **desk), 201)["number"]
+    command(api.post(f"/tickets/{t2}/dispatch", {"department": "engineering", "assignee": "wang.wei"}, **sup))
+    command(api.post(f"/tickets/{t2}/accept", **staff))
+    command(api.post(f"/tickets/{t2}/resolve", {"resolution": "done"}, **staff))
+    for _ in range(3):
+        command(api.post(f"/tickets/{t2}/callback", {"reached": False}, **desk))
+    problem(api.post(f"/tickets/{t2}/close", {}, **desk), 409)
+    assert command(api.post(f"/tickets/{t2}/close", {"override_reason": "unreachable three times"}, **sup))["status"] == "closed"
+    # Cancel needs a reason.
+    t3 = command(api.post("/tickets", {**TICKET, "kind": "inquiry"}, **desk), 201)["number"]
+    assert bad_paths(api.post(f"/tickets/{t3}/cancel", {}, **desk)) == ["reason"]
+    assert command(api.post(f"/tickets/{t3}/cancel", {"reason": "duplicate"}, **desk))["status"] == "cancelled"
+    # Escalate answers the raised nonconformance.
+    t4 = command(api.post("/tickets", {**TICKET, "kind": "complaint", "priority": "urgent"}, **desk), 201)["number"]
+    esc = command(api.post(f"/tickets/{t4}/escalate", {"reason": "repeated complaint", "severity": "major"}, **sup))
+    nc = esc["nonconformance"]
+    assert re.fullmatch(r"NC-\d{4}-\d{6}", nc["number"]) and uuid.UUID(nc["id"])
+    last = esc["position"]
+
+    # Queries: the detail by number or UUID; the list with its filters, paged.
+    detail = api.get(f"/tickets/{t['id']}", role="supervisor", params={"min_position": last})
+    assert detail.status_code == 200 and int(detail.headers["X-Read-Position"]) >= last
+    dj = detail.json()
+    assert dj["id"] == t["id"] and dj["number"] == n and dj["status"] == "closed"
+    for field in ("project", "kind", "channel", "priority", "category", "description", "reporter", "version"):
+        assert field in dj
+    assert dj["reporter"] == TICKET["reporter"]  # a supervisor sees it in full
+    assert api.get(f"/tickets/{n}", role="auditor").json()["reporter"]["phone"] == "138****5678"
+    everything = api.get("/tickets", role="supervisor", params={"min_position": last}).json()
+    assert {x["number"] for x in everything["items"]} == {n, t2, t3, t4}
+    for query, expected in [
+        ({"project": "P1", "status": "cancelled"}, {t3}),
+        ({"kind": "complaint"}, {t4}),
+        ({"priority": "low"}, {t2}),
+        ({"department": "security"}, {n}),
+        ({"project": "P2"}, set()),
+    ]:
+        r = api.get("/tickets", role="supervisor", params=query)
+        assert r.status_code == 200 and {x["number"] for x in r.json()["items"]} == expected, query
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = api.get("/tickets", role="supervisor", params=params).json()
+        assert len(page["items"]) <= 3
+        seen += [x["number"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted({n, t2, t3, t4})
+    assert bad_paths(api.get("/tickets", params={"limit": 501})) == ["limit"]
+    assert bad_paths(api.get("/tickets", params={"cursor": "not-a-cursor"})) == ["cursor"]
+    # The correlation id the client sent is on the event.
+    events = api.get(f"/audit/{n}", params={"min_position": last}).json()["events"]
+    assert events[0]["correlation_id"] == "call-42"
