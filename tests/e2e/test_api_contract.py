@@ -257,3 +257,140 @@ def test_tickets(api: Any) -> None:
     # The correlation id the client sent is on the event.
     events = api.get(f"/audit/{n}", params={"min_position": last}).json()["events"]
     assert events[0]["correlation_id"] == "call-42"
+
+
+def test_checklist_templates_and_inspections(api: Any) -> None:
+    api.setup_org()
+    insp = {"role": "inspector", "user": "insp.zhou", "name": "Zhou"}
+    pm = {"role": "project_manager", "projects": ("P1",)}
+    qm = {"role": "quality_manager"}
+    problem(api.post("/checklist-templates", TEMPLATE, **insp), 403)
+    bad = {"name": "x", "sections": [{"code": "A", "name": "a", "items": [
+        {"code": "A1", "requirement": "r", "max_points": -1, "critical": False}]}]}
+    assert bad_paths(api.post("/checklist-templates", bad)) == ["sections.0.items.0.max_points"]
+    tpl = command(api.post("/checklist-templates", TEMPLATE), 201)
+    tid = tpl["id"]
+    pub = command(api.post(f"/checklist-templates/{tid}/publish", {}))
+    assert pub["template_version"] == 1
+    problem(api.post(f"/checklist-templates/{tid}/publish", {}), 409)
+    listed = api.get("/checklist-templates", role="inspector", params={"min_position": pub["position"]})
+    assert listed.status_code == 200 and tid in {x["id"] for x in listed.json()["items"]}
+    one = api.get(f"/checklist-templates/{tid}", role="inspector")
+    assert one.status_code == 200 and one.json()["name"] == TEMPLATE["name"]
+    problem(api.get(f"/checklist-templates/{uuid.uuid4()}", role="inspector"), 404)
+
+    sched = {"project": "P1", "kind": "regional_monthly", "template_id": tid, "planned_for": "2026-03-16",
+             "inspectors": ["insp.zhou"]}
+    assert bad_paths(api.post("/inspections", {**sched, "project": "P9"}, **insp)) == ["project"]
+    assert bad_paths(api.post("/inspections", {**sched, "template_version": 9}, **insp)) == ["template_version"]
+    assert set(bad_paths(api.post("/inspections", {**sched, "kind": "stroll", "inspectors": []}, **insp))) == {
+        "kind", "inspectors"}
+    ins = command(api.post("/inspections", {**sched, "template_version": 1}, **insp), 201)
+    assert re.fullmatch(r"INS-\d{4}-\d{6}", ins["number"]) and ins["status"] == "scheduled"
+    ref = ins["number"]
+    body = problem(api.post(f"/inspections/{ref}/scores", {"item": "CS1", "points": 10, "result": "pass"}, **insp), 409)
+    assert body["state"] == "scheduled" and "start" in body["allowed_steps"]
+    assert command(api.post(f"/inspections/{ref}/start", {}, **insp))["status"] == "in_progress"
+    command(api.post(f"/inspections/{ref}/scores", {"item": "CS1", "points": 10, "result": "pass"}, **insp))
+    assert bad_paths(api.post(f"/inspections/{ref}/scores", {"item": "CS1", "points": 9, "result": "pass"}, **insp)) == ["reason"]
+    command(api.post(f"/inspections/{ref}/scores", {"item": "CS1", "points": 9, "result": "pass", "reason": "recounted"}, **insp))
+    assert bad_paths(api.post(f"/inspections/{ref}/scores", {"item": "CS2", "points": 11, "result": "fail"}, **insp)) == ["points"]
+    assert bad_paths(api.post(f"/inspections/{ref}/scores", {"item": "XX9", "points": 1, "result": "pass"}, **insp)) == ["item"]
+    command(api.post(f"/inspections/{ref}/scores", {"item": "CS2", "points": 0, "result": "fail",
+                                                    "finding": "phone unanswered", "evidence": ["photo-1.jpg"]}, **insp))
+    command(api.post(f"/inspections/{ref}/scores", {"item": "SE1", "points": 0, "result": "na"}, **insp))
+    sub = command(api.post(f"/inspections/{ref}/submit", {}, **insp))
+    assert sub["status"] == "submitted"
+    # score = awarded ÷ applicable max × 100 = 9 / 20; below 75 → −10 %.
+    assert sub["score"] == pytest.approx(45.0) and sub["grade"] and sub["pay_adjustment_pct"] == -10
+    problem(api.post(f"/inspections/{ref}/appeal", {"items": ["CS2"], "reason": "line was down"}, **insp), 403)
+    assert command(api.post(f"/inspections/{ref}/appeal", {"items": ["CS2"], "reason": "line was down"}, **pm))["status"] == "appealed"
+    dec = command(api.post(f"/inspections/{ref}/appeal-decision",
+                           {"accepted": True, "adjustments": [{"item": "CS2", "points": 6}], "reason": "outage confirmed"}, **qm))
+    assert dec["score"] == pytest.approx(75.0)
+    fin = command(api.post(f"/inspections/{ref}/finalize", {}, **insp))
+    assert fin["status"] == "finalized"
+    problem(api.post(f"/inspections/{ref}/start", {}, **insp), 409)
+
+    other = command(api.post("/inspections", {**sched, "planned_for": "2026-03-20T09:00:00+08:00"}, **insp), 201)
+    assert bad_paths(api.post(f"/inspections/{other['number']}/cancel", {}, **qm)) == ["reason"]
+    assert command(api.post(f"/inspections/{other['number']}/cancel", {"reason": "site closed"}, **qm))["status"] == "cancelled"
+
+    detail = api.get(f"/inspections/{ref}", role="auditor", params={"min_position": fin["position"]})
+    assert detail.status_code == 200
+    dj = detail.json()
+    assert dj["status"] == "finalized" and dj["score"] == pytest.approx(75.0) and dj["grade"]
+    assert {i["code"] for i in dj["items"]} == {"CS1", "CS2", "SE1"}
+    assert [x["number"] for x in dj["raised_nonconformances"]] == [x["number"] for x in sub["nonconformances"]]
+    rows = api.get("/inspections", role="auditor", params={
+        "project": "P1", "kind": "regional_monthly", "status": "finalized", "month": "2026-03",
+        "min_position": fin["position"]}).json()["items"]
+    assert [r["number"] for r in rows] == [ref]
+    assert api.get("/inspections", role="auditor", params={"month": "2026-04"}).json()["items"] == []
+    assert bad_paths(api.get("/inspections", params={"month": "2026-13"})) == ["month"]
+
+
+def test_nonconformances(api: Any) -> None:
+    api.setup_org()
+    insp = {"role": "inspector"}
+    qm = {"role": "quality_manager"}
+    pm = {"role": "project_manager", "projects": ("P1",)}
+    raise_nc = {"project": "P1", "source": {"type": "self_report"}, "severity": "major",
+                "description": "gate lock broken", "department": "security"}
+    assert set(bad_paths(api.post("/nonconformances", {**raise_nc, "source": {"type": "gossip"}, "severity": "huge"}, **insp))) == {
+        "source.type", "severity"}
+    assert bad_paths(api.post("/nonconformances", {**raise_nc, "project": "P9"}, **insp)) == ["project"]
+    problem(api.post("/nonconformances", raise_nc, role="front_desk"), 403)
+    nc = command(api.post("/nonconformances", raise_nc, **insp), 201)
+    assert re.fullmatch(r"NC-\d{4}-\d{6}", nc["number"]) and nc["status"] == "raised"
+    ref = nc["number"]
+    body = problem(api.post(f"/nonconformances/{ref}/root-cause", {"analysis": "worn"}, **pm), 409)
+    assert body["state"] == "raised" and "notice" in body["allowed_steps"]
+    command(api.post(f"/nonconformances/{ref}/notice", {"responsible_department": "security",
+                                                         "responsible_person": "chen", "due_date": "2099-12-31"}, **qm))
+    command(api.post(f"/nonconformances/{ref}/root-cause", {"analysis": "lock worn out"}, **pm))
+    command(api.post(f"/nonconformances/{ref}/plan", {"corrective_actions": ["replace lock"],
+                                                       "preventive_actions": ["monthly lock check"]}, **pm))
+    sent_back = command(api.post(f"/nonconformances/{ref}/plan-decision", {"approved": False, "reason": "no owner named"}, **qm))
+    assert sent_back["status"] != "plan_approved"
+    command(api.post(f"/nonconformances/{ref}/plan", {"corrective_actions": ["chen replaces the lock"],
+                                                       "preventive_actions": ["monthly lock check"]}, **pm))
+    assert command(api.post(f"/nonconformances/{ref}/plan-decision", {"approved": True}, **qm))["status"] == "plan_approved"
+    command(api.post(f"/nonconformances/{ref}/extension", {"new_due_date": "2100-01-10", "reason": "part on order",
+                                                            "remedial_measures": "guard posted"}, **pm))
+    command(api.post(f"/nonconformances/{ref}/extension-decision", {"approved": True}, **qm))
+    assert command(api.post(f"/nonconformances/{ref}/rectified", {"summary": "lock replaced", "evidence": ["p.jpg"]}, **pm))["status"] == "rectified"
+    # Not effective: a new notice (count + 1), the cycle runs again.
+    renotice = command(api.post(f"/nonconformances/{ref}/verification", {"effective": False, "notes": "still loose"}, **qm))
+    assert renotice["status"] == "noticed"
+    detail = api.get(f"/nonconformances/{ref}", role="auditor").json()
+    assert detail["notice_count"] == 2 and detail["status"] == "noticed"
+    for step, payload, who in [
+        ("root-cause", {"analysis": "wrong lock model"}, pm),
+        ("plan", {"corrective_actions": ["fit a heavy-duty lock"], "preventive_actions": ["spec sheet"]}, pm),
+        ("plan-decision", {"approved": True}, qm),
+        ("rectified", {"summary": "heavy-duty lock fitted"}, pm),
+    ]:
+        command(api.post(f"/nonconformances/{ref}/{step}", payload, **who))
+    closed = command(api.post(f"/nonconformances/{ref}/verification", {"effective": True}, **qm))
+    assert closed["status"] == "closed"
+    other = command(api.post("/nonconformances", {**raise_nc, "source": {"type": "audit", "ref": "EXT-7"},
+                                                  "severity": "minor"}, **qm), 201)["number"]
+    assert bad_paths(api.post(f"/nonconformances/{other}/cancel", {}, **qm)) == ["reason"]
+    assert command(api.post(f"/nonconformances/{other}/cancel", {"reason": "duplicate of EXT-6"}, **qm))["status"] == "cancelled"
+
+    got = api.get(f"/nonconformances/{ref}", role="auditor", params={"min_position": closed["position"]})
+    assert got.status_code == 200
+    assert got.json()["status"] == "closed" and got.json()["severity"] == "major" and got.json()["project"] == "P1"
+    problem(api.get("/nonconformances/NC-2026-999999"), 404)
+    for query, expected in [
+        ({"project": "P1"}, {ref, other}),
+        ({"status": "closed"}, {ref}),
+        ({"source": "audit"}, {other}),
+        ({"severity": "minor"}, {other}),
+        ({"overdue": "true"}, set()),
+        ({"overdue": "false", "status": "closed"}, {ref}),
+    ]:
+        r = api.get("/nonconformances", role="auditor", params={**query, "min_position": closed["position"]})
+        assert r.status_code == 200 and {x["number"] for x in r.json()["items"]} == expected, query
+    assert bad_paths(api.get("/nonconformances", params={"overdue": "maybe"})) == ["overdue"]
