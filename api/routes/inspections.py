@@ -50,7 +50,7 @@ class ScheduleInspection(Body):
 
 class Score(Body):
     item: Code
-    points: Points | None
+    points: Points | None = None  # may be left out for `na`
     result: Result
     finding: Text | None = None
     evidence: Annotated[list[EvidenceRef], Field(max_length=50)] | None = None
