@@ -394,3 +394,91 @@ def test_nonconformances(api: Any) -> None:
         r = api.get("/nonconformances", role="auditor", params={**query, "min_position": closed["position"]})
         assert r.status_code == 200 and {x["number"] for x in r.json()["items"]} == expected, query
     assert bad_paths(api.get("/nonconformances", params={"overdue": "maybe"})) == ["overdue"]
+
+
+def _closed_ticket_and_escalation(api: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    desk = {"role": "front_desk", "user": "li.na", "name": "Li Na"}
+    t = command(api.post("/tickets", TICKET, **desk), 201)
+    n = t["number"]
+    command(api.post(f"/tickets/{n}/dispatch", {"department": "engineering", "assignee": "wang.wei"}, role="supervisor"))
+    command(api.post(f"/tickets/{n}/accept", role="staff", user="wang.wei", name="Wang Wei"))
+    command(api.post(f"/tickets/{n}/resolve", {"resolution": "fixed"}, role="staff", user="wang.wei", name="Wang Wei"))
+    command(api.post(f"/tickets/{n}/callback", {"reached": True, "satisfied": True, "rating": 4}, **desk))
+    closed = command(api.post(f"/tickets/{n}/close", {}, **desk))
+    t2 = command(api.post("/tickets", {**TICKET, "kind": "complaint"}, **desk), 201)
+    esc = command(api.post(f"/tickets/{t2['number']}/escalate", {"reason": "third complaint", "severity": "minor"},
+                           role="supervisor"))
+    return {**t, "closed": closed}, esc
+
+
+def test_audit(api: Any) -> None:
+    api.setup_org()
+    t, esc = _closed_ticket_and_escalation(api)
+    n, last = t["number"], esc["position"]
+    problem(api.get(f"/audit/{n}", role="front_desk"), 403)
+    problem(api.get("/audit/TK-2026-999999"), 404)
+    h = api.get(f"/audit/{n}", params={"min_position": last})
+    assert h.status_code == 200 and int(h.headers["X-Read-Position"]) >= last
+    events = h.json()["events"]
+    assert len(events) == 6 and [e["version"] for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e["position"] for e in events] == sorted(e["position"] for e in events)
+    for e in events:
+        assert {"position", "version", "type", "occurred_at", "actor", "correlation_id", "causation_id", "reason", "data"} <= set(e)
+        assert set(e["actor"]) >= {"id", "name", "role"}
+        assert re.search(r"(\+00:00|Z)$", e["occurred_at"])
+    assert events[0]["actor"] == {"id": "li.na", "name": "Li Na", "role": "front_desk"}
+    assert events[-1]["position"] == t["closed"]["position"]
+    # As of a version, and as of a time.
+    v2 = api.get(f"/audit/{n}/as-of", params={"version": 2})
+    assert v2.status_code == 200 and v2.json()["status"] == "dispatched" and v2.json()["version"] == 2
+    at = api.get(f"/audit/{n}/as-of", params={"at": events[2]["occurred_at"]})
+    assert at.status_code == 200 and at.json()["version"] == 3 and at.json()["status"] == "in_progress"
+    assert bad_paths(api.get(f"/audit/{n}/as-of", params={"at": "yesterday"})) == ["at"]
+    problem(api.get(f"/audit/{n}/as-of"), 422)
+    # The trace follows links both ways, naming their kinds.
+    tr = api.get(f"/audit/{esc['number']}/trace", params={"min_position": last})
+    assert tr.status_code == 200
+    linked = {i["number"]: i for i in tr.json()["issues"]}
+    assert esc["nonconformance"]["number"] in linked
+    assert all(link["rel"] for link in linked[esc["nonconformance"]["number"]]["links"])
+    back = api.get(f"/audit/{esc['nonconformance']['number']}/trace").json()
+    assert esc["number"] in {i["number"] for i in back["issues"]}
+    # The flat trail, filtered, as JSON and CSV.
+    trail = api.get("/audit/events", params={"actor": "li.na", "project": "P1", "min_position": last})
+    assert trail.status_code == 200 and "next_cursor" in trail.json()
+    mine = trail.json()["items"]
+    assert mine and all(e["actor"]["id"] == "li.na" for e in mine)
+    typ = events[-1]["type"]
+    only = api.get("/audit/events", params={"type": typ}).json()["items"]
+    assert only and all(e["type"] == typ for e in only)
+    assert api.get("/audit/events", params={"from": "2000-01-01T00:00:00Z", "to": "2000-01-02T00:00:00Z"}).json()["items"] == []
+    assert bad_paths(api.get("/audit/events", params={"from": "soon"})) == ["from"]
+    for r in (api.get("/audit/events", params={"format": "csv"}),
+              api.get("/audit/events", headers={"Accept": "text/csv"})):
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        header = r.text.splitlines()[0]
+        assert "position" in header and "type" in header
+    integrity = api.get("/audit/integrity")
+    assert integrity.status_code == 200 and integrity.json()["ok"] is True
+
+
+def test_kpis(api: Any) -> None:
+    api.setup_org()
+    _, esc = _closed_ticket_and_escalation(api)
+    last = esc["position"]
+    problem(api.get("/kpis/tickets", role="front_desk"), 403)
+    for kind in ("tickets", "inspections", "nonconformances", "surveys"):
+        r = api.get(f"/kpis/{kind}", role="reporting", params={"min_position": last})
+        assert r.status_code == 200, (kind, r.text)
+        r = api.get(f"/kpis/{kind}", role="reporting", params={
+            "project": "P1", "region": "SH", "from": "2020-01-01", "to": "2100-01-01", "group_by": "project,month"})
+        assert r.status_code == 200, (kind, r.text)
+        r = api.get(f"/kpis/{kind}", role="reporting", params={"format": "csv", "group_by": "region,quarter,year"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), (kind, r.text)
+        assert bad_paths(api.get(f"/kpis/{kind}", role="reporting", params={"group_by": "shoe_size"})) == ["group_by"]
+    rows = api.get("/kpis/tickets", role="reporting", params={"group_by": "project,kind"}).json()["rows"]
+    by_kind = {(r["project"], r["kind"]): r for r in rows}
+    assert by_kind[("P1", "repair")]["received"] == 1 and by_kind[("P1", "complaint")]["received"] == 1
+    assert all(isinstance(v, (int, float, type(None))) for r in rows for k, v in r.items() if k not in ("project", "kind"))
+    csv = api.get("/kpis/tickets", role="reporting", params={"group_by": "department"}, headers={"Accept": "text/csv"})
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("department,")
