@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from domain.base import Actor, Ctx, event_id
+from domain.base import SYSTEM, Actor, Ctx, event_id
 from domain.errors import IllegalStep, InvalidValue, RuleViolation
-from domain.nonconformances import Nonconformance
+from domain.nonconformances import ESCALATION_LEVELS, Nonconformance
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
@@ -227,3 +230,78 @@ def test_the_aggregate_state_is_plain_data_for_snapshots() -> None:
     nc.request_extension(ctx(PM), date(2026, 3, 12), "r", "m", SHANGHAI)
     allowed = (str, int, float, bool, type(None), list, dict, datetime)
     assert all(isinstance(v, allowed) for k, v in vars(nc).items() if not k.startswith("_"))
+
+
+# -- any command sequence keeps the aggregate valid (Hypothesis) ------------------------
+STEPS = ("notice", "root_cause", "plan", "approve", "send_back", "rectify", "effective", "not_effective",
+         "extend", "approve_extension", "reject_extension", "watch", "dispose", "cancel")
+#: "next" takes the happy path's next step from the current state, so sequences get deep.
+NEXT = {"raised": "notice", "noticed": "root_cause", "analysed": "plan", "planned": "approve",
+        "plan_approved": "rectify"}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(STEPS + ("next",) * 8), st.integers(min_value=0, max_value=96)),
+                max_size=40))
+def test_any_sequence_of_steps_keeps_the_nonconformance_valid_and_replayable(script: list[tuple[str, int]]) -> None:
+    """Each step either applies or is refused with a domain error that changes nothing;
+    whatever happened, the invariants of §3 hold and replaying the events rebuilds the state."""
+    nc = raised()
+    now = T0
+    events: list[Any] = list(nc.collect_events())
+    level_seen = 0
+    for step, hours in script:
+        now += timedelta(hours=hours)
+        before = (nc.version, nc.status)
+        if step == "next" and nc.extension_request is not None:
+            step = "approve_extension" if hours % 2 else "reject_extension"
+        elif step == "next" and nc.status == "planned" and hours % 4 == 0:
+            step = "send_back"
+        elif step == "next":
+            step = NEXT.get(nc.status, "effective" if hours % 3 else "not_effective")
+        try:
+            if step == "notice":
+                nc.notice(ctx(QM, now), "security", "Wang Qiang", None, SHANGHAI)
+            elif step == "root_cause":
+                nc.analyse(ctx(PM, now), "cause")
+            elif step == "plan":
+                nc.plan(ctx(PM, now), ["fix"], [])
+            elif step in ("approve", "send_back"):
+                nc.decide_plan(ctx(QM, now), step == "approve", None if step == "approve" else "redo")
+            elif step == "rectify":
+                nc.rectify(ctx(PM, now), "done", ["p.jpg"])
+            elif step in ("effective", "not_effective"):
+                nc.verify(ctx(INSPECTOR, now), step == "effective", None, SHANGHAI)
+            elif step == "extend":
+                nc.request_extension(ctx(PM, now), (now + timedelta(days=10)).date(), "why", "measures", SHANGHAI)
+            elif step in ("approve_extension", "reject_extension"):
+                nc.decide_extension(ctx(QM, now), step == "approve_extension", "because")
+            elif step == "watch":
+                nc.record_overdue(Ctx(SYSTEM, now, "watcher"))
+            elif step == "dispose":
+                nc.decide_disposition(ctx(QM, now), "rework", None, "change")
+            elif step == "cancel":
+                nc.cancel(ctx(QM, now), "duplicate")
+        except (IllegalStep, InvalidValue, RuleViolation):
+            assert (nc.version, nc.status) == before  # a refused step records nothing
+        new = list(nc.collect_events())
+        events.extend(new)
+        # Invariants.
+        assert nc.status in Nonconformance.STATES
+        assert nc.version == len(events)
+        assert all(e.actor["id"] and e.correlation_id for e in new)
+        assert (nc.notice_count == 0) == (nc.noticed_at is None)
+        if nc.status not in ("raised", "cancelled"):
+            assert nc.notice_count >= 1
+        assert nc.deduction == (nc.notice_count >= 2)
+        level = ESCALATION_LEVELS.index(nc.escalation_level) if nc.escalation_level else 0
+        assert level >= level_seen and level == min(max(nc.notice_count - 1, 0), len(ESCALATION_LEVELS) - 1)
+        level_seen = level
+        assert len(nc.overdue_dues) == len(set(nc.overdue_dues))  # one Overdue per due date
+        if nc.status == "closed":
+            assert nc.closed_on_time == (not nc.overdue_dues)
+    # Replaying the stored events rebuilds exactly the same state.
+    replayed: Any = None
+    for e in events:
+        replayed = e.mutate(replayed)
+    assert vars(replayed) == vars(nc)
