@@ -482,3 +482,76 @@ def test_kpis(api: Any) -> None:
     assert all(isinstance(v, (int, float, type(None))) for r in rows for k, v in r.items() if k not in ("project", "kind"))
     csv = api.get("/kpis/tickets", role="reporting", params={"group_by": "department"}, headers={"Accept": "text/csv"})
     assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("department,")
+
+
+SURVEY = {
+    "title": "2026 resident satisfaction", "objectives": "measure CSI and CLI; find what to improve",
+    "party": "third_party", "agency": "Acme Research", "methods": ["phone", "web"],
+    "segments": ["owners", "tenants"], "projects": ["P1", "P2"],
+    "period": {"start": "2026-03-01", "end": "2026-03-31"}, "target_sample": 4, "target_csi": 87,
+    "questions": [
+        {"code": "Q1", "text": "How satisfied are you with repairs?", "dimension": "service_quality", "weight": 2, "overall": False},
+        {"code": "Q2", "text": "Is the fee good value?", "dimension": "value", "weight": 1, "overall": False},
+        {"code": "Q9", "text": "Overall, how satisfied are you?", "dimension": "overall", "weight": 1, "overall": True},
+    ],
+}
+
+
+def test_surveys(api: Any) -> None:
+    api.setup_org()
+    qm = {"role": "quality_manager", "user": "qm.wu", "name": "Wu"}
+    qm2 = {"role": "quality_manager", "user": "qm.sun", "name": "Sun"}
+    desk = {"role": "front_desk"}
+    problem(api.post("/surveys", SURVEY, **desk), 403)
+    assert set(bad_paths(api.post("/surveys", {**SURVEY, "party": "fourth_party", "period": {"start": "x", "end": "2026-03-31"}}, **qm))) == {
+        "party", "period.start"}
+    assert "projects" in bad_paths(api.post("/surveys", {**SURVEY, "projects": ["P9"]}, **qm))[0]
+    sv = command(api.post("/surveys", SURVEY, **qm), 201)
+    assert re.fullmatch(r"SV-\d{4}-\d{6}", sv["number"])
+    ref = sv["number"]
+    resp = {"respondent_ref": "R-001", "project": "P1", "segment": "owners", "method": "phone",
+            "answers": {"Q1": 5, "Q2": 4, "Q9": 5}}
+    body = problem(api.post(f"/surveys/{ref}/responses", resp, **desk), 409)
+    assert body["state"] and isinstance(body["allowed_steps"], list)
+    command(api.post(f"/surveys/{ref}/submit", {}, **qm))
+    rejected = command(api.post(f"/surveys/{ref}/decision", {"approved": False, "reason": "add a complaint question"}, **qm2))
+    command(api.post(f"/surveys/{ref}/submit", {}, **qm))
+    approved = command(api.post(f"/surveys/{ref}/decision", {"approved": True}, **qm2))
+    assert approved["status"] != rejected["status"]
+    assert command(api.post(f"/surveys/{ref}/open", {}, **qm))["status"] == "open"
+    # Responses: 201; answers 1–5 or null; unknown project or bad answer is 422.
+    first = command(api.post(f"/surveys/{ref}/responses", resp, **desk), 201)
+    rid = first.get("response_id") or first["id"]
+    command(api.post(f"/surveys/{ref}/responses", {**resp, "respondent_ref": "R-002", "answers": {"Q1": 4, "Q2": None, "Q9": 4}}, **desk), 201)
+    low = command(api.post(f"/surveys/{ref}/responses", {**resp, "respondent_ref": "R-003", "segment": "tenants",
+                                                         "answers": {"Q1": 1, "Q2": 2, "Q9": 2}, "comment": "repairs never come"}, **desk), 201)
+    assert bad_paths(api.post(f"/surveys/{ref}/responses", {**resp, "respondent_ref": "R-004", "answers": {"Q1": 6, "Q2": 4, "Q9": 5}}, **desk))
+    # The CSV import: all or nothing; errors name row and column.
+    csv_h = {"Content-Type": "text/csv"}
+    header = "respondent_ref,project,segment,method,Q1,Q2,Q9,comment\n"
+    bad_csv = header + "R-010,P1,owners,web,5,4,5,\nR-011,P1,owners,web,9,4,5,\n"
+    r = api.client.post(f"/surveys/{ref}/responses/import", content=bad_csv.encode(), headers={**api.token("quality_manager"), **csv_h})
+    errs = problem(r, 422)["errors"]
+    assert errs and errs[0]["row"] == 3 and errs[0]["column"] == "Q1"
+    good_csv = header + "R-010,P1,owners,web,5,4,5,\nR-011,P2,tenants,web,4,3,4,fine\n"
+    r = api.client.post(f"/surveys/{ref}/responses/import", content=good_csv.encode(), headers={**api.token("quality_manager"), **csv_h})
+    command(r, r.status_code if r.status_code in (200, 201) else 200)
+    ack = command(api.post(f"/surveys/{ref}/responses/{rid}/acknowledge", {}, **desk))
+    assert bad_paths(api.post(f"/surveys/{ref}/responses/{rid}/invalidate", {}, **qm)) == ["reason"]
+    command(api.post(f"/surveys/{ref}/responses/{rid}/invalidate", {"reason": "respondent is staff"}, **qm))
+    problem(api.post(f"/surveys/{ref}/publish", {}, **qm), 409)
+    assert command(api.post(f"/surveys/{ref}/close", {}, **qm))["status"] == "closed"
+    problem(api.post(f"/surveys/{ref}/responses", {**resp, "respondent_ref": "R-099"}, **desk), 409)
+    pub = command(api.post(f"/surveys/{ref}/publish", {}, **qm))
+    assert pub["status"] == "published"
+
+    last = max(pub["position"], ack["position"], low["position"])
+    got = api.get(f"/surveys/{ref}", role="auditor", params={"min_position": last})
+    assert got.status_code == 200 and got.json()["number"] == ref and got.json()["status"] == "published"
+    listed = api.get("/surveys", role="auditor", params={"min_position": last})
+    assert listed.status_code == 200 and ref in {x["number"] for x in listed.json()["items"]}
+    res = api.get(f"/surveys/{ref}/results", role="reporting")
+    assert res.status_code == 200, res.text
+    text = res.text
+    assert "csi" in text.lower() and "cli" in text.lower()
+    problem(api.get("/surveys/SV-2026-999999"), 404)
