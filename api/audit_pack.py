@@ -1,5 +1,5 @@
 """Audit packs: one JSON file holding events exactly as stored, their hashes, the ledger
-segment that seals them, and a manifest — verifiable offline with `tools/verify_pack.py`
+segment that seals them (from the entry before the first to the last), and a manifest — verifiable offline with `tools/verify_pack.py`
 (Python's standard library only). The README describes the procedure step by step."""
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from psycopg.rows import dict_row
 from api.views import masked_reporter, record_unmasked_read
 from application.integrity import state_digest
 from application.security import UNMASKED_ROLES, Principal
+from domain.errors import InvalidValue
 
 FORMAT = "qualtrace-audit-pack/1"
 MAX_EVENTS = 50_000
+#: The ledger segment of a pack spans every store event between its first and last one.
+MAX_LEDGER = 1_000_000
 HASH_SCHEME = {
     "state_sha256": "sha256(state bytes), hex",
     "event_hash": "sha256(utf8(issue_id + '\\n' + version + '\\n' + topic + '\\n' + prev_hash + '\\n' + state_sha256)), hex;"
@@ -34,6 +37,12 @@ def canonical(value: Any) -> bytes:
 
 def digest(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def file_bytes(pack: dict[str, Any]) -> bytes:
+    """The exact bytes of a pack file: the verifier refuses any other layout, so that
+    every changed byte is detected."""
+    return json.dumps(pack, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8")
 
 
 def _redact(payload: Any) -> Any:
@@ -57,9 +66,15 @@ def build_pack(
         seq_of = {r["position"]: r["seq"] for r in cur.fetchall()}
         segment: list[dict[str, Any]] = []
         if seq_of:
+            # From the entry before the first sealed event (the anchor its chain starts
+            # from; entry 1 starts from the genesis hash) to the last sealed event.
+            first, last = max(min(seq_of.values()) - 1, 1), max(seq_of.values())
+            if last - first >= MAX_LEDGER:
+                raise InvalidValue("to", f"the events span more than {MAX_LEDGER} ledger entries; narrow the pack")
             cur.execute(
-                "SELECT seq, position, event_hash, chain_hash FROM qt_read.ledger WHERE seq >= %s ORDER BY seq",
-                (max(min(seq_of.values()) - 1, 1),),
+                "SELECT seq, position, event_hash, chain_hash FROM qt_read.ledger WHERE seq BETWEEN %s AND %s"
+                " ORDER BY seq",
+                (first, last),
             )
             segment = [dict(r) for r in cur.fetchall()]
         cur.execute(

@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from api import views
-from api.audit_pack import MAX_EVENTS, build_pack
+from api.audit_pack import MAX_EVENTS, build_pack, file_bytes
 from api.deps import Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import decode_cursor, encode_cursor, jsonable, scope_clause
 from api.summaries import summarize
@@ -208,7 +208,7 @@ def integrity(call: QueryCall, app: QualtraceApp) -> Any:
 
 
 def _pack_response(pack: dict[str, Any], filename: str) -> Response:
-    body = json.dumps(pack, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+    body = file_bytes(pack)
     return Response(
         body,
         media_type="application/json",
@@ -303,7 +303,61 @@ def as_of(
     issue = resolve_issue(c, call, ref)
     agg = app.issue_as_of(issue["id"], version=version, at=moment)
     response.headers["X-As-Of-Version"] = str(agg.version)
-    return live_view(issue["kind"], agg, call.principal, app)
+    out = live_view(issue["kind"], agg, call.principal, app)
+    out.update(as_of_extras(c, app, issue["kind"], agg, moment))
+    return out
+
+
+def as_of_extras(c: Any, app: Any, kind: str, agg: Any, at: datetime | None) -> dict[str, Any]:
+    """The fields the live `GET` of some kinds adds from the read side (links recorded by
+    other issues, counts), as they stood at `at`; for a version, as they stood while the
+    issue was at that version, up to its next event (or now, for the latest version)."""
+    if kind not in ("inspection", "nonconformance", "survey"):
+        return {}
+    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        if at is None:
+            cur.execute(
+                "SELECT position FROM qt_read.audit_events WHERE issue_id = %s AND version = %s",
+                (agg.id, agg.version + 1),
+            )
+            nxt = cur.fetchone()
+            bound = sql.SQL("e.position < %(bound)s") if nxt else sql.SQL("true")
+            params: dict[str, Any] = {"id": agg.id, "bound": nxt["position"] if nxt else None}
+        else:
+            bound, params = sql.SQL("e.occurred_at <= %(bound)s"), {"id": agg.id, "bound": at}
+        recorded = sql.SQL("JOIN qt_read.audit_events e ON e.position = l.position AND {}").format(bound)
+        if kind == "inspection":
+            cur.execute(
+                sql.SQL(
+                    """SELECT l.rel, i.kind, i.id::text AS id, i.number FROM qt_read.issue_links l {}
+                       JOIN qt_read.issues i ON i.id = l.from_id WHERE l.to_id = %(id)s ORDER BY l.position"""
+                ).format(recorded),
+                params,
+            )
+            return {"linked_from": [dict(r) for r in cur.fetchall()]}
+        if kind == "nonconformance":
+            cur.execute(
+                sql.SQL(
+                    """SELECT 'out' AS direction, l.rel, i.id, i.kind, i.number FROM qt_read.issue_links l {r}
+                         JOIN qt_read.issues i ON i.id = l.to_id WHERE l.from_id = %(id)s
+                       UNION ALL
+                       SELECT 'in', l.rel, i.id, i.kind, i.number FROM qt_read.issue_links l {r}
+                         JOIN qt_read.issues i ON i.id = l.from_id WHERE l.to_id = %(id)s
+                       ORDER BY 1, 2, 5"""
+                ).format(r=recorded),
+                params,
+            )
+            return {"linked_issues": [jsonable(r) for r in cur.fetchall()]}
+        ids = sql.Identifier(app.datastore.schema, "survey_response_ids")
+        cur.execute(
+            sql.SQL(
+                "SELECT count(*) AS n FROM {} s JOIN qt_read.audit_events e ON e.issue_id = s.response_id"
+                " AND e.version = 1 WHERE s.campaign_id = %(id)s AND {}"
+            ).format(ids, bound),
+            params,
+        )
+        row = cur.fetchone()
+        return {"responses_recorded": int(row["n"]) if row else 0}
 
 
 def trace_of(c: Any, call: Any, root: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
