@@ -24,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -71,7 +72,8 @@ EXTRA_DDL.extend(
     ]
 )
 
-Hook = Callable[[Cursor[DictRow], Sequence[int]], None]
+#: Runs in a command's append transaction; may return ids of further events it wrote.
+Hook = Callable[[Cursor[DictRow], Sequence[int]], Sequence[int] | None]
 
 
 def campaign_moved(error: Exception) -> bool:
@@ -121,6 +123,47 @@ class SurveyCommands(OrgCommands, QualtraceBase):
 
         return hook
 
+    def _save_bulk(
+        self, call: Call, campaign: SurveyCampaign, stored: list[StoredEvent], hooks: Sequence[Hook],
+        extra: dict[str, Any],
+    ) -> CommandResult:
+        """Record the campaign's pending events, then `stored` (a bulk import's events),
+        with COPY in one append transaction: the same table, defaults (notification id,
+        xid), triggers (the integrity hashes) and the same first statement as the
+        recorder's INSERT, several times faster for 100,000 rows. (The recorder's
+        pipelined INSERT cannot be used for this: COPY is refused in pipeline mode.)"""
+        result = CommandResult(
+            id=str(campaign.id), number=campaign.number, status=campaign.status, version=campaign.version,
+            position=None, created=bool(stored), extra=extra,
+        )
+        idem = self._idempotency_writer(call, result) if call.idempotency is not None else None
+        events = [self.mapper.to_stored_event(e) for e in campaign.collect_events()] + stored
+        table = Identifier(self.datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+        copy = SQL("COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)")
+        try:
+            with self.datastore.transaction(commit=True) as cur:
+                cur.execute(self.recorder.begin_append_statement)  # type: ignore[attr-defined]
+                with cur.copy(copy.format(table)) as cp:
+                    cp.set_types(["uuid", "int8", "text", "bytea"])
+                    for e in events:
+                        cp.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+                cur.execute(
+                    SQL("SELECT max(notification_id) AS p FROM {} WHERE xid = pg_current_xact_id()").format(table)
+                )
+                row = cur.fetchone()
+                ids = [int(row["p"])] if row and row["p"] is not None else []
+                for hook in hooks:
+                    hook(cur, ids)
+                if idem is not None:
+                    idem(cur, ids)
+        except IntegrityError as e:
+            if "idempotency" in str(e):
+                return self._replay_after_race(call)
+            raise Conflict("survey", campaign.status, f"the campaign was changed concurrently ({e}); retry") from None
+        self.recorder.notifier.poke()  # type: ignore[attr-defined]
+        result.position = ids[0] if ids else None
+        return result
+
     def _scope_hook(self, campaign: SurveyCampaign) -> Hook:
         table = Identifier(self.datastore.schema, "survey_campaign_scopes")
         scope = campaign.scope_key
@@ -156,15 +199,17 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             extra=extra or {},
         )
         idem = self._idempotency_writer(call, result) if call.idempotency is not None else None
+        written: list[int] = []
 
         def after_insert(cur: Cursor[DictRow], ids: Sequence[int]) -> None:
+            written[:] = ids
             for hook in hooks:
-                hook(cur, ids)
+                written.extend(hook(cur, list(written)) or ())
             if idem is not None:
-                idem(cur, ids)
+                idem(cur, written)
 
         recordings = self.save(main, *others, after_insert=after_insert)
-        positions = [r.notification.id for r in recordings]
+        positions = [r.notification.id for r in recordings] + written
         result.position = max(positions) if positions else self.recorder.max_notification_id()
         return result
 
@@ -323,7 +368,7 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             response = SurveyResponse.record_new(ctx, campaign, checked, {"type": "single"}, nc_ref)
             others: list[QAggregate] = []
             if nc_ref is not None:
-                others.append(self._raise_nc(ctx, campaign, response, checked, low, nc_ref["number"]))
+                others.append(self._raise_nc(ctx, campaign, response.id, checked, low, nc_ref["number"]))
             try:
                 return self._save(
                     call, response, *others, created=True,
@@ -341,11 +386,12 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         raise Conflict("survey", "changing", "the campaign kept changing while recording; retry")
 
     def _raise_nc(
-        self, ctx: Ctx, campaign: SurveyCampaign, response: SurveyResponse, checked: dict[str, Any],
+        self, ctx: Ctx, campaign: SurveyCampaign, response_uid: UUID, checked: dict[str, Any],
         low: dict[str, int], number: str,
     ) -> Nonconformance:
+        """The improvement action a response calls for, caused by its `Recorded` event."""
         return Nonconformance.raise_(
-            ctx.caused_by(event_id(response.id, response.version)),
+            ctx.caused_by(event_id(response_uid, 1)),
             number=number,
             project=checked["project"],
             source={
@@ -353,7 +399,7 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                 "id": str(campaign.id),
                 "number": campaign.number,
                 "kind": "survey",
-                "response": str(response.id),
+                "response": str(response_uid),
                 "ref": campaign.number,
                 "respondent_ref": checked["respondent_ref"],
                 "low_answers": low,
@@ -442,45 +488,46 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             for code in sorted({checked["project"] for _, checked in parsed.rows}):
                 self.authorize(call, "survey.respond", code)
             existing = self._response_ids(s.id)
-            fresh: list[tuple[int, dict[str, Any]]] = []
+            fresh: list[tuple[int, dict[str, Any], UUID]] = []
             skipped: list[dict[str, Any]] = []
             for rownum, checked in parsed.rows:
-                if response_id(s.id, checked["respondent_ref"]) in existing:
+                rid = response_id(s.id, checked["respondent_ref"])
+                if rid in existing:
                     skipped.append({"row": rownum, "respondent_ref": checked["respondent_ref"]})
                 else:
-                    fresh.append((rownum, checked))
-            lows = [s.low_answers(checked["answers"]) for _, checked in fresh]
-            needing = [i for i, (_, checked) in enumerate(fresh) if needs_improvement(lows[i], checked["complaint"])]
+                    fresh.append((rownum, checked, rid))
+            lows = [s.low_answers(checked["answers"]) for _, checked, _ in fresh]
+            needing = [i for i, (_, checked, _) in enumerate(fresh) if needs_improvement(lows[i], checked["complaint"])]
             numbers = iter(self.next_numbers("nonconformance", len(needing)))
             needing_set = set(needing)
-            out: list[QAggregate] = []
-            ids: list[UUID] = []
+            # Events, not aggregates: built and mapped straight to stored events, then
+            # written with COPY in the campaign's append transaction (see `_copy_hook`).
+            to_stored = self.mapper.to_stored_event
+            responses: list[StoredEvent] = []
+            actions: list[StoredEvent] = []
             source_base = {"type": "import", "sha256": sha}
-            for i, (rownum, checked) in enumerate(fresh):
+            for i, (rownum, checked, rid) in enumerate(fresh):
                 nc_ref = None
                 if i in needing_set:
                     number = next(numbers)
                     nc_ref = {"id": str(id_for("nonconformance", number)), "number": number}
-                response = SurveyResponse.record_new(ctx, s, checked, {**source_base, "row": rownum}, nc_ref)
-                out.append(response)
-                ids.append(response.id)
-                if nc_ref is not None:
-                    out.append(self._raise_nc(ctx, s, response, checked, lows[i], nc_ref["number"]))
+                    nc = self._raise_nc(ctx, s, rid, checked, lows[i], number)
+                    actions.extend(to_stored(e) for e in nc.collect_events())
+                event = SurveyResponse.recorded_event(ctx, s, checked, {**source_base, "row": rownum}, nc_ref, rid)
+                responses.append(to_stored(event))
             s.record_import(ctx, sha, len(parsed.rows), len(fresh), len(skipped), len(needing))
             summary.update(
                 rows=len(parsed.rows), recorded=len(fresh), duplicates=len(skipped), nonconformances=len(needing),
                 skipped=skipped[:100], already_imported=False,
             )
-            summary["_ids"] = ids
-            return out
+            summary.pop("sha256")
+            return self._save_bulk(
+                call, s, responses + actions,  # each response before the action it causes
+                hooks=[self._scope_hook(s), self._index_hook(s.id, [rid for _, _, rid in fresh])],
+                extra={"import": {"sha256": sha, **summary}},
+            )
 
-        result = self._campaign_command(
-            call, "survey.import", ref, step,
-            extra=lambda s: {"import": {k: v for k, v in summary.items() if k != "_ids"}},
-            hooks=lambda s: [self._index_hook(s.id, summary.get("_ids", []))],
-        )
-        result.created = bool(result.extra.get("import", {}).get("recorded"))
-        return result
+        return self._campaign_command(call, "survey.import", ref, step)
 
     def next_numbers(self, kind: str, count: int) -> list[str]:
         """`count` numbers of `kind` in one round trip (same sequence as `next_number`)."""
@@ -498,6 +545,34 @@ class SurveyCommands(OrgCommands, QualtraceBase):
     def _response_ids(self, campaign_id: UUID) -> set[UUID]:
         rows = self.sql("SELECT response_id FROM survey_response_ids WHERE campaign_id = %s", (campaign_id,))
         return {r["response_id"] for r in rows}
+
+    def response_inputs(self, campaign_id: UUID) -> list[dict[str, Any]]:
+        """What the results module needs of every response of a campaign, read from the
+        responses' events in one query (without rebuilding 100,000 aggregates): the
+        `Recorded` event's fields, and `valid` false once an `Invalidated` event exists."""
+        events = Identifier(self.datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+        index = Identifier(self.datastore.schema, "survey_response_ids")
+        query = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} i JOIN {} e"
+            " ON e.originator_id = i.response_id WHERE i.campaign_id = %s"
+            " ORDER BY e.originator_id, e.originator_version"
+        ).format(index, events)
+        recorded_topic = get_topic(SurveyResponse.Recorded)
+        invalidated_topic = get_topic(SurveyResponse.Invalidated)
+        decode = self.mapper.transcoder.decode
+        out: dict[UUID, dict[str, Any]] = {}
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(query, (campaign_id,))
+            for row in cur:
+                if row["topic"] == recorded_topic:
+                    data = decode(bytes(row["state"]))
+                    out[row["originator_id"]] = {
+                        "id": str(row["originator_id"]), "project": data["project"], "segment": data["segment"],
+                        "method": data["method"], "answers": data["answers"], "valid": True,
+                    }
+                elif row["topic"] == invalidated_topic and row["originator_id"] in out:
+                    out[row["originator_id"]]["valid"] = False
+        return list(out.values())
 
     def load_responses(self, campaign_id: UUID) -> list[SurveyResponse]:
         """Every response of a campaign, reconstructed from its events in one query."""
@@ -548,7 +623,7 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             previous = {"id": str(prev.id), "number": prev.number, "csi": prev.results.get("csi"), "cli": prev.results.get("cli")}
         return compute_results(
             questions=campaign.questions,
-            responses=[r.as_input() for r in self.load_responses(campaign.id)],
+            responses=self.response_inputs(campaign.id),
             loyalty_mapping=campaign.loyalty_mapping,
             target_sample=campaign.target_sample,
             target_csi=campaign.target_csi,
