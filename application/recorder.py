@@ -92,6 +92,9 @@ class Notifier:
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
+                        # NOTIFY gives its transaction an xid, so its commit would wait for a
+                        # WAL flush, competing with the appends' own; a wake-up needs no durability.
+                        conn.execute("SET synchronous_commit = off")
                     conn.execute(self.statement)
                     self.sent += 1
                 except psycopg.Error as e:  # a lost wake-up only delays readers until they poll
