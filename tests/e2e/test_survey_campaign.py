@@ -233,6 +233,21 @@ def test_a_campaign_from_draft_to_published_over_http(api: Any) -> None:
     assert sv["id"] in traced and low["id"] in traced
     actions = [e for e in events if e["topic"].endswith("Nonconformance.Raised")]
     assert len(actions) == 2  # R-3's low answer and A-002's complaint, each exactly once
+    raised = next(e for e in actions if e["data"]["number"] == nc_number)
+    assert raised["data"]["causation_id"] == f"{low['id']}:1"  # caused by the response's Recorded event
+    # Seed 001's loop runs through the nonconformance lifecycle: root cause, improvement
+    # plan, approval, execution, verification (asking the respondent whether it worked).
+    pm = {"role": "project_manager", "user": "chen.gang", "name": "Chen Gang", "projects": ("P2",)}
+    ok(api.post(f"/nonconformances/{nc_number}/notice",
+                {"responsible_department": "customer_service", "responsible_person": "Wang Qiang"}, **QM1))
+    ok(api.post(f"/nonconformances/{nc_number}/root-cause", {"analysis": "报修响应慢，缺少跟进"}, **pm))
+    ok(api.post(f"/nonconformances/{nc_number}/plan", {"corrective_actions": ["报修24小时回访"],
+                                                        "preventive_actions": ["每周复盘报修时效"]}, **pm))
+    ok(api.post(f"/nonconformances/{nc_number}/plan-decision", {"approved": True}, **QM2))
+    ok(api.post(f"/nonconformances/{nc_number}/rectified", {"summary": "已执行改进计划"}, **pm))
+    done = ok(api.post(f"/nonconformances/{nc_number}/verification",
+                       {"effective": True, "notes": "回访受访者 R-3：改进有效，满意"}, **QM1))
+    assert done["status"] == "closed"
 
     # -- the lists -----------------------------------------------------------------------
     listed = ok(api.get("/surveys", role="auditor", params={"status": "published", "min_position": pub["position"]}))
