@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from application.recorder import EXTRA_DDL
 
@@ -162,7 +163,7 @@ class VerifyResult:
         }
 
 
-def _rows(cur: Any, query: sql.Composable, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+def _rows(cur: Any, query: sql.Composable, params: tuple[Any, ...] = ()) -> Iterator[Any]:
     cur.execute(query, params)
     while True:
         chunk = cur.fetchmany(2000)
@@ -180,18 +181,18 @@ def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, m
     """
     result = VerifyResult()
     breaks: list[tuple[int, int, Break]] = []
-    events_at: dict[int, tuple[str, str | None, str, int]] = {}
+    events_at: dict[int, tuple[str, str | None, str, int, int]] = {}
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         last: dict[str, tuple[int, str | None]] = {}
         with conn.cursor(name="qt_verify_events") as cur:
             query = sql.SQL(
                 "SELECT notification_id, originator_id::text, originator_version, topic, state,"
-                " prev_hash, event_hash FROM {}.{} ORDER BY notification_id"
+                " prev_hash, event_hash, xid::text FROM {}.{} ORDER BY notification_id"
             ).format(sql.Identifier(schema), sql.Identifier(table))
-            for position, issue, version, topic, state, prev, stored in _rows(cur, query):
+            for position, issue, version, topic, state, prev, stored, xid in _rows(cur, query):
                 result.events += 1
-                events_at[position] = (issue, stored, topic, version)
+                events_at[position] = (issue, stored, topic, version, int(xid))
 
                 def fail(check: str, detail: str, order: int = 0, p: int = position,
                          i: str = issue, v: int = version) -> None:
@@ -220,17 +221,39 @@ def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, m
         exists = conn.execute("SELECT to_regclass('qt_read.ledger') IS NOT NULL").fetchone()[0]
         sealed_positions: set[int] = set()
         prev_chain = GENESIS
-        max_sealed = 0
+        # How far the ledger has read the store: every event up to `final` was handed to
+        # it, and so was every event up to its cursor in (xid, id) order. An unsealed event
+        # inside either is one the application never appended (see projections/ledger.py).
+        final, cursor = 0, (0, 0)
+        if conn.execute("SELECT to_regclass('qt_projection_tracking') IS NOT NULL").fetchone()[0]:
+            tracked = conn.execute(
+                "SELECT position, cursor_xid, cursor_id FROM qt_projection_tracking WHERE name = 'ledger' AND live"
+            ).fetchone()
+            if tracked:
+                final, cursor = tracked[0], (tracked[1], tracked[2])
         if exists:
-            with conn.cursor(name="qt_verify_ledger") as cur:
-                query = sql.SQL(
-                    "SELECT seq, position, issue_id::text, version, event_hash, chain_hash FROM {} ORDER BY seq"
-                ).format(ledger)
+            with conn.cursor(name="qt_verify_ledger", row_factory=dict_row) as cur:
+                query = sql.SQL("SELECT * FROM {} ORDER BY seq").format(ledger)
                 expected_seq = 1
-                for seq, position, l_issue, l_version, sealed_hash, chain in _rows(cur, query):
+                before: tuple[int, int] | None = None
+                for entry in _rows(cur, query):
+                    seq, position, sealed_hash, chain = (
+                        entry["seq"], entry["position"], entry["event_hash"], entry["chain_hash"])
+                    l_issue, l_version = str(entry["issue_id"]), entry["version"]
                     sealed_positions.add(position)
-                    max_sealed = max(max_sealed, position)
                     at = events_at.get(position)
+                    if entry.get("late"):
+                        breaks.append((position, 1, Break(
+                            "ledger_late",
+                            f"ledger entry {seq} sealed an event that appeared after every event up to its"
+                            " position had been sealed (inserted afterwards)", l_issue, l_version, position)))
+                    if at is not None:
+                        key = (at[4], position)
+                        if before is not None and key <= before:
+                            breaks.append((position, 1, Break(
+                                "ledger_order", f"ledger entry {seq} is out of the store's commit order",
+                                at[0], at[3], position)))
+                        before = key
                     if seq != expected_seq:
                         breaks.append((position, 1, Break("ledger_chain", f"ledger entry {expected_seq} is missing", None, None, position)))
                     expected_seq = seq + 1
@@ -251,11 +274,11 @@ def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, m
                     prev_chain = chain
                     result.ledger_head = {"seq": seq, "position": position, "chain_hash": chain}
         result.sealed = len(sealed_positions)
-        for position, (issue, _stored, _topic, version) in events_at.items():
+        for position, (issue, _stored, _topic, version, xid) in events_at.items():
             if position in sealed_positions:
                 continue
             result.unsealed += 1
-            if position < max_sealed:
+            if position <= final or (xid, position) <= cursor:
                 breaks.append((position, 1, Break(
                     "ledger_unsealed",
                     "an event inside the sealed range was never sealed by the ledger (inserted afterwards)",

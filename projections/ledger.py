@@ -6,6 +6,13 @@ stamped on the row and appends `(seq, position, issue_id, version, event_hash,
 chain_hash)` with `chain_hash = sha256(prev_chain_hash \\n position \\n event_hash)`.
 A rebuild recomputes identical rows from the same events. `qualtrace verify` compares
 the ledger with the store (see `application/integrity.py`).
+
+Lock-free appends commit out of id order, so the ledger seals in the order the store
+hands events out, `(xid, notification_id)`, below the oldest running transaction: an
+event can never appear behind the ledger's cursor. The runner's tracking `position` is
+the largest id P such that every event with id <= P has been handed out; an event
+with an id <= P handed out afterwards cannot have been appended by the application (it
+was written around it), so its entry is sealed with `late = true` and verify names it.
 """
 
 from __future__ import annotations
@@ -28,15 +35,29 @@ class LedgerProjection(Projection):
             version int NOT NULL,
             event_hash text NOT NULL,
             chain_hash text NOT NULL,
-            sealed_at timestamptz NOT NULL DEFAULT now())""",
+            sealed_at timestamptz NOT NULL DEFAULT now(),
+            late boolean NOT NULL DEFAULT false)""",
     ]
     views = ["ledger"]
 
     def __init__(self) -> None:
         self._pending: list[EventRecord] = []
+        self._final = 0
+        self._checked: set[str] = set()
 
     def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
         self._pending = []
+        if schema not in self._checked:  # a generation created before `late` existed
+            cur.execute(f"ALTER TABLE {schema}.ledger ADD COLUMN IF NOT EXISTS late boolean NOT NULL DEFAULT false")
+            self._checked.add(schema)
+        # Every event with an id up to this position was handed out before this batch
+        # (the runner holds the tracking row locked; it moves when the batch commits).
+        generation = int(schema.rsplit("_g", 1)[1])
+        cur.execute(
+            "SELECT position FROM qt_projection_tracking WHERE name = %s AND generation = %s", (self.name, generation)
+        )
+        row = cur.fetchone()
+        self._final = int(row[0]) if row else 0
 
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         self._pending.append(rec)
@@ -61,9 +82,9 @@ class LedgerProjection(Projection):
                 h = "unhashed"
             seq += 1
             prev = chain_hash(prev, rec.position, h)
-            rows.append((seq, rec.position, rec.issue_id, rec.version, h, prev))
+            rows.append((seq, rec.position, rec.issue_id, rec.version, h, prev, rec.position <= self._final))
         cur.executemany(
-            f"INSERT INTO {schema}.ledger (seq, position, issue_id, version, event_hash, chain_hash)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO {schema}.ledger (seq, position, issue_id, version, event_hash, chain_hash, late)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             rows,
         )

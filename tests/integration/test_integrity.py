@@ -215,3 +215,23 @@ def test_qualtrace_verify_exits_non_zero_and_names_the_broken_link(sealed: tuple
     bad = subprocess.run([sys.executable, "-m", "qualtrace.cli", "verify"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert "ledger_event_missing" in bad.stdout and a in bad.stdout
+
+
+def test_verify_catches_two_rows_whose_positions_were_swapped(sealed: tuple[Any, str, str]) -> None:
+    container, a, b = sealed
+    with psycopg.connect(container.url) as conn:
+        ra, rb = row(conn, a, 2), row(conn, b, 2)
+    # Reorder the store: each event keeps its content and hash, but takes the other's place.
+    tamper(
+        container.url,
+        (f"UPDATE {TABLE} SET notification_id = -1 WHERE notification_id = %s", (ra["position"],)),
+        (f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = %s", (ra["position"], rb["position"])),
+        (f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = -1", (rb["position"],)),
+    )
+    result = container.app.verify_integrity()
+    broken = result.as_dict()["first_broken_link"]
+    # The first break is at the earlier of the two places (the issue chain sees a version
+    # out of order there; the ledger sees another event than the one it sealed).
+    assert broken["position"] == min(ra["position"], rb["position"])
+    assert broken["check"] in ("version_sequence", "ledger_event_hash")
+    assert {x.position for x in result.breaks if x.check == "ledger_event_hash"} == {ra["position"], rb["position"]}
