@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.base import Actor, Ctx, event_id, id_for
 from domain.errors import IllegalStep, InvalidValue, RuleViolation
@@ -263,3 +265,51 @@ def test_a_reinspection_links_to_the_nonconformance_it_verifies() -> None:
     assert ins.links == [{"rel": "reinspects", "kind": "nonconformance",
                           "id": str(id_for("nonconformance", "NC-2026-000001")), "number": "NC-2026-000001"}]
     assert ins.reinspection_of is not None and ins.reinspection_of["number"] == "NC-2026-000001"
+
+
+# -- invariants over any scoring (Hypothesis) ---------------------------------------------
+ITEM_CODES = [it["code"] for s in TEMPLATE["sections"] for it in s["items"]]
+a_score = st.one_of(
+    st.tuples(st.just("na"), st.none()),
+    st.tuples(st.just("pass"), st.integers(min_value=1, max_value=10)),
+    st.tuples(st.just("fail"), st.integers(min_value=0, max_value=9)),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    first=st.lists(a_score, min_size=4, max_size=4),
+    rescores=st.lists(st.tuples(st.sampled_from(ITEM_CODES), a_score), max_size=6),
+    raise_to=st.integers(min_value=0, max_value=10),
+)
+def test_any_scoring_grades_by_the_policy_raises_one_nc_per_failed_item_and_an_appeal_never_lowers_it(
+    first: list[tuple[str, int | None]], rescores: list[tuple[str, tuple[str, int | None]]], raise_to: int,
+) -> None:
+    ins = in_progress()
+    for code, (result, points) in zip(ITEM_CODES, first, strict=True):
+        ins.score_item(INSPECTOR, code, points, result, "发现" if result == "fail" else None)
+    for code, (result, points) in rescores:
+        ins.score_item(INSPECTOR, code, points, result, "发现" if result == "fail" else None, reason="复核")
+    applicable = [it for it in ins.items if it["result"] != "na"]
+    if not applicable:
+        with pytest.raises(RuleViolation):
+            ins.submit(INSPECTOR, DEFAULT_GRADING, {})
+        return
+    ins.submit(INSPECTOR, DEFAULT_GRADING, numbers_for(ins))
+    expected = round(sum(it["points"] for it in applicable) / sum(it["max_points"] for it in applicable) * 100, 2)
+    assert ins.score == expected and 0 <= ins.score <= 100
+    assert (ins.grade, ins.pay_adjustment_pct) == grade_for(expected, DEFAULT_GRADING)
+    # One nonconformance per failed item, each named once; rescored items keep every old score.
+    assert sorted(nc["item"] for nc in ins.raised_nonconformances) == sorted(it["code"] for it in ins.failed_items())
+    assert sum(len(it["history"]) for it in ins.items) == len(rescores)
+    # An accepted appeal of an item that lost points may only raise the score.
+    lost = [it for it in applicable if it["points"] < it["max_points"]]
+    if lost:
+        it = lost[0]
+        before = ins.score
+        ins.appeal_score(PM, [it["code"]], "申诉")
+        points = max(it["points"], min(raise_to, it["max_points"]))
+        result = "pass" if points > 0 and (it["result"] == "pass" or points == it["max_points"]) else it["result"]
+        ins.decide_appeal(QM, True, [{"item": it["code"], "points": points, "result": result}], "核实")
+        assert ins.score >= before
+        assert (ins.grade, ins.pay_adjustment_pct) == grade_for(ins.score, DEFAULT_GRADING)
