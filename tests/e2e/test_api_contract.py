@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
+
+from qualtrace.settings import Settings
+from tests.conftest import Api, Clock, _with_db
 
 PROBLEM = "application/problem+json"
 ANSWER = {"id", "number", "status", "version", "position"}
@@ -56,6 +61,43 @@ TEMPLATE = {
 }
 
 
+
+@pytest.fixture(scope="module")
+def api(pg_admin_url: str, template_db: str) -> Iterator[Api]:
+    """One service and database for the whole module (each test works in its own projects),
+    so the contract is walked in seconds rather than a database per test."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from qualtrace.bootstrap import bootstrap
+
+    name = f"qt_contract_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    settings = Settings(database_url=_with_db(pg_admin_url, name), pool_size=4, read_wait_seconds=5.0)
+    c = bootstrap(settings, clock=Clock(), setup=True)
+    c.start_projections()
+    try:
+        with TestClient(create_app(c)) as client:
+            yield Api(client, c)
+    finally:
+        c.stop_projections()
+        c.close()
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def org(api: Api, tag: str) -> tuple[str, str, str]:
+    """A region and two projects of this test's own: (region, project 1, project 2)."""
+    region, p1, p2 = f"R{tag}", f"{tag}1", f"{tag}2"
+    api.setup_org(region, (p1, p2))
+    return region, p1, p2
+
+
+def ticket(project: str, **changes: Any) -> dict[str, Any]:
+    return {**TICKET, "project": project, **changes}
+
+
 def problem(r: Any, status: int) -> dict[str, Any]:
     """Assert an RFC 9457 answer with this status; return its body."""
     assert r.status_code == status, r.text
@@ -99,26 +141,26 @@ def test_organisation_tokens_and_conventions(api: Any, monkeypatch: pytest.Monke
     problem(api.client.get("/regions", headers={"Authorization": "Bearer nope"}), 401)
     problem(api.client.get("/regions", headers={"Authorization": "Basic YWRtaW46YWRtaW4="}), 401)
 
-    r = api.post("/regions", {"code": "SH", "name": "Shanghai"})
+    r = api.post("/regions", {"code": "OSH", "name": "Shanghai"})
     region = command(r, 201)
     assert region["version"] == 1
-    problem(api.post("/regions", {"code": "SH", "name": "Shanghai again"}), 409)
+    problem(api.post("/regions", {"code": "OSH", "name": "Shanghai again"}), 409)
     assert set(bad_paths(api.post("/regions", {"name": "no code"}))) == {"code"}
-    problem(api.post("/regions", {"code": "BJ", "name": "Beijing"}, role="front_desk"), 403)
-    command(api.post("/projects", {"code": "P1", "name": "Green Garden", "region": "SH", "households": 1200}), 201)
-    command(api.post("/projects", {"code": "P2", "name": "Lake View", "region": "SH"}), 201)
-    assert bad_paths(api.post("/projects", {"code": "P3", "name": "x", "region": "NOPE"})) == ["region"]
-    problem(api.post("/projects", {"code": "P1", "name": "dup", "region": "SH"}), 409)
+    problem(api.post("/regions", {"code": "OBJ", "name": "Beijing"}, role="front_desk"), 403)
+    command(api.post("/projects", {"code": "O1", "name": "Green Garden", "region": "OSH", "households": 1200}), 201)
+    command(api.post("/projects", {"code": "O2", "name": "Lake View", "region": "OSH"}), 201)
+    assert bad_paths(api.post("/projects", {"code": "O3", "name": "x", "region": "NOPE"})) == ["region"]
+    problem(api.post("/projects", {"code": "O1", "name": "dup", "region": "OSH"}), 409)
 
     regions = api.get("/regions", params={"min_position": region["position"]})
     assert regions.status_code == 200 and "X-Read-Position" in regions.headers
-    assert [x["code"] for x in regions.json()["items"]] == ["SH"] and "next_cursor" in regions.json()
-    projects = api.get("/projects", role="admin").json()["items"]
-    assert {p["code"]: (p["name"], p["region"]) for p in projects} == {
-        "P1": ("Green Garden", "SH"), "P2": ("Lake View", "SH")}
+    assert "OSH" in [x["code"] for x in regions.json()["items"]] and "next_cursor" in regions.json()
+    projects = {p["code"]: p for p in api.get("/projects", role="admin").json()["items"]}
+    assert (projects["O1"]["name"], projects["O1"]["region"], projects["O1"]["households"]) == ("Green Garden", "OSH", 1200)
+    assert (projects["O2"]["name"], projects["O2"]["region"]) == ("Lake View", "OSH")
 
     # Unknown project code: 422 naming `project`.
-    assert bad_paths(api.post("/tickets", {**TICKET, "project": "P9"}, role="front_desk")) == ["project"]
+    assert bad_paths(api.post("/tickets", ticket("O9"), role="front_desk")) == ["project"]
     # Malformed JSON, a non-object body, a body over the limit.
     h = {**api.token("front_desk"), "Content-Type": "application/json"}
     assert bad_paths(api.client.post("/tickets", content=b"{not json", headers=h)) == ["body"]
@@ -138,30 +180,30 @@ def test_organisation_tokens_and_conventions(api: Any, monkeypatch: pytest.Monke
 
     monkeypatch.setenv("DATABASE_URL", api.container.url)
     capsys.readouterr()
-    assert main(["token", "create", "--user", "li.na", "--name", "Li Na", "--role", "front_desk", "--project", "P2"]) == 0
+    assert main(["token", "create", "--user", "li.na", "--name", "Li Na", "--role", "front_desk", "--project", "O2"]) == 0
     token = capsys.readouterr().out.strip().splitlines()[-1]
     bearer = {"Authorization": f"Bearer {token}"}
-    r = api.client.post("/tickets", json={**TICKET, "project": "P2"}, headers=bearer)
-    ticket = command(r, 201)
+    r = api.client.post("/tickets", json=ticket("O2"), headers=bearer)
+    mine = command(r, 201)
     # Outside its scope it commands nothing (the service answers as for a project it cannot see).
-    r = api.client.post("/tickets", json=TICKET, headers=bearer)
+    r = api.client.post("/tickets", json=ticket("O1"), headers=bearer)
     assert r.status_code in (403, 404) and r.headers["content-type"].startswith(PROBLEM), r.text
-    assert api.client.get(f"/tickets/{ticket['id']}", headers=bearer).status_code == 200
-    events = api.get(f"/audit/{ticket['number']}", params={"min_position": ticket["position"]}).json()["events"]
+    assert api.client.get(f"/tickets/{mine['id']}", headers=bearer).status_code == 200
+    events = api.get(f"/audit/{mine['number']}", params={"min_position": mine["position"]}).json()["events"]
     assert events[0]["actor"] == {"id": "li.na", "name": "Li Na", "role": "front_desk"}
 
 
 
 def test_tickets(api: Any) -> None:
-    api.setup_org()
+    _, p1, p2 = org(api, "T")
     desk = {"role": "front_desk", "user": "li.na", "name": "Li Na"}
-    staff = {"role": "staff", "user": "wang.wei", "name": "Wang Wei", "projects": ("P1",)}
+    staff = {"role": "staff", "user": "wang.wei", "name": "Wang Wei", "projects": (p1,)}
     sup = {"role": "supervisor"}
-    t = command(api.post("/tickets", TICKET, headers={"X-Correlation-ID": "call-42"}, **desk), 201)
+    t = command(api.post("/tickets", ticket(p1), headers={"X-Correlation-ID": "call-42"}, **desk), 201)
     assert re.fullmatch(r"TK-\d{4}-\d{6}", t["number"]) and t["status"] == "received" and t["version"] == 1
     n = t["number"]
     # 422 names every bad field by its path, nested ones dotted.
-    r = api.post("/tickets", {**TICKET, "kind": "bogus", "reporter": {"name": "x"}}, **desk)
+    r = api.post("/tickets", {**ticket(p1), "kind": "bogus", "reporter": {"name": "x"}}, **desk)
     assert set(bad_paths(r)) == {"kind", "reporter.unit", "reporter.phone"}
     assert "rating" in bad_paths(api.post(f"/tickets/{n}/callback", {"reached": True, "rating": 6}, **desk))
     # 409 names the state and the steps it allows.
@@ -202,7 +244,7 @@ def test_tickets(api: Any) -> None:
     problem(api.post(f"/tickets/{n}/close", {}, **desk), 409)
 
     # Close with a supervisor's override after unreached callbacks.
-    t2 = command(api.post("/tickets", {**TICKET, "priority": "low"}, **desk), 201)["number"]
+    t2 = command(api.post("/tickets", {**ticket(p1), "priority": "low"}, **desk), 201)["number"]
     command(api.post(f"/tickets/{t2}/dispatch", {"department": "engineering", "assignee": "wang.wei"}, **sup))
     command(api.post(f"/tickets/{t2}/accept", **staff))
     command(api.post(f"/tickets/{t2}/resolve", {"resolution": "done"}, **staff))
@@ -211,11 +253,11 @@ def test_tickets(api: Any) -> None:
     problem(api.post(f"/tickets/{t2}/close", {}, **desk), 409)
     assert command(api.post(f"/tickets/{t2}/close", {"override_reason": "unreachable three times"}, **sup))["status"] == "closed"
     # Cancel needs a reason.
-    t3 = command(api.post("/tickets", {**TICKET, "kind": "inquiry"}, **desk), 201)["number"]
+    t3 = command(api.post("/tickets", {**ticket(p1), "kind": "inquiry"}, **desk), 201)["number"]
     assert bad_paths(api.post(f"/tickets/{t3}/cancel", {}, **desk)) == ["reason"]
     assert command(api.post(f"/tickets/{t3}/cancel", {"reason": "duplicate"}, **desk))["status"] == "cancelled"
     # Escalate answers the raised nonconformance.
-    t4 = command(api.post("/tickets", {**TICKET, "kind": "complaint", "priority": "urgent"}, **desk), 201)["number"]
+    t4 = command(api.post("/tickets", {**ticket(p1), "kind": "complaint", "priority": "urgent"}, **desk), 201)["number"]
     esc = command(api.post(f"/tickets/{t4}/escalate", {"reason": "repeated complaint", "severity": "major"}, **sup))
     nc = esc["nonconformance"]
     assert re.fullmatch(r"NC-\d{4}-\d{6}", nc["number"]) and uuid.UUID(nc["id"])
@@ -228,23 +270,23 @@ def test_tickets(api: Any) -> None:
     assert dj["id"] == t["id"] and dj["number"] == n and dj["status"] == "closed"
     for field in ("project", "kind", "channel", "priority", "category", "description", "reporter", "version"):
         assert field in dj
-    assert dj["reporter"] == TICKET["reporter"]  # a supervisor sees it in full
+    assert dj["reporter"] == ticket(p1)["reporter"]  # a supervisor sees it in full
     assert api.get(f"/tickets/{n}", role="auditor").json()["reporter"]["phone"] == "138****5678"
-    everything = api.get("/tickets", role="supervisor", params={"min_position": last}).json()
+    everything = api.get("/tickets", role="supervisor", params={"project": p1, "min_position": last}).json()
     assert {x["number"] for x in everything["items"]} == {n, t2, t3, t4}
     for query, expected in [
-        ({"project": "P1", "status": "cancelled"}, {t3}),
+        ({"project": p1, "status": "cancelled"}, {t3}),
         ({"kind": "complaint"}, {t4}),
         ({"priority": "low"}, {t2}),
         ({"department": "security"}, {n}),
-        ({"project": "P2"}, set()),
+        ({"project": p2}, set()),
     ]:
-        r = api.get("/tickets", role="supervisor", params=query)
+        r = api.get("/tickets", role="supervisor", params={"project": p1, **query})
         assert r.status_code == 200 and {x["number"] for x in r.json()["items"]} == expected, query
     seen: list[str] = []
     cursor = None
     while True:
-        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {"project": p1, "limit": 3, **({"cursor": cursor} if cursor else {})}
         page = api.get("/tickets", role="supervisor", params=params).json()
         assert len(page["items"]) <= 3
         seen += [x["number"] for x in page["items"]]
@@ -260,9 +302,9 @@ def test_tickets(api: Any) -> None:
 
 
 def test_checklist_templates_and_inspections(api: Any) -> None:
-    api.setup_org()
+    _, p1, p2 = org(api, "I")
     insp = {"role": "inspector", "user": "insp.zhou", "name": "Zhou"}
-    pm = {"role": "project_manager", "projects": ("P1",)}
+    pm = {"role": "project_manager", "projects": (p1,)}
     qm = {"role": "quality_manager"}
     problem(api.post("/checklist-templates", TEMPLATE, **insp), 403)
     bad = {"name": "x", "sections": [{"code": "A", "name": "a", "items": [
@@ -279,7 +321,7 @@ def test_checklist_templates_and_inspections(api: Any) -> None:
     assert one.status_code == 200 and one.json()["name"] == TEMPLATE["name"]
     problem(api.get(f"/checklist-templates/{uuid.uuid4()}", role="inspector"), 404)
 
-    sched = {"project": "P1", "kind": "regional_monthly", "template_id": tid, "planned_for": "2026-03-16",
+    sched = {"project": p1, "kind": "regional_monthly", "template_id": tid, "planned_for": "2026-03-16",
              "inspectors": ["insp.zhou"]}
     assert bad_paths(api.post("/inspections", {**sched, "project": "P9"}, **insp)) == ["project"]
     assert bad_paths(api.post("/inspections", {**sched, "template_version": 9}, **insp)) == ["template_version"]
@@ -323,19 +365,19 @@ def test_checklist_templates_and_inspections(api: Any) -> None:
     assert {i["code"] for i in dj["items"]} == {"CS1", "CS2", "SE1"}
     assert [x["number"] for x in dj["raised_nonconformances"]] == [x["number"] for x in sub["nonconformances"]]
     rows = api.get("/inspections", role="auditor", params={
-        "project": "P1", "kind": "regional_monthly", "status": "finalized", "month": "2026-03",
+        "project": p1, "kind": "regional_monthly", "status": "finalized", "month": "2026-03",
         "min_position": fin["position"]}).json()["items"]
     assert [r["number"] for r in rows] == [ref]
-    assert api.get("/inspections", role="auditor", params={"month": "2026-04"}).json()["items"] == []
+    assert api.get("/inspections", role="auditor", params={"project": p1, "month": "2026-04"}).json()["items"] == []
     assert bad_paths(api.get("/inspections", params={"month": "2026-13"})) == ["month"]
 
 
 def test_nonconformances(api: Any) -> None:
-    api.setup_org()
+    _, p1, p2 = org(api, "N")
     insp = {"role": "inspector"}
     qm = {"role": "quality_manager"}
-    pm = {"role": "project_manager", "projects": ("P1",)}
-    raise_nc = {"project": "P1", "source": {"type": "self_report"}, "severity": "major",
+    pm = {"role": "project_manager", "projects": (p1,)}
+    raise_nc = {"project": p1, "source": {"type": "self_report"}, "severity": "major",
                 "description": "gate lock broken", "department": "security"}
     assert set(bad_paths(api.post("/nonconformances", {**raise_nc, "source": {"type": "gossip"}, "severity": "huge"}, **insp))) == {
         "source.type", "severity"}
@@ -365,12 +407,13 @@ def test_nonconformances(api: Any) -> None:
     assert renotice["status"] == "noticed"
     detail = api.get(f"/nonconformances/{ref}", role="auditor").json()
     assert detail["notice_count"] == 2 and detail["status"] == "noticed"
-    for step, payload, who in [
+    steps: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         ("root-cause", {"analysis": "wrong lock model"}, pm),
         ("plan", {"corrective_actions": ["fit a heavy-duty lock"], "preventive_actions": ["spec sheet"]}, pm),
         ("plan-decision", {"approved": True}, qm),
         ("rectified", {"summary": "heavy-duty lock fitted"}, pm),
-    ]:
+    ]
+    for step, payload, who in steps:
         command(api.post(f"/nonconformances/{ref}/{step}", payload, **who))
     closed = command(api.post(f"/nonconformances/{ref}/verification", {"effective": True}, **qm))
     assert closed["status"] == "closed"
@@ -381,39 +424,39 @@ def test_nonconformances(api: Any) -> None:
 
     got = api.get(f"/nonconformances/{ref}", role="auditor", params={"min_position": closed["position"]})
     assert got.status_code == 200
-    assert got.json()["status"] == "closed" and got.json()["severity"] == "major" and got.json()["project"] == "P1"
+    assert got.json()["status"] == "closed" and got.json()["severity"] == "major" and got.json()["project"] == p1
     problem(api.get("/nonconformances/NC-2026-999999"), 404)
     for query, expected in [
-        ({"project": "P1"}, {ref, other}),
+        ({"project": p1}, {ref, other}),
         ({"status": "closed"}, {ref}),
         ({"source": "audit"}, {other}),
         ({"severity": "minor"}, {other}),
         ({"overdue": "true"}, set()),
         ({"overdue": "false", "status": "closed"}, {ref}),
     ]:
-        r = api.get("/nonconformances", role="auditor", params={**query, "min_position": closed["position"]})
+        r = api.get("/nonconformances", role="auditor", params={"project": p1, **query, "min_position": closed["position"]})
         assert r.status_code == 200 and {x["number"] for x in r.json()["items"]} == expected, query
     assert bad_paths(api.get("/nonconformances", params={"overdue": "maybe"})) == ["overdue"]
 
 
-def _closed_ticket_and_escalation(api: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _closed_ticket_and_escalation(api: Any, p1: str) -> tuple[dict[str, Any], dict[str, Any]]:
     desk = {"role": "front_desk", "user": "li.na", "name": "Li Na"}
-    t = command(api.post("/tickets", TICKET, **desk), 201)
+    t = command(api.post("/tickets", ticket(p1), **desk), 201)
     n = t["number"]
     command(api.post(f"/tickets/{n}/dispatch", {"department": "engineering", "assignee": "wang.wei"}, role="supervisor"))
     command(api.post(f"/tickets/{n}/accept", role="staff", user="wang.wei", name="Wang Wei"))
     command(api.post(f"/tickets/{n}/resolve", {"resolution": "fixed"}, role="staff", user="wang.wei", name="Wang Wei"))
     command(api.post(f"/tickets/{n}/callback", {"reached": True, "satisfied": True, "rating": 4}, **desk))
     closed = command(api.post(f"/tickets/{n}/close", {}, **desk))
-    t2 = command(api.post("/tickets", {**TICKET, "kind": "complaint"}, **desk), 201)
+    t2 = command(api.post("/tickets", {**ticket(p1), "kind": "complaint"}, **desk), 201)
     esc = command(api.post(f"/tickets/{t2['number']}/escalate", {"reason": "third complaint", "severity": "minor"},
                            role="supervisor"))
     return {**t, "closed": closed}, esc
 
 
 def test_audit(api: Any) -> None:
-    api.setup_org()
-    t, esc = _closed_ticket_and_escalation(api)
+    region, p1, p2 = org(api, "A")
+    t, esc = _closed_ticket_and_escalation(api, p1)
     n, last = t["number"], esc["position"]
     problem(api.get(f"/audit/{n}", role="front_desk"), 403)
     problem(api.get("/audit/TK-2026-999999"), 404)
@@ -444,7 +487,7 @@ def test_audit(api: Any) -> None:
     back = api.get(f"/audit/{esc['nonconformance']['number']}/trace").json()
     assert esc["number"] in {i["number"] for i in back["issues"]}
     # The flat trail, filtered, as JSON and CSV.
-    trail = api.get("/audit/events", params={"actor": "li.na", "project": "P1", "min_position": last})
+    trail = api.get("/audit/events", params={"actor": "li.na", "project": p1, "min_position": last})
     assert trail.status_code == 200 and "next_cursor" in trail.json()
     mine = trail.json()["items"]
     assert mine and all(e["actor"]["id"] == "li.na" for e in mine)
@@ -463,22 +506,22 @@ def test_audit(api: Any) -> None:
 
 
 def test_kpis(api: Any) -> None:
-    api.setup_org()
-    _, esc = _closed_ticket_and_escalation(api)
+    region, p1, p2 = org(api, "K")
+    _, esc = _closed_ticket_and_escalation(api, p1)
     last = esc["position"]
     problem(api.get("/kpis/tickets", role="front_desk"), 403)
     for kind in ("tickets", "inspections", "nonconformances", "surveys"):
         r = api.get(f"/kpis/{kind}", role="reporting", params={"min_position": last})
         assert r.status_code == 200, (kind, r.text)
         r = api.get(f"/kpis/{kind}", role="reporting", params={
-            "project": "P1", "region": "SH", "from": "2020-01-01", "to": "2100-01-01", "group_by": "project,month"})
+            "project": p1, "region": region, "from": "2020-01-01", "to": "2100-01-01", "group_by": "project,month"})
         assert r.status_code == 200, (kind, r.text)
         r = api.get(f"/kpis/{kind}", role="reporting", params={"format": "csv", "group_by": "region,quarter,year"})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), (kind, r.text)
         assert bad_paths(api.get(f"/kpis/{kind}", role="reporting", params={"group_by": "shoe_size"})) == ["group_by"]
     rows = api.get("/kpis/tickets", role="reporting", params={"group_by": "project,kind"}).json()["rows"]
     by_kind = {(r["project"], r["kind"]): r for r in rows}
-    assert by_kind[("P1", "repair")]["received"] == 1 and by_kind[("P1", "complaint")]["received"] == 1
+    assert by_kind[(p1, "repair")]["received"] == 1 and by_kind[(p1, "complaint")]["received"] == 1
     assert all(isinstance(v, (int, float, type(None))) for r in rows for k, v in r.items() if k not in ("project", "kind"))
     csv = api.get("/kpis/tickets", role="reporting", params={"group_by": "department"}, headers={"Accept": "text/csv"})
     assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("department,")
@@ -498,18 +541,19 @@ SURVEY = {
 
 
 def test_surveys(api: Any) -> None:
-    api.setup_org()
+    _, p1, p2 = org(api, "S")
+    plan = {**SURVEY, "projects": [p1, p2]}
     qm = {"role": "quality_manager", "user": "qm.wu", "name": "Wu"}
     qm2 = {"role": "quality_manager", "user": "qm.sun", "name": "Sun"}
     desk = {"role": "front_desk"}
-    problem(api.post("/surveys", SURVEY, **desk), 403)
-    assert set(bad_paths(api.post("/surveys", {**SURVEY, "party": "fourth_party", "period": {"start": "x", "end": "2026-03-31"}}, **qm))) == {
+    problem(api.post("/surveys", plan, **desk), 403)
+    assert set(bad_paths(api.post("/surveys", {**plan, "party": "fourth_party", "period": {"start": "x", "end": "2026-03-31"}}, **qm))) == {
         "party", "period.start"}
-    assert "projects" in bad_paths(api.post("/surveys", {**SURVEY, "projects": ["P9"]}, **qm))[0]
-    sv = command(api.post("/surveys", SURVEY, **qm), 201)
+    assert "projects" in bad_paths(api.post("/surveys", {**plan, "projects": ["P9"]}, **qm))[0]
+    sv = command(api.post("/surveys", plan, **qm), 201)
     assert re.fullmatch(r"SV-\d{4}-\d{6}", sv["number"])
     ref = sv["number"]
-    resp = {"respondent_ref": "R-001", "project": "P1", "segment": "owners", "method": "phone",
+    resp = {"respondent_ref": "R-001", "project": p1, "segment": "owners", "method": "phone",
             "answers": {"Q1": 5, "Q2": 4, "Q9": 5}}
     body = problem(api.post(f"/surveys/{ref}/responses", resp, **desk), 409)
     assert body["state"] and isinstance(body["allowed_steps"], list)
@@ -529,11 +573,11 @@ def test_surveys(api: Any) -> None:
     # The CSV import: all or nothing; errors name row and column.
     csv_h = {"Content-Type": "text/csv"}
     header = "respondent_ref,project,segment,method,Q1,Q2,Q9,comment\n"
-    bad_csv = header + "R-010,P1,owners,web,5,4,5,\nR-011,P1,owners,web,9,4,5,\n"
+    bad_csv = header + f"R-010,{p1},owners,web,5,4,5,\nR-011,{p1},owners,web,9,4,5,\n"
     r = api.client.post(f"/surveys/{ref}/responses/import", content=bad_csv.encode(), headers={**api.token("quality_manager"), **csv_h})
     errs = problem(r, 422)["errors"]
     assert errs and errs[0]["row"] == 3 and errs[0]["column"] == "Q1"
-    good_csv = header + "R-010,P1,owners,web,5,4,5,\nR-011,P2,tenants,web,4,3,4,fine\n"
+    good_csv = header + f"R-010,{p1},owners,web,5,4,5,\nR-011,{p2},tenants,web,4,3,4,fine\n"
     r = api.client.post(f"/surveys/{ref}/responses/import", content=good_csv.encode(), headers={**api.token("quality_manager"), **csv_h})
     command(r, r.status_code if r.status_code in (200, 201) else 200)
     ack = command(api.post(f"/surveys/{ref}/responses/{rid}/acknowledge", {}, **desk))
