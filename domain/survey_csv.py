@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ REQUIRED = ("respondent_ref", "project", "segment", "method")
 OPTIONAL = ("comment", "complaint")
 TRUE = ("true", "yes", "1", "y", "是")
 FALSE = ("false", "no", "0", "n", "否", "")
+#: Control characters other than tab, LF and CR (a NUL cannot even be stored).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: At most this many errors are listed (the count of all of them is reported too).
 MAX_ERRORS = 10_000
 
@@ -61,9 +64,9 @@ def parse_responses_csv(campaign: SurveyCampaign, data: bytes) -> ParsedFile:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise CsvRejected([{"row": 1, "column": "", "message": f"the file is not UTF-8 ({e.reason})"}], 1) from None
-    bad = next((i for i, ch in enumerate(text) if ch < " " and ch not in "\t\n\r" or ch == "\x7f"), None)
-    if bad is not None:  # NUL and other control characters cannot be stored, nor belong in a record
-        row = text.count("\n", 0, bad) + 1
+    control = _CONTROL.search(text)
+    if control is not None:  # NUL and other control characters cannot be stored, nor belong in a record
+        row = text.count("\n", 0, control.start()) + 1
         raise CsvRejected([{"row": row, "column": "", "message": "contains a control character"}], 1)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
