@@ -201,7 +201,7 @@ def trail(
 
 
 @router.get("/integrity")
-def integrity(call: QueryCall, app: QualtraceApp) -> Any:
+def integrity(call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
     """Re-hash every stored event, walk the per-issue chains and the ledger; name the first broken link."""
     _require(call, "audit.verify")
     return app.verify_integrity().as_dict()

@@ -129,6 +129,13 @@ def test_openapi_serves_every_documented_endpoint(api: Any) -> None:
     }
     missing = [(m, p) for m, p in DOCUMENTED if (m, re.sub(r"\{[^}]+\}", "{}", p)) not in served]
     assert missing == []
+    # Every query accepts `min_position` (read your own writes).
+    no_wait = [
+        path for path, ops in spec.json()["paths"].items() if "get" in ops and path not in ("/healthz", "/readyz")
+        and re.sub(r"\{[^}]+\}", "{}", path) in {re.sub(r"\{[^}]+\}", "{}", p) for m, p in DOCUMENTED if m == "GET"}
+        and "min_position" not in {p["name"] for p in ops["get"].get("parameters", [])}
+    ]
+    assert no_wait == []
 
 
 def test_organisation_tokens_and_conventions(api: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
