@@ -47,6 +47,9 @@ class RequestGuard:
         self.app = app
         self.max_body = int(settings.max_body_bytes)
         self.timeout = float(settings.request_timeout_seconds)
+        # A survey agency's CSV file (POST /surveys/{id}/responses/import) may be large.
+        self.max_import = int(getattr(settings, "max_import_bytes", self.max_body))
+        self.import_timeout = float(getattr(settings, "import_timeout_seconds", self.timeout))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,16 +78,19 @@ class RequestGuard:
             response = problem(status, detail, **extra)
             await response(scope, receive, send_wrapper)
 
+        path = scope.get("path", "")
+        bulk = scope.get("method") == "POST" and path.startswith("/surveys/") and path.endswith("/responses/import")
+        max_body, timeout = (self.max_import, self.import_timeout) if bulk else (self.max_body, self.timeout)
         try:
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                await answer(413, f"request body larger than {self.max_body} bytes")
+            if length is not None and (not length.isdigit() or int(length) > max_body):
+                await answer(413, f"request body larger than {max_body} bytes")
                 return
             bad = self._bad_query(scope)
             if bad is not None:
                 await answer(422, f"invalid input: {bad}", errors=[{"path": bad, "message": "contains a control character"}])
                 return
-            await self._run(scope, self._limited(receive), send_wrapper, outcome, answer)
+            await self._run(scope, self._limited(receive, max_body), send_wrapper, outcome, answer, timeout)
         finally:
             correlation_id_var.reset(token)
             principal = state.get("principal")
@@ -102,12 +108,16 @@ class RequestGuard:
                 },
             )
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, outcome: dict[str, Any], answer: Any) -> None:
-        if self.timeout <= 0:
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, outcome: dict[str, Any], answer: Any,
+        timeout: float | None = None,
+    ) -> None:
+        timeout = self.timeout if timeout is None else timeout
+        if timeout <= 0:
             await self.app(scope, receive, send)
             return
         task = asyncio.ensure_future(self.app(scope, receive, send))
-        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
         if task in done:
             task.result()
             return
@@ -115,14 +125,14 @@ class RequestGuard:
             # Already answering (a slow stream): let it finish.
             await task
             return
-        await answer(504, f"the request did not finish within {self.timeout:g} seconds; "
+        await answer(504, f"the request did not finish within {timeout:g} seconds; "
                           "retry a command with the same Idempotency-Key to learn its outcome")
         outcome["abandoned"] = True
         task.add_done_callback(_log_late_failure)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int | None = None) -> Receive:
         seen = 0
-        limit = self.max_body
+        limit = self.max_body if limit is None else limit
 
         async def limited() -> Message:
             nonlocal seen

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     #: How often the deadline watcher looks for passed due dates (SLA breaches, overdue NCs).
     deadline_interval_seconds: float = 30.0
     max_body_bytes: int = 1_048_576
+    #: A survey agency's CSV file (POST /surveys/{id}/responses/import): its own size limit and deadline.
+    max_import_bytes: int = 64 * 1_048_576
+    import_timeout_seconds: float = 300.0
     log_level: str = "INFO"
     # -- security (README "Security") ------------------------------------------------
     #: OIDC JWTs are accepted when an issuer and a JWKS (URL or file) are configured.

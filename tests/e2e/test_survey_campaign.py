@@ -278,3 +278,36 @@ def test_publishing_a_second_campaign_of_the_same_scope_compares_with_the_first(
     assert second["csi"] == 100.0
     assert second["previous"]["number"] == numbers[0]["number"]
     assert second["previous"]["csi_change"] == 25.0 and second["previous"]["cli_change"] == 0.0
+
+
+def test_an_agency_file_may_be_larger_than_an_ordinary_request_body(live: Any) -> None:
+    """The CSV import has its own size limit (`max_import_bytes`), so a 100,000-row file
+    (about 4 MB) is not refused by the 1 MiB limit of every other request."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import Api
+
+    live.settings.max_body_bytes = 200  # scaled down: a plan is larger than this, a file too
+    with TestClient(create_app(live)) as client:
+        api = Api(client, live)
+        big_plan = api.post("/surveys", PLAN, **QM1)
+        assert big_plan.status_code == 413
+        live.settings.max_body_bytes = 1_048_576
+    with TestClient(create_app(live)) as client:
+        api = Api(client, live)
+        api.setup_org()
+        ref = ok(api.post("/surveys", PLAN, **QM1), 201)["number"]
+        ok(api.post(f"/surveys/{ref}/submit", {}, **QM1))
+        ok(api.post(f"/surveys/{ref}/decision", {"approved": True}, **QM2))
+        ok(api.post(f"/surveys/{ref}/open", {}, **QM1))
+    live.settings.max_body_bytes = 200
+    rows = "".join(f"L-{i:04d},P1,owner,web,4,4,4,\n" for i in range(40))
+    data = ("respondent_ref,project,segment,method,Q1,Q2,OV,comment\n" + rows).encode()
+    assert len(data) > 200
+    with TestClient(create_app(live)) as client:
+        api = Api(client, live)
+        imported = client.post(f"/surveys/{ref}/responses/import", content=data,
+                               headers={**api.token(**QM1), "Content-Type": "text/csv"})
+        assert imported.status_code == 201, imported.text
+        assert imported.json()["import"]["recorded"] == 40
