@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,10 +45,15 @@ class Container:
             self.deadline_watcher.start()
 
     def stop_projections(self) -> None:
+        """Stop every runner after its current batch; all at once, so shutting down takes one
+        poll interval rather than one per projection."""
         if self.deadline_watcher is not None:
             self.deadline_watcher.stop()
-        for r in self.runners:
-            r.stop()
+        stoppers = [threading.Thread(target=r.stop, name=f"stop-{i}") for i, r in enumerate(self.runners)]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
 
     def run_projections_once(self) -> int:
         """Bring every projection up to date now (tests and the CLI use this)."""
