@@ -9,9 +9,11 @@ import inspect
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from typing import Annotated, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from psycopg import sql
@@ -97,10 +99,18 @@ def event_row(row: dict[str, Any], role: str) -> dict[str, Any]:
     }
 
 
-def _parse_time(name: str, value: str | None) -> datetime | None:
-    """ISO 8601; a time without an offset is taken as UTC."""
+def _parse_time(name: str, value: str | None, day_tz: str | None = None, end: bool = False) -> datetime | None:
+    """ISO 8601; a time without an offset is taken as UTC. With `day_tz`, a bare date
+    (YYYY-MM-DD) is that calendar day in the company's time zone: its start, or with
+    `end` the start of the next day (so `to=2026-03-31` includes all of 31 March)."""
     if value is None:
         return None
+    if day_tz and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidValue(name, "must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
+        return datetime.combine(day + timedelta(days=1 if end else 0), dtime(), tzinfo=ZoneInfo(day_tz))
     try:
         # A '+' left unencoded in a query string arrives as a space.
         ts = datetime.fromisoformat(re.sub(r" (\d\d:?\d\d)$", r"+\1", value.strip()))
@@ -139,10 +149,12 @@ def trail(
     cursor: str | None = None,
     format: str | None = None,
 ) -> Any:
-    """The flat audit trail in position order, filtered; JSON or CSV (Accept: text/csv or format=csv)."""
+    """The flat audit trail in position order, filtered; JSON or CSV (Accept: text/csv or format=csv).
+    `from`/`to`: ISO 8601 times (from inclusive, to exclusive) or dates (whole days, company time zone)."""
     _require(call, "audit.read")
     as_csv = _wants_csv(request, format)
-    start, end = _parse_time("from", from_), _parse_time("to", to)
+    tz = c.settings.timezone
+    start, end = _parse_time("from", from_, tz), _parse_time("to", to, tz, end=True)
     if start and end and start > end:
         raise InvalidValue("from", "must not be after 'to'")
     where, params = scope_clause(call)

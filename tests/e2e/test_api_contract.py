@@ -503,6 +503,10 @@ def test_audit(api: Any) -> None:
     assert only and all(e["type"] == typ for e in only)
     assert api.get("/audit/events", params={"from": "2000-01-01T00:00:00Z", "to": "2000-01-02T00:00:00Z"}).json()["items"] == []
     assert bad_paths(api.get("/audit/events", params={"from": "soon"})) == ["from"]
+    # Bare dates are whole calendar days: `to` includes its day.
+    day = events[0]["occurred_at"][:10]
+    same_day = api.get("/audit/events", params={"project": p1, "from": day, "to": day}).json()["items"]
+    assert {e["position"] for e in events} <= {e["position"] for e in same_day}
     for r in (api.get("/audit/events", params={"format": "csv"}),
               api.get("/audit/events", headers={"Accept": "text/csv"})):
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
