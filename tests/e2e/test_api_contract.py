@@ -530,6 +530,11 @@ def test_kpis(api: Any) -> None:
         r = api.get(f"/kpis/{kind}", role="reporting", params={"format": "csv", "group_by": "region,quarter,year"})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), (kind, r.text)
         assert bad_paths(api.get(f"/kpis/{kind}", role="reporting", params={"group_by": "shoe_size"})) == ["group_by"]
+    # Each kind's own dimensions (API.md: kind, department, severity, segment …).
+    for kind, dim in [("tickets", "kind"), ("tickets", "department"), ("inspections", "kind"),
+                      ("nonconformances", "severity"), ("nonconformances", "department"), ("surveys", "segment")]:
+        r = api.get(f"/kpis/{kind}", role="reporting", params={"group_by": f"region,{dim}"})
+        assert r.status_code == 200 and "rows" in r.json(), (kind, dim, r.text)
     rows = api.get("/kpis/tickets", role="reporting", params={"group_by": "project,kind"}).json()["rows"]
     by_kind = {(r["project"], r["kind"]): r for r in rows}
     assert by_kind[(p1, "repair")]["received"] == 1 and by_kind[(p1, "complaint")]["received"] == 1
