@@ -32,10 +32,13 @@ class AuditQueries(QualtraceBase):
 
         Reads each event's own timestamp from the store (the command's `now`), not the
         moment the row was written."""
+        # `occurred_at` is stamped from the state by the insert trigger (and checked by
+        # verify). Newest first on the primary key, stopping at the first match: the same
+        # answer as max(version) over the matches.
         rows = self.sql(
-            f"""SELECT max(originator_version) AS v FROM {self.events_table}
-                WHERE originator_id = %s
-                  AND (convert_from(state, 'UTF8')::jsonb #>> '{{timestamp,_data_}}')::timestamptz <= %s""",
+            f"""SELECT originator_version AS v FROM {self.events_table}
+                WHERE originator_id = %s AND occurred_at <= %s
+                ORDER BY originator_version DESC LIMIT 1""",
             (issue_id, at),
         )
         return rows[0]["v"] if rows else None

@@ -11,6 +11,7 @@ events (received, then notes) through the domain, then times, `--samples` times 
 - `as_of_version`: the state at a random version (`AuditQueries.issue_as_of(version=…)`);
 - `as_of_time`: the state at a random moment (`issue_as_of(at=…)`: finds the version by
   time in SQL, then as above);
+- `version_at_lookup`: only the SQL that finds the version for a moment;
 - `no_snapshots`: the current state replayed from all events, for comparison.
 
 p50/p99 are reported in milliseconds. `run_reconstruct()` is the importable entry point
@@ -120,6 +121,10 @@ def run_reconstruct(
             "as_of_version": _timed(lambda: app.issue_as_of(t.id, version=rng.randint(1, events)), samples),
             "as_of_time": _timed(
                 lambda: app.issue_as_of(t.id, at=START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)),
+                samples,
+            ),
+            "version_at_lookup": _timed(
+                lambda: app.version_at(t.id, START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)),
                 samples,
             ),
             "no_snapshots": _timed(lambda: plain.get(t.id), max(10, samples // 4)),

@@ -235,3 +235,12 @@ def test_verify_catches_two_rows_whose_positions_were_swapped(sealed: tuple[Any,
     assert broken["position"] == min(ra["position"], rb["position"])
     assert broken["check"] in ("version_sequence", "ledger_event_hash")
     assert {x.position for x in result.breaks if x.check == "ledger_event_hash"} == {ra["position"], rb["position"]}
+
+
+def test_verify_catches_a_moved_event_time_that_would_mislead_as_of(sealed: tuple[Any, str, str]) -> None:
+    container, a, _ = sealed
+    # `occurred_at` (what as-of searches by) is stamped from the state; moving it is named.
+    tamper(container.url, (f"UPDATE {TABLE} SET occurred_at = occurred_at - interval '1 year'"
+                           " WHERE originator_id=%s AND originator_version=3", (a,)))
+    broken = container.app.verify_integrity().as_dict()["first_broken_link"]
+    assert (broken["check"], broken["issue_id"], broken["version"]) == ("occurred_at", a, 3)
