@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from application.security import PERMISSIONS
 from tests.route_actions import ROUTE_ACTIONS
 
-MAX_EXAMPLES = 6
+MAX_EXAMPLES = 5
 
 
 @pytest.fixture(scope="module")
