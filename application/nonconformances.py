@@ -213,17 +213,20 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
 
     def _complete(self, issue_id: UUID, version: int) -> tuple[list[UUID], list[int]]:
         trigger, requests = self.process_requests(issue_id, version)
-        ids: list[UUID] = []
+        ids = [id_for("nonconformance", request["number"]) for request in requests]
+        missing = [(nc_id, request) for nc_id, request in zip(ids, requests, strict=True) if not self._recorded(nc_id)]
+        if not missing:
+            return ids, []  # raised before (inline, or by another run of the follower)
+        ctx = Ctx(Actor(**trigger.actor), self.clock(), trigger.correlation_id, event_id(issue_id, version))
+        try:  # all of them in one transaction: the usual case
+            recordings = self.save(*[Nonconformance.raise_(ctx, **request) for _, request in missing])
+            return ids, [r.notification.id for r in recordings]
+        except IntegrityError:
+            pass  # another path raised some meanwhile: one by one, skipping those
         positions: list[int] = []
-        for request in requests:
-            nc_id = id_for("nonconformance", request["number"])
-            ids.append(nc_id)
-            if self._recorded(nc_id):
-                continue  # raised before (inline, or by another run of the follower)
-            ctx = Ctx(Actor(**trigger.actor), self.clock(), trigger.correlation_id, event_id(issue_id, version))
-            nc = Nonconformance.raise_(ctx, **request)
+        for nc_id, request in missing:
             try:
-                recordings = self.save(nc)
+                recordings = self.save(Nonconformance.raise_(ctx, **request))
             except IntegrityError:
                 if not self._recorded(nc_id):
                     raise
