@@ -32,8 +32,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
@@ -137,6 +138,24 @@ class QualtraceRecorder(PostgresApplicationRecorder):
             "SELECT set_config('lock_timeout', {timeout}, true), pg_current_xact_id()"
         ).format(timeout=Literal(f"{self.datastore.lock_timeout}s"))
 
+        # The append itself: ONE statement. The CTE takes the transaction's xid (and the
+        # lock timeout) before any row draws a notification id (ids are drawn when rows
+        # are projected, after the join with `x` produced them), and the rows keep the
+        # order of the list. Without an `after_insert` hook it runs in autocommit: one
+        # round trip is the whole transaction.
+        self.insert_statement = SQL(
+            "WITH x AS (SELECT pg_current_xact_id() AS xid, set_config('lock_timeout', {timeout}, true) AS lt)"
+            " INSERT INTO {table} (originator_id, originator_version, topic, state, xid)"
+            " SELECT e.originator_id, e.originator_version, e.topic, e.state, x.xid FROM x,"
+            " unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) WITH ORDINALITY"
+            " AS e(originator_id, originator_version, topic, state, n)"
+            " ORDER BY e.n RETURNING notification_id"
+        ).format(
+            timeout=Literal(f"{self.datastore.lock_timeout}s"),
+            table=Identifier(self.datastore.schema, self.events_table_name),
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
+
     def create_table(self) -> None:
         super().create_table()
         with self.datastore.transaction(commit=True) as curs:
@@ -156,17 +175,27 @@ class QualtraceRecorder(PostgresApplicationRecorder):
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
         """No NOTIFY inside the transaction (it would serialise commits); see `insert_events`."""
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        ids = super().insert_events(stored_events, **kwargs)
-        if stored_events:
-            self.notifier.poke()
-        return ids
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        """Append in one statement (see `insert_statement`); with an `after_insert` hook,
+        the hook's statements share its transaction."""
+        if not stored_events:
+            return super().insert_events(stored_events, **kwargs)
+        params = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
         after_insert: AfterInsert | None = kwargs.get("after_insert")
-        if after_insert is not None:
-            after_insert(curs, ids or [])
+        with self.datastore.get_connection() as conn:
+            if after_insert is None:
+                rows = conn.execute(self.insert_statement, params, prepare=True).fetchall()
+                ids = [r["notification_id"] for r in rows]
+            else:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute(self.insert_statement, params, prepare=True)
+                    ids = [r["notification_id"] for r in cur.fetchall()]
+                    after_insert(cur, ids)
+        self.notifier.poke()
         return ids

@@ -448,7 +448,57 @@ def bench_kpis(port: int, token: str, samples: int) -> dict[str, Any]:
 
 
 # -- the run --------------------------------------------------------------------------------
+class PrivateServer:
+    """A throw-away PostgreSQL cluster of the machine's own binaries (`initdb`, `pg_ctl`),
+    stock settings except `max_connections`: the run then owns its connections and is not
+    disturbed by other databases' clients or long transactions on a shared server."""
+
+    def __init__(self, port: int, max_connections: int = 200) -> None:
+        import shutil
+        import tempfile
+
+        self.dir = Path(tempfile.mkdtemp(prefix="qt-bench-pg-"))
+        self.data = self.dir / "data"
+        self.bin = next((str(Path(b).parent) for b in [shutil.which("initdb") or ""] if b), "")
+        self.as_postgres = os.geteuid() == 0  # initdb refuses to run as root
+        if self.as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(["initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        opts = f"-p {port} -c listen_addresses=127.0.0.1 -c max_connections={max_connections} -k {self.dir}"
+        self._run(["pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start"])
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, cmd: list[str]) -> None:
+        cmd = [str(Path(self.bin) / cmd[0]) if self.bin else cmd[0], *cmd[1:]]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self._run(["pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    private = None
+    if args.admin_url is None:
+        private = PrivateServer(25000 + os.getpid() % 1000)
+        args.admin_url = private.url
+        log(f"private PostgreSQL cluster at {private.url}")
+    try:
+        result = _run(args)
+        result["server"] = "private cluster (initdb, stock settings, max_connections=200)" if private else args.admin_url
+        return result
+    finally:
+        if private is not None:
+            private.stop()
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     admin = args.admin_url
     levels = [int(x) for x in args.levels.split(",")]
     scratch = f"qt_bench_{uuid.uuid4().hex[:8]}"
@@ -573,9 +623,8 @@ def table(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench.run", description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-                    or "postgresql://postgres@127.0.0.1:5432/postgres",
-                    help="server where the scratch database is created (default: TEST_DATABASE_URL, DATABASE_URL)")
+    ap.add_argument("--admin-url", help="server where the scratch database is created (default: a private"
+                    " cluster started with the machine's initdb/pg_ctl for this run, then removed)")
     ap.add_argument("--quick", action="store_true", help="a small, fast run (about a minute)")
     ap.add_argument("--levels", default="1,8,32", help="concurrent writers / HTTP clients")
     ap.add_argument("--append-seconds", type=float, default=None)

@@ -167,7 +167,7 @@ def test_an_out_of_order_commit_is_skipped_by_id_tailing_but_not_by_our_reader(d
         for recorder, table in ((library, "ooo_library"), (ours, "ooo_ours")):
             with psycopg.connect(db_url, autocommit=True) as a, psycopg.connect(db_url, autocommit=True) as b:
                 insert = f"INSERT INTO {table} (originator_id, originator_version, topic, state)" \
-                    " VALUES (%s, 1, 't', '{{}}') RETURNING notification_id"
+                    " VALUES (%s, 1, 't', '{}') RETURNING notification_id"
                 with a.transaction():
                     row_a = a.execute(insert, (uuid.uuid4(),)).fetchone()
                     with b.transaction():
