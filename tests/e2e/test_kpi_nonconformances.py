@@ -112,6 +112,7 @@ def march(api: Any, clock: Any) -> Desk:
     # N7 P1 raised on 1 April 08:30 Shanghai (00:30 UTC): April.
     d.raise_(utc(2026, 4, 1, 0, 30), "P1", AUDIT, "minor")
     d.at(utc(2026, 4, 2, 0, 0))
+    api.container.run_projections_once()  # caught up now, however busy the machine
     return d
 
 

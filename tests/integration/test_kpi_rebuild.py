@@ -189,6 +189,7 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
     assert failures == []
     assert answered[0] > 0 and written
     # The live view (generation 3) has every ticket: the 60 and each one written during the rebuilds.
+    c.run_projections_once()
     (company,) = api.get("/kpis/tickets", role="reporting", params={"min_position": max(written)}).json()["rows"]
     assert company["received"] == 60 + len(written)
     with psycopg.connect(c.url) as conn:
