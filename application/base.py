@@ -180,11 +180,14 @@ class QualtraceBase(Application):
         prefix = NUMBER_PREFIXES[kind]
         year = self.local_now().year
         seq = f"qt_number_{prefix.lower()}_{year}"
-        try:
-            with self.datastore.transaction(commit=True) as cur:
-                cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {seq}")
-        except (IntegrityError, ProgrammingError):
-            pass  # two first-of-the-year commands raced to create it; the other one did
+        known: set[str] = self.__dict__.setdefault("_known_sequences", set())
+        if seq not in known:  # one DDL round trip per process and year, not per command
+            try:
+                with self.datastore.transaction(commit=True) as cur:
+                    cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {seq}")
+            except (IntegrityError, ProgrammingError):
+                pass  # two first-of-the-year commands raced to create it; the other one did
+            known.add(seq)
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(f"SELECT nextval('{seq}') AS n")
             rows = cur.fetchall()
