@@ -273,3 +273,25 @@ def test_the_deadline_watcher_killed_before_or_after_saving_records_each_breach_
     assert count(c.url, uuid.UUID(t.id), "SlaBreached") == 2
     [overdue] = [e for e in c.app.events.get(uuid.UUID(nc.id)) if type(e).__name__ == "Overdue"]
     assert overdue.actor["role"] == "system" and overdue.causation_id == f"{nc.id}:2"  # the notice
+
+
+def test_over_http_a_killed_inline_run_is_completed_by_the_running_follower_before_a_read_at_the_answers_position(
+    api: Any,
+) -> None:
+    api.setup_org()
+    app = api.container.app
+    ref = scored_inspection(app)
+    kill_inline(app)
+    r = api.post(f"/inspections/{ref}/submit", role="inspector", user="insp-1", name="Chen Jie")
+    del app._complete  # only the inline run died; the follower (same app object) works
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert [nc["item"] for nc in answer["nonconformances"]] == ["CS-02", "SEC-02"]
+    # The answer is truthful: the numbers are reserved by the stored trigger. The follower
+    # (running with the projections) raises them; `min_position` waits for it.
+    for nc in answer["nonconformances"]:
+        got = api.get(f"/nonconformances/{nc['number']}", params={"min_position": answer["position"]})
+        assert got.status_code == 200, got.text
+        assert got.json()["source"]["item"] == nc["item"]
+        events = api.get(f"/audit/{nc['number']}", params={"min_position": answer["position"]}).json()["events"]
+        assert events[0]["causation_id"] == f"{answer['id']}:{answer['version']}"
