@@ -181,4 +181,6 @@ def get_inspection(ref: str, call: QueryCall, app: QualtraceApp, c: Container, p
             (ins.id,),
         )
         out["linked_from"] = [dict(r) for r in cur.fetchall()]
+    # The same list under the name the submit answer uses.
+    out.setdefault("nonconformances", out.get("raised_nonconformances", []))
     return out
