@@ -198,6 +198,10 @@ def test_organisation_tokens_and_conventions(api: Any, monkeypatch: pytest.Monke
     assert api.client.get(f"/tickets/{mine['id']}", headers=bearer).status_code == 200
     events = api.get(f"/audit/{mine['number']}", params={"min_position": mine["position"]}).json()["events"]
     assert events[0]["actor"] == {"id": "li.na", "name": "Li Na", "role": "front_desk"}
+    # `qualtrace verify` checks the store's integrity: exit 0 when intact.
+    capsys.readouterr()
+    assert main(["verify"]) == 0
+    assert '"first_broken_link": null' in capsys.readouterr().out
 
 
 
