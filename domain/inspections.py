@@ -7,7 +7,8 @@ Rules chosen where the guide is silent (see the README's inspections section):
 - an inspection copies the pinned template version's items into its `Scheduled` event,
   so it is self-contained and reproducible;
 - every item must be scored (pass, fail or na) before submission; `na` items are left
-  out of the score; a failed item needs a finding; a pass scores more than 0 points and
+  out of the score; a finding is optional (API.md), and a failed item without one raises a
+  nonconformance that says so; a pass scores more than 0 points and
   a fail less than the item's maximum;
 - one appeal per inspection, by the project manager, about items that lost points; an
   accepted decision may only raise an appealed item's points (and may turn a fail into
@@ -343,8 +344,6 @@ class Inspection(QAggregate):
         clean_points = _check_points("points", points, result, it["max_points"])
         if finding is not None:
             finding = require_text("finding", finding, 4000)
-        if result == "fail" and finding is None:
-            raise InvalidValue("finding", "is required when an item fails (what was found)")
         refs = _check_evidence(evidence)
         if it["result"] is None:
             if reason is not None:
@@ -422,7 +421,7 @@ class Inspection(QAggregate):
                     },
                     "description": (
                         f"{self.number} {it['code']} ({it['section_name']}): {it['requirement']}"
-                        f" — finding: {it['finding']}"
+                        f" — finding: {it['finding'] or 'none recorded'}"
                     )[:4000],
                 }
             )

@@ -150,8 +150,8 @@ def test_illegal_steps_are_409_and_bad_input_is_422_naming_the_field(api: Any) -
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "points"
     r = api.post(f"/inspections/{ref}/scores", {"item": "CS-99", "points": 1, "result": "pass"}, **INSPECTOR)
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "item"
-    r = api.post(f"/inspections/{ref}/scores", {"item": "CS-01", "points": 5, "result": "fail"}, **INSPECTOR)
-    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "finding"
+    r = api.post(f"/inspections/{ref}/scores", {"item": "CS-01", "points": 10, "result": "fail"}, **INSPECTOR)
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "points"
     # Submitting with unscored items is refused, naming them.
     api.post(f"/inspections/{ref}/scores", {"item": "CS-01", "points": 10, "result": "pass"}, **INSPECTOR)
     r = api.post(f"/inspections/{ref}/submit", **INSPECTOR)

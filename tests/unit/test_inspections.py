@@ -113,7 +113,7 @@ def test_items_are_scored_only_while_in_progress() -> None:
 @pytest.mark.parametrize(
     ("points", "result", "finding", "field"),
     [(11, "pass", None, "points"), (-1, "fail", "x", "points"), (0, "pass", None, "points"),
-     (10, "fail", "x", "points"), (3, "na", None, "points"), (4, "fail", None, "finding"),
+     (10, "fail", "x", "points"), (3, "na", None, "points"), (4, "fail", "", "finding"),
      (4, "maybe", None, "result")],
 )
 def test_points_must_fit_the_item_and_the_result(points: Any, result: str, finding: Any, field: str) -> None:
@@ -313,3 +313,15 @@ def test_any_scoring_grades_by_the_policy_raises_one_nc_per_failed_item_and_an_a
         ins.decide_appeal(QM, True, [{"item": it["code"], "points": points, "result": result}], "核实")
         assert ins.score >= before
         assert (ins.grade, ins.pay_adjustment_pct) == grade_for(ins.score, DEFAULT_GRADING)
+
+
+def test_a_failed_item_without_a_finding_is_accepted_and_its_nonconformance_says_none_was_recorded() -> None:
+    ins = in_progress()
+    for it in ins.items:
+        if it["code"] == "SEC-02":
+            ins.score_item(INSPECTOR, "SEC-02", 0, "fail")
+        else:
+            ins.score_item(INSPECTOR, it["code"], 10, "pass")
+    ins.submit(INSPECTOR, DEFAULT_GRADING, numbers_for(ins))
+    [request] = ins.nonconformance_requests()
+    assert request["source"]["item"] == "SEC-02" and request["description"].endswith("finding: none recorded")
