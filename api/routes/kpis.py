@@ -146,7 +146,17 @@ def _endpoint(kind: str, summary: str) -> Any:
 
     get_kpis.__doc__ = summary
     get_kpis.__name__ = f"kpis_{kind}"
-    router.add_api_route(f"/{kind}", get_kpis, methods=["GET"], summary=summary)
+    spec = spec_for(kind)
+    filters = [
+        {"name": dim, "in": "query", "required": False, "schema": {"type": "string"},
+         "description": f"filter: {spec.dim_docs.get(dim, dim)} (comma list)"}
+        for dim in spec.filter_dims
+    ]
+    router.add_api_route(
+        f"/{kind}", get_kpis, methods=["GET"], summary=summary,
+        description=f"{summary} group_by: {', '.join(spec.group_dims)}.",
+        openapi_extra={"parameters": filters},
+    )
     return get_kpis
 
 
