@@ -170,9 +170,12 @@ def list_inspections(
 
 
 @router.get("/{ref}")
-def get_inspection(ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition) -> Any:
+def get_inspection(
+    ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition, response: Response
+) -> Any:
     """One inspection with its items, score, grade, raised nonconformances and links both ways."""
     ins = app.get_inspection(call, ref)
+    response.headers["ETag"] = f'"{ins.version}"'
     out = aggregate_view(ins)
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(

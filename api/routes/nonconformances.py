@@ -203,9 +203,12 @@ def list_nonconformances(
 
 
 @router.get("/{ref}")
-def get_nonconformance(ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition) -> Any:
+def get_nonconformance(
+    ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition, response: Response
+) -> Any:
     """One nonconformance with its links in both directions (what raised it, what it led to)."""
     nc = app.get_nonconformance(call, ref)
+    response.headers["ETag"] = f'"{nc.version}"'
     out = aggregate_view(nc)
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(

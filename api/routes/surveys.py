@@ -234,9 +234,10 @@ def list_surveys(
 
 
 @router.get("/{ref}")
-def get_survey(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
+def get_survey(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response) -> Any:
     """One campaign: plan, questionnaire, state, imports, results once published."""
     campaign = app.get_survey(call, ref)
+    response.headers["ETag"] = f'"{campaign.version}"'
     out = aggregate_view(campaign)
     out["responses_recorded"] = app.count_responses(campaign.id)
     return out

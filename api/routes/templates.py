@@ -108,6 +108,8 @@ def list_templates(
 
 
 @router.get("/{ref}")
-def get_template(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
+def get_template(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response) -> Any:
     """One template: the current draft or latest content, and every published version."""
-    return aggregate_view(app.get_template(call, ref))
+    template = app.get_template(call, ref)
+    response.headers["ETag"] = f'"{template.version}"'
+    return aggregate_view(template)

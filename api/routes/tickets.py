@@ -164,7 +164,8 @@ def list_tickets(
 
 
 @router.get("/{ref}")
-def get_ticket(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
+def get_ticket(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response) -> Any:
     """One ticket, with personal data masked unless the caller may see it."""
     ticket = app.get_ticket(call, ref)
+    response.headers["ETag"] = f'"{ticket.version}"'
     return ticket_view(ticket, call.principal, app)

@@ -282,6 +282,9 @@ def test_tickets(api: Any) -> None:
     for field in ("project", "kind", "channel", "priority", "category", "description", "reporter", "version"):
         assert field in dj
     assert dj["reporter"] == ticket(p1)["reporter"]  # a supervisor sees it in full
+    # The detail's ETag is its version, usable as If-Match.
+    assert detail.headers["ETag"] == f'"{dj["version"]}"'
+    command(api.post(f"/tickets/{n}/notes", {"text": "archived"}, headers={"If-Match": detail.headers["ETag"]}, **desk))
     assert api.get(f"/tickets/{n}", role="auditor").json()["reporter"]["phone"] == "138****5678"
     everything = api.get("/tickets", role="supervisor", params={"project": p1, "min_position": last}).json()
     assert {x["number"] for x in everything["items"]} == {n, t2, t3, t4}
@@ -372,6 +375,7 @@ def test_checklist_templates_and_inspections(api: Any) -> None:
     detail = api.get(f"/inspections/{ref}", role="auditor", params={"min_position": fin["position"]})
     assert detail.status_code == 200
     dj = detail.json()
+    assert detail.headers["ETag"] == f'"{fin["version"]}"'
     assert dj["status"] == "finalized" and dj["score"] == pytest.approx(75.0) and dj["grade"]
     assert {i["code"] for i in dj["items"]} == {"CS1", "CS2", "SE1"}
     assert [x["number"] for x in dj["raised_nonconformances"]] == [x["number"] for x in sub["nonconformances"]]
@@ -435,7 +439,7 @@ def test_nonconformances(api: Any) -> None:
     assert command(api.post(f"/nonconformances/{other}/cancel", {"reason": "duplicate of EXT-6"}, **qm))["status"] == "cancelled"
 
     got = api.get(f"/nonconformances/{ref}", role="auditor", params={"min_position": closed["position"]})
-    assert got.status_code == 200
+    assert got.status_code == 200 and got.headers["ETag"] == f'"{closed["version"]}"'
     assert got.json()["status"] == "closed" and got.json()["severity"] == "major" and got.json()["project"] == p1
     problem(api.get("/nonconformances/NC-2026-999999"), 404)
     for query, expected in [
