@@ -530,6 +530,7 @@ def test_kpis(api: Any) -> None:
     _, esc = _closed_ticket_and_escalation(api, p1)
     last = esc["position"]
     problem(api.get("/kpis/tickets", role="front_desk"), 403)
+    assert bad_paths(api.get("/kpis/tickets", role="reporting", params={"from": "someday"})) == ["from"]
     for kind in ("tickets", "inspections", "nonconformances", "surveys"):
         r = api.get(f"/kpis/{kind}", role="reporting", params={"min_position": last})
         assert r.status_code == 200, (kind, r.text)
