@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -18,6 +20,7 @@ from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, ShortText, Text
 from api.views import aggregate_view, plain
 from application.security import can
+from domain.errors import InvalidValue
 from domain.survey_csv import CsvRejected
 
 router = APIRouter(prefix="/surveys", tags=["surveys"])
@@ -244,9 +247,38 @@ def get_survey(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, 
 
 
 @router.get("/{ref}/results")
-def get_results(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
-    """The published results with their parameters; before publication, provisional ones."""
-    return plain(app.survey_results(call, ref))
+def get_results(
+    ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, request: Request, format: str | None = None
+) -> Any:
+    """The published results with their parameters; before publication, provisional ones.
+    CSV (`Accept: text/csv` or `format=csv`): one row per breakdown (overall, dimension,
+    question, segment, project, party, method)."""
+    out = plain(app.survey_results(call, ref))
+    if format is not None and format.lower() not in ("csv", "json"):
+        raise InvalidValue("format", "must be json or csv")
+    wants_csv = (format or "").lower() == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    if not wants_csv:
+        return out
+    return Response(_results_csv(out), media_type="text/csv; charset=utf-8", headers={"X-Read-Position": str(pos)})
+
+
+RESULT_COLUMNS = ["breakdown", "key", "n", "csi", "ci95_low", "ci95_high", "top2_box_pct", "cli", "mean"]
+
+
+def _results_csv(out: dict[str, Any]) -> str:
+    results = out.get("results") or {}
+    rows = [("overall", "", results)]
+    for group in ("by_dimension", "by_question", "by_segment", "by_project", "by_party", "by_method"):
+        for key, figures in (results.get(group) or {}).items():
+            rows.append((group.removeprefix("by_"), key, figures))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RESULT_COLUMNS)
+    for breakdown, key, f in rows:
+        ci = f.get("ci95") or {}
+        writer.writerow([breakdown, key, f.get("n"), f.get("csi"), ci.get("low"), ci.get("high"),
+                         f.get("top2_box_pct"), f.get("cli"), f.get("mean", f.get("mean_score"))])
+    return buf.getvalue()
 
 
 @router.get("/{ref}/responses")

@@ -622,6 +622,10 @@ def test_surveys(api: Any) -> None:
     assert listed.status_code == 200 and ref in {x["number"] for x in listed.json()["items"]}
     res = api.get(f"/surveys/{ref}/results", role="reporting")
     assert res.status_code == 200, res.text
-    text = res.text
-    assert "csi" in text.lower() and "cli" in text.lower()
+    assert res.json()["results"]["csi"] is not None and res.json()["results"]["cli"] is not None
+    for r in (api.get(f"/surveys/{ref}/results", role="reporting", params={"format": "csv"}),
+              api.get(f"/surveys/{ref}/results", role="reporting", headers={"Accept": "text/csv"})):
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
+        lines = r.text.splitlines()
+        assert lines[0].split(",")[:4] == ["breakdown", "key", "n", "csi"] and lines[1].startswith("overall,")
     problem(api.get("/surveys/SV-2026-999999"), 404)
