@@ -62,6 +62,15 @@ INTEGRITY_DDL: list[str] = [
     # The event's own time (the command's `now`, inside the state), so that "the version at
     # a moment" is an index range read instead of a JSON parse of every version.
     "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS occurred_at timestamptz",
+    # The time inside a stored event: the transcoder writes it first, as
+    # {"timestamp":{"_type_":"datetime_iso","_data_":"<ISO 8601>"}, ... (chr(123) is a brace,
+    # which this template cannot hold). Anything else (not an event of ours) gives NULL.
+    """CREATE OR REPLACE FUNCTION {schema}.qt_event_time(s bytea) RETURNS timestamptz
+    LANGUAGE sql STABLE AS $$
+        SELECT CASE WHEN left(encode(substring(s FROM 1 FOR 48), 'escape'), 48)
+                         = chr(123) || '"timestamp":' || chr(123) || '"_type_":"datetime_iso","_data_":"'
+               THEN split_part(encode(substring(s FROM 49 FOR 64), 'escape'), '"', 1)::timestamptz END
+    $$""",
     """CREATE OR REPLACE FUNCTION {schema}.qt_event_hash() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
@@ -74,7 +83,7 @@ INTEGRITY_DDL: list[str] = [
             NEW.originator_id::text || E'\\n' || NEW.originator_version::text || E'\\n'
             || coalesce(NEW.topic, '') || E'\\n' || NEW.prev_hash || E'\\n'
             || encode(sha256(coalesce(NEW.state, ''::bytea)), 'hex'), 'UTF8')), 'hex');
-        NEW.occurred_at := (convert_from(NEW.state, 'UTF8')::json -> 'timestamp' ->> '_data_')::timestamptz;
+        NEW.occurred_at := {schema}.qt_event_time(NEW.state);
         RETURN NEW;
     END $$""",
     """CREATE OR REPLACE FUNCTION {schema}.qt_events_are_immutable() RETURNS trigger
@@ -115,7 +124,7 @@ INTEGRITY_DDL: list[str] = [
            AND NOT EXISTS (SELECT 1 FROM {schema}.{table} WHERE occurred_at IS NOT NULL) THEN
             ALTER TABLE {schema}.{table} DISABLE TRIGGER USER;
             UPDATE {schema}.{table}
-               SET occurred_at = (convert_from(state, 'UTF8')::json -> 'timestamp' ->> '_data_')::timestamptz
+               SET occurred_at = {schema}.qt_event_time(state)
              WHERE occurred_at IS NULL;
             ALTER TABLE {schema}.{table} ENABLE TRIGGER USER;
         END IF;
