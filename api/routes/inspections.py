@@ -184,6 +184,4 @@ def get_inspection(
             (ins.id,),
         )
         out["linked_from"] = [dict(r) for r in cur.fetchall()]
-    # The same list under the name the submit answer uses.
-    out.setdefault("nonconformances", out.get("raised_nonconformances", []))
     return out

@@ -379,7 +379,6 @@ def test_checklist_templates_and_inspections(api: Any) -> None:
     assert dj["status"] == "finalized" and dj["score"] == pytest.approx(75.0) and dj["grade"]
     assert {i["code"] for i in dj["items"]} == {"CS1", "CS2", "SE1"}
     assert [x["number"] for x in dj["raised_nonconformances"]] == [x["number"] for x in sub["nonconformances"]]
-    assert dj["nonconformances"] == dj["raised_nonconformances"]
     rows = api.get("/inspections", role="auditor", params={
         "project": p1, "kind": "regional_monthly", "status": "finalized", "month": "2026-03",
         "min_position": fin["position"]}).json()["items"]
