@@ -41,10 +41,17 @@ def current_principal(
     token = authorization[7:].strip()
     authenticator = request.app.state.authenticator
     principal = authenticator(token)
+    limiter = getattr(request.app.state, "rate_limiter", None)
     if principal is None:
+        # Rejected tokens count against the client's address: guessing tokens is throttled
+        # like any other flood, while valid principals behind the same address are not.
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.take(f"client:{client}") if limiter is not None else 0.0
+        if wait > 0:
+            raise HTTPException(429, "too many rejected tokens from this address; slow down",
+                                headers={"Retry-After": retry_after(wait)})
         raise HTTPException(401, "invalid, expired or revoked token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request.state.principal = principal
-    limiter = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         wait = limiter.take(principal.id)
         if wait > 0:

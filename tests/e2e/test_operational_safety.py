@@ -45,6 +45,14 @@ def test_a_principal_over_its_rate_gets_429_with_retry_after_and_others_are_unaf
         assert all(client.get("/healthz").status_code == 200 for _ in range(10))
 
 
+def test_guessing_tokens_is_throttled_per_address_without_locking_out_valid_principals(api: Any) -> None:
+    with client_with(api.container, rate_limit_per_second=0.2, rate_limit_burst=3) as client:
+        guesses = [client.get("/tickets", headers={"Authorization": f"Bearer qt_{i:016x}_guess"}) for i in range(4)]
+        assert [r.status_code for r in guesses] == [401, 401, 401, 429]
+        assert int(guesses[-1].headers["retry-after"]) >= 1
+        assert client.get("/tickets", headers=api.token("auditor")).status_code == 200
+
+
 def test_a_request_past_its_deadline_is_504_problem_json(api: Any) -> None:
     api.setup_org()
     with client_with(api.container, request_timeout_seconds=0.3, read_wait_seconds=3) as client:
