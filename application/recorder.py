@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,7 +67,9 @@ class Notifier:
         self.kwargs = {k: v for k, v in kwargs.items() if k != "row_factory"}
         self.statement = SQL("NOTIFY {}").format(Identifier(channel))
         self.idle_seconds = idle_seconds
-        self.coalesce_seconds = 0.002
+        #: At most one NOTIFY per this interval: every NOTIFY wakes every projection runner
+        #: (a read and a transaction each), so under load the rate must not follow the appends.
+        self.coalesce_seconds = 0.02
         self._poked = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -104,7 +107,7 @@ class Notifier:
                         conn.close()
                     conn = None
                 # Let a burst of commits share one notification.
-                self._poked.wait(self.coalesce_seconds)
+                time.sleep(self.coalesce_seconds)
         finally:
             if conn is not None:
                 conn.close()
