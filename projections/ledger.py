@@ -48,7 +48,13 @@ class LedgerProjection(Projection):
     def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
         self._pending = []
         if schema not in self._checked:  # a generation created before `late` existed
-            cur.execute(f"ALTER TABLE {schema}.ledger ADD COLUMN IF NOT EXISTS late boolean NOT NULL DEFAULT false")
+            cur.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = 'ledger'"
+                " AND column_name = 'late'",
+                (schema,),
+            )
+            if cur.fetchone() is None:
+                cur.execute(f"ALTER TABLE {schema}.ledger ADD COLUMN late boolean NOT NULL DEFAULT false")
             self._checked.add(schema)
         # Every event with an id up to this position was handed out before this batch
         # (the runner holds the tracking row locked; it moves when the batch commits).
