@@ -18,7 +18,9 @@ nonconformance). Then it measures, through the application's command (what
   publishing does).
 
 `seconds` is wall-clock time; `client_cpu_seconds` the CPU time of this (Python) process
-alone, a steadier figure on a busy machine (the database's share is the difference).
+and `server_cpu_seconds` that of the database backends serving the scratch database
+(from /proc, when PostgreSQL runs on this machine): steadier figures on a busy machine,
+whose sum is the import's time on an otherwise idle one.
 
 `run_survey_import()` is the importable entry point.
 """
@@ -68,6 +70,24 @@ def _with_db(url: str, dbname: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
     return make_conninfo(**params)
+
+
+def _backend_cpu(url: str) -> float:
+    """CPU seconds used so far by the database's backend processes serving `url`'s
+    database (read from /proc when the server runs on this machine, else 0)."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            pids = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()]
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        return total
+    except (OSError, ValueError, psycopg.Error):
+        return 0.0
 
 
 def make_csv(rows: int, low_pct: float, seed: int = 7, bad_last_row: bool = False) -> bytes:
@@ -125,9 +145,11 @@ def run_survey_import(
         rejected_seconds = time.perf_counter() - t0
         assert (app.recorder.max_notification_id() or 0) == head0, "a rejected file recorded something"
 
+        b0 = _backend_cpu(url)
         t0, c0 = time.perf_counter(), time.process_time()
         result = app.import_survey_responses(QM1, sv, data)
         import_seconds, import_cpu = time.perf_counter() - t0, time.process_time() - c0
+        server_cpu = _backend_cpu(url) - b0
         summary = result.extra["import"]
         head1 = app.recorder.max_notification_id() or 0
 
@@ -146,6 +168,7 @@ def run_survey_import(
             "nonconformances": summary["nonconformances"],
             "events_recorded": head1 - head0,
             "import": {"seconds": round(import_seconds, 2), "client_cpu_seconds": round(import_cpu, 2),
+                       "server_cpu_seconds": round(server_cpu, 2),
                        "rows_per_second": round(rows / import_seconds) if import_seconds else None},
             "reimport": {"seconds": round(reimport_seconds, 3), "recorded": again.extra["import"]["recorded"]},
             "rejected": {"seconds": round(rejected_seconds, 2), "errors": rejected_errors},
