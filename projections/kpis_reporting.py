@@ -14,6 +14,7 @@ configured (`QUALTRACE_REPORTING_PASSWORD`), then LOGIN with that password.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -29,6 +30,8 @@ log = logging.getLogger("qualtrace.reporting")
 SCHEMA = "reporting"
 ROLE = "qualtrace_reporting"
 LEVELS = ("project", "region", "company")
+#: The SQL each reporting view was created with (outside the reporting schema).
+HASHES_DDL = "CREATE TABLE IF NOT EXISTS qt_reporting_views (name text PRIMARY KEY, sql_hash text NOT NULL)"
 PERIODS = ("month", "quarter", "year")
 
 LEVEL_DOC = {
@@ -112,18 +115,19 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
         sql.SQL("{} AS {}").format(sql.SQL(spec.fact_exprs.get(c, f'"{c}"')), sql.Identifier(c))
         for c in spec.fact_docs
     )
-    _replace(conn, facts_view, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", spec.facts)))
-    _comment_view(
-        conn, facts_view,
-        f"One row per {spec.unit} (no personal data); the grain the {spec.kind} KPIs are computed from. "
-        f"Local times are in {projection.timezone}.",
-        spec.fact_docs,
-    )
+    if _replace(conn, facts_view, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", spec.facts))):
+        _comment_view(
+            conn, facts_view,
+            f"One row per {spec.unit} (no personal data); the grain the {spec.kind} KPIs are computed from. "
+            f"Local times are in {projection.timezone}.",
+            spec.fact_docs,
+        )
     for fv in spec.fact_views:
         cols = sql.SQL(", ").join(
             sql.SQL("{} AS {}").format(sql.SQL(fv.exprs.get(c, f'"{c}"')), sql.Identifier(c)) for c in fv.docs
         )
-        _replace(conn, fv.name, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", fv.table)))
+        if not _replace(conn, fv.name, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", fv.table))):
+            continue
         _comment_view(
             conn, fv.name,
             f"One row per {fv.unit} (no personal data). Local times are in {projection.timezone}.",
@@ -137,7 +141,8 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
             group = ([level] if level != "company" else []) + [period]
             if level == "project":
                 group = ["project", "region", period]
-            _replace(conn, name, kpi_query(spec, group, end=now_local))
+            if not _replace(conn, name, kpi_query(spec, group, end=now_local)):
+                continue
             docs = {g: LEVEL_DOC.get(g) or TIME_DOC[g] for g in group}
             docs.update(measures)
             where = "the whole company" if level == "company" else f"each {level}"
@@ -149,7 +154,8 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
             )
     for ev in spec.extra_views:
         query = kpi_query(spec, list(ev.group), end=now_local)
-        _replace(conn, ev.name, query)
+        if not _replace(conn, ev.name, query):
+            continue
         cols = [d.name for d in conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(
             sql.Identifier(SCHEMA, ev.name))).description or ()]
         _comment_view(
@@ -157,22 +163,43 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
             f"{ev.doc} ({projection.timezone}); same figures as GET /kpis/{spec.kind}?group_by={','.join(ev.group)}.",
             {c: dim_docs.get(c) or measures[c] for c in cols},
         )
-    if _role_exists(conn):
-        conn.execute(
-            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
-                sql.Identifier(SCHEMA), sql.Identifier(ROLE)
-            )
-        )
 
 
 def _role_exists(conn: psycopg.Connection[Any]) -> bool:
     return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,)).fetchone() is not None
 
 
-def _replace(conn: psycopg.Connection[Any], view: str, query: sql.Composable) -> None:
+def _replace(conn: psycopg.Connection[Any], view: str, query: sql.Composable) -> bool:
+    """Create or replace a reporting view unless it exists with this very SQL; return
+    whether it was (re)created (then it needs its comments and grant).
+
+    A rebuild leaves the reporting views alone (their SQL reads the stable `qt_read` views,
+    which the switch replaces in place): locking them in the switching transaction would
+    take locks in the opposite order to a BI tool's query and could deadlock with it."""
+    digest = hashlib.sha256(query.as_string(conn).encode()).hexdigest()
     ident = sql.Identifier(SCHEMA, view)
-    conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(ident))
-    conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(ident, query))
+    conn.execute(HASHES_DDL)
+    exists = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{view}",)).fetchone()
+    if exists and exists[0] is not None:
+        row = conn.execute("SELECT sql_hash FROM qt_reporting_views WHERE name = %s", (view,)).fetchone()
+        if row and row[0] == digest:
+            return False
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("CREATE OR REPLACE VIEW {} AS {}").format(ident, query))
+        except errors.InvalidTableDefinition:  # its columns changed
+            conn.execute(sql.SQL("DROP VIEW {}").format(ident))
+            conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(ident, query))
+    else:
+        conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(ident, query))
+    conn.execute(
+        "INSERT INTO qt_reporting_views (name, sql_hash) VALUES (%s, %s)"
+        " ON CONFLICT (name) DO UPDATE SET sql_hash = EXCLUDED.sql_hash",
+        (view, digest),
+    )
+    if _role_exists(conn):
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, sql.Identifier(ROLE)))
+    return True
 
 
 if publish not in VIEW_HOOKS:

@@ -367,10 +367,15 @@ def publish_views(conn: psycopg.Connection[Any], projection: Projection, generat
     schema = schema_name(projection, generation)
     for table in projection.views:
         view = sql.Identifier(READ_SCHEMA, table)
-        conn.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(view))
-        conn.execute(
-            sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(view, sql.Identifier(schema, table))
-        )
+        select = sql.SQL("SELECT * FROM {}").format(sql.Identifier(schema, table))
+        try:
+            # Replaced in place: views built on it (the reporting schema) stay untouched, so
+            # their readers and this switch lock in the same order and cannot deadlock.
+            with conn.transaction():
+                conn.execute(sql.SQL("CREATE OR REPLACE VIEW {} AS {}").format(view, select))
+        except psycopg.errors.InvalidTableDefinition:  # columns changed: dependents go too
+            conn.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(view))
+            conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(view, select))
     for hook in VIEW_HOOKS:
         hook(conn, projection, generation)
 

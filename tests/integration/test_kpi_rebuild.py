@@ -158,6 +158,16 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
             elif rebuilding.is_set():
                 answered[0] += 1
 
+    def read_sql() -> None:
+        """A BI tool reading the reporting schema as qualtrace_reporting throughout."""
+        with psycopg.connect(c.url, autocommit=True) as conn:
+            conn.execute("SET ROLE qualtrace_reporting")
+            while not done.is_set():
+                try:
+                    conn.execute("SELECT * FROM reporting.ticket_kpis_project_month").fetchall()
+                except psycopg.Error as e:
+                    failures.append(f"SQL: {e}")
+
     def write() -> None:
         while not done.is_set():
             r = api.post("/tickets", {"project": "P1", "kind": "inquiry", "channel": "app", "priority": "low",
@@ -174,6 +184,7 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
         threading.Thread(target=read, args=("/kpis/tickets", {"group_by": "region,kind", "format": "csv"})),
         threading.Thread(target=read, args=("/kpis/tickets", {})),
         threading.Thread(target=write),
+        threading.Thread(target=read_sql),
     ]
     for t in threads:
         t.start()
