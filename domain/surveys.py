@@ -383,16 +383,13 @@ class SurveyCampaign(QAggregate):
         self.record(self.Submitted, ctx)
 
     def decide(self, ctx: Ctx, approved: bool, reason: str | None) -> None:
-        """Approve, or reject with a reason (back to drafted). The submitter may not decide."""
+        """Approve, or reject with a reason (back to drafted).
+
+        DOMAIN.md names no four-eyes rule, so the submitter may decide too; the history
+        shows who submitted and who decided."""
         self.check_step("decide")
         if not isinstance(approved, bool):
             raise InvalidValue("approved", "must be true or false")
-        if self.submitted_by and self.submitted_by.get("id") == ctx.actor.id:
-            raise RuleViolation(
-                self.KIND, self.status, "decide",
-                "the principal who submitted the campaign may not decide on it; another quality manager must",
-                self.allowed_steps(),
-            )
         if approved:
             self.record(self.Approved, ctx, require_text("reason", reason, 2000) if reason else None)
         else:
