@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.steps import step_paths
 from application.errors import (
     Conflict,
     Forbidden,
@@ -111,16 +112,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(IllegalStep)
     async def _illegal(_: Request, exc: IllegalStep) -> JSONResponse:
-        return problem(409, str(exc), state=exc.state, step=exc.step, allowed_steps=exc.allowed)
+        return problem(409, str(exc), state=exc.state, step=step_paths([exc.step])[0], allowed_steps=step_paths(exc.allowed))
 
     @app.exception_handler(RuleViolation)
     async def _rule(_: Request, exc: RuleViolation) -> JSONResponse:
         detail = f"{exc} (state '{exc.state}'; allowed steps: {', '.join(exc.allowed) or 'none'})"
-        return problem(409, detail, state=exc.state, step=exc.step, allowed_steps=exc.allowed)
+        return problem(409, detail, state=exc.state, step=step_paths([exc.step])[0], allowed_steps=step_paths(exc.allowed))
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return problem(409, str(exc), state=exc.state, allowed_steps=exc.allowed)
+        return problem(409, str(exc), state=exc.state, allowed_steps=step_paths(exc.allowed))
 
     @app.exception_handler(PreconditionFailed)
     async def _precondition(_: Request, exc: PreconditionFailed) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from api.middleware import correlation_id_var
+from api.steps import step_paths
 from application.security import UNMASKED_ROLES, Principal
 
 
@@ -64,7 +65,7 @@ def aggregate_view(agg: Any) -> dict[str, Any]:
         out[key] = plain(value)
     out["created_at"] = plain(agg.created_on)
     out["updated_at"] = plain(agg.modified_on)
-    out["allowed_steps"] = agg.allowed_steps()
+    out["allowed_steps"] = step_paths(agg.allowed_steps())
     return out
 
 
