@@ -22,39 +22,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eventsourcing.application import Repository  # noqa: E402
 
+from bench.scratch import bench_container  # noqa: E402
 from domain.base import Actor, Ctx  # noqa: E402
 from domain.org import Project, Region  # noqa: E402
 from domain.tickets import Ticket  # noqa: E402
-from qualtrace.bootstrap import bootstrap  # noqa: E402
-from qualtrace.settings import Settings  # noqa: E402
 
 DESK = Actor("bench.desk", "Bench Desk", "front_desk")
 START = datetime(2026, 1, 5, 1, 0, tzinfo=timezone.utc)
 
-
-def _with_db(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
 
 
 def record_long_ticket(app: Any, events: int, per_save: int = 100) -> Ticket:
@@ -96,17 +84,7 @@ def run_reconstruct(
 
     Give `admin_url` (a server where a scratch database can be created and dropped) or
     `url` (an existing, empty database to use as is)."""
-    scratch = None
-    if url is None:
-        admin_url = admin_url or os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-        if not admin_url:
-            raise SystemExit("give --admin-url (or TEST_DATABASE_URL / DATABASE_URL)")
-        scratch = f"qt_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
-        url = _with_db(admin_url, scratch)
-    c = bootstrap(Settings(database_url=url, pool_size=2, run_projections=False), setup=True)
-    try:
+    with bench_container(admin_url, url) as c:
         app = c.app
         t = record_long_ticket(app, events)
         rng = random.Random(seed)
@@ -129,11 +107,6 @@ def run_reconstruct(
             ),
             "no_snapshots": _timed(lambda: plain.get(t.id), max(10, samples // 4)),
         }
-    finally:
-        c.close()
-        if scratch and admin_url:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
 
 
 def main(argv: list[str] | None = None) -> int:

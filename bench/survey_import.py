@@ -33,21 +33,17 @@ import os
 import random
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from application.base import Call  # noqa: E402
 from application.security import Principal  # noqa: E402
+from bench.scratch import bench_container  # noqa: E402
 from domain.survey_csv import CsvRejected  # noqa: E402
-from qualtrace.bootstrap import bootstrap  # noqa: E402
-from qualtrace.settings import Settings  # noqa: E402
 
 QM1 = Call(Principal("bench.qm1", "Bench QM One", "quality_manager"), "bench-survey-1")
 QM2 = Call(Principal("bench.qm2", "Bench QM Two", "quality_manager"), "bench-survey-2")
@@ -65,11 +61,6 @@ PLAN: dict[str, Any] = {
     ],
 }
 
-
-def _with_db(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
 
 
 def _backend_cpu(url: str) -> float:
@@ -113,17 +104,7 @@ def run_survey_import(
 ) -> dict[str, Any]:
     """Measure the import; returns the figures as a dict. Give `admin_url` (a server where
     a scratch database can be created and dropped) or `url` (an empty database)."""
-    scratch = None
-    if url is None:
-        admin_url = admin_url or os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-        if not admin_url:
-            raise SystemExit("give --admin-url (or TEST_DATABASE_URL / DATABASE_URL)")
-        scratch = f"qt_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
-        url = _with_db(admin_url, scratch)
-    c = bootstrap(Settings(database_url=url, pool_size=2, run_projections=False), setup=True)
-    try:
+    with bench_container(admin_url, url) as c:
         app = c.app
         app.register_region(ADMIN, code="SH", name="上海")
         app.register_project(ADMIN, code="P1", name="绿地花园", region="SH", households=800)
@@ -175,11 +156,6 @@ def run_survey_import(
             "results": {"seconds": round(results_seconds, 2), "n": results["n"], "csi": results["csi"],
                         "cli": results["cli"]},
         }
-    finally:
-        c.close()
-        if scratch and admin_url:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
 
 
 def main(argv: list[str] | None = None) -> int:
