@@ -126,11 +126,11 @@ def run_survey_import(
         rejected_seconds = time.perf_counter() - t0
         assert (app.recorder.max_notification_id() or 0) == head0, "a rejected file recorded something"
 
-        b0 = _backend_cpu(url)
+        b0 = _backend_cpu(c.url)
         t0, c0 = time.perf_counter(), time.process_time()
         result = app.import_survey_responses(QM1, sv, data)
         import_seconds, import_cpu = time.perf_counter() - t0, time.process_time() - c0
-        server_cpu = _backend_cpu(url) - b0
+        server_cpu = _backend_cpu(c.url) - b0
         summary = result.extra["import"]
         head1 = app.recorder.max_notification_id() or 0
 
