@@ -98,15 +98,23 @@ def run_writers(writers: int, seconds: float, insert: Callable[[int], int]) -> t
     """`writers` threads call insert(writer) (one transaction each) for `seconds`; return
     (events, elapsed)."""
     counts = [0] * writers
-    start = threading.Barrier(writers + 1)
-    stop = threading.Event()
 
-    def work(i: int) -> None:
-        start.wait()
+    def work(i: int, ready: Callable[[], object], stop: threading.Event) -> None:
+        ready()
         while not stop.is_set():
             counts[i] += insert(i)
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(writers)]
+    elapsed = run_for(writers, seconds, work)
+    return sum(counts), elapsed
+
+
+def run_for(workers: int, seconds: float, work: Callable[[int, Callable[[], object], threading.Event], None]) -> float:
+    """Run work(i, ready, stop) in `workers` threads: each calls ready() once set up and
+    returns soon after stop is set. The clock runs from when all are ready for `seconds`;
+    returns the elapsed seconds."""
+    start = threading.Barrier(workers + 1)
+    stop = threading.Event()
+    threads = [threading.Thread(target=work, args=(i, start.wait, stop), daemon=True) for i in range(workers)]
     for t in threads:
         t.start()
     start.wait()
@@ -115,7 +123,7 @@ def run_writers(writers: int, seconds: float, insert: Callable[[int], int]) -> t
     stop.set()
     for t in threads:
         t.join()
-    return sum(counts), time.perf_counter() - t0
+    return time.perf_counter() - t0
 
 
 class Tail:
@@ -394,13 +402,11 @@ def load(port: int, clients: int, seconds: float, request: Callable[[random.Rand
     answer came, for `seconds`; throughput and latency percentiles of good answers."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     bad = [0] * clients
-    start = threading.Barrier(clients + 1)
-    stop = threading.Event()
 
-    def work(i: int) -> None:
+    def work(i: int, ready: Callable[[], object], stop: threading.Event) -> None:
         rng = random.Random(i)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        start.wait()
+        ready()
         while not stop.is_set():
             method, path, body = request(rng)
             t0 = time.perf_counter()
@@ -413,16 +419,7 @@ def load(port: int, clients: int, seconds: float, request: Callable[[random.Rand
                 bad[i] += 1
         conn.close()
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_for(clients, seconds, work)
     flat = [x for lst in latencies for x in lst]
     return {"clients": clients, "requests": len(flat), "errors": sum(bad), "per_second": round(len(flat) / elapsed, 1),
             "p50_ms": round(pct(flat, 50) * 1000, 2), "p99_ms": round(pct(flat, 99) * 1000, 2)}
