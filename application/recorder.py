@@ -29,16 +29,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 log = logging.getLogger("qualtrace.recorder")
 
@@ -116,6 +129,80 @@ class Notifier:
                     self._thread = None
 
 
+class AppendConnections:
+    """A small LIFO of connections for appends, bounded like the library's pool.
+
+    Why not the library's pool: taking and returning a `psycopg_pool` connection costs
+    about as much client CPU as the append's own round trip; appends are the hot path,
+    and this costs a lock and a semaphore. Errors are translated exactly as the library
+    translates them (`PostgresDatastore.get_connection`), so callers see the same
+    `eventsourcing.persistence` exceptions; a broken connection is dropped, not reused.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, conninfo: str, kwargs: dict[str, Any], size: int) -> None:
+        self.datastore = datastore
+        self.conninfo = conninfo
+        self.kwargs = dict(kwargs)
+        self.kwargs["row_factory"] = dict_row
+        self.timeout_statement = SQL("SET idle_in_transaction_session_timeout = {}").format(
+            Literal(f"{int(datastore.idle_in_transaction_session_timeout * 1000)}ms")
+        )
+        self._free: list[psycopg.Connection[DictRow]] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, size))
+        self._closed = False
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[DictRow]]:
+        if not self._slots.acquire(timeout=30.0):
+            raise OperationalError("no append connection free within 30 s")
+        conn: psycopg.Connection[DictRow] | None = None
+        try:
+            with self._lock:
+                conn = self._free.pop() if self._free else None
+            if conn is None or conn.closed:
+                conn = self._connect()
+            yield conn
+        except psycopg.Error as e:
+            if conn is not None and (conn.broken or conn.closed):
+                conn.close()
+                conn = None
+            raise _translate(e) from e
+        finally:
+            if conn is not None:
+                if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE or self._closed:
+                    conn.close()
+                else:
+                    with self._lock:
+                        self._free.append(conn)
+            self._slots.release()
+
+    def _connect(self) -> psycopg.Connection[DictRow]:
+        conn: psycopg.Connection[DictRow] = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
+        conn.execute(self.timeout_statement)
+        return conn
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            free, self._free = self._free, []
+        for conn in free:
+            conn.close()
+
+
+def _translate(e: psycopg.Error) -> Exception:
+    """The library's exception for a psycopg error (as `PostgresDatastore.get_connection`)."""
+    for source, target in (
+        (psycopg.InterfaceError, InterfaceError), (psycopg.OperationalError, OperationalError),
+        (psycopg.DataError, DataError), (psycopg.IntegrityError, IntegrityError),
+        (psycopg.InternalError, InternalError), (psycopg.ProgrammingError, ProgrammingError),
+        (psycopg.NotSupportedError, NotSupportedError), (psycopg.DatabaseError, DatabaseError),
+    ):
+        if isinstance(e, source):
+            return target(str(e))
+    return PersistenceError(str(e))
+
+
 class QualtraceRecorder(PostgresApplicationRecorder):
     """PostgreSQL application recorder: no table lock, rows stamped with their xid,
     NOTIFY after commit, and an in-transaction `after_insert` hook."""
@@ -127,11 +214,21 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         pool = self.datastore.pool
         conninfo: Any = pool.conninfo
         kwargs: Any = pool.kwargs
-        self.notifier = Notifier(
-            conninfo() if callable(conninfo) else conninfo,
-            dict((kwargs() if callable(kwargs) else kwargs) or {}),
-            self.channel_name,
+        conninfo = conninfo() if callable(conninfo) else conninfo
+        kwargs = dict((kwargs() if callable(kwargs) else kwargs) or {})
+        self.notifier = Notifier(conninfo, kwargs, self.channel_name)
+        self.append_connections = AppendConnections(
+            self.datastore, conninfo, {k: v for k, v in kwargs.items() if k != "row_factory"}, pool.max_size
         )
+        # Closing the application closes the datastore (the library never closes a
+        # recorder): close the append connections with it.
+        close_datastore = self.datastore.close
+
+        def close() -> None:
+            self.append_connections.close()
+            close_datastore()
+
+        self.datastore.close = close  # type: ignore[method-assign]
         # One pipelined statement replaces LOCK TABLE: keep the lock timeout (it bounds
         # the wait on a competing insert of the same aggregate version), and take the
         # transaction's xid BEFORE the insert draws notification ids, so that any id a
@@ -157,6 +254,16 @@ class QualtraceRecorder(PostgresApplicationRecorder):
             timeout=Literal(f"{self.datastore.lock_timeout}s"),
             table=Identifier(self.datastore.schema, self.events_table_name),
             id_type=Identifier(self.datastore.originator_id_type),
+        )
+        # The same for one event (most commands) with scalar parameters: adapting four
+        # one-element arrays costs the client more CPU than the whole round trip.
+        self.insert_one_statement = SQL(
+            "WITH x AS (SELECT pg_current_xact_id() AS xid, set_config('lock_timeout', {timeout}, true) AS lt)"
+            " INSERT INTO {table} (originator_id, originator_version, topic, state, xid)"
+            " SELECT %s, %s, %s, %s, x.xid FROM x RETURNING notification_id"
+        ).format(
+            timeout=Literal(f"{self.datastore.lock_timeout}s"),
+            table=Identifier(self.datastore.schema, self.events_table_name),
         )
 
     def create_table(self) -> None:
@@ -184,20 +291,27 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         the hook's statements share its transaction."""
         if not stored_events:
             return super().insert_events(stored_events, **kwargs)
-        params = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
+        statement: SQL | Composed
+        params: tuple[Any, ...]
+        if len(stored_events) == 1:
+            e = stored_events[0]
+            statement, params = self.insert_one_statement, (e.originator_id, e.originator_version, e.topic, e.state)
+        else:
+            statement = self.insert_statement
+            params = (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            )
         after_insert: AfterInsert | None = kwargs.get("after_insert")
-        with self.datastore.get_connection() as conn:
+        with self.append_connections.connection() as conn:
             if after_insert is None:
-                rows = conn.execute(self.insert_statement, params, prepare=True).fetchall()
+                rows = conn.execute(statement, params, prepare=True).fetchall()
                 ids = [r["notification_id"] for r in rows]
             else:
                 with conn.transaction(), conn.cursor() as cur:
-                    cur.execute(self.insert_statement, params, prepare=True)
+                    cur.execute(statement, params, prepare=True)
                     ids = [r["notification_id"] for r in cur.fetchall()]
                     after_insert(cur, ids)
         self.notifier.poke()
