@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from projections.base import EventRecord, Projection
+from projections.kpi_cells import CELL_DDL, anchor_columns, mark_dirty, span
 from projections.kpis_query import KpiSpec
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -74,11 +75,17 @@ class FactProjection(Projection):
     #: The KPI figures this projection's facts feed (API and reporting schema).
     SPEC: ClassVar[KpiSpec | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every generation also holds the report cells of its figures (projections.kpi_cells).
+        cls.tables = [*cls.tables, *(d for d in CELL_DDL if d not in cls.tables)]
+
     def __init__(self, timezone: str = DEFAULT_TIMEZONE) -> None:
         self.timezone = timezone
         self.tz = ZoneInfo(timezone)
         self._local = threading.local()
         self._columns: dict[str, list[str]] = {}
+        self._cells_ready: set[str] = set()
 
     # -- time --------------------------------------------------------------------
     def local(self, ts: datetime | None) -> datetime | None:
@@ -131,9 +138,40 @@ class FactProjection(Projection):
                     self._columns[table] = [d.name for d in dcur.description or ()]
                 for row in dcur.fetchall():
                     facts.rows.setdefault(table, {})[tuple(row[k] for k in key)] = row
+        anchors = anchor_columns(self.SPEC) if self.SPEC is not None else {}
+        # The anchor times of the rows as they were: a changed row may leave its old periods.
+        before = {
+            (table, k): span([row], anchors[table])
+            for table, rows in facts.rows.items() if table in anchors for k, row in rows.items()
+        }
         for rec in records:
             self.apply(facts, rec)
         self._write(cur, schema, facts)
+        if anchors:
+            self._mark_cells(cur, schema, facts, anchors, before)
+
+    def _mark_cells(
+        self, cur: Cursor[Any], schema: str, facts: Facts, anchors: dict[str, tuple[str, ...]],
+        before: dict[tuple[str, tuple[Any, ...]], Any],
+    ) -> None:
+        """Mark the report cells the batch's changed rows may move (old and new anchors)."""
+        if schema not in self._cells_ready:  # a generation made before report cells existed
+            cur.execute("SELECT to_regclass(%s)", (f"{schema}.kpi_cell_dirty",))
+            found = cur.fetchone()
+            if found is None or found[0] is None:  # created in this batch's transaction: check again next time
+                for ddl in CELL_DDL:
+                    cur.execute(ddl.format(schema=schema))  # type: ignore[arg-type]
+            else:
+                self._cells_ready.add(schema)
+        spans = []
+        for table, keys in facts.dirty.items():
+            if table not in anchors:
+                continue
+            rows = facts.rows.get(table, {})
+            for k in keys:
+                spans.append(before.get((table, k)))
+                spans.append(span([rows[k]], anchors[table]))
+        mark_dirty(cur, schema, spans)
 
     def related_ids(self, records: Iterable[EventRecord]) -> Iterable[UUID]:
         """Other issues whose fact rows a batch needs (beside the events' own issues)."""

@@ -202,6 +202,7 @@ def kpi_query(
     start: datetime | None = None,
     end: datetime | sql.Composable | None = None,
     filters: dict[str, Sequence[str]] | None = None,
+    schema: str = "qt_read",
 ) -> sql.Composed:
     """The KPI rows of `spec` grouped by `group_by`, for facts in [start, end) local time.
 
@@ -210,7 +211,8 @@ def kpi_query(
     listed or it lies in the region (both None: everything). `end` may be an SQL expression
     (the reporting views use the current local time). Stock families are measured at the
     end of each period, or at `end` without a time dimension. A family that lacks a grouped
-    or filtered dimension is left out, with its measures.
+    or filtered dimension is left out, with its measures. `schema` holds the fact tables
+    (the `qt_read` views; the report cells read one generation's tables directly).
     """
     filters = {k: list(v) for k, v in (filters or {}).items() if v}
     where: list[sql.Composable] = []
@@ -253,7 +255,7 @@ def kpi_query(
             fwhere.append(sql.SQL("({})::text = ANY({})").format(_dim_sql(spec, dim, fam.anchor, fam), sql.Literal(values)))
         ctes.append(
             sql.SQL("{} AS (SELECT * FROM {} WHERE {})").format(
-                sql.Identifier(src), sql.Identifier("qt_read", fam.facts or spec.facts),
+                sql.Identifier(src), sql.Identifier(schema, fam.facts or spec.facts),
                 sql.SQL(" AND ").join(fwhere) if fwhere else sql.SQL("TRUE"),
             )
         )

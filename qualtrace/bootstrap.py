@@ -18,6 +18,7 @@ from application.deadlines import DeadlineWatcher
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
+from projections.kpi_cells import CellRefresher
 from projections.kpis_reporting import ensure_role as ensure_reporting_role
 from projections.runner import EventSource, ProjectionRunner, rebuild
 from qualtrace.database import EmbeddedPostgres, eventsourcing_env, setup_service_tables
@@ -37,18 +38,23 @@ class Container:
     runners: list[ProjectionRunner] = field(default_factory=list)
     embedded: EmbeddedPostgres | None = None
     deadline_watcher: DeadlineWatcher | None = None
+    refresher: CellRefresher | None = None  # KPI report cells (projections.kpi_cells)
 
     def start_projections(self) -> None:
         for r in self.runners:
             r.start()
         if self.deadline_watcher is not None:
             self.deadline_watcher.start()
+        if self.refresher is not None:
+            self.refresher.start()
 
     def stop_projections(self) -> None:
         """Stop every runner after its current batch; all at once, so shutting down takes one
         poll interval rather than one per projection."""
         if self.deadline_watcher is not None:
             self.deadline_watcher.stop()
+        if self.refresher is not None:
+            self.refresher.stop()
         stoppers = [threading.Thread(target=r.stop, name=f"stop-{i}") for i, r in enumerate(self.runners)]
         for t in stoppers:
             t.start()
@@ -106,4 +112,5 @@ def bootstrap(
     runners = [ProjectionRunner(url, source, p) for p in projections]
     pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=settings.pool_size, kwargs={"autocommit": True}, open=True)
     return Container(settings=settings, url=url, app=app, pool=pool, source=source, runners=runners, embedded=embedded,
-                     deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds))
+                     deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
+                     refresher=CellRefresher(url, projections))

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from psycopg.rows import dict_row
 
@@ -15,6 +16,7 @@ from api.deps import Container, QueryCall, ReadPosition
 from application.security import can
 from domain.errors import InvalidValue
 from projections import registry
+from projections.kpi_cells import LEVELS, read_cell, whole_period
 from projections.kpis_base import FactProjection
 from projections.kpis_query import KpiSpec, UnknownDimension, kpi_query, parse_group_by, plain
 
@@ -30,11 +32,17 @@ ToDate = Annotated[
 ]
 
 
-def spec_for(kind: str) -> KpiSpec:
+def projection_for(kind: str) -> type[FactProjection]:
     for cls in registry.PROJECTIONS:
         if issubclass(cls, FactProjection) and cls.SPEC is not None and cls.SPEC.kind == kind:
-            return cls.SPEC
+            return cls
     raise HTTPException(404, f"no KPIs for '{kind}'")
+
+
+def spec_for(kind: str) -> KpiSpec:
+    spec = projection_for(kind).SPEC
+    assert spec is not None
+    return spec
 
 
 def _day(field: str, value: str | None, end: bool) -> datetime | None:
@@ -77,7 +85,25 @@ def kpi_rows(
     end: str | None,
     group_by: str | None,
     filters: dict[str, list[str]] | None = None,
+    min_position: int | None = None,
 ) -> list[dict[str, Any]]:
+    return kpi_answer(c, call, kind, project, region, start, end, group_by, filters, min_position)[0]
+
+
+def kpi_answer(
+    c: Any,
+    call: Any,
+    kind: str,
+    project: str | None,
+    region: str | None,
+    start: str | None,
+    end: str | None,
+    group_by: str | None,
+    filters: dict[str, list[str]] | None = None,
+    min_position: int | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The KPI rows, and the read position of the report cell they came from (None when
+    computed live)."""
     if not can(call.principal, "kpi.read"):
         raise HTTPException(403, f"role '{call.principal.role}' may not kpi.read")
     spec = spec_for(kind)
@@ -94,20 +120,68 @@ def kpi_rows(
     if lo is not None and lo >= hi:
         raise InvalidValue("from", "must not be after 'to'")
     projects = [p.strip() for p in project.split(",") if p.strip()] if project else None
+    scope = call.principal.scope_filter()
     try:
         query = kpi_query(
             spec, groups, projects=projects, region=region or None,
-            scope=call.principal.scope_filter(), start=lo, end=hi, filters=filters,
+            scope=scope, start=lo, end=hi, filters=filters,
         )
     except UnknownDimension as e:
         raise InvalidValue("group_by", str(e)) from None
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query)
-        rows = cur.fetchall()
-    return [{k: plain(v) for k, v in r.items()} for r in rows]
+    with c.pool.connection() as conn:
+        cell = _from_cell(conn, kind, spec, groups, projects, region or None, scope, lo, hi, filters, min_position)
+        if cell is not None:
+            return cell
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query)
+            rows = cur.fetchall()
+    return [{k: plain(v) for k, v in r.items()} for r in rows], None
 
 
-def respond(request: Request, rows: list[dict[str, Any]], fmt: str | None, kind: str) -> Any:
+def _from_cell(
+    conn: Any, kind: str, spec: KpiSpec, groups: list[str], projects: list[str] | None, region: str | None,
+    scope: tuple[Any, Any], lo: datetime | None, hi: datetime | None, filters: dict[str, list[str]] | None,
+    min_position: int | None,
+) -> tuple[list[dict[str, Any]], int] | None:
+    """The answer from a report cell (projections.kpi_cells) when the request is exactly
+    one: a level (no dims, region or project), one whole calendar period, no dimension
+    filters, a scope and filters that only keep whole rows of the cell, and the cell at
+    least as fresh as `min_position` (or as the fact projection, without one)."""
+    period = whole_period(lo, hi)
+    level = next((name for name, dims in LEVELS.items() if list(dims) == groups), None)
+    if period is None or level is None or any(filters.values() if filters else ()):
+        return None
+    scope_projects, scope_region = scope
+    # Ranks order the rows within the period: a subset's ranks differ from the cell's.
+    ranked = any("{partition}" in m.expr for m in spec.measures)
+    keep: list[tuple[str, set[str]]] = []
+    if scope_region is not None:
+        return None
+    if scope_projects is not None:
+        if level != "project":
+            return None
+        keep.append(("project", set(scope_projects)))
+    if projects:
+        if level != "project":
+            return None
+        keep.append(("project", set(projects)))
+    if region is not None:
+        if level != "region":
+            return None
+        keep.append(("region", {region}))
+    if keep and ranked:
+        return None
+    try:
+        cell = read_cell(conn, spec, projection_for(kind).name, level, period[0], period[1], min_position)
+    except psycopg.Error:  # no cells here (yet): a generation from before them, say
+        return None
+    if cell is None:
+        return None
+    rows = [r for r in cell.rows if all(r.get(col) in values for col, values in keep)]
+    return rows, cell.position
+
+
+def respond(request: Request, rows: list[dict[str, Any]], fmt: str | None, kind: str, position: int | None = None) -> Any:
     wants_csv = (fmt or "").lower() == "csv" or (
         fmt is None and "text/csv" in request.headers.get("accept", "").lower()
     )
@@ -123,13 +197,15 @@ def respond(request: Request, rows: list[dict[str, Any]], fmt: str | None, kind:
     return Response(
         buf.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'inline; filename="kpis-{kind}.csv"'},
+        headers={"Content-Disposition": f'inline; filename="kpis-{kind}.csv"',
+                 **({"X-Read-Position": str(position)} if position is not None else {})},
     )
 
 
 def _endpoint(kind: str, summary: str) -> Any:
     def get_kpis(
         request: Request,
+        response: Response,
         call: QueryCall,
         c: Container,
         pos: ReadPosition,
@@ -141,8 +217,13 @@ def _endpoint(kind: str, summary: str) -> Any:
         format: Annotated[str | None, Query(description="json (default) or csv")] = None,
     ) -> Any:
         filters = dimension_filters(spec_for(kind), request)
-        rows = kpi_rows(c, call, kind, project, region, start, end, group_by, filters)
-        return respond(request, rows, format, kind)
+        raw = request.query_params.get("min_position")
+        min_position = int(raw) if raw is not None and raw.strip().isdigit() else None
+        rows, cell_position = kpi_answer(c, call, kind, project, region, start, end, group_by, filters, min_position)
+        # A report cell's answer reflects the events up to its own position.
+        position = pos if cell_position is None else cell_position
+        response.headers["X-Read-Position"] = str(position)
+        return respond(request, rows, format, kind, position)
 
     get_kpis.__doc__ = summary
     get_kpis.__name__ = f"kpis_{kind}"
