@@ -201,19 +201,37 @@ class EventSource:
         return self.recorder.max_notification_id() or 0
 
 
-class ProjectionRunner:
-    """Keeps one projection's live generation up to date."""
+class GroupRunner:
+    """Keeps several projections' live generations up to date from ONE read of the store.
+
+    Projections whose places (`ReadCursor`) agree (the usual case: they follow the same
+    store) share each batch: the events are read and decoded once, applied to each
+    projection, and every tracking row moves, in one transaction. One commit per batch
+    instead of one per projection is what lets the API and the read side share two cores.
+    Projections at different places (one just added, or held back by a failure) are read
+    and applied in groups of their own, so no projection ever waits for another.
+
+    A projection that raises is isolated: the batch is applied again to each projection in
+    a transaction of its own, the others move on, and the failing one is retried after a
+    pause, from where it stands (its events are not skipped; see `FAILURE_PAUSE`).
+    """
 
     BATCH = 1000
     SETTLE_SECONDS = 5.0
+    #: A failing projection is left alone for this long before it is tried again.
+    FAILURE_PAUSE = 1.0
 
-    def __init__(self, conninfo: str, source: EventSource, projection: Projection) -> None:
+    def __init__(self, conninfo: str, source: EventSource, projections: Sequence[Projection], name: str = "") -> None:
         self.conninfo = conninfo
         self.source = source
-        self.projection = projection
+        self.projections = list(projections)
+        self.name = name or ",".join(p.name for p in self.projections)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._paused: dict[str, float] = {}  # projection name -> monotonic time it may run again
+        self._settling = False
+        self._live = False  # following the store (failures pause a projection) vs a one-off run
 
     # -- setup --------------------------------------------------------------------
     @staticmethod
@@ -236,18 +254,86 @@ class ProjectionRunner:
                     publish_views(conn, p, 1)
 
     # -- processing ---------------------------------------------------------------
+    def process(self, conn: psycopg.Connection[Any], limit: int | None = None) -> int:
+        """Apply the next batch to every projection of the group; return how many events
+        the furthest-moving group of them applied (0 also when only positions moved)."""
+        now = time.monotonic()
+        ready = [p for p in self.projections if self._paused.get(p.name, 0.0) <= now]
+        if not ready:
+            return 0
+        # Read before any transaction takes an xid: a batch holding an xid while reading
+        # would hold back the horizon it reads below (its own, and other readers').
+        seen = _live_tracking(conn, [p.name for p in ready], lock=False)
+        self._settling = any(cursor.pending_position is not None for _gen, cursor in seen.values())
+        groups: dict[ReadCursor, list[Projection]] = {}
+        for p in ready:
+            if p.name in seen:
+                groups.setdefault(seen[p.name][1], []).append(p)
+        applied = 0
+        for cursor, members in groups.items():
+            batch = self.source.read_batch(cursor, limit or self.BATCH)
+            if not batch.records and batch.cursor == cursor:
+                continue
+            applied = max(applied, self._apply(conn, cursor, batch, members))
+        return applied
+
+    def _apply(self, conn: psycopg.Connection[Any], cursor: ReadCursor, batch: Batch, members: list[Projection]) -> int:
+        try:
+            with conn.transaction():
+                locked = _live_tracking(conn, [p.name for p in members], lock=True)
+                # Retired by a rebuild, or moved by another runner meanwhile: next time.
+                moving = [p for p in members if p.name in locked and locked[p.name][1] == cursor]
+                if not moving:
+                    return 0
+                for p in moving:
+                    with conn.cursor() as cur:
+                        apply_records(cur, p, schema_name(p, locked[p.name][0]), batch.records)
+                c = batch.cursor
+                conn.execute(
+                    "UPDATE qt_projection_tracking t SET position=%s, cursor_xid=%s, cursor_id=%s,"
+                    " pending_position=%s, pending_xmax=%s, updated_at=now()"
+                    " FROM unnest(%s::text[], %s::int[]) AS u(name, generation)"
+                    " WHERE t.name = u.name AND t.generation = u.generation",
+                    (c.position, c.xid, c.id, c.pending_position, c.pending_xmax,
+                     [p.name for p in moving], [locked[p.name][0] for p in moving]),
+                )
+            for p in moving:
+                self._paused.pop(p.name, None)
+            return len(batch.records)
+        except Exception as e:
+            if conn.broken or conn.closed:
+                raise
+            if len(members) > 1:  # find the culprit: each on its own
+                log.warning("a projection of group %s failed (%r); applying the batch to each alone", self.name, e)
+                applied, failure = 0, None
+                for p in members:
+                    try:
+                        applied = max(applied, self._apply(conn, cursor, batch, [p]))
+                    except Exception as each:
+                        failure = failure or each
+                if failure is not None:
+                    raise failure from None
+                return applied
+            self.error = e
+            if not self._live:  # a one-off catch-up reports the failure
+                raise
+            self._paused[members[0].name] = time.monotonic() + self.FAILURE_PAUSE
+            log.exception("projection %s failed; retrying in %.1f s", members[0].name, self.FAILURE_PAUSE)
+            return 0
+
     def run_once(self, max_batches: int | None = None) -> int:
-        """Process every event recorded so far (or `max_batches` batches); return how many."""
+        """Process every event recorded so far (or `max_batches` batches); return how many
+        events the furthest-moving projection applied."""
         done = 0
         batches = 0
         settle_until = time.monotonic() + self.SETTLE_SECONDS
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             while not self._stop.is_set():
-                n = process_batch(conn, self.source, self.projection, None, self.BATCH)
+                n = self.process(conn)
                 if n == 0:
                     # Nothing left below the horizon; wait (bounded) for transactions that
                     # were running to finish, so the position covers everything recorded.
-                    if not settling(conn, self.projection.name) or time.monotonic() > settle_until:
+                    if not self._settling_now(conn) or time.monotonic() > settle_until:
                         break
                     time.sleep(0.005)
                     continue
@@ -257,8 +343,12 @@ class ProjectionRunner:
                     break
         return done
 
+    def _settling_now(self, conn: psycopg.Connection[Any]) -> bool:
+        seen = _live_tracking(conn, [p.name for p in self.projections], lock=False)
+        return any(cursor.pending_position is not None for _gen, cursor in seen.values())
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"projection-{self.projection.name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"projections-{self.name}"[:60], daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -267,6 +357,7 @@ class ProjectionRunner:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        self._live = True
         channel = getattr(self.source.recorder, "channel_name", "qualtrace_events")
         while not self._stop.is_set():
             try:
@@ -275,18 +366,51 @@ class ProjectionRunner:
                 ) as listen:
                     listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     while not self._stop.is_set():
-                        n = process_batch(conn, self.source, self.projection, None, self.BATCH)
+                        n = self.process(conn)
                         if n:
                             continue
                         # Wait for a notification, but never longer than the poll interval
-                        # (much shorter while the position waits for running transactions).
-                        wait = 0.005 if settling(conn, self.projection.name) else 0.5
+                        # (much shorter while a position waits for running transactions).
+                        wait = 0.005 if self._settling else 0.5
+                        if self._paused:
+                            wait = min(wait, max(0.005, min(self._paused.values()) - time.monotonic()))
                         for _ in listen.notifies(timeout=wait, stop_after=1):
                             pass
             except Exception as e:  # keep following the store after a transient failure
                 self.error = e
-                log.exception("projection %s failed; retrying", self.projection.name)
+                log.exception("projection group %s failed; retrying", self.name)
                 self._stop.wait(1.0)
+
+
+class ProjectionRunner(GroupRunner):
+    """Keeps one projection's live generation up to date (a group of one)."""
+
+    def __init__(self, conninfo: str, source: EventSource, projection: Projection) -> None:
+        super().__init__(conninfo, source, [projection])
+        self.projection = projection
+
+
+def apply_records(cur: psycopg.Cursor[Any], projection: Projection, schema: str, records: Sequence[EventRecord]) -> None:
+    """Apply a batch of events to one projection's tables in `schema` (caller's transaction)."""
+    if not records:
+        return
+    projection.begin_batch(cur, schema)
+    for rec in records:
+        if projection.handles(rec):
+            projection.handle(cur, rec, schema)
+    projection.end_batch(cur, schema)
+
+
+def _live_tracking(
+    conn: psycopg.Connection[Any], names: Sequence[str], lock: bool
+) -> dict[str, tuple[int, ReadCursor]]:
+    """name -> (live generation, cursor) for `names`; locked in name order when `lock`."""
+    rows = conn.execute(
+        f"SELECT name, {TRACKING_COLUMNS} FROM qt_projection_tracking WHERE live AND name = ANY(%s)"
+        " ORDER BY name" + (" FOR UPDATE" if lock else ""),
+        (list(names),),
+    ).fetchall()
+    return {r[0]: (r[1], ReadCursor(r[3], r[4], r[2], r[5], r[6])) for r in rows}
 
 
 def _tracking(
@@ -330,14 +454,8 @@ def process_batch(
         gen, cursor = locked
         if cursor != seen[1]:  # another runner moved it meanwhile: read again under the lock
             batch = source.read_batch(cursor, limit)
-        schema = schema_name(projection, gen)
         with conn.cursor() as cur:
-            if batch.records:
-                projection.begin_batch(cur, schema)
-                for rec in batch.records:
-                    if projection.handles(rec):
-                        projection.handle(cur, rec, schema)
-                projection.end_batch(cur, schema)
+            apply_records(cur, projection, schema_name(projection, gen), batch.records)
             c = batch.cursor
             cur.execute(
                 "UPDATE qt_projection_tracking SET position=%s, cursor_xid=%s, cursor_id=%s,"

@@ -20,7 +20,7 @@ from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
 from projections.kpi_cells import CellRefresher
 from projections.kpis_reporting import ensure_role as ensure_reporting_role
-from projections.runner import EventSource, ProjectionRunner, rebuild
+from projections.runner import EventSource, GroupRunner, ProjectionRunner, rebuild
 from qualtrace.database import EmbeddedPostgres, eventsourcing_env, setup_service_tables
 from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
@@ -35,14 +35,19 @@ class Container:
     app: Qualtrace
     pool: ConnectionPool[Any]
     source: EventSource
+    #: One runner per projection, for one-off catch-ups (tests, the CLI).
     runners: list[ProjectionRunner] = field(default_factory=list)
+    #: What follows the store while the service runs: every read model in ONE group
+    #: (one read and one commit per batch), and the process follower on its own (its
+    #: handler records events, it must not hold up the read models).
+    groups: list[GroupRunner] = field(default_factory=list)
     embedded: EmbeddedPostgres | None = None
     deadline_watcher: DeadlineWatcher | None = None
     refresher: CellRefresher | None = None  # KPI report cells (projections.kpi_cells)
 
     def start_projections(self) -> None:
-        for r in self.runners:
-            r.start()
+        for g in self.groups:
+            g.start()
         if self.deadline_watcher is not None:
             self.deadline_watcher.start()
         if self.refresher is not None:
@@ -55,7 +60,7 @@ class Container:
             self.deadline_watcher.stop()
         if self.refresher is not None:
             self.refresher.stop()
-        stoppers = [threading.Thread(target=r.stop, name=f"stop-{i}") for i, r in enumerate(self.runners)]
+        stoppers = [threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)]
         for t in stoppers:
             t.start()
         for t in stoppers:
@@ -63,7 +68,7 @@ class Container:
 
     def run_projections_once(self) -> int:
         """Bring every projection up to date now (tests and the CLI use this)."""
-        return sum(r.run_once() for r in self.runners)
+        return sum(g.run_once() for g in self.groups)
 
     def rebuild(self, name: str) -> dict[str, Any]:
         projection = registry.by_name(name, self.settings.timezone)
@@ -110,7 +115,11 @@ def bootstrap(
             ensure_reporting_role(conn, settings.reporting_password)
             ProjectionRunner.setup(conn, projections)
     runners = [ProjectionRunner(url, source, p) for p in projections]
+    models = [p for p in projections if not isinstance(p, ProcessFollower)]
+    followers = [r for r in runners if isinstance(r.projection, ProcessFollower)]
+    groups: list[GroupRunner] = [GroupRunner(url, source, models, name="read-models"), *followers]
     pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=settings.pool_size, kwargs={"autocommit": True}, open=True)
-    return Container(settings=settings, url=url, app=app, pool=pool, source=source, runners=runners, embedded=embedded,
+    return Container(settings=settings, url=url, app=app, pool=pool, source=source, runners=runners, groups=groups,
+                     embedded=embedded,
                      deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
                      refresher=CellRefresher(url, projections))

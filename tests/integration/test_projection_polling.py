@@ -71,4 +71,4 @@ def test_a_projection_follows_on_after_its_listen_connection_is_killed(live: Any
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
     app.register_project(call(), "P2", "二号", "SH", 100)
     assert "P2" in wait_for(live.url, {"P2"})
-    assert all(r._thread is not None and r._thread.is_alive() for r in live.runners)
+    assert all(g._thread is not None and g._thread.is_alive() for g in live.groups)
