@@ -5,7 +5,8 @@ Signatures: RS256 or ES256 only, whatever the token's header asks for (so `none`
 HMAC-with-the-public-key confusion are impossible). Required claims: `iss` (the
 configured issuer), `aud` (when an audience is configured), `exp`, `sub`, `jti`;
 `exp`/`nbf`/`iat` are checked with a small leeway for clock skew. A token whose `jti`
-is in `revoked_jwts` (`qualtrace token revoke-jwt JTI`) is refused.
+is in `revoked_jwts` (`qualtrace token revoke-jwt JTI`) is refused (at once by the process
+that revokes it, within `TOKEN_CACHE_SECONDS` by the others: see `api.principal_cache`).
 
 Claims map to a principal: `sub` (configurable) → id, `name` (falling back to
 `preferred_username`, then the id) → name, the role claim (a string, or a list holding
@@ -20,12 +21,14 @@ import logging
 import re
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import jwt
 import psycopg
 
+from api.principal_cache import forget_everywhere
 from application.security import ROLES, Principal
 
 log = logging.getLogger("qualtrace.auth")
@@ -169,11 +172,20 @@ class JwtVerifier:
             raise JwtRejected(f"{type(e).__name__}: {e}") from None
 
     def principal(self, conn: psycopg.Connection[Any], token: str) -> Principal:
+        return self.authenticate(conn, token)[0]
+
+    def authenticate(self, conn: psycopg.Connection[Any], token: str) -> tuple[Principal, datetime]:
+        """The principal of a valid token, and when it stops being valid (exp + leeway)."""
         claims = self.claims(token)
         jti = str(claims["jti"])
         if conn.execute("SELECT 1 FROM revoked_jwts WHERE jti = %s", (jti,)).fetchone():
             raise JwtRejected("token revoked")
-        return principal_from_claims(claims, self.settings)
+        principal = principal_from_claims(claims, self.settings)
+        try:
+            valid_until = datetime.fromtimestamp(float(claims["exp"]) + self.leeway, timezone.utc)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise JwtRejected("exp must be a number") from None
+        return principal, valid_until
 
 
 def principal_from_claims(claims: dict[str, Any], settings: Any) -> Principal:
@@ -211,4 +223,5 @@ class RevokedJwts:
             cur = conn.execute(
                 "INSERT INTO revoked_jwts (jti, reason) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING", (jti, reason)
             )
-            return cur.rowcount == 1
+        forget_everywhere(f"jwt:{jti}")
+        return cur.rowcount == 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from api.principal_cache import forget_everywhere, token_key
 from application.security import ROLES, Principal
 
 
@@ -17,7 +17,8 @@ class TokenError(ValueError):
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    """SHA-256, hex: what `api_tokens.token_hash` holds (and the principal cache's key)."""
+    return token_key(token)
 
 
 class TokenStore:
@@ -51,11 +52,13 @@ class TokenStore:
         return token_id, token
 
     def revoke(self, token_id: str) -> bool:
+        """Revoke: refused at once by this process, within `TOKEN_CACHE_SECONDS` by others."""
         with psycopg.connect(self.url, autocommit=True) as conn:
             cur = conn.execute(
                 "UPDATE api_tokens SET revoked_at = now() WHERE id=%s AND revoked_at IS NULL", (token_id,)
             )
-            return cur.rowcount == 1
+        forget_everywhere(token_id)
+        return cur.rowcount == 1
 
     def list(self) -> list[dict[str, Any]]:
         with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
@@ -66,11 +69,19 @@ class TokenStore:
             return list(cur.fetchall())
 
     def principal(self, conn: psycopg.Connection[Any], token: str) -> Principal | None:
+        found = self.lookup(conn, hash_token(token))
+        return found[0] if found else None
+
+    def lookup(self, conn: psycopg.Connection[Any], token_hash: str) -> tuple[Principal, datetime | None] | None:
+        """The principal of a valid (not revoked, not expired) token, and when it expires."""
         row = conn.execute(
-            "SELECT id, user_id, name, role, projects, region FROM api_tokens WHERE token_hash=%s"
+            "SELECT id, user_id, name, role, projects, region, expires_at FROM api_tokens WHERE token_hash=%s"
             " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
-            (hash_token(token),),
+            (token_hash,),
+            prepare=True,
         ).fetchone()
         if row is None:
             return None
-        return Principal(id=row[1], name=row[2], role=row[3], projects=tuple(row[4] or ()), region=row[5], token_id=row[0])
+        principal = Principal(id=row[1], name=row[2], role=row[3], projects=tuple(row[4] or ()), region=row[5],
+                              token_id=row[0])
+        return principal, row[6]

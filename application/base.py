@@ -188,10 +188,12 @@ class QualtraceBase(Application):
             except (IntegrityError, ProgrammingError):
                 pass  # two first-of-the-year commands raced to create it; the other one did
             known.add(seq)
-        with self.datastore.transaction(commit=True) as cur:
-            cur.execute(f"SELECT nextval('{seq}') AS n")
-            rows = cur.fetchall()
-        return f"{prefix}-{year}-{int(rows[0]['n']):06d}"
+        # One statement in autocommit (the pool's connections are): one round trip, not
+        # BEGIN / SELECT / COMMIT. `nextval` is never rolled back anyway.
+        with self.datastore.get_connection() as conn:
+            row = conn.execute(f"SELECT nextval('{seq}') AS n", prepare=True).fetchone()
+        assert row is not None
+        return f"{prefix}-{year}-{int(row['n']):06d}"
 
     # -- running commands ------------------------------------------------------------
     def execute(
