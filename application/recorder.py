@@ -29,8 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -51,7 +50,7 @@ from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Identifier, Literal
 
 log = logging.getLogger("qualtrace.recorder")
 
@@ -89,7 +88,10 @@ class Notifier:
         self.sent = 0
 
     def poke(self) -> None:
-        self._poked.set()
+        # Setting an Event takes its lock; most pokes under load find it set already (a
+        # NOTIFY sent after the flag is cleared covers this commit too).
+        if not self._poked.is_set():
+            self._poked.set()
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
@@ -133,58 +135,81 @@ class AppendConnections:
     """A small LIFO of connections for appends, bounded like the library's pool.
 
     Why not the library's pool: taking and returning a `psycopg_pool` connection costs
-    about as much client CPU as the append's own round trip; appends are the hot path,
-    and this costs a lock and a semaphore. Errors are translated exactly as the library
-    translates them (`PostgresDatastore.get_connection`), so callers see the same
+    about as much client CPU as the append's own round trip. Here the common case is a
+    `list.pop()` and a `list.append()` (atomic under the GIL); only when every
+    connection is busy does a caller take the lock, to open one more (up to `size`) or
+    wait for one. Errors are translated exactly as the library translates them
+    (`PostgresDatastore.get_connection`), so callers see the same
     `eventsourcing.persistence` exceptions; a broken connection is dropped, not reused.
+    Connections return rows as tuples; give a cursor `row_factory=dict_row` for dicts.
     """
 
     def __init__(self, datastore: PostgresDatastore, conninfo: str, kwargs: dict[str, Any], size: int) -> None:
-        self.datastore = datastore
         self.conninfo = conninfo
-        self.kwargs = dict(kwargs)
-        self.kwargs["row_factory"] = dict_row
+        self.kwargs = {k: v for k, v in kwargs.items() if k != "row_factory"}
         self.timeout_statement = SQL("SET idle_in_transaction_session_timeout = {}").format(
             Literal(f"{int(datastore.idle_in_transaction_session_timeout * 1000)}ms")
         )
-        self._free: list[psycopg.Connection[DictRow]] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max(1, size))
+        self.size = max(1, size)
+        self._free: list[psycopg.Connection[Any]] = []
+        self._open = 0  # connections out of the free list or in it
+        self._waiting = 0
+        self._cond = threading.Condition()
         self._closed = False
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[DictRow]]:
-        if not self._slots.acquire(timeout=30.0):
-            raise OperationalError("no append connection free within 30 s")
-        conn: psycopg.Connection[DictRow] | None = None
+    def get(self) -> psycopg.Connection[Any]:
         try:
-            with self._lock:
-                conn = self._free.pop() if self._free else None
-            if conn is None or conn.closed:
-                conn = self._connect()
-            yield conn
-        except psycopg.Error as e:
-            if conn is not None and (conn.broken or conn.closed):
-                conn.close()
-                conn = None
-            raise _translate(e) from e
-        finally:
-            if conn is not None:
-                if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE or self._closed:
-                    conn.close()
-                else:
-                    with self._lock:
-                        self._free.append(conn)
-            self._slots.release()
+            return self._free.pop()
+        except IndexError:
+            return self._get_slow()
 
-    def _connect(self) -> psycopg.Connection[DictRow]:
-        conn: psycopg.Connection[DictRow] = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
+    def _get_slow(self) -> psycopg.Connection[Any]:
+        deadline = time.monotonic() + 30.0
+        with self._cond:
+            self._waiting += 1
+            try:
+                while True:
+                    if self._free:
+                        return self._free.pop()
+                    if self._open < self.size:
+                        self._open += 1
+                        break
+                    if time.monotonic() >= deadline:
+                        raise OperationalError(f"no append connection free within 30 s ({self.size} busy)")
+                    # A short wait: a connection put back between our check and this wait
+                    # is found on the next turn.
+                    self._cond.wait(0.05)
+            finally:
+                self._waiting -= 1
+        try:
+            return self._connect()
+        except BaseException:
+            self._discarded()
+            raise
+
+    def put(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.closed or self._closed or conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.close()
+            self._discarded()
+            return
+        self._free.append(conn)
+        if self._waiting:
+            with self._cond:
+                self._cond.notify()
+
+    def _discarded(self) -> None:
+        with self._cond:
+            self._open -= 1
+            self._cond.notify()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
         conn.execute(self.timeout_statement)
         return conn
 
     def close(self) -> None:
         self._closed = True
-        with self._lock:
+        with self._cond:
             free, self._free = self._free, []
         for conn in free:
             conn.close()
@@ -266,6 +291,11 @@ class QualtraceRecorder(PostgresApplicationRecorder):
             table=Identifier(self.datastore.schema, self.events_table_name),
         )
 
+        # Rendered once: composing an `sql.Composed` into bytes on every append costs more
+        # client CPU than adapting the parameters.
+        self._insert_sql = self.insert_statement.as_bytes(None)
+        self._insert_one_sql = self.insert_one_statement.as_bytes(None)
+
     def create_table(self) -> None:
         super().create_table()
         with self.datastore.transaction(commit=True) as curs:
@@ -291,13 +321,13 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         the hook's statements share its transaction."""
         if not stored_events:
             return super().insert_events(stored_events, **kwargs)
-        statement: SQL | Composed
+        statement: bytes
         params: tuple[Any, ...]
         if len(stored_events) == 1:
             e = stored_events[0]
-            statement, params = self.insert_one_statement, (e.originator_id, e.originator_version, e.topic, e.state)
+            statement, params = self._insert_one_sql, (e.originator_id, e.originator_version, e.topic, e.state)
         else:
-            statement = self.insert_statement
+            statement = self._insert_sql
             params = (
                 [e.originator_id for e in stored_events],
                 [e.originator_version for e in stored_events],
@@ -305,14 +335,21 @@ class QualtraceRecorder(PostgresApplicationRecorder):
                 [e.state for e in stored_events],
             )
         after_insert: AfterInsert | None = kwargs.get("after_insert")
-        with self.append_connections.connection() as conn:
+        connections = self.append_connections
+        conn = connections.get()
+        try:
             if after_insert is None:
-                rows = conn.execute(statement, params, prepare=True).fetchall()
-                ids = [r["notification_id"] for r in rows]
+                ids = [r[0] for r in conn.execute(statement, params, prepare=True).fetchall()]
             else:
-                with conn.transaction(), conn.cursor() as cur:
+                with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(statement, params, prepare=True)
                     ids = [r["notification_id"] for r in cur.fetchall()]
                     after_insert(cur, ids)
+        except psycopg.Error as e:
+            if conn.broken:
+                conn.close()
+            raise _translate(e) from e
+        finally:
+            connections.put(conn)
         self.notifier.poke()
         return ids

@@ -78,3 +78,38 @@ def test_closing_the_datastore_closes_the_append_connections(db_url: str) -> Non
     assert conns
     r.datastore.close()
     assert all(c.closed for c in conns)
+
+
+def test_writers_beyond_the_bound_wait_for_a_connection_and_all_append(db_url: str) -> None:
+    import threading
+
+    r = _recorder(db_url)
+    r.append_connections.size = 2
+    opened: list[int] = []
+    connect = r.append_connections._connect
+
+    def counting_connect() -> psycopg.Connection:
+        conn = connect()
+        opened.append(conn.info.backend_pid)
+        return conn
+
+    r.append_connections._connect = counting_connect  # type: ignore[method-assign]
+    ids: list[int] = []
+    lock = threading.Lock()
+
+    def write() -> None:
+        for _ in range(25):
+            got = r.insert_events([_event()]) or []
+            with lock:
+                ids.extend(got)
+
+    try:
+        threads = [threading.Thread(target=write) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(ids) == len(set(ids)) == 200
+        assert len(opened) <= 2 and r.append_connections._open <= 2
+    finally:
+        r.datastore.close()
