@@ -480,7 +480,7 @@ def kpis_at_size(url: str, events: int, samples: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     missing = max(0, events - head)
     if missing:
-        out["bulk"] = bulk_tickets(url, missing // 6, workers=2)
+        out["bulk"] = bulk_tickets(url, -(-missing // 6), workers=2)  # six events a lifecycle, at least `events`
     c = bootstrap(Settings(database_url=url, pool_size=2, run_projections=False), setup=False)
     try:
         out["events_in_store"] = c.app.recorder.max_notification_id() or 0

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
 
 from api.deps import Container, QueryCall, ReadPosition
@@ -121,17 +123,17 @@ def kpi_answer(
         raise InvalidValue("from", "must not be after 'to'")
     projects = [p.strip() for p in project.split(",") if p.strip()] if project else None
     scope = call.principal.scope_filter()
-    try:
-        query = kpi_query(
-            spec, groups, projects=projects, region=region or None,
-            scope=scope, start=lo, end=hi, filters=filters,
-        )
-    except UnknownDimension as e:
-        raise InvalidValue("group_by", str(e)) from None
     with c.pool.connection() as conn:
         cell = _from_cell(conn, kind, spec, groups, projects, region or None, scope, lo, hi, filters, min_position)
         if cell is not None:
             return cell
+        try:
+            query = kpi_query(
+                spec, groups, projects=projects, region=region or None,
+                scope=scope, start=lo, end=hi, filters=filters,
+            )
+        except UnknownDimension as e:
+            raise InvalidValue("group_by", str(e)) from None
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query)
             rows = cur.fetchall()
@@ -181,14 +183,29 @@ def _from_cell(
     return rows, cell.position
 
 
-def respond(request: Request, rows: list[dict[str, Any]], fmt: str | None, kind: str, position: int | None = None) -> Any:
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def respond(
+    request: Request, rows: list[dict[str, Any]], fmt: str | None, kind: str, position: int | None = None,
+    response: Response | None = None,
+) -> Any:
     wants_csv = (fmt or "").lower() == "csv" or (
         fmt is None and "text/csv" in request.headers.get("accept", "").lower()
     )
     if fmt is not None and fmt.lower() not in ("csv", "json"):
         raise InvalidValue("format", "must be json or csv")
     if not wants_csv:
-        return {"rows": rows}
+        body = {"rows": rows}
+        if response is None:
+            return body
+        # Rendered here as FastAPI would (same bytes), sparing its encoder and a second hop
+        # through the thread pool; headers dependencies set on `response` are kept.
+        if not all(isinstance(v, _PLAIN) for r in rows for v in r.values()):
+            body = jsonable_encoder(body)
+        out = JSONResponse(body)
+        out.headers.raw.extend((k, v) for k, v in response.headers.raw if k != b"content-length")
+        return out
     buf = io.StringIO()
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -223,7 +240,7 @@ def _endpoint(kind: str, summary: str) -> Any:
         # A report cell's answer reflects the events up to its own position.
         position = pos if cell_position is None else cell_position
         response.headers["X-Read-Position"] = str(position)
-        return respond(request, rows, format, kind, position)
+        return respond(request, rows, format, kind, position, response)
 
     get_kpis.__doc__ = summary
     get_kpis.__name__ = f"kpis_{kind}"
