@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
+import random
 import time
-import unicodedata
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
+from api.schemas import has_control_character
 
 access_log = logging.getLogger("qualtrace.access")
 
@@ -39,7 +41,18 @@ correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 def _bad_text(value: str) -> bool:
     """Control characters (other than tab/newline/CR) have no place in our text, and
     PostgreSQL cannot store NUL at all."""
-    return any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in value)
+    return has_control_character(value)
+
+
+#: Correlation ids must be unique, not secret (a client may choose its own): a generator
+#: seeded once from the OS, so that no request waits on `os.urandom` (which releases the
+#: GIL, and getting it back behind a busy worker thread costs the event loop milliseconds).
+_correlation_ids = random.Random(os.urandom(32))
+
+
+def new_correlation_id() -> str:
+    """A random (version 4) UUID, as text."""
+    return str(uuid.UUID(int=_correlation_ids.getrandbits(128), version=4))
 
 
 class RequestGuard:
@@ -58,7 +71,7 @@ class RequestGuard:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         supplied = headers.get("x-correlation-id", "")
-        correlation_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else str(uuid.uuid4())
+        correlation_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else new_correlation_id()
         state = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
         token = correlation_id_var.set(correlation_id)
@@ -93,20 +106,25 @@ class RequestGuard:
             await self._run(scope, self._limited(receive, max_body), send_wrapper, outcome, answer, timeout)
         finally:
             correlation_id_var.reset(token)
-            principal = state.get("principal")
-            access_log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": outcome["status"] or 500,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "correlation_id": correlation_id,
-                        "principal_id": getattr(principal, "id", None),
-                    }
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                self._log(scope, state, outcome, started, correlation_id)
+
+    @staticmethod
+    def _log(scope: Scope, state: dict[str, Any], outcome: dict[str, Any], started: float, correlation_id: str) -> None:
+        principal = state.get("principal")
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": outcome["status"] or 500,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "correlation_id": correlation_id,
+                    "principal_id": getattr(principal, "id", None),
+                }
+            },
+        )
 
     async def _run(
         self, scope: Scope, receive: Receive, send: Send, outcome: dict[str, Any], answer: Any,
