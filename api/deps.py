@@ -16,7 +16,7 @@ from application.app import Qualtrace
 from application.base import Call, Idempotency, fingerprint
 from application.security import Principal, can
 from domain.errors import InvalidValue
-from projections.runner import positions
+from projections.runner import positions, read_target
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in
@@ -134,11 +134,16 @@ def read_position(
     """Wait (bounded) until every projection has processed `min_position`; report where it is."""
     c = request.app.state.container
     deadline = time.monotonic() + c.settings.read_wait_seconds
+    target, widened = min_position, False
     while True:
         with c.pool.connection() as conn:
             pos = positions(conn)
-        current = min(pos.values()) if pos else 0
-        if min_position is None or current >= min_position or time.monotonic() >= deadline:
+            current = min(pos.values()) if pos else 0
+            if target is not None and current >= target and not widened:
+                # Caught up: also wait for what the process follower recorded for triggers
+                # up to here (their answers could not name those positions).
+                target, widened = read_target(conn, target), True
+        if target is None or current >= target or time.monotonic() >= deadline:
             break
         time.sleep(0.02)
     response.headers["X-Read-Position"] = str(current)

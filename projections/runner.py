@@ -44,7 +44,22 @@ TRACKING_DDL = [
     "ALTER TABLE qt_projection_tracking ADD COLUMN IF NOT EXISTS cursor_id bigint NOT NULL DEFAULT 0",
     "ALTER TABLE qt_projection_tracking ADD COLUMN IF NOT EXISTS pending_position bigint",
     "ALTER TABLE qt_projection_tracking ADD COLUMN IF NOT EXISTS pending_xmax bigint",
+    # Events the process follower recorded for a trigger (its inline run having failed):
+    # a read at the trigger's position waits for them as well.
+    """CREATE TABLE IF NOT EXISTS qt_process_consequences (
+        trigger_position bigint PRIMARY KEY,
+        through bigint NOT NULL)""",
 ]
+
+
+def read_target(conn: psycopg.Connection[Any], min_position: int) -> int:
+    """The position a read at `min_position` must wait for: `min_position`, or beyond it
+    the last event the process follower recorded for a trigger at or before it."""
+    row = conn.execute(
+        "SELECT max(through) FROM qt_process_consequences WHERE trigger_position <= %s AND through > %s",
+        (min_position, min_position),
+    ).fetchone()
+    return max(min_position, row[0] or 0) if row else min_position
 
 TRACKING_COLUMNS = "generation, position, cursor_xid, cursor_id, pending_position, pending_xmax"
 
@@ -367,10 +382,14 @@ class GroupRunner:
                     listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     while not self._stop.is_set():
                         n = self.process(conn)
-                        if n:
-                            continue
-                        # Wait for a notification, but never longer than the poll interval
-                        # (much shorter while a position waits for running transactions).
+                        if n >= self.BATCH:
+                            continue  # catching up: read on at once
+                        # Following: wait for the next notification (sent at most every
+                        # 20 ms, see `Notifier`) even after a batch, so that under load each
+                        # batch gathers what the last interval appended instead of one commit
+                        # per projection group per append. Never longer than the poll
+                        # interval (much shorter while a position waits for running
+                        # transactions).
                         wait = 0.005 if self._settling else 0.5
                         if self._paused:
                             wait = min(wait, max(0.005, min(self._paused.values()) - time.monotonic()))

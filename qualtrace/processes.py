@@ -39,4 +39,14 @@ class ProcessFollower(Projection):
         # Runs inside the batch's tracking transaction; the nonconformances are saved in
         # their own. A crash after they commit and before the tracking moves only means the
         # trigger is read again, and `complete_process` finds nothing left to do.
-        self.completed += len(self.app.complete_process(rec.issue_id, rec.version))
+        recorded = self.app.complete_process(rec.issue_id, rec.version)
+        self.completed += len(recorded)
+        if recorded:
+            # The trigger's answer could not name these positions (its inline run failed):
+            # note them, so a read at the trigger's position waits for them too (`read_position`).
+            cur.execute(
+                "INSERT INTO qt_process_consequences (trigger_position, through) VALUES (%s, %s)"
+                " ON CONFLICT (trigger_position) DO UPDATE SET through = greatest("
+                "qt_process_consequences.through, excluded.through)",
+                (rec.position, max(recorded)),
+            )

@@ -295,3 +295,10 @@ def test_over_http_a_killed_inline_run_is_completed_by_the_running_follower_befo
         assert got.json()["source"]["item"] == nc["item"]
         events = api.get(f"/audit/{nc['number']}", params={"min_position": answer["position"]}).json()["events"]
         assert events[0]["causation_id"] == f"{answer['id']}:{answer['version']}"
+    # What makes that read wait: the follower noted how far its events go for this trigger.
+    with psycopg.connect(api.container.url) as conn:
+        noted = conn.execute(
+            "SELECT through FROM qt_process_consequences WHERE trigger_position = %s", (answer["position"],)
+        ).fetchone()
+        last = conn.execute("SELECT max(notification_id) FROM qualtrace_events").fetchone()[0]
+    assert noted is not None and answer["position"] < noted[0] <= last
