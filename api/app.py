@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.auth import Authenticator
+from api.deps import document_headers
 from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
 from api.routes import audit, health, org, tickets
@@ -49,5 +50,6 @@ def create_app(container: Any) -> FastAPI:
     app.add_middleware(RequestGuard, settings=container.settings)
 
     for router in ROUTERS:
+        document_headers(router.routes)
         app.include_router(router, responses=errors.PROBLEM_RESPONSES)
     return app
