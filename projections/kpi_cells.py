@@ -27,6 +27,7 @@ generation (a `VIEW_HOOKS` hook), so the API reads a cell and its position in on
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -57,6 +58,7 @@ CELL_DDL = [
         unit text NOT NULL,
         period_start timestamp NOT NULL,
         rows json NOT NULL,
+        body text NOT NULL,
         PRIMARY KEY (level, unit, period_start))""",
     """CREATE TABLE IF NOT EXISTS {schema}.kpi_cell_state (
         one boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -164,20 +166,27 @@ if publish_views not in VIEW_HOOKS:
 # -- reading --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cell:
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]] | None  # when asked for rows
+    body: str | None  # else: the JSON answer `{"rows": [...]}`, rendered
     position: int
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The JSON answer `{"rows": rows}` exactly as the API renders it (FastAPI's JSONResponse)."""
+    return json.dumps({"rows": rows}, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
 def read_cell(
     conn: psycopg.Connection[Any], spec: KpiSpec, projection_name: str, level: str, unit: str, start: datetime,
-    min_position: int | None,
+    min_position: int | None, body: bool = False,
 ) -> Cell | None:
-    """The cell, if it exists and is fresh enough: its position >= `min_position`, or,
-    without one, >= the fact projection's own position (as fresh as the live query)."""
+    """The cell (its rows, or its rendered JSON answer when `body`), if it exists and is
+    fresh enough: its position >= `min_position`, or, without one, >= the fact
+    projection's own position (as fresh as the live query)."""
     cells, state = view_names(spec)
     row = conn.execute(
         sql.SQL(
-            "SELECT s.position, c.rows, t.position FROM {state} s"
+            "SELECT s.position, " + ("c.body" if body else "c.rows") + ", t.position FROM {state} s"
             " JOIN {cells} c ON c.level = %s AND c.unit = %s AND c.period_start = %s"
             " LEFT JOIN qt_projection_tracking t ON t.name = %s AND t.live"
         ).format(state=sql.Identifier(READ_SCHEMA, state), cells=sql.Identifier(READ_SCHEMA, cells)),
@@ -186,11 +195,11 @@ def read_cell(
     ).fetchone()
     if row is None:
         return None
-    position, rows, live = row
+    position, answer, live = row
     needed = min_position if min_position is not None else live
     if needed is None or position < needed:
         return None
-    return Cell(rows=rows, position=position)
+    return Cell(rows=None, body=answer, position=position) if body else Cell(rows=answer, body=None, position=position)
 
 
 # -- refreshing -------------------------------------------------------------------------------
@@ -273,20 +282,21 @@ def refresh(conn: psycopg.Connection[Any], projection: Any) -> dict[str, Any] | 
                 (unit, start, end) for unit, start, end in wanted
                 if state is None or (unit, start) not in have or (since is not None and end > since)
             ]
-            computed: list[tuple[str, str, datetime, Json]] = []
+            computed: list[tuple[str, str, datetime, Json, str]] = []
             for unit, start, end in todo:
                 for level, dims in LEVELS.items():
                     query = kpi_query(spec, list(dims), start=start, end=end, schema=schema)
                     with conn.cursor(row_factory=dict_row) as cur:
                         cur.execute(query)
                         rows = [{k: plain(v) for k, v in r.items()} for r in cur.fetchall()]
-                    computed.append((level, unit, start, Json(rows)))
+                    computed.append((level, unit, start, Json(rows), render(rows)))
             with conn.cursor() as cur:
                 if computed:
                     cur.executemany(
                         sql.SQL(
-                            "INSERT INTO {}.kpi_cells (level, unit, period_start, rows) VALUES (%s, %s, %s, %s)"
-                            " ON CONFLICT (level, unit, period_start) DO UPDATE SET rows = EXCLUDED.rows"
+                            "INSERT INTO {}.kpi_cells (level, unit, period_start, rows, body)"
+                            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (level, unit, period_start)"
+                            " DO UPDATE SET rows = EXCLUDED.rows, body = EXCLUDED.body"
                         ).format(s),
                         computed,
                     )
@@ -324,7 +334,8 @@ def _table_span(conn: psycopg.Connection[Any], schema: str, table: str, cols: Se
 
 
 class CellRefresher:
-    """Keeps every KPI projection's cells fresh: one round at most every `interval` s."""
+    """Keeps every KPI projection's cells fresh: one round at most every `interval` s,
+    and after a long round a pause as long as it (at most half a core's time)."""
 
     def __init__(self, conninfo: str, projections: Sequence[Any], interval: float = 1.0) -> None:
         self.conninfo = conninfo
@@ -361,6 +372,7 @@ class CellRefresher:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
                     while not self._stop.is_set():
+                        started = time.monotonic()
                         for p in self.projections:
                             if self._stop.is_set():
                                 break
@@ -370,7 +382,7 @@ class CellRefresher:
                                 continue  # a concurrent refresh or a rebuild's switch: next round
                             if done is not None:
                                 self.last[p.name] = done
-                        self._stop.wait(self.interval)
+                        self._stop.wait(max(self.interval, time.monotonic() - started))
             except Exception as e:  # keep refreshing after a transient failure
                 self.error = e
                 log.exception("KPI cell refresh failed; retrying")

@@ -89,7 +89,9 @@ def kpi_rows(
     filters: dict[str, list[str]] | None = None,
     min_position: int | None = None,
 ) -> list[dict[str, Any]]:
-    return kpi_answer(c, call, kind, project, region, start, end, group_by, filters, min_position)[0]
+    rows, _, _ = kpi_answer(c, call, kind, project, region, start, end, group_by, filters, min_position)
+    assert rows is not None
+    return rows
 
 
 def kpi_answer(
@@ -103,9 +105,11 @@ def kpi_answer(
     group_by: str | None,
     filters: dict[str, list[str]] | None = None,
     min_position: int | None = None,
-) -> tuple[list[dict[str, Any]], int | None]:
-    """The KPI rows, and the read position of the report cell they came from (None when
-    computed live)."""
+    body: bool = False,
+) -> tuple[list[dict[str, Any]] | None, int | None, str | None]:
+    """The KPI rows, the read position of the report cell they came from (None when
+    computed live) and, when `body` and a whole cell answers, its rendered JSON answer
+    instead of the rows."""
     if not can(call.principal, "kpi.read"):
         raise HTTPException(403, f"role '{call.principal.role}' may not kpi.read")
     spec = spec_for(kind)
@@ -124,7 +128,7 @@ def kpi_answer(
     projects = [p.strip() for p in project.split(",") if p.strip()] if project else None
     scope = call.principal.scope_filter()
     with c.pool.connection() as conn:
-        cell = _from_cell(conn, kind, spec, groups, projects, region or None, scope, lo, hi, filters, min_position)
+        cell = _from_cell(conn, kind, spec, groups, projects, region or None, scope, lo, hi, filters, min_position, body)
         if cell is not None:
             return cell
         try:
@@ -137,14 +141,14 @@ def kpi_answer(
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query)
             rows = cur.fetchall()
-    return [{k: plain(v) for k, v in r.items()} for r in rows], None
+    return [{k: plain(v) for k, v in r.items()} for r in rows], None, None
 
 
 def _from_cell(
     conn: Any, kind: str, spec: KpiSpec, groups: list[str], projects: list[str] | None, region: str | None,
     scope: tuple[Any, Any], lo: datetime | None, hi: datetime | None, filters: dict[str, list[str]] | None,
-    min_position: int | None,
-) -> tuple[list[dict[str, Any]], int] | None:
+    min_position: int | None, body: bool = False,
+) -> tuple[list[dict[str, Any]] | None, int, str | None] | None:
     """The answer from a report cell (projections.kpi_cells) when the request is exactly
     one: a level (no dims, region or project), one whole calendar period, no dimension
     filters, a scope and filters that only keep whole rows of the cell, and the cell at
@@ -155,7 +159,7 @@ def _from_cell(
         return None
     scope_projects, scope_region = scope
     # Ranks order the rows within the period: a subset's ranks differ from the cell's.
-    ranked = any("{partition}" in m.expr for m in spec.measures)
+    ranked = any("{partition}" in m.expr or " over " in m.expr.lower() for m in spec.measures)
     keep: list[tuple[str, set[str]]] = []
     if scope_region is not None:
         return None
@@ -173,29 +177,33 @@ def _from_cell(
         keep.append(("region", {region}))
     if keep and ranked:
         return None
+    whole = body and not keep
     try:
-        cell = read_cell(conn, spec, projection_for(kind).name, level, period[0], period[1], min_position)
+        cell = read_cell(conn, spec, projection_for(kind).name, level, period[0], period[1], min_position, whole)
     except psycopg.Error:  # no cells here (yet): a generation from before them, say
         return None
     if cell is None:
         return None
-    rows = [r for r in cell.rows if all(r.get(col) in values for col, values in keep)]
-    return rows, cell.position
+    if cell.body is not None:
+        return None, cell.position, cell.body
+    rows = [r for r in cell.rows or () if all(r.get(col) in values for col, values in keep)]
+    return rows, cell.position, None
 
 
 _PLAIN = (str, int, float, bool, type(None))
+
+
+def wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None and fmt.lower() not in ("csv", "json"):
+        raise InvalidValue("format", "must be json or csv")
+    return (fmt or "").lower() == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", "").lower())
 
 
 def respond(
     request: Request, rows: list[dict[str, Any]], fmt: str | None, kind: str, position: int | None = None,
     response: Response | None = None,
 ) -> Any:
-    wants_csv = (fmt or "").lower() == "csv" or (
-        fmt is None and "text/csv" in request.headers.get("accept", "").lower()
-    )
-    if fmt is not None and fmt.lower() not in ("csv", "json"):
-        raise InvalidValue("format", "must be json or csv")
-    if not wants_csv:
+    if not wants_csv(request, fmt):
         body = {"rows": rows}
         if response is None:
             return body
@@ -236,10 +244,18 @@ def _endpoint(kind: str, summary: str) -> Any:
         filters = dimension_filters(spec_for(kind), request)
         raw = request.query_params.get("min_position")
         min_position = int(raw) if raw is not None and raw.strip().isdigit() else None
-        rows, cell_position = kpi_answer(c, call, kind, project, region, start, end, group_by, filters, min_position)
+        json_body = not wants_csv(request, format)
+        rows, cell_position, body = kpi_answer(
+            c, call, kind, project, region, start, end, group_by, filters, min_position, json_body
+        )
         # A report cell's answer reflects the events up to its own position.
         position = pos if cell_position is None else cell_position
         response.headers["X-Read-Position"] = str(position)
+        if body is not None:  # a whole cell's answer, rendered when it was computed
+            out = Response(content=body, media_type="application/json")
+            out.headers.raw.extend((k, v) for k, v in response.headers.raw if k != b"content-length")
+            return out
+        assert rows is not None
         return respond(request, rows, format, kind, position, response)
 
     get_kpis.__doc__ = summary

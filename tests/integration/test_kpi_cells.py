@@ -18,7 +18,7 @@ from psycopg.types.json import Json
 from application.errors import ApplicationError
 from domain.errors import DomainError
 from projections import registry
-from projections.kpi_cells import LEVELS, anchor_columns, periods
+from projections.kpi_cells import LEVELS, anchor_columns, periods, render
 from projections.kpis_base import FactProjection
 from projections.kpis_query import kpi_query, plain
 from tests.integration.test_kpi_rebuild import (
@@ -53,8 +53,8 @@ def check_cells(c: Any, names: list[str]) -> int:
             cells_view, state_view = f"{spec.prefix}_kpi_cells", f"{spec.prefix}_kpi_cell_state"
             state = conn.execute(f"SELECT position, lo, hi FROM qt_read.{state_view}").fetchone()
             assert state is not None, f"{name}: cells never filled"
-            cells = {(r[0], r[1], r[2]): r[3] for r in conn.execute(
-                f"SELECT level, unit, period_start, rows FROM qt_read.{cells_view}").fetchall()}
+            cells = {(r[0], r[1], r[2]): (r[3], r[4]) for r in conn.execute(
+                f"SELECT level, unit, period_start, rows, body FROM qt_read.{cells_view}").fetchall()}
             values = []
             for table, anchors in anchor_columns(spec).items():
                 lo_hi = conn.execute(
@@ -66,9 +66,10 @@ def check_cells(c: Any, names: list[str]) -> int:
                 for unit, start, _ in periods(min(values), max(values)):
                     for level in LEVELS:
                         assert (level, unit, start) in cells, f"{name}: no cell {level} {unit} {start}"
-            for (level, unit, start), rows in cells.items():
+            for (level, unit, start), (rows, body) in cells.items():
                 end = next(e for u, s, e in periods(start, start) if u == unit and s == start)
-                assert rows == live_rows(conn, spec, LEVELS[level], start, end), f"{name} {level} {unit} {start}"
+                live = live_rows(conn, spec, LEVELS[level], start, end)
+                assert rows == live and body == render(live), f"{name} {level} {unit} {start}"
                 checked += 1
     return checked
 
@@ -212,8 +213,9 @@ def poison(c: Any, level: str, unit: str, start: datetime, rows: list[dict[str, 
     """Overwrite one cell with recognisable rows: an answer holding them came from the cell."""
     with psycopg.connect(c.url, autocommit=True) as conn:
         n = conn.execute(
-            "UPDATE qt_read.ticket_kpi_cells SET rows = %s WHERE level = %s AND unit = %s AND period_start = %s",
-            (Json(rows), level, unit, start),
+            "UPDATE qt_read.ticket_kpi_cells SET rows = %s, body = %s"
+            " WHERE level = %s AND unit = %s AND period_start = %s",
+            (Json(rows), render(rows), level, unit, start),
         ).rowcount
     assert n == 1
 
