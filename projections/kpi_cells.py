@@ -345,6 +345,7 @@ class CellRefresher:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.last: dict[str, dict[str, Any]] = {}
+        self._logged: dict[str, float] = {}
 
     def refresh_once(self) -> list[dict[str, Any]]:
         """One round over every KPI projection (tests, benchmarks, the thread)."""
@@ -378,8 +379,17 @@ class CellRefresher:
                                 break
                             try:
                                 done = refresh(conn, p)
-                            except (psycopg.errors.SerializationFailure, psycopg.errors.UndefinedTable):
+                            except (psycopg.errors.SerializationFailure, psycopg.errors.UndefinedTable,
+                                    psycopg.errors.InvalidSchemaName):
                                 continue  # a concurrent refresh or a rebuild's switch: next round
+                            except Exception as e:  # one kind failing leaves the others' cells fresh
+                                if conn.closed or conn.broken:
+                                    raise
+                                self.error = e
+                                if time.monotonic() - self._logged.get(p.name, -1e9) > 60:
+                                    self._logged[p.name] = time.monotonic()
+                                    log.exception("KPI cells of %s not refreshed; retrying", p.name)
+                                continue
                             if done is not None:
                                 self.last[p.name] = done
                         self._stop.wait(max(self.interval, time.monotonic() - started))

@@ -301,3 +301,21 @@ def test_cells_serve_a_callers_scope_and_filters_only_when_exactly_equivalent(qu
     assert "cell" not in r.json()["rows"][0]
     r = quiet_api.get("/kpis/tickets", role="reporting", params={"from": "2026-02", "to": "2026-03"})
     assert "cell" not in r.json()["rows"][0]
+
+
+def test_the_services_refresher_keeps_the_cells_up_with_the_facts(live: Any, clock: Any) -> None:
+    import time
+
+    march(live, clock)  # the background runners and refresher follow
+    with psycopg.connect(live.url, autocommit=True) as conn:
+        deadline = time.monotonic() + 60
+        while True:
+            row = conn.execute(
+                "SELECT s.position >= t.position FROM qt_read.ticket_kpi_cell_state s, qt_projection_tracking t"
+                " WHERE t.name = 'kpi_tickets' AND t.live"
+            ).fetchone()
+            if (row and row[0]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert row == (True,), "the refresher did not catch up"
+    assert check_cells(live, ["kpi_tickets"]) == 3 * 3
