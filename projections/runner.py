@@ -247,6 +247,10 @@ class GroupRunner:
         self._paused: dict[str, float] = {}  # projection name -> monotonic time it may run again
         self._settling = False
         self._live = False  # following the store (failures pause a projection) vs a one-off run
+        #: Per thread (a one-off `run_once` may run beside the live loop): whether the last
+        #: `process` found a projection moved or retired by another runner or a rebuild
+        #: meanwhile, so that what it returned says nothing about what is left to do.
+        self._thread_state = threading.local()
 
     # -- setup --------------------------------------------------------------------
     @staticmethod
@@ -272,6 +276,7 @@ class GroupRunner:
     def process(self, conn: psycopg.Connection[Any], limit: int | None = None) -> int:
         """Apply the next batch to every projection of the group; return how many events
         the furthest-moving group of them applied (0 also when only positions moved)."""
+        self._thread_state.contended = False
         now = time.monotonic()
         ready = [p for p in self.projections if self._paused.get(p.name, 0.0) <= now]
         if not ready:
@@ -296,8 +301,11 @@ class GroupRunner:
         try:
             with conn.transaction():
                 locked = _live_tracking(conn, [p.name for p in members], lock=True)
-                # Retired by a rebuild, or moved by another runner meanwhile: next time.
+                # Retired by a rebuild, or moved by another runner meanwhile: read again
+                # (`process` is called again at once: see `_contended`).
                 moving = [p for p in members if p.name in locked and locked[p.name][1] == cursor]
+                if len(moving) < len(members):
+                    self._thread_state.contended = True
                 if not moving:
                     return 0
                 for p in moving:
@@ -345,6 +353,8 @@ class GroupRunner:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             while not self._stop.is_set():
                 n = self.process(conn)
+                if n == 0 and self._contended():
+                    continue
                 if n == 0:
                     # Nothing left below the horizon; wait (bounded) for transactions that
                     # were running to finish, so the position covers everything recorded.
@@ -357,6 +367,9 @@ class GroupRunner:
                 if max_batches is not None and batches >= max_batches:
                     break
         return done
+
+    def _contended(self) -> bool:
+        return bool(getattr(self._thread_state, "contended", False))
 
     def _settling_now(self, conn: psycopg.Connection[Any]) -> bool:
         seen = _live_tracking(conn, [p.name for p in self.projections], lock=False)
@@ -382,8 +395,8 @@ class GroupRunner:
                     listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     while not self._stop.is_set():
                         n = self.process(conn)
-                        if n >= self.BATCH:
-                            continue  # catching up: read on at once
+                        if n >= self.BATCH or self._contended():
+                            continue  # catching up, or raced by another runner: read on at once
                         # Following: wait for the next notification (sent at most every
                         # 20 ms, see `Notifier`) even after a batch, so that under load each
                         # batch gathers what the last interval appended instead of one commit
