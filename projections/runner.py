@@ -497,6 +497,11 @@ def process_batch(
         return len(batch.records)
 
 
+def _position(conn: psycopg.Connection[Any], name: str, generation: int) -> int:
+    found = _tracking(conn, name, generation, lock=False)
+    return found[1].position if found is not None else 0
+
+
 def settling(conn: psycopg.Connection[Any], name: str, generation: int | None = None) -> bool:
     """Whether the position still waits for running transactions to finish."""
     found = _tracking(conn, name, generation, lock=False)
@@ -555,18 +560,35 @@ def rebuild(conninfo: str, source: EventSource, projection: Projection, batch: i
                 (projection.name, new),
             )
         events = 0
-        while process_batch(conn, source, projection, new, batch):
-            pass
+        settle_until = time.monotonic() + 10.0
+        while True:  # catch up outside the lock, the position settled too (bounded)
+            if process_batch(conn, source, projection, new, batch):
+                continue
+            if not settling(conn, projection.name, new) or time.monotonic() > settle_until:
+                break
+            time.sleep(0.005)
         with conn.transaction():
             # Lock the live row: the live runner waits here, then finds itself retired.
             conn.execute(
                 "SELECT 1 FROM qt_projection_tracking WHERE name=%s FOR UPDATE", (projection.name,)
             )
+            live_position = _position(conn, projection.name, old) if old else 0
+            give_up = time.monotonic() + 10.0
             while True:
                 n = process_batch(conn, source, projection, new, batch)
                 events += n
-                if n == 0:
+                if n:
+                    continue
+                # Never switch readers to a generation behind the live one (a transaction
+                # still running below the horizon can hold the last events back a moment).
+                if _position(conn, projection.name, new) >= live_position:
                     break
+                if time.monotonic() > give_up:
+                    raise RuntimeError(
+                        f"rebuild of {projection.name} could not reach the live position {live_position}:"
+                        " a long-running transaction holds the read horizon back; try again"
+                    )
+                time.sleep(0.01)
             conn.execute("UPDATE qt_projection_tracking SET live = (generation = %s) WHERE name=%s", (new, projection.name))
             publish_views(conn, projection, new)
             if old:
