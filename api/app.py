@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from api import errors
 from api.auth import Authenticator
 from api.deps import document_headers
 from api.middleware import RequestGuard
+from api.principal_cache import RevocationListener
 from api.ratelimit import TokenBuckets
 from api.routes import audit, health, org, tickets
 from api.routes import inspections as inspection_routes
@@ -36,14 +38,29 @@ def token_authenticator(c: Any) -> Callable[[str], Principal | None]:
     return Authenticator(c)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While the app runs, revocations made by other processes reach its token cache."""
+    app.state.token_listener.start()
+    try:
+        yield
+    finally:
+        app.state.token_listener.stop()
+
+
 def create_app(container: Any) -> FastAPI:
     app = FastAPI(
         title="Qualtrace",
         version="0.1.0",
         description="Event-sourced quality management: tickets, inspections, nonconformances, surveys.",
+        lifespan=lifespan,
     )
     app.state.container = container
     app.state.authenticator = token_authenticator(container)
+    # Its cache answers only while the listener hears revocations (api/principal_cache.py).
+    app.state.token_listener = RevocationListener(container.url)
+    if getattr(app.state.authenticator, "cache", None) is not None:
+        app.state.token_listener.attach(app.state.authenticator.cache)
     # -- middleware (security): see api/middleware.py, api/ratelimit.py, api/logs.py --
     app.state.rate_limiter = TokenBuckets(container.settings.rate_limit_per_second, container.settings.rate_limit_burst)
     errors.install(app)

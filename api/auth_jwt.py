@@ -5,8 +5,8 @@ Signatures: RS256 or ES256 only, whatever the token's header asks for (so `none`
 HMAC-with-the-public-key confusion are impossible). Required claims: `iss` (the
 configured issuer), `aud` (when an audience is configured), `exp`, `sub`, `jti`;
 `exp`/`nbf`/`iat` are checked with a small leeway for clock skew. A token whose `jti`
-is in `revoked_jwts` (`qualtrace token revoke-jwt JTI`) is refused (at once by the process
-that revokes it, within `TOKEN_CACHE_SECONDS` by the others: see `api.principal_cache`).
+is in `revoked_jwts` (`qualtrace token revoke-jwt JTI`) is refused, by every running service
+once the command returns (see `api.principal_cache`).
 
 Claims map to a principal: `sub` (configurable) → id, `name` (falling back to
 `preferred_username`, then the id) → name, the role claim (a string, or a list holding
@@ -28,7 +28,7 @@ from typing import Any
 import jwt
 import psycopg
 
-from api.principal_cache import forget_everywhere
+from api.principal_cache import revoke_and_notify
 from application.security import ROLES, Principal
 
 log = logging.getLogger("qualtrace.auth")
@@ -218,10 +218,8 @@ class RevokedJwts:
         jti = jti.strip()
         if not jti:
             raise ValueError("jti is required")
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(REVOKED_JWTS_DDL)
-            cur = conn.execute(
-                "INSERT INTO revoked_jwts (jti, reason) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING", (jti, reason)
-            )
-        forget_everywhere(f"jwt:{jti}")
-        return cur.rowcount == 1
+        changed = revoke_and_notify(self.url, f"jwt:{jti}", [
+            (REVOKED_JWTS_DDL, ()),
+            ("INSERT INTO revoked_jwts (jti, reason) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING", (jti, reason)),
+        ])
+        return changed == 1

@@ -4,25 +4,55 @@ An entry maps the SHA-256 of a token (never the token itself) to the principal i
 authenticated, and stays fresh for at most `seconds` (`TOKEN_CACHE_SECONDS`) and never
 past the token's own expiry. Rejected tokens are never cached: a new token works at once.
 
-Revocation: `TokenStore.revoke` and `RevokedJwts.revoke` drop the token from every cache
-of the process at once (so the CLI, the API and the tests in one process see it
-immediately). A service process that did not do the revoking notices when the entry
-goes stale: a revoked token is refused within `TOKEN_CACHE_SECONDS` everywhere.
+Revocation, in every process at once:
+
+- `TokenStore.revoke` and `RevokedJwts.revoke` (`revoke_and_notify`) change the row and send
+  `NOTIFY qualtrace_tokens` in ONE transaction, so the notification is delivered exactly
+  when the revocation commits; they also drop the token from every cache of their own
+  process.
+- Each service process runs a `RevocationListener` (started and stopped with the HTTP app):
+  its own connection LISTENs on `qualtrace_tokens`, drops the named token from its caches,
+  then acknowledges on `qualtrace_tokens_ack`. The revoker waits for one acknowledgement
+  per listening service (at most `ACK_SECONDS`, when any entry has gone stale anyway), so
+  when `qualtrace token revoke` returns, every running service already refuses the token.
+- Fail safe: while a listener is not connected and listening (start-up, an error, its
+  connection killed) its caches answer nothing and remember nothing; they are cleared and
+  answer again only once LISTEN is re-established (reconnecting with a short backoff).
+
+What bypasses these paths (an UPDATE of `api_tokens` by hand) is still bounded by
+`TOKEN_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import secrets
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
 
 from application.security import Principal
 
-#: The bound on how long another process may still accept a revoked token (README "Security").
+log = logging.getLogger("qualtrace.auth")
+
+#: The bound for changes that bypass `revoke_and_notify` (SQL by hand): README "Security".
 TOKEN_CACHE_SECONDS = 2.0
+#: The channel of revocations (payload: "<nonce> <token id>") and of listeners' acknowledgements (payload: nonce).
+CHANNEL = "qualtrace_tokens"
+ACK_CHANNEL = "qualtrace_tokens_ack"
+#: A listener's `application_name` once it LISTENs: how a revoker counts the services to wait for.
+LISTENER_NAME = "qualtrace-token-listener"
+#: How long a revoker waits for the listening services' acknowledgements (then logs and
+#: returns): as long as an entry stays fresh, so a service that did not answer (hung, or cut
+#: off without knowing it) has at least let its entry for the token go stale by then.
+ACK_SECONDS = TOKEN_CACHE_SECONDS
+_MAX_PAYLOAD = 7000  # PostgreSQL refuses payloads of 8000 bytes or more; longer ids clear whole caches
 
 _caches: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
 _caches_lock = threading.Lock()
@@ -45,12 +75,18 @@ class PrincipalCache:
         self.wall = wall
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Principal, float]] = {}  # token key -> (principal, fresh until)
-        #: Bumped by every revocation: a lookup that started before one must not be cached.
+        #: Bumped by every revocation and every change of `enabled`: a lookup that started
+        #: before one must not be cached.
         self.generation = 0
+        #: False while the process cannot hear other processes' revocations (see RevocationListener).
+        self.enabled = True
+        self._lock = threading.Lock()
         with _caches_lock:
             _caches.add(self)
 
     def get(self, key: str) -> Principal | None:
+        if not self.enabled:
+            return None
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -63,8 +99,9 @@ class PrincipalCache:
             generation: int | None = None) -> None:
         """Remember `principal` for `key` until the cache's bound or `expires_at`, whichever
         is first. `generation` is `self.generation` read before the lookup: when a token
-        was revoked meanwhile, the lookup may predate it and is not remembered."""
-        if self.seconds <= 0 or (generation is not None and generation != self.generation):
+        was revoked meanwhile (or the cache was disabled), the lookup may predate it and is
+        not remembered."""
+        if self.seconds <= 0:
             return
         now = self.clock()
         fresh_until = now + self.seconds
@@ -72,19 +109,39 @@ class PrincipalCache:
             fresh_until = min(fresh_until, now + (expires_at - self.wall()).total_seconds())
             if fresh_until <= now:
                 return
-        if len(self._entries) >= self.max_entries:
-            self._evict(now)
-        self._entries[key] = (principal, fresh_until)
+        with self._lock:  # against a revocation between the generation check and the write
+            if not self.enabled or (generation is not None and generation != self.generation):
+                return
+            if len(self._entries) >= self.max_entries:
+                self._evict(now)
+            self._entries[key] = (principal, fresh_until)
 
     def forget(self, token_id: str) -> None:
         """Drop every entry of the token with this id (a local token's id, or `jwt:<jti>`)."""
-        self.generation += 1
-        for key, (principal, _) in list(self._entries.items()):
-            if principal.token_id == token_id:
-                self._entries.pop(key, None)
+        with self._lock:
+            self.generation += 1
+            for key, (principal, _) in list(self._entries.items()):
+                if principal.token_id == token_id:
+                    self._entries.pop(key, None)
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+    def disable(self) -> None:
+        """Answer nothing and remember nothing until `enable()`."""
+        with self._lock:
+            self.enabled = False
+            self.generation += 1
+            self._entries.clear()
+
+    def enable(self) -> None:
+        """Start afresh: nothing remembered from before is trusted."""
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+            self.enabled = True
 
     def _evict(self, now: float) -> None:
         for key, (_, fresh_until) in list(self._entries.items()):
@@ -100,3 +157,135 @@ def forget_everywhere(token_id: str) -> None:
         caches = list(_caches)
     for cache in caches:
         cache.forget(token_id)
+
+
+def revoke_and_notify(url: str, token_id: str, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
+    """Run the revoking `statements` and `NOTIFY qualtrace_tokens` in one transaction (the
+    notification is delivered when, and only if, the revocation commits); then drop the
+    token from this process's caches and wait until every service that was listening has
+    dropped it too. Returns the last statement's row count."""
+    nonce = secrets.token_hex(8)
+    payload = f"{nonce} {token_id}"
+    if len(payload.encode()) > _MAX_PAYLOAD:
+        payload = f"{nonce} "  # no id: the listeners clear their caches
+    with psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            changed = 0
+            for statement, params in statements:
+                changed = conn.execute(statement, params).rowcount  # type: ignore[arg-type]
+            conn.execute(f"LISTEN {ACK_CHANNEL}")
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+                (LISTENER_NAME,),
+            ).fetchone()
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+        forget_everywhere(token_id)
+        _await_acks(conn, nonce, int(row[0]) if row else 0)
+    return changed
+
+
+def _await_acks(conn: psycopg.Connection[Any], nonce: str, expected: int) -> None:
+    acks = 0
+    deadline = time.monotonic() + ACK_SECONDS
+    while acks < expected:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            log.warning("revocation: %d of %d listening services confirmed within %g s", acks, expected, ACK_SECONDS)
+            return
+        for n in conn.notifies(timeout=remaining, stop_after=expected - acks):
+            if n.channel == ACK_CHANNEL and n.payload == nonce:
+                acks += 1
+
+
+class RevocationListener:
+    """Hears revocations made by any process and drops them from `caches`; while it is not
+    listening, the caches answer nothing (see the module's docstring)."""
+
+    def __init__(self, url: str, caches: list[PrincipalCache] | None = None, backoff: float = 0.05,
+                 max_backoff: float = 2.0, poll: float = 0.25) -> None:
+        self.url = url
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.poll = poll
+        #: Set while LISTEN is established and the caches answer.
+        self.listening = threading.Event()
+        #: How many times LISTEN was established; the backend's pid while it is.
+        self.sessions = 0
+        self.backend_pid: int | None = None
+        self._caches: list[PrincipalCache] = []
+        self._state = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        for cache in caches or []:
+            self.attach(cache)
+
+    def attach(self, cache: PrincipalCache) -> None:
+        with self._state:
+            self._caches.append(cache)
+            if self.listening.is_set():
+                cache.enable()
+            else:
+                cache.disable()
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="token-revocations", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._set_listening(None)
+
+    def _set_listening(self, backend_pid: int | None) -> None:
+        with self._state:
+            for cache in self._caches:
+                if backend_pid is None:
+                    cache.disable()
+                else:
+                    cache.enable()
+            self.backend_pid = backend_pid
+            if backend_pid is None:
+                self.listening.clear()
+            else:
+                self.sessions += 1
+                self.listening.set()
+
+    def _forget(self, payload: str) -> str:
+        nonce, _, token_id = payload.partition(" ")
+        with self._state:
+            caches = list(self._caches)
+        for cache in caches:
+            if token_id:
+                cache.forget(token_id)
+            else:
+                cache.clear()
+        return nonce
+
+    def _run(self) -> None:
+        delay = self.backoff
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5, keepalives=1,
+                                     keepalives_idle=10, keepalives_interval=5, keepalives_count=3) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute("SELECT set_config('application_name', %s, false)", (LISTENER_NAME,))
+                    self._set_listening(conn.info.backend_pid)
+                    delay = self.backoff
+                    while not self._stop.is_set():
+                        nonces = [self._forget(n.payload) for n in conn.notifies(timeout=self.poll, stop_after=1)]
+                        for nonce in nonces:
+                            conn.execute("SELECT pg_notify(%s, %s)", (ACK_CHANNEL, nonce))
+            except psycopg.Error as e:
+                if not self._stop.is_set():
+                    log.warning("token revocation listener lost its connection (%s); reconnecting", type(e).__name__)
+            except Exception:  # a bug must not leave the caches trusted: they stay off, and we retry
+                log.exception("token revocation listener failed; reconnecting")
+            finally:
+                self._set_listening(None)
+            self._stop.wait(delay)
+            delay = min(delay * 2, self.max_backoff)

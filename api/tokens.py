@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from api.principal_cache import forget_everywhere, token_key
+from api.principal_cache import revoke_and_notify, token_key
 from application.security import ROLES, Principal
 
 
@@ -52,13 +52,13 @@ class TokenStore:
         return token_id, token
 
     def revoke(self, token_id: str) -> bool:
-        """Revoke: refused at once by this process, within `TOKEN_CACHE_SECONDS` by others."""
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            cur = conn.execute(
-                "UPDATE api_tokens SET revoked_at = now() WHERE id=%s AND revoked_at IS NULL", (token_id,)
-            )
-        forget_everywhere(token_id)
-        return cur.rowcount == 1
+        """Revoke: when this returns, this process and every running service refuse the token
+        (`api.principal_cache.revoke_and_notify`)."""
+        changed = revoke_and_notify(
+            self.url, token_id,
+            [("UPDATE api_tokens SET revoked_at = now() WHERE id=%s AND revoked_at IS NULL", (token_id,))],
+        )
+        return changed == 1
 
     def list(self) -> list[dict[str, Any]]:
         with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:

@@ -1,6 +1,7 @@
 """Accepted tokens are remembered for at most `TOKEN_CACHE_SECONDS`: a token revoked by
-another process (the CLI on another machine, or SQL) is refused within that bound, and
-one revoked by this process at once."""
+SQL by hand (no notification: the one path the revocation listener cannot hear) is refused
+within that bound, and one revoked by this process at once. Revocations by other processes
+through `TokenStore`/`RevokedJwts`/the CLI: tests/e2e/test_token_revocation_notify.py."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_a_token_revoked_elsewhere_is_refused_within_the_bound(api: Any) -> None
     token_id, token = TokenStore(api.container.url).create("u7", "Temp", "auditor")
     headers = {"Authorization": f"Bearer {token}"}
     assert api.client.get("/tickets", headers=headers).status_code == 200
-    # Another process revokes it: nothing tells this one.
+    # Revoked by hand, without NOTIFY: nothing tells this process.
     with psycopg.connect(api.container.url, autocommit=True) as conn:
         conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = %s", (token_id,))
     mono.now += TOKEN_CACHE_SECONDS

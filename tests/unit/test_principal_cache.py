@@ -92,3 +92,33 @@ def test_a_full_cache_evicts_stale_entries_first() -> None:
     cache.put("newest", LI)
     assert cache.get("old") is None
     assert cache.get("new") == WANG and cache.get("newest") == LI
+
+
+def test_a_disabled_cache_answers_nothing_and_starts_afresh_when_enabled() -> None:
+    """While revocations by other processes cannot be heard, nothing is answered from memory
+    (api.principal_cache.RevocationListener), and nothing from before is trusted after."""
+    t = Ticking()
+    cache = make(t)
+    cache.put("k1", LI)
+    generation = cache.generation  # a lookup starts while the listener is still connected...
+    cache.disable()  # ...its connection drops
+    assert cache.get("k1") is None
+    cache.put("k2", WANG)  # nothing is remembered while disabled
+    cache.enable()
+    assert cache.get("k1") is None and cache.get("k2") is None  # the old entry is not trusted
+    cache.put("k3", LI, generation=generation)  # ...and the lookup from before is not remembered
+    assert cache.get("k3") is None
+    cache.put("k3", LI, generation=cache.generation)
+    assert cache.get("k3") == LI
+
+
+def test_a_listener_attaches_caches_switched_off_until_it_listens() -> None:
+    from api.principal_cache import RevocationListener
+
+    t = Ticking()
+    cache = make(t)
+    listener = RevocationListener("postgresql://unused@127.0.0.1:1/none", [cache])  # not started
+    cache.put("k1", LI)
+    assert cache.get("k1") is None and not listener.listening.is_set()
+    listener.stop()  # stopping one that never started keeps its caches off
+    assert not cache.enabled
