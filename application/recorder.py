@@ -268,10 +268,12 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         # are projected, after the join with `x` produced them), and the rows keep the
         # order of the list. Without an `after_insert` hook it runs in autocommit: one
         # round trip is the whole transaction.
-        self.insert_statement = SQL(
+        head = (
             "WITH x AS (SELECT pg_current_xact_id() AS xid, set_config('lock_timeout', {timeout}, true) AS lt)"
             " INSERT INTO {table} (originator_id, originator_version, topic, state, xid)"
-            " SELECT e.originator_id, e.originator_version, e.topic, e.state, x.xid FROM x,"
+        )
+        self.insert_statement = SQL(
+            head + " SELECT e.originator_id, e.originator_version, e.topic, e.state, x.xid FROM x,"
             " unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) WITH ORDINALITY"
             " AS e(originator_id, originator_version, topic, state, n)"
             " ORDER BY e.n RETURNING notification_id"
@@ -283,9 +285,7 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         # The same for one event (most commands) with scalar parameters: adapting four
         # one-element arrays costs the client more CPU than the whole round trip.
         self.insert_one_statement = SQL(
-            "WITH x AS (SELECT pg_current_xact_id() AS xid, set_config('lock_timeout', {timeout}, true) AS lt)"
-            " INSERT INTO {table} (originator_id, originator_version, topic, state, xid)"
-            " SELECT %s, %s, %s, %s, x.xid FROM x RETURNING notification_id"
+            head + " SELECT %s, %s, %s, %s, x.xid FROM x RETURNING notification_id"
         ).format(
             timeout=Literal(f"{self.datastore.lock_timeout}s"),
             table=Identifier(self.datastore.schema, self.events_table_name),
