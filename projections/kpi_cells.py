@@ -339,10 +339,19 @@ class CellRefresher:
     time: under a steady stream of commands the cells are rarely as fresh as the facts
     and requests are answered live anyway, so refreshing must not compete with them)."""
 
+    #: Under a steady stream of commands the cells are rarely as fresh as the facts (and
+    #: such requests are answered live): a round waits until the fact projections have
+    #: been still for `quiet` seconds, or at the latest `max_stale` seconds after the last.
+    quiet = 0.5
+    max_stale = 30.0
+
     def __init__(self, conninfo: str, projections: Sequence[Any], interval: float = 2.0) -> None:
         self.conninfo = conninfo
         self.projections = [p for p in projections if isinstance(getattr(p, "SPEC", None), KpiSpec)]
         self.interval = interval
+        self._seen: dict[str, int] = {}
+        self._moved_at = 0.0
+        self._round_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -360,6 +369,18 @@ class CellRefresher:
                     out.append(done)
         return out
 
+    def _due(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether a round is due: the fact projections still for `quiet` s, or the last
+        round `max_stale` s ago."""
+        rows = conn.execute(
+            "SELECT name, position FROM qt_projection_tracking WHERE live AND name = ANY(%s)",
+            ([p.name for p in self.projections],),
+        ).fetchall()
+        seen, now = dict(rows), time.monotonic()
+        if seen != self._seen:
+            self._seen, self._moved_at = seen, now
+        return now - self._moved_at >= self.quiet or now - self._round_at >= self.max_stale
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="kpi-cells", daemon=True)
@@ -375,7 +396,10 @@ class CellRefresher:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
                     while not self._stop.is_set():
-                        started = time.monotonic()
+                        if not self._due(conn):
+                            self._stop.wait(self.quiet)
+                            continue
+                        started = self._round_at = time.monotonic()
                         for p in self.projections:
                             if self._stop.is_set():
                                 break

@@ -497,9 +497,10 @@ def process_batch(
         return len(batch.records)
 
 
-def _position(conn: psycopg.Connection[Any], name: str, generation: int) -> int:
+def _place(conn: psycopg.Connection[Any], name: str, generation: int) -> tuple[int, int]:
+    """The last event a generation consumed, in (xid, id) order."""
     found = _tracking(conn, name, generation, lock=False)
-    return found[1].position if found is not None else 0
+    return (found[1].xid, found[1].id) if found is not None else (0, 0)
 
 
 def settling(conn: psycopg.Connection[Any], name: str, generation: int | None = None) -> bool:
@@ -572,20 +573,22 @@ def rebuild(conninfo: str, source: EventSource, projection: Projection, batch: i
             conn.execute(
                 "SELECT 1 FROM qt_projection_tracking WHERE name=%s FOR UPDATE", (projection.name,)
             )
-            live_position = _position(conn, projection.name, old) if old else 0
+            live_place = _place(conn, projection.name, old) if old else (0, 0)
             give_up = time.monotonic() + 10.0
             while True:
                 n = process_batch(conn, source, projection, new, batch)
                 events += n
                 if n:
                     continue
-                # Never switch readers to a generation behind the live one (a transaction
-                # still running below the horizon can hold the last events back a moment).
-                if _position(conn, projection.name, new) >= live_position:
+                # Never switch readers to a generation that has not consumed everything the
+                # live one has: both read in (xid, id) order, so compare the cursors. (Not
+                # the positions: ours holds an xid now, so the new generation's position
+                # cannot settle until this transaction ends; it does right after.)
+                if _place(conn, projection.name, new) >= live_place:
                     break
                 if time.monotonic() > give_up:
                     raise RuntimeError(
-                        f"rebuild of {projection.name} could not reach the live position {live_position}:"
+                        f"rebuild of {projection.name} could not reach the live generation's place {live_place}:"
                         " a long-running transaction holds the read horizon back; try again"
                     )
                 time.sleep(0.01)
