@@ -37,6 +37,7 @@ from typing import Any
 
 import psycopg
 
+from application.background import BackgroundLoop
 from application.security import Principal
 
 log = logging.getLogger("qualtrace.auth")
@@ -197,9 +198,11 @@ def _await_acks(conn: psycopg.Connection[Any], nonce: str, expected: int) -> Non
                 acks += 1
 
 
-class RevocationListener:
+class RevocationListener(BackgroundLoop):
     """Hears revocations made by any process and drops them from `caches`; while it is not
     listening, the caches answer nothing (see the module's docstring)."""
+
+    thread_name = "token-revocations"
 
     def __init__(self, url: str, caches: list[PrincipalCache] | None = None, backoff: float = 0.05,
                  max_backoff: float = 2.0, poll: float = 0.25) -> None:
@@ -214,8 +217,8 @@ class RevocationListener:
         self.backend_pid: int | None = None
         self._caches: list[PrincipalCache] = []
         self._state = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._delay = backoff
+        super().__init__()
         for cache in caches or []:
             self.attach(cache)
 
@@ -227,18 +230,8 @@ class RevocationListener:
             else:
                 cache.disable()
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="token-revocations", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
         self._set_listening(None)
 
     def _set_listening(self, backend_pid: int | None) -> None:
@@ -266,26 +259,29 @@ class RevocationListener:
                 cache.clear()
         return nonce
 
-    def _run(self) -> None:
-        delay = self.backoff
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5, keepalives=1,
-                                     keepalives_idle=10, keepalives_interval=5, keepalives_count=3) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    conn.execute("SELECT set_config('application_name', %s, false)", (LISTENER_NAME,))
-                    self._set_listening(conn.info.backend_pid)
-                    delay = self.backoff
-                    while not self._stop.is_set():
-                        nonces = [self._forget(n.payload) for n in conn.notifies(timeout=self.poll, stop_after=1)]
-                        for nonce in nonces:
-                            conn.execute("SELECT pg_notify(%s, %s)", (ACK_CHANNEL, nonce))
-            except psycopg.Error as e:
-                if not self._stop.is_set():
-                    log.warning("token revocation listener lost its connection (%s); reconnecting", type(e).__name__)
-            except Exception:  # a bug must not leave the caches trusted: they stay off, and we retry
-                log.exception("token revocation listener failed; reconnecting")
-            finally:
-                self._set_listening(None)
-            self._stop.wait(delay)
-            delay = min(delay * 2, self.max_backoff)
+    def _session(self) -> None:
+        """Listen until stopped (`BackgroundLoop`: after a failure the caches stay off and
+        a new session starts after a backoff)."""
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=5, keepalives=1,
+                                 keepalives_idle=10, keepalives_interval=5, keepalives_count=3) as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                conn.execute("SELECT set_config('application_name', %s, false)", (LISTENER_NAME,))
+                self._set_listening(conn.info.backend_pid)
+                self._delay = self.backoff
+                while not self._stop.is_set():
+                    nonces = [self._forget(n.payload) for n in conn.notifies(timeout=self.poll, stop_after=1)]
+                    for nonce in nonces:
+                        conn.execute("SELECT pg_notify(%s, %s)", (ACK_CHANNEL, nonce))
+        finally:
+            self._set_listening(None)
+
+    def _failed(self, error: BaseException) -> None:
+        if not isinstance(error, psycopg.Error):  # a bug: the caches stay off, and we retry
+            log.exception("token revocation listener failed; reconnecting")
+        elif not self._stop.is_set():
+            log.warning("token revocation listener lost its connection (%s); reconnecting", type(error).__name__)
+
+    def _retry_seconds(self) -> float:
+        delay, self._delay = self._delay, min(self._delay * 2, self.max_backoff)
+        return delay

@@ -19,7 +19,6 @@ Every event it records has the system actor, the run's correlation id and, as
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from application.background import BackgroundLoop
 from application.base import QualtraceBase
 from domain.base import SYSTEM, Ctx, event_id
 from domain.nonconformances import PENDING_RECTIFICATION, Nonconformance
@@ -73,18 +73,19 @@ class RunReport:
         }
 
 
-class DeadlineWatcher:
+class DeadlineWatcher(BackgroundLoop):
     """Scans for passed due dates and records them. `run_once()` for a single pass;
     `start()` runs passes every `interval` seconds in a daemon thread."""
 
     BATCH = 500
     RETRIES = 5
 
+    thread_name = "deadline-watcher"
+
     def __init__(self, app: QualtraceBase, interval: float = 30.0) -> None:
+        super().__init__()
         self.app = app
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last_report: RunReport | None = None
 
     # -- one pass -------------------------------------------------------------------
@@ -153,31 +154,17 @@ class DeadlineWatcher:
         """Append the new events (optimistic concurrency: a lost race raises IntegrityError)."""
         self.app.save(aggregate)
 
-    # -- background -------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="deadline-watcher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _loop(self) -> None:
+    # -- background (`BackgroundLoop`) --------------------------------------------------
+    def _session(self) -> None:
         # The first pass waits one interval, so a process that starts and stops at once
         # (and tests that move the clock by hand) are not raced by a background pass.
         while not self._stop.wait(self.interval):
-            try:
-                report = self.run_once()
-                if report.sla_breaches or report.overdue:
-                    log.info("deadline watcher: %s", report.as_dict())
-            except Exception:
-                log.exception("deadline watcher pass failed; retrying next interval")
+            report = self.run_once()
+            if report.sla_breaches or report.overdue:
+                log.info("deadline watcher: %s", report.as_dict())
+
+    def _failed(self, error: BaseException) -> None:
+        log.exception("deadline watcher pass failed; retrying next interval")
+
+    def _retry_seconds(self) -> float:
+        return 0.0  # the next session waits its interval before the next pass

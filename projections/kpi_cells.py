@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Json
 
+from application.background import BackgroundLoop
 from projections.base import READ_SCHEMA
 from projections.kpis_query import KpiSpec, kpi_query, plain
 from projections.runner import VIEW_HOOKS, schema_name
@@ -333,12 +333,13 @@ def _table_span(conn: psycopg.Connection[Any], schema: str, table: str, cols: Se
     return row[0], row[1]
 
 
-class CellRefresher:
+class CellRefresher(BackgroundLoop):
     """Keeps every KPI projection's cells fresh: one round at most every `interval` s,
     and after a long round a pause three times as long (at most a quarter of a core's
     time: under a steady stream of commands the cells are rarely as fresh as the facts
     and requests are answered live anyway, so refreshing must not compete with them)."""
 
+    thread_name = "kpi-cells"
     #: Under a steady stream of commands the cells are rarely as fresh as the facts (and
     #: such requests are answered live): a round waits until the fact projections have
     #: been still for `quiet` seconds, or at the latest `max_stale` seconds after the last.
@@ -349,12 +350,10 @@ class CellRefresher:
         self.conninfo = conninfo
         self.projections = [p for p in projections if isinstance(getattr(p, "SPEC", None), KpiSpec)]
         self.interval = interval
+        super().__init__()
         self._seen: dict[str, int] = {}
         self._moved_at = 0.0
         self._round_at = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
         self.last: dict[str, dict[str, Any]] = {}
         self._logged: dict[str, float] = {}
 
@@ -381,45 +380,37 @@ class CellRefresher:
             self._seen, self._moved_at = seen, now
         return now - self._moved_at >= self.quiet or now - self._round_at >= self.max_stale
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="kpi-cells", daemon=True)
-        self._thread.start()
+    def _session(self) -> None:
+        """Refresh round after round (`BackgroundLoop`: a failure, say a lost connection,
+        starts a new session after `interval`)."""
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            while not self._stop.is_set():
+                if not self._due(conn):
+                    self._stop.wait(self.quiet)
+                    continue
+                started = self._round_at = time.monotonic()
+                for p in self.projections:
+                    if self._stop.is_set():
+                        break
+                    try:
+                        done = refresh(conn, p)
+                    except (psycopg.errors.SerializationFailure, psycopg.errors.UndefinedTable,
+                            psycopg.errors.InvalidSchemaName):
+                        continue  # a concurrent refresh or a rebuild's switch: next round
+                    except Exception as e:  # one kind failing leaves the others' cells fresh
+                        if conn.closed or conn.broken:
+                            raise
+                        self.error = e
+                        if time.monotonic() - self._logged.get(p.name, -1e9) > 60:
+                            self._logged[p.name] = time.monotonic()
+                            log.exception("KPI cells of %s not refreshed; retrying", p.name)
+                        continue
+                    if done is not None:
+                        self.last[p.name] = done
+                self._stop.wait(max(self.interval, 3 * (time.monotonic() - started)))
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def _failed(self, error: BaseException) -> None:
+        log.exception("KPI cell refresh failed; retrying")
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                    while not self._stop.is_set():
-                        if not self._due(conn):
-                            self._stop.wait(self.quiet)
-                            continue
-                        started = self._round_at = time.monotonic()
-                        for p in self.projections:
-                            if self._stop.is_set():
-                                break
-                            try:
-                                done = refresh(conn, p)
-                            except (psycopg.errors.SerializationFailure, psycopg.errors.UndefinedTable,
-                                    psycopg.errors.InvalidSchemaName):
-                                continue  # a concurrent refresh or a rebuild's switch: next round
-                            except Exception as e:  # one kind failing leaves the others' cells fresh
-                                if conn.closed or conn.broken:
-                                    raise
-                                self.error = e
-                                if time.monotonic() - self._logged.get(p.name, -1e9) > 60:
-                                    self._logged[p.name] = time.monotonic()
-                                    log.exception("KPI cells of %s not refreshed; retrying", p.name)
-                                continue
-                            if done is not None:
-                                self.last[p.name] = done
-                        self._stop.wait(max(self.interval, 3 * (time.monotonic() - started)))
-            except Exception as e:  # keep refreshing after a transient failure
-                self.error = e
-                log.exception("KPI cell refresh failed; retrying")
-                self._stop.wait(self.interval)
+    def _retry_seconds(self) -> float:
+        return self.interval

@@ -25,6 +25,7 @@ import psycopg
 from eventsourcing.persistence import Notification
 from psycopg import sql
 
+from application.background import BackgroundLoop
 from projections.base import READ_SCHEMA, EventRecord, Projection
 
 log = logging.getLogger("qualtrace.projections")
@@ -216,7 +217,7 @@ class EventSource:
         return self.recorder.max_notification_id() or 0
 
 
-class GroupRunner:
+class GroupRunner(BackgroundLoop):
     """Keeps several projections' live generations up to date from ONE read of the store.
 
     Projections whose places (`ReadCursor`) agree (the usual case: they follow the same
@@ -241,9 +242,8 @@ class GroupRunner:
         self.source = source
         self.projections = list(projections)
         self.name = name or ",".join(p.name for p in self.projections)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        super().__init__()
+        self.thread_name = f"projections-{self.name}"[:60]
         self._paused: dict[str, float] = {}  # projection name -> monotonic time it may run again
         self._settling = False
         self._live = False  # following the store (failures pause a projection) vs a one-off run
@@ -375,43 +375,32 @@ class GroupRunner:
         seen = _live_tracking(conn, [p.name for p in self.projections], lock=False)
         return any(cursor.pending_position is not None for _gen, cursor in seen.values())
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"projections-{self.name}"[:60], daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
+    def _session(self) -> None:
+        """Follow the store (`BackgroundLoop`: a failure, say a lost connection, starts a
+        new session after a second)."""
         self._live = True
         channel = getattr(self.source.recorder, "channel_name", "qualtrace_events")
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True) as conn, psycopg.connect(
-                    self.conninfo, autocommit=True
-                ) as listen:
-                    listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    while not self._stop.is_set():
-                        n = self.process(conn)
-                        if n >= self.BATCH or self._contended():
-                            continue  # catching up, or raced by another runner: read on at once
-                        # Following: wait for the next notification (sent at most every
-                        # 20 ms, see `Notifier`) even after a batch, so that under load each
-                        # batch gathers what the last interval appended instead of one commit
-                        # per projection group per append. Never longer than the poll
-                        # interval (much shorter while a position waits for running
-                        # transactions).
-                        wait = 0.005 if self._settling else 0.5
-                        if self._paused:
-                            wait = min(wait, max(0.005, min(self._paused.values()) - time.monotonic()))
-                        for _ in listen.notifies(timeout=wait, stop_after=1):
-                            pass
-            except Exception as e:  # keep following the store after a transient failure
-                self.error = e
-                log.exception("projection group %s failed; retrying", self.name)
-                self._stop.wait(1.0)
+        with psycopg.connect(self.conninfo, autocommit=True) as conn, psycopg.connect(
+            self.conninfo, autocommit=True
+        ) as listen:
+            listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            while not self._stop.is_set():
+                n = self.process(conn)
+                if n >= self.BATCH or self._contended():
+                    continue  # catching up, or raced by another runner: read on at once
+                # Following: wait for the next notification (sent at most every 20 ms, see
+                # `Notifier`) even after a batch, so that under load each batch gathers what
+                # the last interval appended instead of one commit per projection group per
+                # append. Never longer than the poll interval (much shorter while a position
+                # waits for running transactions).
+                wait = 0.005 if self._settling else 0.5
+                if self._paused:
+                    wait = min(wait, max(0.005, min(self._paused.values()) - time.monotonic()))
+                for _ in listen.notifies(timeout=wait, stop_after=1):
+                    pass
+
+    def _failed(self, error: BaseException) -> None:
+        log.exception("projection group %s failed; retrying", self.name)
 
 
 class ProjectionRunner(GroupRunner):
