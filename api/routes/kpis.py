@@ -77,23 +77,6 @@ def dimension_filters(spec: KpiSpec, request: Request) -> dict[str, list[str]]:
     return out
 
 
-def kpi_rows(
-    c: Any,
-    call: Any,
-    kind: str,
-    project: str | None,
-    region: str | None,
-    start: str | None,
-    end: str | None,
-    group_by: str | None,
-    filters: dict[str, list[str]] | None = None,
-    min_position: int | None = None,
-) -> list[dict[str, Any]]:
-    rows, _, _ = kpi_answer(c, call, kind, project, region, start, end, group_by, filters, min_position)
-    assert rows is not None
-    return rows
-
-
 def kpi_answer(
     c: Any,
     call: Any,
