@@ -62,7 +62,9 @@ def create_app(container: Any) -> FastAPI:
     if getattr(app.state.authenticator, "cache", None) is not None:
         app.state.token_listener.attach(app.state.authenticator.cache)
     # -- middleware (security): see api/middleware.py, api/ratelimit.py, api/logs.py --
-    app.state.rate_limiter = TokenBuckets(container.settings.rate_limit_per_second, container.settings.rate_limit_burst)
+    app.state.rate_limiter = TokenBuckets(
+        container.settings.rate_limit_per_second, container.settings.rate_limit_burst
+    )
     errors.install(app)
     app.add_middleware(RequestGuard, settings=container.settings)
 

@@ -24,15 +24,17 @@ MAX_LEDGER = 1_000_000
 HASH_SCHEME = {
     "state_sha256": "sha256(state bytes), hex",
     "event_hash": "sha256(utf8(issue_id + '\\n' + version + '\\n' + topic + '\\n' + prev_hash + '\\n' + state_sha256)), hex;"
-                  " prev_hash is the previous version's event_hash, 64 zeros for version 1",
+    " prev_hash is the previous version's event_hash, 64 zeros for version 1",
     "chain_hash": "sha256(utf8(prev_chain_hash + '\\n' + position + '\\n' + event_hash)), hex;"
-                  " prev_chain_hash is the previous ledger entry's chain_hash, 64 zeros before entry 1",
+    " prev_chain_hash is the previous ledger entry's chain_hash, 64 zeros before entry 1",
     "digests": "sha256 of canonical JSON: keys sorted, separators (',', ':'), UTF-8, ensure_ascii false",
 }
 
 
 def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def digest(value: Any) -> str:
@@ -62,7 +64,9 @@ def build_pack(
     unmasked = principal.role in UNMASKED_ROLES
     positions = [r["position"] for r in raw]
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT seq, position FROM qt_read.ledger WHERE position = ANY(%s)", (positions,))
+        cur.execute(
+            "SELECT seq, position FROM qt_read.ledger WHERE position = ANY(%s)", (positions,)
+        )
         seq_of = {r["position"]: r["seq"] for r in cur.fetchall()}
         segment: list[dict[str, Any]] = []
         if seq_of:
@@ -70,7 +74,9 @@ def build_pack(
             # from; entry 1 starts from the genesis hash) to the last sealed event.
             first, last = max(min(seq_of.values()) - 1, 1), max(seq_of.values())
             if last - first >= MAX_LEDGER:
-                raise InvalidValue("to", f"the events span more than {MAX_LEDGER} ledger entries; narrow the pack")
+                raise InvalidValue(
+                    "to", f"the events span more than {MAX_LEDGER} ledger entries; narrow the pack"
+                )
             cur.execute(
                 "SELECT seq, position, event_hash, chain_hash FROM qt_read.ledger WHERE seq BETWEEN %s AND %s"
                 " ORDER BY seq",
@@ -96,28 +102,39 @@ def build_pack(
             shown_unmasked.add(r["issue_id"])
         issue = issues.get(r["issue_id"], {})
         m = meta.get(r["position"])
-        events.append({
-            "position": r["position"],
-            "issue_id": r["issue_id"],
-            "issue_number": issue.get("number"),
-            "issue_kind": issue.get("kind"),
-            "version": r["version"],
-            "topic": r["topic"],
-            "type": m["type"] if m else None,
-            "occurred_at": m["occurred_at"].astimezone(timezone.utc).isoformat() if m else None,
-            "actor": {"id": m["actor_id"], "name": m["actor_name"], "role": m["actor_role"]} if m else None,
-            "prev_hash": r["prev_hash"],
-            "event_hash": r["event_hash"],
-            "state_sha256": state_digest(state),
-            "state_b64": None if hide else base64.b64encode(state).decode("ascii"),
-            "redacted": bool(hide),
-            "payload": _redact(payload) if hide else payload,
-            "ledger_seq": seq_of.get(r["position"]),
-        })
+        events.append(
+            {
+                "position": r["position"],
+                "issue_id": r["issue_id"],
+                "issue_number": issue.get("number"),
+                "issue_kind": issue.get("kind"),
+                "version": r["version"],
+                "topic": r["topic"],
+                "type": m["type"] if m else None,
+                "occurred_at": m["occurred_at"].astimezone(timezone.utc).isoformat() if m else None,
+                "actor": {"id": m["actor_id"], "name": m["actor_name"], "role": m["actor_role"]}
+                if m
+                else None,
+                "prev_hash": r["prev_hash"],
+                "event_hash": r["event_hash"],
+                "state_sha256": state_digest(state),
+                "state_b64": None if hide else base64.b64encode(state).decode("ascii"),
+                "redacted": bool(hide),
+                "payload": _redact(payload) if hide else payload,
+                "ledger_seq": seq_of.get(r["position"]),
+            }
+        )
     for issue_id in shown_unmasked:
         issue = issues.get(issue_id, {})
-        record_unmasked_read(c.app, principal, issue_id, issue.get("kind"), issue.get("number"), issue.get("project"),
-                             "audit pack")
+        record_unmasked_read(
+            c.app,
+            principal,
+            issue_id,
+            issue.get("kind"),
+            issue.get("number"),
+            issue.get("project"),
+            "audit pack",
+        )
     head = segment[-1] if segment else None
     manifest = {
         "format": FORMAT,
@@ -125,16 +142,34 @@ def build_pack(
         "generated_by": {"id": principal.id, "name": principal.name, "role": principal.role},
         "subject": subject,
         "issues": sorted(
-            ({"id": str(i["id"]), "number": i.get("number"), "kind": i.get("kind"), "project": i.get("project")}
-             for i in issues.values()),
+            (
+                {
+                    "id": str(i["id"]),
+                    "number": i.get("number"),
+                    "kind": i.get("kind"),
+                    "project": i.get("project"),
+                }
+                for i in issues.values()
+            ),
             key=lambda i: (i["kind"] or "", i["number"] or "", i["id"]),
         ),
         "event_count": len(events),
         "redacted_count": redacted,
         "unsealed_count": sum(1 for e in events if e["ledger_seq"] is None),
-        "ledger_head": {"seq": head["seq"], "position": head["position"], "chain_hash": head["chain_hash"]} if head else None,
+        "ledger_head": {
+            "seq": head["seq"],
+            "position": head["position"],
+            "chain_hash": head["chain_hash"],
+        }
+        if head
+        else None,
         "hash_scheme": HASH_SCHEME,
         "events_sha256": digest(events),
         "ledger_sha256": digest(segment),
     }
-    return {"manifest": manifest, "manifest_sha256": digest(manifest), "events": events, "ledger": segment}
+    return {
+        "manifest": manifest,
+        "manifest_sha256": digest(manifest),
+        "events": events,
+        "ledger": segment,
+    }

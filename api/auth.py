@@ -53,7 +53,9 @@ class Authenticator:
                     return None
                 except KeysUnavailable as e:
                     log.warning("JWT keys unavailable: %s", e)
-                    raise HTTPException(503, "the identity provider's keys are unavailable; retry later") from None
+                    raise HTTPException(
+                        503, "the identity provider's keys are unavailable; retry later"
+                    ) from None
             else:
                 found = self.local.lookup(conn, key)
                 if found is None:

@@ -135,10 +135,14 @@ class JwtVerifier:
         self.url = url
         self.issuer: str = settings.jwt_issuer
         self.audience: str | None = settings.jwt_audience
-        self.algorithms = [a for a in settings.jwt_algorithms if a in ALLOWED_ALGORITHMS] or list(ALLOWED_ALGORITHMS)
+        self.algorithms = [a for a in settings.jwt_algorithms if a in ALLOWED_ALGORITHMS] or list(
+            ALLOWED_ALGORITHMS
+        )
         self.leeway = int(settings.jwt_leeway_seconds)
         self.keys: JwksFile | JwksUrl = (
-            JwksFile(settings.jwt_jwks_file) if settings.jwt_jwks_file else JwksUrl(settings.jwt_jwks_url)
+            JwksFile(settings.jwt_jwks_file)
+            if settings.jwt_jwks_file
+            else JwksUrl(settings.jwt_jwks_url)
         )
 
     @classmethod
@@ -192,7 +196,9 @@ def principal_from_claims(claims: dict[str, Any], settings: Any) -> Principal:
     user_id = str(claims.get(settings.jwt_claim_id) or "").strip()
     if not user_id:
         raise JwtRejected("no subject")
-    name = str(claims.get(settings.jwt_claim_name) or claims.get("preferred_username") or user_id).strip()
+    name = str(
+        claims.get(settings.jwt_claim_name) or claims.get("preferred_username") or user_id
+    ).strip()
     raw_role = claims.get(settings.jwt_claim_role)
     roles = [r for r in _as_list(raw_role) if r in ROLES]
     if len(roles) != 1:
@@ -203,7 +209,11 @@ def principal_from_claims(claims: dict[str, Any], settings: Any) -> Principal:
     if projects and region:
         raise JwtRejected("a principal is scoped to projects or to a region, not both")
     return Principal(
-        id=user_id[:200], name=name[:200], role=roles[0], projects=projects, region=region,
+        id=user_id[:200],
+        name=name[:200],
+        role=roles[0],
+        projects=projects,
+        region=region,
         token_id=f"jwt:{claims['jti']}",
     )
 
@@ -218,8 +228,15 @@ class RevokedJwts:
         jti = jti.strip()
         if not jti:
             raise ValueError("jti is required")
-        changed = revoke_and_notify(self.url, f"jwt:{jti}", [
-            (REVOKED_JWTS_DDL, ()),
-            ("INSERT INTO revoked_jwts (jti, reason) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING", (jti, reason)),
-        ])
+        changed = revoke_and_notify(
+            self.url,
+            f"jwt:{jti}",
+            [
+                (REVOKED_JWTS_DDL, ()),
+                (
+                    "INSERT INTO revoked_jwts (jti, reason) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING",
+                    (jti, reason),
+                ),
+            ],
+        )
         return changed == 1

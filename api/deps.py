@@ -55,15 +55,25 @@ async def current_principal(request: Request) -> Principal:
         client = request.client.host if request.client else "unknown"
         wait = limiter.take(f"client:{client}") if limiter is not None else 0.0
         if wait > 0:
-            raise HTTPException(429, "too many rejected tokens from this address; slow down",
-                                headers={"Retry-After": retry_after(wait)})
-        raise HTTPException(401, "invalid, expired or revoked token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            raise HTTPException(
+                429,
+                "too many rejected tokens from this address; slow down",
+                headers={"Retry-After": retry_after(wait)},
+            )
+        raise HTTPException(
+            401,
+            "invalid, expired or revoked token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     request.state.principal = principal
     if limiter is not None:
         wait = limiter.take(principal.id)
         if wait > 0:
-            raise HTTPException(429, "rate limit exceeded for this principal; slow down",
-                                headers={"Retry-After": retry_after(wait)})
+            raise HTTPException(
+                429,
+                "rate limit exceeded for this principal; slow down",
+                headers={"Retry-After": retry_after(wait)},
+            )
     return principal
 
 
@@ -100,7 +110,12 @@ async def command_call(request: Request, principal: CurrentPrincipal) -> Call:
             raise InvalidValue("Idempotency-Key", "must be 1 to 200 characters")
         body = await request.body()
         idem = Idempotency(key, fingerprint(request.method, request.url.path, canonical_body(body)))
-    return Call(principal=principal, correlation_id=request.state.correlation_id, if_match=expected, idempotency=idem)
+    return Call(
+        principal=principal,
+        correlation_id=request.state.correlation_id,
+        if_match=expected,
+        idempotency=idem,
+    )
 
 
 CommandCall = Annotated[Call, Depends(command_call)]
@@ -116,8 +131,12 @@ HEADERS_READ: dict[Callable[..., Any], tuple[str, ...]] = {
 
 def header_parameter(name: str) -> dict[str, Any]:
     """An optional string header, as FastAPI documents `Annotated[str | None, Header()]`."""
-    return {"name": name, "in": "header", "required": False,
-            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": name.title()}}
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": name.title()},
+    }
 
 
 def headers_of(dependant: Any) -> list[str]:
@@ -149,7 +168,9 @@ def document_headers(routes: Any) -> None:
         own = dict(route._own_openapi_extra or {})  # type: ignore[attr-defined]
         names = headers_of(route.dependant)
         if names:
-            own["parameters"] = [header_parameter(n) for n in names] + list(own.get("parameters", []))
+            own["parameters"] = [header_parameter(n) for n in names] + list(
+                own.get("parameters", [])
+            )
         route.openapi_extra = own or None
 
 
@@ -157,7 +178,9 @@ def canonical_body(body: bytes) -> bytes:
     """The body an Idempotency-Key is bound to: JSON compared by value (key order and
     whitespace do not matter), anything else byte for byte."""
     try:
-        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
     except ValueError:
         return body
 
@@ -172,7 +195,9 @@ QueryCall = Annotated[Call, Depends(query_call)]
 def read_position(
     request: Request,
     response: Response,
-    min_position: Annotated[int | None, Query(ge=0, description="wait until the read side has processed this position")] = None,
+    min_position: Annotated[
+        int | None, Query(ge=0, description="wait until the read side has processed this position")
+    ] = None,
 ) -> int:
     """Wait (bounded) until every projection has processed `min_position`; report where it is."""
     c = request.app.state.container

@@ -50,22 +50,39 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "path": {"type": "string"}, "message": {"type": "string"}}}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
     },
     "additionalProperties": True,
 }
 #: The error answers any endpoint may give (see API.md "Conventions"), for `include_router`.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": TITLES[status], "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    status: {
+        "description": TITLES[status],
+        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+    }
     for status in (401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503, 504)
 }
 
 
-def problem(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def _loc_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -92,7 +109,12 @@ def install(app: FastAPI) -> None:
                 path, msg = "body", "is not valid JSON"
             elif content_type and not json_body and tuple(err.get("loc", ()))[:1] == ("body",):
                 # A body sent as form data, text, ... : we answer 422 (not 415), naming `body`.
-                errors = [{"path": "body", "message": f"must be application/json, not {content_type.split(';')[0]}"}]
+                errors = [
+                    {
+                        "path": "body",
+                        "message": f"must be application/json, not {content_type.split(';')[0]}",
+                    }
+                ]
                 break
             errors.append({"path": path, "message": msg})
         fields = ", ".join(e["path"] for e in errors)
@@ -108,16 +130,32 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(IdempotencyMismatch)
     async def _idem(_: Request, exc: IdempotencyMismatch) -> JSONResponse:
-        return problem(422, str(exc), errors=[{"path": "Idempotency-Key", "message": "reused with another body"}])
+        return problem(
+            422,
+            str(exc),
+            errors=[{"path": "Idempotency-Key", "message": "reused with another body"}],
+        )
 
     @app.exception_handler(IllegalStep)
     async def _illegal(_: Request, exc: IllegalStep) -> JSONResponse:
-        return problem(409, str(exc), state=exc.state, step=step_paths([exc.step])[0], allowed_steps=step_paths(exc.allowed))
+        return problem(
+            409,
+            str(exc),
+            state=exc.state,
+            step=step_paths([exc.step])[0],
+            allowed_steps=step_paths(exc.allowed),
+        )
 
     @app.exception_handler(RuleViolation)
     async def _rule(_: Request, exc: RuleViolation) -> JSONResponse:
         detail = f"{exc} (state '{exc.state}'; allowed steps: {', '.join(exc.allowed) or 'none'})"
-        return problem(409, detail, state=exc.state, step=step_paths([exc.step])[0], allowed_steps=step_paths(exc.allowed))
+        return problem(
+            409,
+            detail,
+            state=exc.state,
+            step=step_paths([exc.step])[0],
+            allowed_steps=step_paths(exc.allowed),
+        )
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
@@ -147,7 +185,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+        log.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
         return problem(500, "internal error; quote the X-Correlation-ID header when reporting it")
 
     @app.exception_handler(StarletteHTTPException)

@@ -31,7 +31,9 @@ def decode_cursor(cursor: str) -> list[Any]:
         raise InvalidValue("cursor", "not a cursor this API issued") from None
 
 
-def scope_clause(call: Call, project_col: str = "project", region_col: str = "region") -> tuple[sql.Composable, list[Any]]:
+def scope_clause(
+    call: Call, project_col: str = "project", region_col: str = "region"
+) -> tuple[sql.Composable, list[Any]]:
     projects, region = call.principal.scope_filter()
     if projects is None and region is None:
         return sql.SQL("TRUE"), []
@@ -71,7 +73,9 @@ def list_rows(
     if cursor:
         last_value, last_id = decode_cursor(cursor)
         clauses.append(
-            sql.SQL("({}, {}::text) " + op + " (%s, %s)").format(sql.Identifier(order_col), sql.Identifier(id_col))
+            sql.SQL("({}, {}::text) " + op + " (%s, %s)").format(
+                sql.Identifier(order_col), sql.Identifier(id_col)
+            )
         )
         params.extend([last_value, last_id])
     direction = sql.SQL("DESC" if descending else "ASC")

@@ -35,7 +35,9 @@ from api.schemas import has_control_character
 access_log = logging.getLogger("qualtrace.access")
 
 #: The current request's correlation id (copied into worker threads by Starlette).
-correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("qualtrace_correlation_id", default=None)
+correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "qualtrace_correlation_id", default=None
+)
 
 
 def _bad_text(value: str) -> bool:
@@ -71,7 +73,11 @@ class RequestGuard:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         supplied = headers.get("x-correlation-id", "")
-        correlation_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else new_correlation_id()
+        correlation_id = (
+            supplied
+            if 0 < len(supplied) <= 100 and supplied.isprintable()
+            else new_correlation_id()
+        )
         state = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
         token = correlation_id_var.set(correlation_id)
@@ -84,7 +90,10 @@ class RequestGuard:
                 outcome["started"] = True
                 outcome["status"] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-correlation-id", correlation_id.encode())]
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-correlation-id", correlation_id.encode()),
+                ]
             await send(message)
 
         async def answer(status: int, detail: str, **extra: Any) -> None:
@@ -92,8 +101,14 @@ class RequestGuard:
             await response(scope, receive, send_wrapper)
 
         path = scope.get("path", "")
-        bulk = scope.get("method") == "POST" and path.startswith("/surveys/") and path.endswith("/responses/import")
-        max_body, timeout = (self.max_import, self.import_timeout) if bulk else (self.max_body, self.timeout)
+        bulk = (
+            scope.get("method") == "POST"
+            and path.startswith("/surveys/")
+            and path.endswith("/responses/import")
+        )
+        max_body, timeout = (
+            (self.max_import, self.import_timeout) if bulk else (self.max_body, self.timeout)
+        )
         try:
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > max_body):
@@ -101,16 +116,28 @@ class RequestGuard:
                 return
             bad = self._bad_query(scope)
             if bad is not None:
-                await answer(422, f"invalid input: {bad}", errors=[{"path": bad, "message": "contains a control character"}])
+                await answer(
+                    422,
+                    f"invalid input: {bad}",
+                    errors=[{"path": bad, "message": "contains a control character"}],
+                )
                 return
-            await self._run(scope, self._limited(receive, max_body), send_wrapper, outcome, answer, timeout)
+            await self._run(
+                scope, self._limited(receive, max_body), send_wrapper, outcome, answer, timeout
+            )
         finally:
             correlation_id_var.reset(token)
             if access_log.isEnabledFor(logging.INFO):
                 self._log(scope, state, outcome, started, correlation_id)
 
     @staticmethod
-    def _log(scope: Scope, state: dict[str, Any], outcome: dict[str, Any], started: float, correlation_id: str) -> None:
+    def _log(
+        scope: Scope,
+        state: dict[str, Any],
+        outcome: dict[str, Any],
+        started: float,
+        correlation_id: str,
+    ) -> None:
         principal = state.get("principal")
         access_log.info(
             "request",
@@ -127,7 +154,12 @@ class RequestGuard:
         )
 
     async def _run(
-        self, scope: Scope, receive: Receive, send: Send, outcome: dict[str, Any], answer: Any,
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        outcome: dict[str, Any],
+        answer: Any,
         timeout: float | None = None,
     ) -> None:
         timeout = self.timeout if timeout is None else timeout
@@ -143,8 +175,11 @@ class RequestGuard:
             # Already answering (a slow stream): let it finish.
             await task
             return
-        await answer(504, f"the request did not finish within {timeout:g} seconds; "
-                          "retry a command with the same Idempotency-Key to learn its outcome")
+        await answer(
+            504,
+            f"the request did not finish within {timeout:g} seconds; "
+            "retry a command with the same Idempotency-Key to learn its outcome",
+        )
         outcome["abandoned"] = True
         task.add_done_callback(_log_late_failure)
 

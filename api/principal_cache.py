@@ -53,7 +53,9 @@ LISTENER_NAME = "qualtrace-token-listener"
 #: returns): as long as an entry stays fresh, so a service that did not answer (hung, or cut
 #: off without knowing it) has at least let its entry for the token go stale by then.
 ACK_SECONDS = TOKEN_CACHE_SECONDS
-_MAX_PAYLOAD = 7000  # PostgreSQL refuses payloads of 8000 bytes or more; longer ids clear whole caches
+_MAX_PAYLOAD = (
+    7000  # PostgreSQL refuses payloads of 8000 bytes or more; longer ids clear whole caches
+)
 
 _caches: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
 _caches_lock = threading.Lock()
@@ -75,7 +77,9 @@ class PrincipalCache:
         self.clock = clock
         self.wall = wall
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[Principal, float]] = {}  # token key -> (principal, fresh until)
+        self._entries: dict[
+            str, tuple[Principal, float]
+        ] = {}  # token key -> (principal, fresh until)
         #: Bumped by every revocation and every change of `enabled`: a lookup that started
         #: before one must not be cached.
         self.generation = 0
@@ -96,8 +100,13 @@ class PrincipalCache:
             return None
         return entry[0]
 
-    def put(self, key: str, principal: Principal, expires_at: datetime | None = None,
-            generation: int | None = None) -> None:
+    def put(
+        self,
+        key: str,
+        principal: Principal,
+        expires_at: datetime | None = None,
+        generation: int | None = None,
+    ) -> None:
         """Remember `principal` for `key` until the cache's bound or `expires_at`, whichever
         is first. `generation` is `self.generation` read before the lookup: when a token
         was revoked meanwhile (or the cache was disabled), the lookup may predate it and is
@@ -160,7 +169,9 @@ def forget_everywhere(token_id: str) -> None:
         cache.forget(token_id)
 
 
-def revoke_and_notify(url: str, token_id: str, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
+def revoke_and_notify(
+    url: str, token_id: str, statements: list[tuple[str, tuple[Any, ...]]]
+) -> int:
     """Run the revoking `statements` and `NOTIFY qualtrace_tokens` in one transaction (the
     notification is delivered when, and only if, the revocation commits); then drop the
     token from this process's caches and wait until every service that was listening has
@@ -191,7 +202,12 @@ def _await_acks(conn: psycopg.Connection[Any], nonce: str, expected: int) -> Non
     while acks < expected:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            log.warning("revocation: %d of %d listening services confirmed within %g s", acks, expected, ACK_SECONDS)
+            log.warning(
+                "revocation: %d of %d listening services confirmed within %g s",
+                acks,
+                expected,
+                ACK_SECONDS,
+            )
             return
         for n in conn.notifies(timeout=remaining, stop_after=expected - acks):
             if n.channel == ACK_CHANNEL and n.payload == nonce:
@@ -204,8 +220,14 @@ class RevocationListener(BackgroundLoop):
 
     thread_name = "token-revocations"
 
-    def __init__(self, url: str, caches: list[PrincipalCache] | None = None, backoff: float = 0.05,
-                 max_backoff: float = 2.0, poll: float = 0.25) -> None:
+    def __init__(
+        self,
+        url: str,
+        caches: list[PrincipalCache] | None = None,
+        backoff: float = 0.05,
+        max_backoff: float = 2.0,
+        poll: float = 0.25,
+    ) -> None:
         self.url = url
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -263,14 +285,24 @@ class RevocationListener(BackgroundLoop):
         """Listen until stopped (`BackgroundLoop`: after a failure the caches stay off and
         a new session starts after a backoff)."""
         try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=5, keepalives=1,
-                                 keepalives_idle=10, keepalives_interval=5, keepalives_count=3) as conn:
+            with psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=5,
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+            ) as conn:
                 conn.execute(f"LISTEN {CHANNEL}")
                 conn.execute("SELECT set_config('application_name', %s, false)", (LISTENER_NAME,))
                 self._set_listening(conn.info.backend_pid)
                 self._delay = self.backoff
                 while not self._stop.is_set():
-                    nonces = [self._forget(n.payload) for n in conn.notifies(timeout=self.poll, stop_after=1)]
+                    nonces = [
+                        self._forget(n.payload)
+                        for n in conn.notifies(timeout=self.poll, stop_after=1)
+                    ]
                     for nonce in nonces:
                         conn.execute("SELECT pg_notify(%s, %s)", (ACK_CHANNEL, nonce))
         finally:
@@ -280,7 +312,10 @@ class RevocationListener(BackgroundLoop):
         if not isinstance(error, psycopg.Error):  # a bug: the caches stay off, and we retry
             log.exception("token revocation listener failed; reconnecting")
         elif not self._stop.is_set():
-            log.warning("token revocation listener lost its connection (%s); reconnecting", type(error).__name__)
+            log.warning(
+                "token revocation listener lost its connection (%s); reconnecting",
+                type(error).__name__,
+            )
 
     def _retry_seconds(self) -> float:
         delay, self._delay = self._delay, min(self._delay * 2, self.max_backoff)

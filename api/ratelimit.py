@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 
 class TokenBuckets:
-    def __init__(self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = float(per_second)
         self.burst = max(int(burst), 1)
         self.clock = clock

@@ -19,7 +19,9 @@ _ANSWER: TypeAdapter[CommandAnswer] = TypeAdapter(CommandAnswer)
 
 def answer(response: Response, result: CommandResult) -> Response:
     status = 201 if result.created else 200
-    content = _ANSWER.dump_json(_ANSWER.validate_python(result.as_dict(), from_attributes=True), by_alias=True)
+    content = _ANSWER.dump_json(
+        _ANSWER.validate_python(result.as_dict(), from_attributes=True), by_alias=True
+    )
     out = Response(content=content, status_code=status, media_type="application/json")
     out.headers.raw.extend((k, v) for k, v in response.headers.raw if k != b"content-length")
     out.headers["ETag"] = f'"{result.version}"'

@@ -16,10 +16,30 @@ from typing import Any
 PERSONAL_KEYS = frozenset({"reporter", "respondent", "phone", "respondent_ref"})
 #: Fields worth naming in a generic summary, when present.
 KEY_FIELDS = (
-    "number", "project", "kind", "severity", "status", "department", "assignee",
-    "responsible_department", "responsible_person", "due_date", "new_due_date", "item",
-    "points", "result", "score", "grade", "approved", "accepted", "effective", "title",
-    "template_version", "phase", "rating", "satisfied",
+    "number",
+    "project",
+    "kind",
+    "severity",
+    "status",
+    "department",
+    "assignee",
+    "responsible_department",
+    "responsible_person",
+    "due_date",
+    "new_due_date",
+    "item",
+    "points",
+    "result",
+    "score",
+    "grade",
+    "approved",
+    "accepted",
+    "effective",
+    "title",
+    "template_version",
+    "phase",
+    "rating",
+    "satisfied",
 )
 MAX_FIELD = 60
 
@@ -39,7 +59,9 @@ def _short(value: Any, limit: int = MAX_FIELD) -> str:
 
 def _num(value: Any) -> str:
     if isinstance(value, dict):
-        return str(value.get("number") or value.get("code") or value.get("ref") or value.get("id") or "")
+        return str(
+            value.get("number") or value.get("code") or value.get("ref") or value.get("id") or ""
+        )
     return "" if value is None else str(value)
 
 
@@ -67,13 +89,16 @@ def _callback(d: dict[str, Any], who: str, because: str) -> str:
 
 def _transferred(d: dict[str, Any], who: str, because: str) -> str:
     to = f"{d.get('department')}" + (f" / {d['assignee']}" if d.get("assignee") else "")
-    return f"Transferred from {d.get('from_department') or 'no department'} to {to} by {who}{because}"
+    return (
+        f"Transferred from {d.get('from_department') or 'no department'} to {to} by {who}{because}"
+    )
 
 
 def _scored(verb: str) -> Phrase:
     def phrase(d: dict[str, Any], who: str, because: str) -> str:
         finding = f": {_short(d['finding'])}" if d.get("finding") else ""
         return f"{verb} item {d.get('item')} {d.get('result')} ({d.get('points')} points) by {who}{finding or because}"
+
     return phrase
 
 
@@ -99,121 +124,177 @@ def _response(d: dict[str, Any], who: str, because: str) -> str:
     nc = d.get("nonconformance")
     raised = f", raised improvement action {_num(nc)}" if nc else ""
     complaint = ", complaint" if d.get("complaint") else ""
-    return (f"Response recorded for {d.get('campaign_number')} ({d.get('project')}, {d.get('segment')},"
-            f" {d.get('method')}{complaint}){raised} by {who}")
+    return (
+        f"Response recorded for {d.get('campaign_number')} ({d.get('project')}, {d.get('segment')},"
+        f" {d.get('method')}{complaint}){raised} by {who}"
+    )
 
 
 PHRASES: dict[tuple[str, str], Phrase] = {
     # -- tickets -------------------------------------------------------------------------
     ("ticket", "Received"): lambda d, who, because: (
         f"Received {d.get('kind', '')} ticket {d.get('number', '')} via {d.get('channel', '')}"
-        f" ({d.get('priority', '')} priority, {d.get('category', '')}) at {d.get('project', '')} by {who}"),
-    ("ticket", "Dispatched"): lambda d, who, because: f"Dispatched to {d.get('department')} / {d.get('assignee')} by {who}",
+        f" ({d.get('priority', '')} priority, {d.get('category', '')}) at {d.get('project', '')} by {who}"
+    ),
+    ("ticket", "Dispatched"): lambda d, who, because: (
+        f"Dispatched to {d.get('department')} / {d.get('assignee')} by {who}"
+    ),
     ("ticket", "Accepted"): lambda d, who, because: f"Accepted by {who}",
     ("ticket", "Transferred"): _transferred,
-    ("ticket", "NoteAdded"): lambda d, who, because: f"Note by {who}: {_short(d.get('text', ''), 120)}",
-    ("ticket", "Resolved"): lambda d, who, because: f"Resolved by {who}: {_short(d.get('resolution', ''), 120)}",
+    ("ticket", "NoteAdded"): lambda d, who, because: (
+        f"Note by {who}: {_short(d.get('text', ''), 120)}"
+    ),
+    ("ticket", "Resolved"): lambda d, who, because: (
+        f"Resolved by {who}: {_short(d.get('resolution', ''), 120)}"
+    ),
     ("ticket", "CallbackRecorded"): _callback,
     ("ticket", "Reopened"): lambda d, who, because: (
-        f"Reopened automatically after an unsatisfied callback recorded by {who}" if d.get("automatic")
-        else f"Reopened by {who}{because}"),
+        f"Reopened automatically after an unsatisfied callback recorded by {who}"
+        if d.get("automatic")
+        else f"Reopened by {who}{because}"
+    ),
     ("ticket", "Closed"): lambda d, who, because: (
-        f"Closed by override by {who}{because}" if d.get("override") else f"Closed by {who}"),
+        f"Closed by override by {who}{because}" if d.get("override") else f"Closed by {who}"
+    ),
     ("ticket", "Cancelled"): lambda d, who, because: f"Cancelled by {who}{because}",
     ("ticket", "Escalated"): lambda d, who, because: (
         f"Escalated to the quality department as nonconformance {d.get('nonconformance_number')}"
-        f" ({d.get('severity')}) by {who}{because}"),
+        f" ({d.get('severity')}) by {who}{because}"
+    ),
     ("ticket", "SlaBreached"): lambda d, who, because: (
-        f"{str(d.get('phase', '')).capitalize()} SLA breached (was due {d.get('due_at')}), recorded by {who}"),
+        f"{str(d.get('phase', '')).capitalize()} SLA breached (was due {d.get('due_at')}), recorded by {who}"
+    ),
     # -- checklist templates ---------------------------------------------------------------
     ("checklist_template", "Drafted"): lambda d, who, because: (
-        f"Drafted checklist template {d.get('number')} \"{_short(d.get('name'))}\""
-        f" ({_count(d.get('sections'), 'section')}) by {who}"),
+        f'Drafted checklist template {d.get("number")} "{_short(d.get("name"))}"'
+        f" ({_count(d.get('sections'), 'section')}) by {who}"
+    ),
     ("checklist_template", "Revised"): lambda d, who, because: (
-        f"Revised draft \"{_short(d.get('name'))}\" ({_count(d.get('sections'), 'section')},"
-        f" based on version {d.get('based_on_version')}) by {who}{because}"),
+        f'Revised draft "{_short(d.get("name"))}" ({_count(d.get("sections"), "section")},'
+        f" based on version {d.get('based_on_version')}) by {who}{because}"
+    ),
     ("checklist_template", "Published"): lambda d, who, because: (
-        f"Published version {d.get('template_version')} of \"{_short(d.get('name'))}\" by {who}"),
+        f'Published version {d.get("template_version")} of "{_short(d.get("name"))}" by {who}'
+    ),
     # -- inspections -----------------------------------------------------------------------
     ("inspection", "Scheduled"): lambda d, who, because: (
         f"Scheduled {d.get('kind')} inspection {d.get('number')} of {d.get('project')} for {d.get('planned_for')}"
         f" with template {d.get('template_number')} v{d.get('template_version')}"
-        + (f", re-inspecting {_num(d['reinspection_of'])}" if d.get("reinspection_of") else "") + f" by {who}"),
+        + (f", re-inspecting {_num(d['reinspection_of'])}" if d.get("reinspection_of") else "")
+        + f" by {who}"
+    ),
     ("inspection", "Started"): lambda d, who, because: f"Inspection started by {who}",
     ("inspection", "ItemScored"): _scored("Scored"),
     ("inspection", "ItemRescored"): _scored("Rescored"),
     ("inspection", "Submitted"): lambda d, who, because: (
         f"Submitted by {who}: {_graded(d)}, {_count(d.get('failed_items'), 'failed item')}"
-        + (f", {_count(d.get('links'), 'nonconformance')} raised" if d.get("links") else "")),
+        + (f", {_count(d.get('links'), 'nonconformance')} raised" if d.get("links") else "")
+    ),
     ("inspection", "Appealed"): lambda d, who, because: (
-        f"Appealed {_count(d.get('items'), 'item')} by {who}{because}"),
+        f"Appealed {_count(d.get('items'), 'item')} by {who}{because}"
+    ),
     ("inspection", "AppealDecided"): _appeal_decided,
     ("inspection", "Finalized"): lambda d, who, because: f"Finalized by {who}: {_graded(d)}",
     ("inspection", "Cancelled"): lambda d, who, because: f"Inspection cancelled by {who}{because}",
     # -- nonconformances -------------------------------------------------------------------
     ("nonconformance", "Raised"): lambda d, who, because: (
         f"Raised {d.get('severity')} nonconformance {d.get('number')}{_source(d)} at {d.get('project')}"
-        f" for {d.get('department')} by {who}: {_short(d.get('description'), 80)}"),
+        f" for {d.get('department')} by {who}: {_short(d.get('description'), 80)}"
+    ),
     ("nonconformance", "RecurrenceMarked"): lambda d, who, because: (
-        f"Marked a recurrence of {_num(d.get('recurrence_of'))} by {who}"),
+        f"Marked a recurrence of {_num(d.get('recurrence_of'))} by {who}"
+    ),
     ("nonconformance", "NoticeIssued"): lambda d, who, because: (
         f"Rectification notice {d.get('notice_no')} to {d.get('responsible_department')} /"
         f" {d.get('responsible_person')}, due {d.get('due_date')}"
-        + (f", escalated to {d.get('escalation_level')}" if d.get("escalation_level") not in (None, "project") else "")
-        + (", deduction flagged" if d.get("deduction") else "") + f", by {who}"),
+        + (
+            f", escalated to {d.get('escalation_level')}"
+            if d.get("escalation_level") not in (None, "project")
+            else ""
+        )
+        + (", deduction flagged" if d.get("deduction") else "")
+        + f", by {who}"
+    ),
     ("nonconformance", "RootCauseAnalysed"): lambda d, who, because: (
-        f"Root cause by {who}: {_short(d.get('analysis'), 120)}"),
+        f"Root cause by {who}: {_short(d.get('analysis'), 120)}"
+    ),
     ("nonconformance", "PlanSubmitted"): lambda d, who, because: (
         f"Plan submitted by {who}: {_count(d.get('corrective_actions'), 'corrective action')},"
-        f" {_count(d.get('preventive_actions'), 'preventive action')}"),
+        f" {_count(d.get('preventive_actions'), 'preventive action')}"
+    ),
     ("nonconformance", "PlanApproved"): lambda d, who, because: f"Plan approved by {who}{because}",
     ("nonconformance", "PlanSentBack"): lambda d, who, because: f"Plan sent back by {who}{because}",
     ("nonconformance", "RectificationReported"): lambda d, who, because: (
         f"Rectification reported by {who}: {_short(d.get('summary'), 100)}"
-        + (f" ({_count(d.get('evidence'), 'evidence file')})" if d.get("evidence") else "")),
+        + (f" ({_count(d.get('evidence'), 'evidence file')})" if d.get("evidence") else "")
+    ),
     ("nonconformance", "Verified"): _verified,
     ("nonconformance", "Closed"): lambda d, who, because: (
-        f"Closed {'on time' if d.get('on_time') else 'late'} by {who}"),
+        f"Closed {'on time' if d.get('on_time') else 'late'} by {who}"
+    ),
     ("nonconformance", "ExtensionRequested"): lambda d, who, because: (
-        f"Extension to {d.get('new_due_date')} requested by {who}{because}"),
+        f"Extension to {d.get('new_due_date')} requested by {who}{because}"
+    ),
     ("nonconformance", "ExtensionApproved"): lambda d, who, because: (
-        f"Extension approved by {who}: due {d.get('previous_due_date')} → {d.get('due_date')}{because}"),
-    ("nonconformance", "ExtensionRejected"): lambda d, who, because: f"Extension rejected by {who}{because}",
+        f"Extension approved by {who}: due {d.get('previous_due_date')} → {d.get('due_date')}{because}"
+    ),
+    ("nonconformance", "ExtensionRejected"): lambda d, who, because: (
+        f"Extension rejected by {who}{because}"
+    ),
     ("nonconformance", "Overdue"): lambda d, who, because: (
-        f"Overdue: not rectified by {d.get('due_date')} (recorded by {who})"),
+        f"Overdue: not rectified by {d.get('due_date')} (recorded by {who})"
+    ),
     ("nonconformance", "DispositionDecided"): lambda d, who, because: (
         f"Disposition {d.get('disposition')} decided by {who}"
-        + (f": {_short(d['notes'], 100)}" if d.get("notes") else because)),
+        + (f": {_short(d['notes'], 100)}" if d.get("notes") else because)
+    ),
     ("nonconformance", "Cancelled"): lambda d, who, because: f"Cancelled by {who}{because}",
     # -- survey campaigns and responses ----------------------------------------------------
     ("survey", "Drafted"): lambda d, who, because: (
-        f"Drafted {d.get('party')} survey {d.get('number')} \"{_short(d.get('title'))}\" for"
-        f" {', '.join(map(str, d.get('projects') or []))} ({_count(d.get('questions'), 'question')}) by {who}"),
+        f'Drafted {d.get("party")} survey {d.get("number")} "{_short(d.get("title"))}" for'
+        f" {', '.join(map(str, d.get('projects') or []))} ({_count(d.get('questions'), 'question')}) by {who}"
+    ),
     ("survey", "Revised"): lambda d, who, because: (
-        f"Revised ({', '.join(sorted(map(str, d.get('changes') or {}))) or 'no fields'}) by {who}"),
+        f"Revised ({', '.join(sorted(map(str, d.get('changes') or {}))) or 'no fields'}) by {who}"
+    ),
     ("survey", "Submitted"): lambda d, who, because: f"Submitted for approval by {who}",
     ("survey", "Approved"): lambda d, who, because: f"Approved by {who}{because}",
     ("survey", "Rejected"): lambda d, who, because: f"Rejected by {who}{because}",
     ("survey", "Opened"): lambda d, who, because: f"Opened for responses by {who}",
     ("survey", "ResponsesImported"): lambda d, who, because: (
         f"Imported {d.get('recorded')} of {d.get('rows')} responses ({d.get('duplicates') or 0} duplicates,"
-        f" {d.get('nonconformances') or 0} improvement actions) by {who}"),
+        f" {d.get('nonconformances') or 0} improvement actions) by {who}"
+    ),
     ("survey", "Closed"): lambda d, who, because: f"Closed to responses by {who}",
     ("survey", "Published"): lambda d, who, because: (
-        "Results published" + (f": CSI {d['results'].get('csi')}, CLI {d['results'].get('cli')}, n {d['results'].get('n')}"
-                               if isinstance(d.get("results"), dict) else "") + f" by {who}"),
+        "Results published"
+        + (
+            f": CSI {d['results'].get('csi')}, CLI {d['results'].get('cli')}, n {d['results'].get('n')}"
+            if isinstance(d.get("results"), dict)
+            else ""
+        )
+        + f" by {who}"
+    ),
     ("survey_response", "Recorded"): _response,
     ("survey_response", "Acknowledged"): lambda d, who, because: f"Response acknowledged by {who}",
-    ("survey_response", "Invalidated"): lambda d, who, because: f"Response invalidated by {who}{because}",
+    ("survey_response", "Invalidated"): lambda d, who, because: (
+        f"Response invalidated by {who}{because}"
+    ),
     # -- organisation ----------------------------------------------------------------------
-    ("region", "Registered"): lambda d, who, because: f"Registered region {d.get('code')} {d.get('name')} by {who}",
+    ("region", "Registered"): lambda d, who, because: (
+        f"Registered region {d.get('code')} {d.get('name')} by {who}"
+    ),
     ("project", "Registered"): lambda d, who, because: (
         f"Registered project {d.get('code')} {d.get('name')} in region {d.get('region')}"
-        + (f" ({d['households']} households)" if d.get("households") else "") + f" by {who}"),
+        + (f" ({d['households']} households)" if d.get("households") else "")
+        + f" by {who}"
+    ),
 }
 
 
-def _generic(kind: str, etype: str, data: dict[str, Any], actor: str, reason: str | None, version: int) -> str:
+def _generic(
+    kind: str, etype: str, data: dict[str, Any], actor: str, reason: str | None, version: int
+) -> str:
     parts: list[str] = []
     if version == 1:
         head = f"{_words(etype)} {kind.replace('_', ' ')} {data.get('number') or data.get('code') or ''}".rstrip()
@@ -234,7 +315,14 @@ def _generic(kind: str, etype: str, data: dict[str, Any], actor: str, reason: st
     return line
 
 
-def summarize(kind: str, event_type: str, data: dict[str, Any], actor_name: str, reason: str | None, version: int) -> str:
+def summarize(
+    kind: str,
+    event_type: str,
+    data: dict[str, Any],
+    actor_name: str,
+    reason: str | None,
+    version: int,
+) -> str:
     """A one-line human summary of one event of an issue of `kind`."""
     phrase = PHRASES.get((kind, event_type))
     if phrase is not None:

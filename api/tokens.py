@@ -47,7 +47,16 @@ class TokenStore:
             conn.execute(
                 "INSERT INTO api_tokens (id, token_hash, user_id, name, role, projects, region, expires_at)"
                 " VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-                (token_id, hash_token(token), user_id, name, role, list(projects or []), region, expires_at),
+                (
+                    token_id,
+                    hash_token(token),
+                    user_id,
+                    name,
+                    role,
+                    list(projects or []),
+                    region,
+                    expires_at,
+                ),
             )
         return token_id, token
 
@@ -55,13 +64,22 @@ class TokenStore:
         """Revoke: when this returns, this process and every running service refuse the token
         (`api.principal_cache.revoke_and_notify`)."""
         changed = revoke_and_notify(
-            self.url, token_id,
-            [("UPDATE api_tokens SET revoked_at = now() WHERE id=%s AND revoked_at IS NULL", (token_id,))],
+            self.url,
+            token_id,
+            [
+                (
+                    "UPDATE api_tokens SET revoked_at = now() WHERE id=%s AND revoked_at IS NULL",
+                    (token_id,),
+                )
+            ],
         )
         return changed == 1
 
     def list(self) -> list[dict[str, Any]]:
-        with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        with (
+            psycopg.connect(self.url, autocommit=True) as conn,
+            conn.cursor(row_factory=psycopg.rows.dict_row) as cur,
+        ):
             cur.execute(
                 "SELECT id, user_id, name, role, projects, region, created_at, expires_at, revoked_at"
                 " FROM api_tokens ORDER BY created_at"
@@ -72,7 +90,9 @@ class TokenStore:
         found = self.lookup(conn, hash_token(token))
         return found[0] if found else None
 
-    def lookup(self, conn: psycopg.Connection[Any], token_hash: str) -> tuple[Principal, datetime | None] | None:
+    def lookup(
+        self, conn: psycopg.Connection[Any], token_hash: str
+    ) -> tuple[Principal, datetime | None] | None:
         """The principal of a valid (not revoked, not expired) token, and when it expires."""
         row = conn.execute(
             "SELECT id, user_id, name, role, projects, region, expires_at FROM api_tokens WHERE token_hash=%s"
@@ -82,6 +102,12 @@ class TokenStore:
         ).fetchone()
         if row is None:
             return None
-        principal = Principal(id=row[1], name=row[2], role=row[3], projects=tuple(row[4] or ()), region=row[5],
-                              token_id=row[0])
+        principal = Principal(
+            id=row[1],
+            name=row[2],
+            role=row[3],
+            projects=tuple(row[4] or ()),
+            region=row[5],
+            token_id=row[0],
+        )
         return principal, row[6]

@@ -73,8 +73,15 @@ def shows_personal_data(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("reporter"), dict)
 
 
-def record_unmasked_read(app: Any, principal: Principal, issue_id: Any, kind: str | None, number: str | None,
-                         project: str | None, via: str) -> None:
+def record_unmasked_read(
+    app: Any,
+    principal: Principal,
+    issue_id: Any,
+    kind: str | None,
+    number: str | None,
+    project: str | None,
+    via: str,
+) -> None:
     """Record that `principal` was shown an issue's personal data unmasked in a view other
     than the issue's own `GET` (the audit trail, an audit pack)."""
     record = getattr(app, "record_personal_data_read", None)
@@ -89,7 +96,9 @@ def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:
         out["personal_data"] = "unmasked"
         record = getattr(app, "record_personal_data_read", None)
         if record is not None:
-            record(principal, ticket, correlation_id=current_correlation_id(), via="GET /tickets/{id}")
+            record(
+                principal, ticket, correlation_id=current_correlation_id(), via="GET /tickets/{id}"
+            )
     else:
         out["reporter"] = masked_reporter(ticket.reporter)
         out["personal_data"] = "masked"

@@ -15,6 +15,13 @@ from domain.nonconformances import Nonconformance
 from domain.tickets import Ticket
 
 
-class Qualtrace(InspectionCommands, NonconformanceCommands, TicketCommands, SurveyCommands, AuditQueries, PersonalDataReads):
+class Qualtrace(
+    InspectionCommands,
+    NonconformanceCommands,
+    TicketCommands,
+    SurveyCommands,
+    AuditQueries,
+    PersonalDataReads,
+):
     name = "qualtrace"
     snapshotting_intervals: ClassVar = {Ticket: 50, Nonconformance: 50, Inspection: 50}

@@ -23,7 +23,8 @@ class AuditQueries(QualtraceBase):
 
     def current_version(self, issue_id: UUID) -> int | None:
         rows = self.sql(
-            f"SELECT max(originator_version) AS v FROM {self.events_table} WHERE originator_id = %s", (issue_id,)
+            f"SELECT max(originator_version) AS v FROM {self.events_table} WHERE originator_id = %s",
+            (issue_id,),
         )
         return rows[0]["v"] if rows else None
 
@@ -43,7 +44,9 @@ class AuditQueries(QualtraceBase):
         )
         return rows[0]["v"] if rows else None
 
-    def issue_as_of(self, issue_id: UUID, *, version: int | None = None, at: datetime | None = None) -> QAggregate:
+    def issue_as_of(
+        self, issue_id: UUID, *, version: int | None = None, at: datetime | None = None
+    ) -> QAggregate:
         """Reconstruct the issue from its events (and snapshots) at a version or a moment."""
         if at is not None:
             version = self.version_at(issue_id, at)
@@ -61,7 +64,9 @@ class AuditQueries(QualtraceBase):
             raise NotFound("issue", str(issue_id)) from None
         return agg
 
-    def raw_events(self, *, issue_ids: list[UUID] | None = None, positions: list[int] | None = None) -> list[dict[str, Any]]:
+    def raw_events(
+        self, *, issue_ids: list[UUID] | None = None, positions: list[int] | None = None
+    ) -> list[dict[str, Any]]:
         """Stored rows exactly as written (state bytes and hashes), in position order."""
         param: list[Any]
         if issue_ids is not None:
@@ -78,7 +83,11 @@ class AuditQueries(QualtraceBase):
     def verify_integrity(self) -> integrity.VerifyResult:
         """Re-hash every event and walk the per-issue chains and the ledger."""
         info = self.datastore.pool.conninfo
-        kwargs = {k: v for k, v in dict(self.datastore.pool.kwargs or {}).items() if k != "row_factory"}
+        kwargs = {
+            k: v for k, v in dict(self.datastore.pool.kwargs or {}).items() if k != "row_factory"
+        }
         kwargs["autocommit"] = True
         with psycopg.connect(info, **kwargs) as conn:
-            return integrity.verify_store(conn, self.datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+            return integrity.verify_store(
+                conn, self.datastore.schema, self.recorder.events_table_name
+            )  # type: ignore[attr-defined]

@@ -31,8 +31,13 @@ from domain.errors import DomainError
 
 A = TypeVar("A", bound=QAggregate)
 
-NUMBER_PREFIXES = {"ticket": "TK", "inspection": "INS", "nonconformance": "NC", "survey": "SV",
-                   "checklist_template": "CT"}
+NUMBER_PREFIXES = {
+    "ticket": "TK",
+    "inspection": "INS",
+    "nonconformance": "NC",
+    "survey": "SV",
+    "checklist_template": "CT",
+}
 
 
 def parse_ref(kind: str, ref: str) -> UUID:
@@ -130,7 +135,9 @@ class QualtraceBase(Application):
     def datastore(self) -> Any:
         return self.recorder.datastore  # type: ignore[attr-defined]
 
-    def sql(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+    def sql(
+        self, statement: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(statement, params)
             return list(cur.fetchall()) if cur.description else []
@@ -177,7 +184,9 @@ class QualtraceBase(Application):
 
     def ctx(self, call: Call) -> Ctx:
         p = call.principal
-        return Ctx(Actor(p.id, p.name, p.role), self.clock(), call.correlation_id, call.causation_id)
+        return Ctx(
+            Actor(p.id, p.name, p.role), self.clock(), call.correlation_id, call.causation_id
+        )
 
     def local_now(self) -> datetime:
         return self.clock().astimezone(self.tz)
@@ -248,11 +257,17 @@ class QualtraceBase(Application):
                 if call.if_match is not None:
                     raise PreconditionFailed(None, call.if_match) from None
                 if attempt == self.MAX_CONFLICT_RETRIES - 1:
-                    raise Conflict(cls.KIND, agg.status, "the issue was changed concurrently; retry") from None
+                    raise Conflict(
+                        cls.KIND, agg.status, "the issue was changed concurrently; retry"
+                    ) from None
         raise AssertionError("unreachable")
 
     def create(
-        self, call: Call, action: str, project: str | None, build: Callable[[Ctx], Sequence[QAggregate]],
+        self,
+        call: Call,
+        action: str,
+        project: str | None,
+        build: Callable[[Ctx], Sequence[QAggregate]],
         extra: Callable[[QAggregate], dict[str, Any]] | None = None,
     ) -> CommandResult:
         """Create a new issue (the first aggregate returned) and any it raises."""
@@ -266,11 +281,19 @@ class QualtraceBase(Application):
         except IntegrityError as e:
             if "idempotency" in str(e):
                 return self._replay_after_race(call)
-            raise Conflict(aggs[0].KIND, "exists", f"{aggs[0].KIND} {getattr(aggs[0], 'number', '')} already exists") from None
+            raise Conflict(
+                aggs[0].KIND,
+                "exists",
+                f"{aggs[0].KIND} {getattr(aggs[0], 'number', '')} already exists",
+            ) from None
         return result
 
     def commit(
-        self, call: Call | None, main: QAggregate, *others: QAggregate, created: bool = False,
+        self,
+        call: Call | None,
+        main: QAggregate,
+        *others: QAggregate,
+        created: bool = False,
         extra: dict[str, Any] | None = None,
     ) -> CommandResult:
         result = CommandResult(
@@ -291,7 +314,9 @@ class QualtraceBase(Application):
         return result
 
     # -- idempotency -----------------------------------------------------------------
-    def _idempotency_writer(self, call: Call, result: CommandResult) -> Callable[[Cursor[DictRow], Sequence[int]], None]:
+    def _idempotency_writer(
+        self, call: Call, result: CommandResult
+    ) -> Callable[[Cursor[DictRow], Sequence[int]], None]:
         idem = call.idempotency
         assert idem is not None
 
@@ -301,7 +326,13 @@ class QualtraceBase(Application):
             cur.execute(
                 "INSERT INTO idempotency_keys (principal_id, key, fingerprint, status_code, answer)"
                 " VALUES (%s, %s, %s, %s, %s)",
-                (call.principal.id, idem.key, idem.fingerprint, 201 if result.created else 200, Jsonb(answer)),
+                (
+                    call.principal.id,
+                    idem.key,
+                    idem.fingerprint,
+                    201 if result.created else 200,
+                    Jsonb(answer),
+                ),
             )
 
         return write
@@ -325,7 +356,9 @@ class QualtraceBase(Application):
     def _replay_after_race(self, call: Call) -> CommandResult:
         replay = self.replay_idempotent(call)
         if replay is None:  # pragma: no cover - the winner's row must be visible now
-            raise Conflict("request", "racing", "a request with this Idempotency-Key is in progress")
+            raise Conflict(
+                "request", "racing", "a request with this Idempotency-Key is in progress"
+            )
         return replay
 
 

@@ -95,14 +95,18 @@ class DeadlineWatcher(BackgroundLoop):
         for ticket_id in self._candidates(TICKET_CANDIDATES, now):
             report.tickets_checked += 1
             try:
-                report.sla_breaches += self._retrying(lambda i=ticket_id: self.check_ticket(i, now, report))
+                report.sla_breaches += self._retrying(
+                    lambda i=ticket_id: self.check_ticket(i, now, report)
+                )
             except Exception as e:  # one bad issue must not stop the others
                 log.exception("deadline watcher: ticket %s", ticket_id)
                 report.errors.append(f"ticket {ticket_id}: {e}")
         for nc_id in self._candidates(NC_CANDIDATES, now):
             report.nonconformances_checked += 1
             try:
-                report.overdue += self._retrying(lambda i=nc_id: self.check_nonconformance(i, now, report))
+                report.overdue += self._retrying(
+                    lambda i=nc_id: self.check_nonconformance(i, now, report)
+                )
             except Exception as e:
                 log.exception("deadline watcher: nonconformance %s", nc_id)
                 report.errors.append(f"nonconformance {nc_id}: {e}")
@@ -114,7 +118,13 @@ class DeadlineWatcher(BackgroundLoop):
         after = ""
         while True:
             rows = self.app.sql(
-                query, {"now": now, "after": after, "limit": self.BATCH, "pending": list(PENDING_RECTIFICATION)}
+                query,
+                {
+                    "now": now,
+                    "after": after,
+                    "limit": self.BATCH,
+                    "pending": list(PENDING_RECTIFICATION),
+                },
             )
             out.extend(r["id"] for r in rows)
             if len(rows) < self.BATCH:
@@ -136,7 +146,9 @@ class DeadlineWatcher(BackgroundLoop):
         breaches = ticket.due_breaches(now)
         if not breaches:
             return 0
-        ctx = Ctx(SYSTEM, now, report.correlation_id, event_id(ticket.id, 1))  # Received set the due times
+        ctx = Ctx(
+            SYSTEM, now, report.correlation_id, event_id(ticket.id, 1)
+        )  # Received set the due times
         for phase, due in breaches:
             ticket.record_breach(ctx, phase, due)
         self.save(ticket)

@@ -22,7 +22,9 @@ class Forbidden(ApplicationError):
 
 
 class Conflict(ApplicationError):
-    def __init__(self, kind: str, state: str, message: str, allowed: list[str] | None = None) -> None:
+    def __init__(
+        self, kind: str, state: str, message: str, allowed: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.state = state

@@ -38,14 +38,24 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
 
         return self.create(call, "template.create", None, build)
 
-    def revise_template(self, call: Call, ref: str, name: str | None, sections: Any) -> CommandResult:
+    def revise_template(
+        self, call: Call, ref: str, name: str | None, sections: Any
+    ) -> CommandResult:
         return self.execute(
-            call, "template.revise", ChecklistTemplate, ref, lambda t, c: t.revise(c, name, sections)
+            call,
+            "template.revise",
+            ChecklistTemplate,
+            ref,
+            lambda t, c: t.revise(c, name, sections),
         )
 
     def publish_template(self, call: Call, ref: str) -> CommandResult:
         return self.execute(
-            call, "template.publish", ChecklistTemplate, ref, lambda t, c: t.publish(c),
+            call,
+            "template.publish",
+            ChecklistTemplate,
+            ref,
+            lambda t, c: t.publish(c),
             extra=lambda t: {"template_version": t.latest_version},
         )
 
@@ -74,7 +84,9 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
         try:
             template = self.load(ChecklistTemplate, template_id)
         except NotFound:
-            raise UnknownReference("template_id", f"unknown checklist template '{template_id}'") from None
+            raise UnknownReference(
+                "template_id", f"unknown checklist template '{template_id}'"
+            ) from None
         content = template.version_content(template_version)
         pinned = {"id": str(template.id), "number": template.number, **content}
         reinspects: dict[str, str] | None = None
@@ -82,23 +94,35 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
             try:
                 nc = self.load(Nonconformance, reinspection_of)
             except NotFound:
-                raise UnknownReference("reinspection_of", f"unknown nonconformance '{reinspection_of}'") from None
+                raise UnknownReference(
+                    "reinspection_of", f"unknown nonconformance '{reinspection_of}'"
+                ) from None
             if nc.project != project:
-                raise UnknownReference("reinspection_of", f"{nc.number} belongs to project {nc.project}, not {project}")
+                raise UnknownReference(
+                    "reinspection_of", f"{nc.number} belongs to project {nc.project}, not {project}"
+                )
             reinspects = {"id": str(nc.id), "number": nc.number}
 
         def build(ctx: Ctx) -> list[QAggregate]:
             self._check_self_check_only(call, kind, "schedule")
             return [
                 Inspection.schedule(
-                    ctx, number=self.next_number("inspection"), project=project, kind=kind, template=pinned,
-                    planned_for=planned_for, inspectors=inspectors, reinspection_of=reinspects,
+                    ctx,
+                    number=self.next_number("inspection"),
+                    project=project,
+                    kind=kind,
+                    template=pinned,
+                    planned_for=planned_for,
+                    inspectors=inspectors,
+                    reinspection_of=reinspects,
                 )
             ]
 
         return self.create(call, "inspection.schedule", project, build)
 
-    def _run(self, call: Call, step_name: str, ref: str, step: Any, extra: Any = None) -> CommandResult:
+    def _run(
+        self, call: Call, step_name: str, ref: str, step: Any, extra: Any = None
+    ) -> CommandResult:
         def guarded(ins: Inspection, ctx: Ctx) -> Any:
             if step_name in ("start", "score", "submit"):
                 self._check_self_check_only(call, ins.kind, step_name)
@@ -110,11 +134,21 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
         return self._run(call, "start", ref, lambda i, c: i.start(c))
 
     def score_inspection_item(
-        self, call: Call, ref: str, item: str, points: Any, result: str,
-        finding: str | None = None, evidence: list[str] | None = None, reason: str | None = None,
+        self,
+        call: Call,
+        ref: str,
+        item: str,
+        points: Any,
+        result: str,
+        finding: str | None = None,
+        evidence: list[str] | None = None,
+        reason: str | None = None,
     ) -> CommandResult:
         return self._run(
-            call, "score", ref, lambda i, c: i.score_item(c, item, points, result, finding, evidence, reason)
+            call,
+            "score",
+            ref,
+            lambda i, c: i.score_item(c, item, points, result, finding, evidence, reason),
         )
 
     def submit_inspection(self, call: Call, ref: str) -> CommandResult:
@@ -126,20 +160,35 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
             for it in ins.failed_items():
                 if it["code"] not in numbers:
                     numbers[it["code"]] = self.next_number("nonconformance")
-            ins.submit(ctx, self.grading_policy, {it["code"]: numbers[it["code"]] for it in ins.failed_items()})
+            ins.submit(
+                ctx,
+                self.grading_policy,
+                {it["code"]: numbers[it["code"]] for it in ins.failed_items()},
+            )
 
         result = self._run(call, "submit", ref, step, extra=_result)
         # The process: raise the nonconformances the stored `Submitted` event names.
         return self.follow_up(result, UUID(result.id), result.version)
 
-    def appeal_inspection(self, call: Call, ref: str, items: list[str], reason: str) -> CommandResult:
+    def appeal_inspection(
+        self, call: Call, ref: str, items: list[str], reason: str
+    ) -> CommandResult:
         return self._run(call, "appeal", ref, lambda i, c: i.appeal_score(c, items, reason))
 
     def decide_inspection_appeal(
-        self, call: Call, ref: str, accepted: bool, adjustments: list[dict[str, Any]] | None, reason: str
+        self,
+        call: Call,
+        ref: str,
+        accepted: bool,
+        adjustments: list[dict[str, Any]] | None,
+        reason: str,
     ) -> CommandResult:
         return self._run(
-            call, "decide_appeal", ref, lambda i, c: i.decide_appeal(c, accepted, adjustments, reason), extra=_result
+            call,
+            "decide_appeal",
+            ref,
+            lambda i, c: i.decide_appeal(c, accepted, adjustments, reason),
+            extra=_result,
         )
 
     def finalize_inspection(self, call: Call, ref: str) -> CommandResult:
@@ -160,6 +209,7 @@ def _result(ins: Inspection) -> dict[str, Any]:
         "grade": ins.grade,
         "pay_adjustment_pct": ins.pay_adjustment_pct,
         "nonconformances": [
-            {"id": nc["id"], "number": nc["number"], "item": nc["item"]} for nc in ins.raised_nonconformances
+            {"id": nc["id"], "number": nc["number"], "item": nc["item"]}
+            for nc in ins.raised_nonconformances
         ],
     }

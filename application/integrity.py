@@ -44,7 +44,9 @@ def state_digest(state: bytes) -> str:
     return hashlib.sha256(state).hexdigest()
 
 
-def event_hash(originator_id: str, version: int, topic: str, prev_hash: str, state_sha256: str) -> str:
+def event_hash(
+    originator_id: str, version: int, topic: str, prev_hash: str, state_sha256: str
+) -> str:
     message = f"{originator_id}\n{version}\n{topic}\n{prev_hash}\n{state_sha256}"
     return hashlib.sha256(message.encode("utf-8")).hexdigest()
 
@@ -209,7 +211,9 @@ def _rows(cur: Any, query: sql.Composable, params: tuple[Any, ...] = ()) -> Iter
         yield from chunk
 
 
-def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, max_breaks: int = 100) -> VerifyResult:
+def verify_store(
+    conn: Any, schema: str = "public", table: str = EVENTS_TABLE, max_breaks: int = 100
+) -> VerifyResult:
     """Re-hash every stored event and walk both chains.
 
     Runs in one REPEATABLE READ snapshot on `conn` (a psycopg connection), so events and
@@ -227,30 +231,56 @@ def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, m
                 "SELECT notification_id, originator_id::text, originator_version, topic, state,"
                 " prev_hash, event_hash, xid::text, occurred_at FROM {}.{} ORDER BY notification_id"
             ).format(sql.Identifier(schema), sql.Identifier(table))
-            for position, issue, version, topic, state, prev, stored, xid, occurred in _rows(cur, query):
+            for position, issue, version, topic, state, prev, stored, xid, occurred in _rows(
+                cur, query
+            ):
                 result.events += 1
                 events_at[position] = (issue, stored, topic, version, int(xid))
 
-                def fail(check: str, detail: str, order: int = 0, p: int = position,
-                         i: str = issue, v: int = version) -> None:
+                def fail(
+                    check: str,
+                    detail: str,
+                    order: int = 0,
+                    p: int = position,
+                    i: str = issue,
+                    v: int = version,
+                ) -> None:
                     breaks.append((p, order, Break(check, detail, i, v, p)))
 
                 seen = last.get(issue)
                 expected_version = 1 if seen is None else seen[0] + 1
                 if version != expected_version:
                     if seen is None:
-                        fail("version_sequence", f"first stored version is {version}, not 1 (versions before it are missing)")
+                        fail(
+                            "version_sequence",
+                            f"first stored version is {version}, not 1 (versions before it are missing)",
+                        )
                     else:
-                        fail("version_sequence", f"version {version} follows version {seen[0]} (a version is missing or out of order)")
-                expected_prev = GENESIS if version == 1 else (seen[1] if seen and seen[0] == version - 1 else None)
+                        fail(
+                            "version_sequence",
+                            f"version {version} follows version {seen[0]} (a version is missing or out of order)",
+                        )
+                expected_prev = (
+                    GENESIS
+                    if version == 1
+                    else (seen[1] if seen and seen[0] == version - 1 else None)
+                )
                 if stored is None:
                     fail("event_hash", "the event has no hash (written around the hashing trigger)")
                 else:
-                    recomputed = event_hash(issue, version, topic or "", prev or "", state_digest(bytes(state or b"")))
+                    recomputed = event_hash(
+                        issue, version, topic or "", prev or "", state_digest(bytes(state or b""))
+                    )
                     if recomputed != stored:
-                        fail("event_hash", "the stored event does not hash to its recorded event_hash (content or metadata changed)")
+                        fail(
+                            "event_hash",
+                            "the stored event does not hash to its recorded event_hash (content or metadata changed)",
+                        )
                     if expected_prev is not None and prev != expected_prev:
-                        fail("issue_chain", "prev_hash does not equal the event_hash of the previous version")
+                        fail(
+                            "issue_chain",
+                            "prev_hash does not equal the event_hash of the previous version",
+                        )
                 if occurred != _event_time(state):
                     fail("occurred_at", "the stored event time is not the time inside the event", 3)
                 last[issue] = (version, stored)
@@ -277,39 +307,103 @@ def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, m
                 before: tuple[int, int] | None = None
                 for entry in _rows(cur, query):
                     seq, position, sealed_hash, chain = (
-                        entry["seq"], entry["position"], entry["event_hash"], entry["chain_hash"])
+                        entry["seq"],
+                        entry["position"],
+                        entry["event_hash"],
+                        entry["chain_hash"],
+                    )
                     l_issue, l_version = str(entry["issue_id"]), entry["version"]
                     sealed_positions.add(position)
                     at = events_at.get(position)
                     if entry.get("late"):
-                        breaks.append((position, 1, Break(
-                            "ledger_late",
-                            f"ledger entry {seq} sealed an event that appeared after every event up to its"
-                            " position had been sealed (inserted afterwards)", l_issue, l_version, position)))
+                        breaks.append(
+                            (
+                                position,
+                                1,
+                                Break(
+                                    "ledger_late",
+                                    f"ledger entry {seq} sealed an event that appeared after every event up to its"
+                                    " position had been sealed (inserted afterwards)",
+                                    l_issue,
+                                    l_version,
+                                    position,
+                                ),
+                            )
+                        )
                     if at is not None:
                         key = (at[4], position)
                         if before is not None and key <= before:
-                            breaks.append((position, 1, Break(
-                                "ledger_order", f"ledger entry {seq} is out of the store's commit order",
-                                at[0], at[3], position)))
+                            breaks.append(
+                                (
+                                    position,
+                                    1,
+                                    Break(
+                                        "ledger_order",
+                                        f"ledger entry {seq} is out of the store's commit order",
+                                        at[0],
+                                        at[3],
+                                        position,
+                                    ),
+                                )
+                            )
                         before = key
                     if seq != expected_seq:
-                        breaks.append((position, 1, Break("ledger_chain", f"ledger entry {expected_seq} is missing", None, None, position)))
+                        breaks.append(
+                            (
+                                position,
+                                1,
+                                Break(
+                                    "ledger_chain",
+                                    f"ledger entry {expected_seq} is missing",
+                                    None,
+                                    None,
+                                    position,
+                                ),
+                            )
+                        )
                     expected_seq = seq + 1
                     if at is None:
-                        breaks.append((position, 1, Break(
-                            "ledger_event_missing",
-                            f"ledger entry {seq} sealed an event at position {position} that is no longer stored",
-                            l_issue, l_version, position)))
+                        breaks.append(
+                            (
+                                position,
+                                1,
+                                Break(
+                                    "ledger_event_missing",
+                                    f"ledger entry {seq} sealed an event at position {position} that is no longer stored",
+                                    l_issue,
+                                    l_version,
+                                    position,
+                                ),
+                            )
+                        )
                     elif at[1] != sealed_hash:
-                        breaks.append((position, 1, Break(
-                            "ledger_event_hash",
-                            f"the stored event differs from the one the ledger sealed (entry {seq})",
-                            at[0], at[3], position)))
+                        breaks.append(
+                            (
+                                position,
+                                1,
+                                Break(
+                                    "ledger_event_hash",
+                                    f"the stored event differs from the one the ledger sealed (entry {seq})",
+                                    at[0],
+                                    at[3],
+                                    position,
+                                ),
+                            )
+                        )
                     if chain_hash(prev_chain, position, sealed_hash) != chain:
-                        breaks.append((position, 2, Break(
-                            "ledger_chain", f"ledger entry {seq} does not chain to the entry before it",
-                            l_issue, l_version, position)))
+                        breaks.append(
+                            (
+                                position,
+                                2,
+                                Break(
+                                    "ledger_chain",
+                                    f"ledger entry {seq} does not chain to the entry before it",
+                                    l_issue,
+                                    l_version,
+                                    position,
+                                ),
+                            )
+                        )
                     prev_chain = chain
                     result.ledger_head = {"seq": seq, "position": position, "chain_hash": chain}
         result.sealed = len(sealed_positions)
@@ -318,10 +412,19 @@ def verify_store(conn: Any, schema: str = "public", table: str = EVENTS_TABLE, m
                 continue
             result.unsealed += 1
             if position <= final or (xid, position) <= cursor:
-                breaks.append((position, 1, Break(
-                    "ledger_unsealed",
-                    "an event inside the sealed range was never sealed by the ledger (inserted afterwards)",
-                    issue, version, position)))
+                breaks.append(
+                    (
+                        position,
+                        1,
+                        Break(
+                            "ledger_unsealed",
+                            "an event inside the sealed range was never sealed by the ledger (inserted afterwards)",
+                            issue,
+                            version,
+                            position,
+                        ),
+                    )
+                )
     breaks.sort(key=lambda b: (b[0], b[1]))
     result.breaks = [b[2] for b in breaks[:max_breaks]]
     return result

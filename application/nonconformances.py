@@ -106,8 +106,13 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
 
         def build(ctx: Ctx) -> list[Nonconformance]:
             nc = Nonconformance.raise_(
-                ctx, number=self.next_number("nonconformance"), project=project, source=resolved,
-                severity=severity, description=description, department=department,
+                ctx,
+                number=self.next_number("nonconformance"),
+                project=project,
+                source=resolved,
+                severity=severity,
+                description=description,
+                department=department,
             )
             self.mark_recurrence(nc)
             return [nc]
@@ -117,7 +122,9 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
     def _resolve_source(self, project: str, source: dict[str, Any]) -> dict[str, Any]:
         """Resolve `source.ref` to the issue it names (ticket, inspection, survey)."""
         if not isinstance(source, dict) or source.get("type") not in SOURCES:
-            return dict(source) if isinstance(source, dict) else {}  # the domain names the bad field
+            return (
+                dict(source) if isinstance(source, dict) else {}
+            )  # the domain names the bad field
         out = {k: v for k, v in source.items() if v is not None}
         kind = LINKED_SOURCES.get(out["type"])
         ref = out.get("ref")
@@ -127,8 +134,17 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
         if agg is None:
             raise UnknownReference("source.ref", f"unknown {kind} '{ref}'")
         if getattr(agg, "project", None) not in (None, project) and kind != "survey":
-            raise UnknownReference("source.ref", f"{agg.number} belongs to project {agg.project}, not {project}")
-        out.update({"id": str(agg.id), "number": str(getattr(agg, "number", ref)), "kind": kind, "ref": str(ref)})
+            raise UnknownReference(
+                "source.ref", f"{agg.number} belongs to project {agg.project}, not {project}"
+            )
+        out.update(
+            {
+                "id": str(agg.id),
+                "number": str(getattr(agg, "number", ref)),
+                "kind": kind,
+                "ref": str(ref),
+            }
+        )
         return out
 
     def _find_issue(self, kind: str, ref: str) -> Any:
@@ -155,7 +171,12 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
         if not rows:
             return
         raised = nc.pending_events[0]
-        ctx = Ctx(SYSTEM, nc.raised_at, getattr(raised, "correlation_id", "") or "recurrence", event_id(nc.id, 1))
+        ctx = Ctx(
+            SYSTEM,
+            nc.raised_at,
+            getattr(raised, "correlation_id", "") or "recurrence",
+            event_id(nc.id, 1),
+        )
         row = rows[0]
         nc.mark_recurrence(ctx, str(row["nc_id"]), row["number"], row["raised_at"])
 
@@ -178,7 +199,9 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
                         row,
                     )
                 for nc_id in gone:
-                    cur.execute("UPDATE qt_nc_recurrence SET cancelled = true WHERE nc_id = %s", (nc_id,))
+                    cur.execute(
+                        "UPDATE qt_nc_recurrence SET cancelled = true WHERE nc_id = %s", (nc_id,)
+                    )
 
             kwargs["after_insert"] = _chain(kwargs.get("after_insert"), index)
         return super().save(*objs, **kwargs)
@@ -196,14 +219,22 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
             return event, ins.nonconformance_requests()
         if kind == ("Ticket", "Escalated"):
             t = self.load(Ticket, issue_id, version)
-            return event, [{
-                "number": event.nonconformance_number,
-                "project": t.project,
-                "source": {"type": "ticket", "ref": t.number, "id": str(t.id), "number": t.number, "kind": "ticket"},
-                "severity": event.severity,
-                "description": f"Escalated from {t.number}: {event.reason}",
-                "department": t.department,
-            }]
+            return event, [
+                {
+                    "number": event.nonconformance_number,
+                    "project": t.project,
+                    "source": {
+                        "type": "ticket",
+                        "ref": t.number,
+                        "id": str(t.id),
+                        "number": t.number,
+                        "kind": "ticket",
+                    },
+                    "severity": event.severity,
+                    "description": f"Escalated from {t.number}: {event.reason}",
+                    "department": t.department,
+                }
+            ]
         return event, []
 
     def complete_process(self, issue_id: UUID, version: int) -> list[int]:
@@ -214,12 +245,23 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
     def _complete(self, issue_id: UUID, version: int) -> tuple[list[UUID], list[int]]:
         trigger, requests = self.process_requests(issue_id, version)
         ids = [id_for("nonconformance", request["number"]) for request in requests]
-        missing = [(nc_id, request) for nc_id, request in zip(ids, requests, strict=True) if not self._recorded(nc_id)]
+        missing = [
+            (nc_id, request)
+            for nc_id, request in zip(ids, requests, strict=True)
+            if not self._recorded(nc_id)
+        ]
         if not missing:
             return ids, []  # raised before (inline, or by another run of the follower)
-        ctx = Ctx(Actor(**trigger.actor), self.clock(), trigger.correlation_id, event_id(issue_id, version))
+        ctx = Ctx(
+            Actor(**trigger.actor),
+            self.clock(),
+            trigger.correlation_id,
+            event_id(issue_id, version),
+        )
         try:  # all of them in one transaction: the usual case
-            recordings = self.save(*[Nonconformance.raise_(ctx, **request) for _, request in missing])
+            recordings = self.save(
+                *[Nonconformance.raise_(ctx, **request) for _, request in missing]
+            )
             return ids, [r.notification.id for r in recordings]
         except IntegrityError:
             pass  # another path raised some meanwhile: one by one, skipping those
@@ -245,7 +287,9 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
         try:
             ids, _ = self._complete(issue_id, version)
         except Exception:
-            log.exception("process for %s:%s failed inline; the follower will complete it", issue_id, version)
+            log.exception(
+                "process for %s:%s failed inline; the follower will complete it", issue_id, version
+            )
             return result
         if ids:
             rows = self.sql(
@@ -259,38 +303,73 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
 
     # -- the lifecycle ---------------------------------------------------------------
     def notice_nonconformance(
-        self, call: Call, ref: str, responsible_department: str, responsible_person: str,
+        self,
+        call: Call,
+        ref: str,
+        responsible_department: str,
+        responsible_person: str,
         due_date: datetime | date | None = None,
     ) -> CommandResult:
         return self.execute(
-            call, "nonconformance.notice", Nonconformance, ref,
-            lambda n, c: n.notice(c, responsible_department, responsible_person, due_date, self.tz, self.notice_days),
+            call,
+            "nonconformance.notice",
+            Nonconformance,
+            ref,
+            lambda n, c: n.notice(
+                c, responsible_department, responsible_person, due_date, self.tz, self.notice_days
+            ),
         )
 
     def analyse_nonconformance(self, call: Call, ref: str, analysis: str) -> CommandResult:
-        return self.execute(call, "nonconformance.root_cause", Nonconformance, ref, lambda n, c: n.analyse(c, analysis))
+        return self.execute(
+            call,
+            "nonconformance.root_cause",
+            Nonconformance,
+            ref,
+            lambda n, c: n.analyse(c, analysis),
+        )
 
     def plan_nonconformance(
         self, call: Call, ref: str, corrective_actions: list[str], preventive_actions: list[str]
     ) -> CommandResult:
         return self.execute(
-            call, "nonconformance.plan", Nonconformance, ref,
+            call,
+            "nonconformance.plan",
+            Nonconformance,
+            ref,
             lambda n, c: n.plan(c, corrective_actions, preventive_actions),
         )
 
-    def decide_nonconformance_plan(self, call: Call, ref: str, approved: bool, reason: str | None) -> CommandResult:
+    def decide_nonconformance_plan(
+        self, call: Call, ref: str, approved: bool, reason: str | None
+    ) -> CommandResult:
         return self.execute(
-            call, "nonconformance.plan_decision", Nonconformance, ref, lambda n, c: n.decide_plan(c, approved, reason)
+            call,
+            "nonconformance.plan_decision",
+            Nonconformance,
+            ref,
+            lambda n, c: n.decide_plan(c, approved, reason),
         )
 
-    def rectify_nonconformance(self, call: Call, ref: str, summary: str, evidence: list[str] | None) -> CommandResult:
+    def rectify_nonconformance(
+        self, call: Call, ref: str, summary: str, evidence: list[str] | None
+    ) -> CommandResult:
         return self.execute(
-            call, "nonconformance.rectify", Nonconformance, ref, lambda n, c: n.rectify(c, summary, evidence)
+            call,
+            "nonconformance.rectify",
+            Nonconformance,
+            ref,
+            lambda n, c: n.rectify(c, summary, evidence),
         )
 
     def verify_nonconformance(
-        self, call: Call, ref: str, effective: bool, notes: str | None,
-        due_date: datetime | date | None = None, inspection: str | None = None,
+        self,
+        call: Call,
+        ref: str,
+        effective: bool,
+        notes: str | None,
+        due_date: datetime | date | None = None,
+        inspection: str | None = None,
     ) -> CommandResult:
         reinspection: dict[str, str] | None = None
         if inspection is not None:
@@ -299,21 +378,39 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
                 raise UnknownReference("inspection", f"unknown inspection '{inspection}'")
             reinspection = {"id": str(found.id), "number": str(found.number)}
         return self.execute(
-            call, "nonconformance.verify", Nonconformance, ref,
-            lambda n, c: n.verify(c, effective, notes, self.tz, due_date, self.notice_days, reinspection),
+            call,
+            "nonconformance.verify",
+            Nonconformance,
+            ref,
+            lambda n, c: n.verify(
+                c, effective, notes, self.tz, due_date, self.notice_days, reinspection
+            ),
         )
 
     def request_nonconformance_extension(
-        self, call: Call, ref: str, new_due_date: datetime | date, reason: str, remedial_measures: str
+        self,
+        call: Call,
+        ref: str,
+        new_due_date: datetime | date,
+        reason: str,
+        remedial_measures: str,
     ) -> CommandResult:
         return self.execute(
-            call, "nonconformance.extension", Nonconformance, ref,
+            call,
+            "nonconformance.extension",
+            Nonconformance,
+            ref,
             lambda n, c: n.request_extension(c, new_due_date, reason, remedial_measures, self.tz),
         )
 
-    def decide_nonconformance_extension(self, call: Call, ref: str, approved: bool, reason: str | None) -> CommandResult:
+    def decide_nonconformance_extension(
+        self, call: Call, ref: str, approved: bool, reason: str | None
+    ) -> CommandResult:
         return self.execute(
-            call, "nonconformance.extension_decision", Nonconformance, ref,
+            call,
+            "nonconformance.extension_decision",
+            Nonconformance,
+            ref,
             lambda n, c: n.decide_extension(c, approved, reason),
         )
 
@@ -321,15 +418,22 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
         self, call: Call, ref: str, disposition: str, notes: str | None, reason: str | None
     ) -> CommandResult:
         return self.execute(
-            call, "nonconformance.disposition", Nonconformance, ref,
+            call,
+            "nonconformance.disposition",
+            Nonconformance,
+            ref,
             lambda n, c: n.decide_disposition(c, disposition, notes, reason),
         )
 
     def cancel_nonconformance(self, call: Call, ref: str, reason: str) -> CommandResult:
-        return self.execute(call, "nonconformance.cancel", Nonconformance, ref, lambda n, c: n.cancel(c, reason))
+        return self.execute(
+            call, "nonconformance.cancel", Nonconformance, ref, lambda n, c: n.cancel(c, reason)
+        )
 
     # -- reads ---------------------------------------------------------------------
-    def get_nonconformance(self, call: Call, ref: str | UUID, version: int | None = None) -> Nonconformance:
+    def get_nonconformance(
+        self, call: Call, ref: str | UUID, version: int | None = None
+    ) -> Nonconformance:
         nc = self.load(Nonconformance, ref, version)
         self.authorize(call, "nonconformance.read", nc.project)
         return nc

@@ -35,9 +35,18 @@ class PersonalDataReads(QualtraceBase):
             " issue_kind, issue_number, project, region, fields, via, correlation_id)"
             " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (
-                self.clock(), principal.id, principal.name, principal.role, issue.id,
-                getattr(issue, "KIND", "") or "issue", getattr(issue, "number", None), project,
-                self.project_region(project) if project else None, list(fields), via, correlation_id,
+                self.clock(),
+                principal.id,
+                principal.name,
+                principal.role,
+                issue.id,
+                getattr(issue, "KIND", "") or "issue",
+                getattr(issue, "number", None),
+                project,
+                self.project_region(project) if project else None,
+                list(fields),
+                via,
+                correlation_id,
             ),
         )
 

@@ -74,7 +74,9 @@ class Notifier:
     `idle_seconds` without one, so nothing lingers after an application is closed.
     """
 
-    def __init__(self, conninfo: str, kwargs: dict[str, Any], channel: str, idle_seconds: float = 2.0) -> None:
+    def __init__(
+        self, conninfo: str, kwargs: dict[str, Any], channel: str, idle_seconds: float = 2.0
+    ) -> None:
         self.conninfo = conninfo
         self.kwargs = {k: v for k, v in kwargs.items() if k != "row_factory"}
         self.statement = SQL("NOTIFY {}").format(Identifier(channel))
@@ -95,7 +97,9 @@ class Notifier:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="qualtrace-notifier", daemon=True)
+                    self._thread = threading.Thread(
+                        target=self._run, name="qualtrace-notifier", daemon=True
+                    )
                     self._thread.start()
 
     def _run(self) -> None:
@@ -144,7 +148,9 @@ class AppendConnections:
     Connections return rows as tuples; give a cursor `row_factory=dict_row` for dicts.
     """
 
-    def __init__(self, datastore: PostgresDatastore, conninfo: str, kwargs: dict[str, Any], size: int) -> None:
+    def __init__(
+        self, datastore: PostgresDatastore, conninfo: str, kwargs: dict[str, Any], size: int
+    ) -> None:
         self.conninfo = conninfo
         self.kwargs = {k: v for k, v in kwargs.items() if k != "row_factory"}
         self.timeout_statement = SQL("SET idle_in_transaction_session_timeout = {}").format(
@@ -175,7 +181,9 @@ class AppendConnections:
                         self._open += 1
                         break
                     if time.monotonic() >= deadline:
-                        raise OperationalError(f"no append connection free within 30 s ({self.size} busy)")
+                        raise OperationalError(
+                            f"no append connection free within 30 s ({self.size} busy)"
+                        )
                     # A short wait: a connection put back between our check and this wait
                     # is found on the next turn.
                     self._cond.wait(0.05)
@@ -203,7 +211,9 @@ class AppendConnections:
             self._cond.notify()
 
     def _connect(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
+        conn: psycopg.Connection[Any] = psycopg.connect(
+            self.conninfo, autocommit=True, **self.kwargs
+        )
         conn.execute(self.timeout_statement)
         return conn
 
@@ -218,10 +228,14 @@ class AppendConnections:
 def _translate(e: psycopg.Error) -> Exception:
     """The library's exception for a psycopg error (as `PostgresDatastore.get_connection`)."""
     for source, target in (
-        (psycopg.InterfaceError, InterfaceError), (psycopg.OperationalError, OperationalError),
-        (psycopg.DataError, DataError), (psycopg.IntegrityError, IntegrityError),
-        (psycopg.InternalError, InternalError), (psycopg.ProgrammingError, ProgrammingError),
-        (psycopg.NotSupportedError, NotSupportedError), (psycopg.DatabaseError, DatabaseError),
+        (psycopg.InterfaceError, InterfaceError),
+        (psycopg.OperationalError, OperationalError),
+        (psycopg.DataError, DataError),
+        (psycopg.IntegrityError, IntegrityError),
+        (psycopg.InternalError, InternalError),
+        (psycopg.ProgrammingError, ProgrammingError),
+        (psycopg.NotSupportedError, NotSupportedError),
+        (psycopg.DatabaseError, DatabaseError),
     ):
         if isinstance(e, source):
             return target(str(e))
@@ -232,7 +246,9 @@ class QualtraceRecorder(PostgresApplicationRecorder):
     """PostgreSQL application recorder: no table lock, rows stamped with their xid,
     NOTIFY after commit, and an in-transaction `after_insert` hook."""
 
-    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.sequence_name = f"{self.events_table_name}_notification_id_seq"
         self.xid_index_name = f"{self.events_table_name}_xid_idx"
@@ -243,7 +259,10 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         kwargs = dict((kwargs() if callable(kwargs) else kwargs) or {})
         self.notifier = Notifier(conninfo, kwargs, self.channel_name)
         self.append_connections = AppendConnections(
-            self.datastore, conninfo, {k: v for k, v in kwargs.items() if k != "row_factory"}, pool.max_size
+            self.datastore,
+            conninfo,
+            {k: v for k, v in kwargs.items() if k != "row_factory"},
+            pool.max_size,
         )
         # Closing the application closes the datastore (the library never closes a
         # recorder): close the append connections with it.
@@ -316,7 +335,9 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         """No NOTIFY inside the transaction (it would serialise commits); see `insert_events`."""
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         """Append in one statement (see `insert_statement`); with an `after_insert` hook,
         the hook's statements share its transaction."""
         if not stored_events:
@@ -325,7 +346,10 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         params: tuple[Any, ...]
         if len(stored_events) == 1:
             e = stored_events[0]
-            statement, params = self._insert_one_sql, (e.originator_id, e.originator_version, e.topic, e.state)
+            statement, params = (
+                self._insert_one_sql,
+                (e.originator_id, e.originator_version, e.topic, e.state),
+            )
         else:
             statement = self._insert_sql
             params = (

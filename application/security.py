@@ -21,7 +21,14 @@ ROLES = (
     "admin",
 )
 
-_OPERATIONAL = ("front_desk", "staff", "supervisor", "project_manager", "inspector", "quality_manager")
+_OPERATIONAL = (
+    "front_desk",
+    "staff",
+    "supervisor",
+    "project_manager",
+    "inspector",
+    "quality_manager",
+)
 
 #: action -> roles allowed. Reads of issues are open to every operational role and auditors.
 PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -123,7 +130,11 @@ class Principal:
 
 def permission_table() -> str:
     """The matrix as a markdown table (README "Security"; `qualtrace permissions`)."""
-    short = {"front_desk": "front desk", "project_manager": "project mgr", "quality_manager": "quality mgr"}
+    short = {
+        "front_desk": "front desk",
+        "project_manager": "project mgr",
+        "quality_manager": "quality mgr",
+    }
     head = "| action | " + " | ".join(short.get(r, r) for r in ROLES) + " |"
     rule = "|---|" + "|".join(":-:" for _ in ROLES) + "|"
     rows = [

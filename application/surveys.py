@@ -108,11 +108,16 @@ class SurveyCommands(OrgCommands, QualtraceBase):
     def _campaign_lock(self, campaign_id: UUID) -> Iterator[None]:
         """Exclusive advisory lock on a campaign for the whole load → save of a command."""
         with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (self._lock_key(campaign_id),))
+            conn.execute(
+                "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (self._lock_key(campaign_id),)
+            )
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (self._lock_key(campaign_id),))
+                conn.execute(
+                    "SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+                    (self._lock_key(campaign_id),),
+                )
 
     def _campaign_unchanged_hook(self, campaign: SurveyCampaign) -> Hook:
         """In the response's transaction: share the campaign's lock, then check its version."""
@@ -131,14 +136,20 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         def hook(cur: Cursor[DictRow], ids: Sequence[int]) -> None:
             if response_ids:
                 cur.execute(
-                    SQL("INSERT INTO {} (campaign_id, response_id) SELECT %s, unnest(%s::uuid[])").format(table),
+                    SQL(
+                        "INSERT INTO {} (campaign_id, response_id) SELECT %s, unnest(%s::uuid[])"
+                    ).format(table),
                     (campaign_id, response_ids),
                 )
 
         return hook
 
     def _save_bulk(
-        self, call: Call, campaign: SurveyCampaign, stored: list[StoredEvent], hooks: Sequence[Hook],
+        self,
+        call: Call,
+        campaign: SurveyCampaign,
+        stored: list[StoredEvent],
+        hooks: Sequence[Hook],
         extra: dict[str, Any],
     ) -> CommandResult:
         """Record the campaign's pending events, then `stored` (a bulk import's events),
@@ -146,13 +157,20 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         xid), triggers (the integrity hashes) and the same first statement as the
         recorder's INSERT, several times faster for 100,000 rows."""
         result = CommandResult(
-            id=str(campaign.id), number=campaign.number, status=campaign.status, version=campaign.version,
-            position=None, created=bool(stored), extra=extra,
+            id=str(campaign.id),
+            number=campaign.number,
+            status=campaign.status,
+            version=campaign.version,
+            position=None,
+            created=bool(stored),
+            extra=extra,
         )
         idem = self._idempotency_writer(call, result) if call.idempotency is not None else None
         events = [self.mapper.to_stored_event(e) for e in campaign.collect_events()] + stored
         table = Identifier(self.datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
-        copy = SQL("COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)")
+        copy = SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        )
         try:
             with self.datastore.transaction(commit=True) as cur:
                 # As the recorder does: the transaction's xid is taken before any row draws
@@ -167,7 +185,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                     for e in events:
                         cp.write_row((e.originator_id, e.originator_version, e.topic, e.state))
                 cur.execute(
-                    SQL("SELECT max(notification_id) AS p FROM {} WHERE xid = pg_current_xact_id()").format(table)
+                    SQL(
+                        "SELECT max(notification_id) AS p FROM {} WHERE xid = pg_current_xact_id()"
+                    ).format(table)
                 )
                 row = cur.fetchone()
                 ids = [int(row["p"])] if row and row["p"] is not None else []
@@ -178,7 +198,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         except IntegrityError as e:
             if "idempotency" in str(e):
                 return self._replay_after_race(call)
-            raise Conflict("survey", campaign.status, f"the campaign was changed concurrently ({e}); retry") from None
+            raise Conflict(
+                "survey", campaign.status, f"the campaign was changed concurrently ({e}); retry"
+            ) from None
         self.recorder.notifier.poke()  # type: ignore[attr-defined]
         result.position = ids[0] if ids else None
         return result
@@ -233,17 +255,23 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         return result
 
     # -- authorisation over a campaign's projects ----------------------------------------
-    def _authorize_all(self, call: Call, action: str, projects: Sequence[str], missing: bool = False) -> None:
+    def _authorize_all(
+        self, call: Call, action: str, projects: Sequence[str], missing: bool = False
+    ) -> None:
         """The principal may do `action` and sees every project (else 403; 404 if it sees none)."""
         p = call.principal
         visible = [code for code in projects if p.sees(code, self.project_region(code))]
-        if missing and not visible:  # before the role: a campaign out of scope is as good as missing
+        if (
+            missing and not visible
+        ):  # before the role: a campaign out of scope is as good as missing
             raise NotFound("survey", "")
         if not can(p, action):
             raise Forbidden(p.role, action)
         for code in projects:
             if code not in visible:
-                raise Forbidden(p.role, f"{action} a campaign that includes project {code}, outside its scope")
+                raise Forbidden(
+                    p.role, f"{action} a campaign that includes project {code}, outside its scope"
+                )
 
     def _authorize_read(self, call: Call, action: str, campaign: SurveyCampaign) -> None:
         p = call.principal
@@ -283,14 +311,18 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                 return out
             try:
                 return self._save(
-                    call, campaign, *(out or ()),
+                    call,
+                    campaign,
+                    *(out or ()),
                     hooks=[self._scope_hook(campaign), *(hooks(campaign) if hooks else [])],
                     extra=extra(campaign) if extra else None,
                 )
             except IntegrityError as e:
                 if "idempotency" in str(e):
                     return self._replay_after_race(call)
-                raise Conflict("survey", campaign.status, f"the campaign was changed concurrently ({e}); retry") from None
+                raise Conflict(
+                    "survey", campaign.status, f"the campaign was changed concurrently ({e}); retry"
+                ) from None
 
     # -- the campaign's lifecycle -------------------------------------------------------
     def draft_survey(self, call: Call, **fields: Any) -> CommandResult:
@@ -299,7 +331,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             return replay
         self._check_projects(fields.get("projects"))
         if isinstance(fields.get("projects"), list):
-            self._authorize_all(call, "survey.draft", [p for p in fields["projects"] if isinstance(p, str)])
+            self._authorize_all(
+                call, "survey.draft", [p for p in fields["projects"] if isinstance(p, str)]
+            )
         else:
             self._authorize_all(call, "survey.draft", [])
         campaign = SurveyCampaign.draft(self.ctx(call), number=self.next_number("survey"), **fields)
@@ -323,8 +357,12 @@ class SurveyCommands(OrgCommands, QualtraceBase):
     def submit_survey(self, call: Call, ref: str) -> CommandResult:
         return self._campaign_command(call, "survey.submit", ref, lambda s, c: s.submit(c))
 
-    def decide_survey(self, call: Call, ref: str, approved: bool, reason: str | None) -> CommandResult:
-        return self._campaign_command(call, "survey.decide", ref, lambda s, c: s.decide(c, approved, reason))
+    def decide_survey(
+        self, call: Call, ref: str, approved: bool, reason: str | None
+    ) -> CommandResult:
+        return self._campaign_command(
+            call, "survey.decide", ref, lambda s, c: s.decide(c, approved, reason)
+        )
 
     def open_survey(self, call: Call, ref: str) -> CommandResult:
         return self._campaign_command(call, "survey.open", ref, lambda s, c: s.open(c))
@@ -344,7 +382,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             s.publish(ctx, results, params)
             published.update(results=results, parameters=params)
 
-        return self._campaign_command(call, "survey.publish", ref, step, extra=lambda s: dict(published))
+        return self._campaign_command(
+            call, "survey.publish", ref, step, extra=lambda s: dict(published)
+        )
 
     # -- responses ------------------------------------------------------------------------
     def record_survey_response(
@@ -371,28 +411,51 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             self._authorize_read(call, "survey.respond", campaign)
             campaign.check_step("respond")
             checked = campaign.check_response(
-                respondent_ref=respondent_ref, project=project, segment=segment, method=method,
-                answers=answers, comment=comment, complaint=complaint,
+                respondent_ref=respondent_ref,
+                project=project,
+                segment=segment,
+                method=method,
+                answers=answers,
+                comment=comment,
+                complaint=complaint,
             )
             self.authorize(call, "survey.respond", checked["project"])
             rid = response_id(campaign.id, checked["respondent_ref"])
             if self._response_exists(campaign.id, rid):
-                raise Conflict("survey_response", "recorded", f"respondent {checked['respondent_ref']} already answered {campaign.number} (response {rid})")
+                raise Conflict(
+                    "survey_response",
+                    "recorded",
+                    f"respondent {checked['respondent_ref']} already answered {campaign.number} (response {rid})",
+                )
             ctx = self.ctx(call)
             low = campaign.low_answers(checked["answers"])
             nc_ref = None
             if needs_improvement(low, checked["complaint"]):
                 drawn.setdefault("number", self.next_number("nonconformance"))
-                nc_ref = {"id": str(id_for("nonconformance", drawn["number"])), "number": drawn["number"]}
+                nc_ref = {
+                    "id": str(id_for("nonconformance", drawn["number"])),
+                    "number": drawn["number"],
+                }
             response = SurveyResponse.record_new(ctx, campaign, checked, {"type": "single"}, nc_ref)
             others: list[QAggregate] = []
             if nc_ref is not None:
-                others.append(self._raise_nc(ctx, campaign, response.id, checked, low, nc_ref["number"]))
+                others.append(
+                    self._raise_nc(ctx, campaign, response.id, checked, low, nc_ref["number"])
+                )
             try:
                 return self._save(
-                    call, response, *others, created=True,
-                    hooks=[self._campaign_unchanged_hook(campaign), self._index_hook(campaign.id, [response.id])],
-                    extra={"campaign": {"id": str(campaign.id), "number": campaign.number}, "nonconformance": nc_ref},
+                    call,
+                    response,
+                    *others,
+                    created=True,
+                    hooks=[
+                        self._campaign_unchanged_hook(campaign),
+                        self._index_hook(campaign.id, [response.id]),
+                    ],
+                    extra={
+                        "campaign": {"id": str(campaign.id), "number": campaign.number},
+                        "nonconformance": nc_ref,
+                    },
                 )
             except PersistenceError as e:
                 if campaign_moved(e):
@@ -401,12 +464,21 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                     raise
                 if "idempotency" in str(e):
                     return self._replay_after_race(call)
-                raise Conflict("survey_response", "recorded", f"respondent {checked['respondent_ref']} already answered {campaign.number}") from None
+                raise Conflict(
+                    "survey_response",
+                    "recorded",
+                    f"respondent {checked['respondent_ref']} already answered {campaign.number}",
+                ) from None
         raise Conflict("survey", "changing", "the campaign kept changing while recording; retry")
 
     def _raise_nc(
-        self, ctx: Ctx, campaign: SurveyCampaign, response_uid: UUID, checked: dict[str, Any],
-        low: dict[str, int], number: str,
+        self,
+        ctx: Ctx,
+        campaign: SurveyCampaign,
+        response_uid: UUID,
+        checked: dict[str, Any],
+        low: dict[str, int],
+        number: str,
     ) -> Nonconformance:
         """The improvement action a response calls for, caused by its `Recorded` event."""
         return Nonconformance.raise_(
@@ -431,13 +503,20 @@ class SurveyCommands(OrgCommands, QualtraceBase):
     def _response_exists(self, campaign_id: UUID, rid: UUID) -> bool:
         return bool(
             self.sql(
-                "SELECT 1 FROM survey_response_ids WHERE campaign_id = %s AND response_id = %s", (campaign_id, rid)
+                "SELECT 1 FROM survey_response_ids WHERE campaign_id = %s AND response_id = %s",
+                (campaign_id, rid),
             )
         )
 
     def _response_command(
-        self, call: Call, action: str, ref: str, rid: str, step_name: str,
-        step: Callable[[SurveyResponse, Ctx], None], guard: bool,
+        self,
+        call: Call,
+        action: str,
+        ref: str,
+        rid: str,
+        step_name: str,
+        step: Callable[[SurveyResponse, Ctx], None],
+        guard: bool,
     ) -> CommandResult:
         replay = self.replay_idempotent(call)
         if replay is not None:
@@ -453,7 +532,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             step(response, self.ctx(call))
             try:
                 return self._save(
-                    call, response, hooks=[self._campaign_unchanged_hook(campaign)] if guard else [],
+                    call,
+                    response,
+                    hooks=[self._campaign_unchanged_hook(campaign)] if guard else [],
                     extra={"campaign": {"id": str(campaign.id), "number": campaign.number}},
                 )
             except PersistenceError as e:
@@ -465,7 +546,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                     return self._replay_after_race(call)
                 if call.if_match is not None:
                     raise PreconditionFailed(None, call.if_match) from None
-        raise Conflict("survey_response", "changing", "the response or its campaign kept changing; retry")
+        raise Conflict(
+            "survey_response", "changing", "the response or its campaign kept changing; retry"
+        )
 
     def load_response(self, campaign: SurveyCampaign, rid: str) -> SurveyResponse:
         """A response by its id, or by the respondent's reference within the campaign."""
@@ -480,12 +563,26 @@ class SurveyCommands(OrgCommands, QualtraceBase):
 
     def acknowledge_survey_response(self, call: Call, ref: str, rid: str) -> CommandResult:
         return self._response_command(
-            call, "survey.acknowledge", ref, rid, "acknowledge", lambda r, c: r.acknowledge(c), guard=False
+            call,
+            "survey.acknowledge",
+            ref,
+            rid,
+            "acknowledge",
+            lambda r, c: r.acknowledge(c),
+            guard=False,
         )
 
-    def invalidate_survey_response(self, call: Call, ref: str, rid: str, reason: str) -> CommandResult:
+    def invalidate_survey_response(
+        self, call: Call, ref: str, rid: str, reason: str
+    ) -> CommandResult:
         return self._response_command(
-            call, "survey.invalidate", ref, rid, "invalidate", lambda r, c: r.invalidate(c, reason), guard=True
+            call,
+            "survey.invalidate",
+            ref,
+            rid,
+            "invalidate",
+            lambda r, c: r.invalidate(c, reason),
+            guard=True,
         )
 
     # -- bulk import ----------------------------------------------------------------------
@@ -499,9 +596,22 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         def step(s: SurveyCampaign, ctx: Ctx) -> Sequence[QAggregate] | CommandResult:
             earlier = s.imported(sha)
             if earlier is not None:
-                summary.update({**earlier, "recorded": 0, "already_imported": True, "recorded_earlier": earlier["recorded"]})
-                return CommandResult(str(s.id), s.number, s.status, s.version, self.recorder.max_notification_id(),
-                                     extra={"import": dict(summary)})
+                summary.update(
+                    {
+                        **earlier,
+                        "recorded": 0,
+                        "already_imported": True,
+                        "recorded_earlier": earlier["recorded"],
+                    }
+                )
+                return CommandResult(
+                    str(s.id),
+                    s.number,
+                    s.status,
+                    s.version,
+                    self.recorder.max_notification_id(),
+                    extra={"import": dict(summary)},
+                )
             s.check_step("import")
             parsed = parse_responses_csv(s, data)
             for code in sorted({checked["project"] for _, checked in parsed.rows}):
@@ -516,7 +626,11 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                 else:
                     fresh.append((rownum, checked, rid))
             lows = [s.low_answers(checked["answers"]) for _, checked, _ in fresh]
-            needing = [i for i, (_, checked, _) in enumerate(fresh) if needs_improvement(lows[i], checked["complaint"])]
+            needing = [
+                i
+                for i, (_, checked, _) in enumerate(fresh)
+                if needs_improvement(lows[i], checked["complaint"])
+            ]
             numbers = iter(self.next_numbers("nonconformance", len(needing)))
             needing_set = set(needing)
             # Events, not aggregates: built and mapped straight to stored events, then
@@ -532,16 +646,24 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                     nc_ref = {"id": str(id_for("nonconformance", number)), "number": number}
                     nc = self._raise_nc(ctx, s, rid, checked, lows[i], number)
                     actions.extend(to_stored(e) for e in nc.collect_events())
-                event = SurveyResponse.recorded_event(ctx, s, checked, {**source_base, "row": rownum}, nc_ref, rid)
+                event = SurveyResponse.recorded_event(
+                    ctx, s, checked, {**source_base, "row": rownum}, nc_ref, rid
+                )
                 responses.append(to_stored(event))
             s.record_import(ctx, sha, len(parsed.rows), len(fresh), len(skipped), len(needing))
             summary.update(
-                rows=len(parsed.rows), recorded=len(fresh), duplicates=len(skipped), nonconformances=len(needing),
-                skipped=skipped[:100], already_imported=False,
+                rows=len(parsed.rows),
+                recorded=len(fresh),
+                duplicates=len(skipped),
+                nonconformances=len(needing),
+                skipped=skipped[:100],
+                already_imported=False,
             )
             summary.pop("sha256")
             return self._save_bulk(
-                call, s, responses + actions,  # each response before the action it causes
+                call,
+                s,
+                responses + actions,  # each response before the action it causes
                 hooks=[self._scope_hook(s), self._index_hook(s.id, [rid for _, _, rid in fresh])],
                 extra={"import": {"sha256": sha, **summary}},
             )
@@ -563,7 +685,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
 
     # -- reading --------------------------------------------------------------------------
     def _response_ids(self, campaign_id: UUID) -> set[UUID]:
-        rows = self.sql("SELECT response_id FROM survey_response_ids WHERE campaign_id = %s", (campaign_id,))
+        rows = self.sql(
+            "SELECT response_id FROM survey_response_ids WHERE campaign_id = %s", (campaign_id,)
+        )
         return {r["response_id"] for r in rows}
 
     def response_inputs(self, campaign_id: UUID) -> list[dict[str, Any]]:
@@ -587,8 +711,12 @@ class SurveyCommands(OrgCommands, QualtraceBase):
                 if row["topic"] == recorded_topic:
                     data = decode(bytes(row["state"]))
                     out[row["originator_id"]] = {
-                        "id": str(row["originator_id"]), "project": data["project"], "segment": data["segment"],
-                        "method": data["method"], "answers": data["answers"], "valid": True,
+                        "id": str(row["originator_id"]),
+                        "project": data["project"],
+                        "segment": data["segment"],
+                        "method": data["method"],
+                        "answers": data["answers"],
+                        "valid": True,
                     }
                 elif row["topic"] == invalidated_topic and row["originator_id"] in out:
                     out[row["originator_id"]]["valid"] = False
@@ -609,7 +737,12 @@ class SurveyCommands(OrgCommands, QualtraceBase):
             cur.execute(query, (campaign_id,))
             for row in cur:
                 event: Any = self.mapper.to_domain_event(
-                    StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+                    StoredEvent(
+                        row["originator_id"],
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    )
                 )
                 if current is not None and current.id != row["originator_id"]:
                     out.append(current)
@@ -620,7 +753,9 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         return out
 
     def count_responses(self, campaign_id: UUID) -> int:
-        rows = self.sql("SELECT count(*) AS n FROM survey_response_ids WHERE campaign_id = %s", (campaign_id,))
+        rows = self.sql(
+            "SELECT count(*) AS n FROM survey_response_ids WHERE campaign_id = %s", (campaign_id,)
+        )
         return int(rows[0]["n"])
 
     def previous_published(self, campaign: SurveyCampaign) -> SurveyCampaign | None:
@@ -632,7 +767,11 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         best: SurveyCampaign | None = None
         for row in rows:
             other = self.load(SurveyCampaign, row["campaign_id"])
-            if other.status == "published" and other.results and (best is None or other.published_at > best.published_at):
+            if (
+                other.status == "published"
+                and other.results
+                and (best is None or other.published_at > best.published_at)
+            ):
                 best = other
         return best
 
@@ -640,7 +779,12 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         prev = self.previous_published(campaign)
         previous = None
         if prev is not None and prev.results is not None:
-            previous = {"id": str(prev.id), "number": prev.number, "csi": prev.results.get("csi"), "cli": prev.results.get("cli")}
+            previous = {
+                "id": str(prev.id),
+                "number": prev.number,
+                "csi": prev.results.get("csi"),
+                "cli": prev.results.get("cli"),
+            }
         with _without_gc():
             responses = self.response_inputs(campaign.id)
         return compute_results(
@@ -670,7 +814,16 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         self._authorize_read(call, "survey.results", campaign)
         base = {"id": str(campaign.id), "number": campaign.number, "status": campaign.status}
         if campaign.status == "published" and campaign.results is not None:
-            return {**base, "provisional": False, "published_at": campaign.published_at,
-                    "results": campaign.results, "parameters": campaign.parameters}
-        return {**base, "provisional": True, "results": self.compute_survey_results(campaign),
-                "parameters": parameters(campaign.questions, campaign.loyalty_mapping, SCALE_LABELS)}
+            return {
+                **base,
+                "provisional": False,
+                "published_at": campaign.published_at,
+                "results": campaign.results,
+                "parameters": campaign.parameters,
+            }
+        return {
+            **base,
+            "provisional": True,
+            "results": self.compute_survey_results(campaign),
+            "parameters": parameters(campaign.questions, campaign.loyalty_mapping, SCALE_LABELS),
+        }

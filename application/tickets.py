@@ -15,7 +15,9 @@ from domain.tickets import Ticket
 class TicketCommands(OrgCommands, QualtraceBase):
     if TYPE_CHECKING:  # provided by NonconformanceCommands in the composed application
 
-        def follow_up(self, result: CommandResult, issue_id: UUID, version: int) -> CommandResult: ...
+        def follow_up(
+            self, result: CommandResult, issue_id: UUID, version: int
+        ) -> CommandResult: ...
 
     @property
     def sla_policy(self) -> dict[str, dict[str, int]]:
@@ -26,40 +28,72 @@ class TicketCommands(OrgCommands, QualtraceBase):
         self.require_project("project", project)
 
         def build(ctx: Ctx) -> list[Ticket]:
-            return [Ticket.receive(ctx, number=self.next_number("ticket"), sla=self.sla_policy, **fields)]
+            return [
+                Ticket.receive(
+                    ctx, number=self.next_number("ticket"), sla=self.sla_policy, **fields
+                )
+            ]
 
         return self.create(call, "ticket.receive", project, build)
 
-    def dispatch_ticket(self, call: Call, ref: str, department: str, assignee: str) -> CommandResult:
-        return self.execute(call, "ticket.dispatch", Ticket, ref, lambda t, c: t.dispatch(c, department, assignee))
+    def dispatch_ticket(
+        self, call: Call, ref: str, department: str, assignee: str
+    ) -> CommandResult:
+        return self.execute(
+            call, "ticket.dispatch", Ticket, ref, lambda t, c: t.dispatch(c, department, assignee)
+        )
 
     def accept_ticket(self, call: Call, ref: str) -> CommandResult:
         return self.execute(call, "ticket.accept", Ticket, ref, lambda t, c: t.accept(c))
 
-    def transfer_ticket(self, call: Call, ref: str, department: str, assignee: str | None, reason: str) -> CommandResult:
+    def transfer_ticket(
+        self, call: Call, ref: str, department: str, assignee: str | None, reason: str
+    ) -> CommandResult:
         return self.execute(
-            call, "ticket.transfer", Ticket, ref, lambda t, c: t.transfer(c, department, assignee, reason)
+            call,
+            "ticket.transfer",
+            Ticket,
+            ref,
+            lambda t, c: t.transfer(c, department, assignee, reason),
         )
 
     def note_ticket(self, call: Call, ref: str, text: str) -> CommandResult:
         return self.execute(call, "ticket.note", Ticket, ref, lambda t, c: t.add_note(c, text))
 
     def resolve_ticket(self, call: Call, ref: str, resolution: str) -> CommandResult:
-        return self.execute(call, "ticket.resolve", Ticket, ref, lambda t, c: t.resolve(c, resolution))
+        return self.execute(
+            call, "ticket.resolve", Ticket, ref, lambda t, c: t.resolve(c, resolution)
+        )
 
     def callback_ticket(
-        self, call: Call, ref: str, reached: bool, satisfied: bool | None, rating: int | None, comment: str | None
+        self,
+        call: Call,
+        ref: str,
+        reached: bool,
+        satisfied: bool | None,
+        rating: int | None,
+        comment: str | None,
     ) -> CommandResult:
         return self.execute(
-            call, "ticket.callback", Ticket, ref, lambda t, c: t.callback(c, reached, satisfied, rating, comment)
+            call,
+            "ticket.callback",
+            Ticket,
+            ref,
+            lambda t, c: t.callback(c, reached, satisfied, rating, comment),
         )
 
     def reopen_ticket(self, call: Call, ref: str, reason: str) -> CommandResult:
         return self.execute(call, "ticket.reopen", Ticket, ref, lambda t, c: t.reopen(c, reason))
 
     def close_ticket(self, call: Call, ref: str, override_reason: str | None) -> CommandResult:
-        attempts = int(self.policies.get("unreached_attempts_for_override", DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE))
-        return self.execute(call, "ticket.close", Ticket, ref, lambda t, c: t.close(c, override_reason, attempts))
+        attempts = int(
+            self.policies.get(
+                "unreached_attempts_for_override", DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE
+            )
+        )
+        return self.execute(
+            call, "ticket.close", Ticket, ref, lambda t, c: t.close(c, override_reason, attempts)
+        )
 
     def cancel_ticket(self, call: Call, ref: str, reason: str) -> CommandResult:
         return self.execute(call, "ticket.cancel", Ticket, ref, lambda t, c: t.cancel(c, reason))
@@ -77,7 +111,11 @@ class TicketCommands(OrgCommands, QualtraceBase):
             t.escalate(ctx, reason, severity, id_for("nonconformance", number), number)
 
         result = self.execute(
-            call, "ticket.escalate", Ticket, ref, step,
+            call,
+            "ticket.escalate",
+            Ticket,
+            ref,
+            step,
             extra=lambda t: {"nonconformance": dict(t.escalations[-1])},
         )
         return self.follow_up(result, UUID(result.id), result.version)

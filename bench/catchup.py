@@ -46,13 +46,15 @@ STAFF = Actor("bench.staff", "Bench Staff", "staff")
 START = datetime(2026, 1, 5, 1, 0, tzinfo=timezone.utc)
 
 
-
 def record_tickets(app: Any, tickets: int, per_transaction: int = 200) -> int:
     """Record `tickets` full ticket lifecycles (6 events each) through the domain."""
     t0 = START
     ctx = Ctx(SUP, t0, "bench")
-    app.save(Region.register(ctx, "SH", "上海"), Project.register(ctx, "P1", "绿地花园", "SH", 800),
-             Project.register(ctx, "P2", "滨江苑", "SH", 600))
+    app.save(
+        Region.register(ctx, "SH", "上海"),
+        Project.register(ctx, "P1", "绿地花园", "SH", 800),
+        Project.register(ctx, "P2", "滨江苑", "SH", 600),
+    )
     sla = app.sla_policy
     done = 0
     while done < tickets:
@@ -61,10 +63,16 @@ def record_tickets(app: Any, tickets: int, per_transaction: int = 200) -> int:
             at = t0 + timedelta(minutes=7 * i)
             c = lambda who, m, at=at, i=i: Ctx(who, at + timedelta(minutes=m), f"bench-{i}")  # noqa: E731
             t = Ticket.receive(
-                c(DESK, 0), number=f"TK-2026-{i + 1:06d}", project=("P1", "P2")[i % 2],
-                kind=("repair", "complaint", "inquiry")[i % 3], channel="phone",
-                priority=("urgent", "high", "normal", "low")[i % 4], category="水电", description="漏水",
-                reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"}, sla=sla,
+                c(DESK, 0),
+                number=f"TK-2026-{i + 1:06d}",
+                project=("P1", "P2")[i % 2],
+                kind=("repair", "complaint", "inquiry")[i % 3],
+                channel="phone",
+                priority=("urgent", "high", "normal", "low")[i % 4],
+                category="水电",
+                description="漏水",
+                reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+                sla=sla,
             )
             t.dispatch(c(SUP, 5 + i % 50), ("engineering", "cleaning", "security")[i % 3], "wang")
             t.accept(c(STAFF, 60))
@@ -78,7 +86,9 @@ def record_tickets(app: Any, tickets: int, per_transaction: int = 200) -> int:
     return app.recorder.max_notification_id() or 0
 
 
-def _catch_up(c: Any, projection: Any, generation: int, batch: int, limit_events: int | None) -> tuple[int, float]:
+def _catch_up(
+    c: Any, projection: Any, generation: int, batch: int, limit_events: int | None
+) -> tuple[int, float]:
     """Build `generation` (not live) from position 0; return (events, seconds)."""
     with psycopg.connect(c.url, autocommit=True) as conn:
         with conn.transaction():
@@ -96,9 +106,15 @@ def _catch_up(c: Any, projection: Any, generation: int, batch: int, limit_events
             events += n
         seconds = time.perf_counter() - started
         with conn.transaction():
-            conn.execute("DELETE FROM qt_projection_tracking WHERE name=%s AND generation=%s",
-                         (projection.name, generation))
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema_name(projection, generation))))
+            conn.execute(
+                "DELETE FROM qt_projection_tracking WHERE name=%s AND generation=%s",
+                (projection.name, generation),
+            )
+            conn.execute(
+                sql.SQL("DROP SCHEMA {} CASCADE").format(
+                    sql.Identifier(schema_name(projection, generation))
+                )
+            )
     return events, seconds
 
 
@@ -130,11 +146,21 @@ def run_catchup(
             "events_in_store": head,
             "tickets": tickets,
             "record_seconds": round(record_seconds, 2),
-            "batched": {"batch": batch, "events": events, "seconds": round(seconds, 3),
-                        "events_per_second": round(events / seconds) if seconds else None},
-            "per_event": {"batch": 1, "events": one_events, "seconds": round(one_seconds, 3),
-                          "events_per_second": round(one_events / one_seconds) if one_seconds else None},
-            "speedup": round((events / seconds) / (one_events / one_seconds), 1) if seconds and one_seconds else None,
+            "batched": {
+                "batch": batch,
+                "events": events,
+                "seconds": round(seconds, 3),
+                "events_per_second": round(events / seconds) if seconds else None,
+            },
+            "per_event": {
+                "batch": 1,
+                "events": one_events,
+                "seconds": round(one_seconds, 3),
+                "events_per_second": round(one_events / one_seconds) if one_seconds else None,
+            },
+            "speedup": round((events / seconds) / (one_events / one_seconds), 1)
+            if seconds and one_seconds
+            else None,
             "rebuild": {**full, "fact_rows": facts},
             "target_events_per_second": 10_000,
         }
@@ -142,15 +168,26 @@ def run_catchup(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--admin-url", help="server URL where a scratch database is created (default: TEST_DATABASE_URL)")
+    ap.add_argument(
+        "--admin-url",
+        help="server URL where a scratch database is created (default: TEST_DATABASE_URL)",
+    )
     ap.add_argument("--url", help="use this existing empty database instead of a scratch one")
     ap.add_argument("--tickets", type=int, default=10_000, help="tickets to record (6 events each)")
-    ap.add_argument("--sample", type=int, default=2_000, help="events caught up one commit per event")
+    ap.add_argument(
+        "--sample", type=int, default=2_000, help="events caught up one commit per event"
+    )
     ap.add_argument("--batch", type=int, default=1_000, help="events per transaction when batched")
     ap.add_argument("--projection", default="kpi_tickets")
     args = ap.parse_args(argv)
-    result = run_catchup(args.admin_url, tickets=args.tickets, sample=args.sample, batch=args.batch,
-                         projection=args.projection, url=args.url)
+    result = run_catchup(
+        args.admin_url,
+        tickets=args.tickets,
+        sample=args.sample,
+        batch=args.batch,
+        projection=args.projection,
+        url=args.url,
+    )
     print(json.dumps(result, indent=2, default=str))
     return 0
 

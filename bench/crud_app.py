@@ -40,8 +40,9 @@ class ReceiveTicket(BaseModel):
 
 def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
     url = url or os.environ["DATABASE_URL"]
-    pool: ConnectionPool[Any] = ConnectionPool(url, min_size=pool_size, max_size=pool_size,
-                                               kwargs={"autocommit": True}, open=True)
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url, min_size=pool_size, max_size=pool_size, kwargs={"autocommit": True}, open=True
+    )
     with pool.connection() as conn:
         conn.execute(DDL)
     app = FastAPI(title="crud baseline")
@@ -52,8 +53,16 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
             row = conn.execute(
                 "INSERT INTO crud_tickets (id, project, kind, channel, priority, category, description, reporter)"
                 " VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id, number",
-                (uuid.uuid4(), body.project, body.kind, body.channel, body.priority, body.category,
-                 body.description, Jsonb(body.reporter.model_dump())),
+                (
+                    uuid.uuid4(),
+                    body.project,
+                    body.kind,
+                    body.channel,
+                    body.priority,
+                    body.category,
+                    body.description,
+                    Jsonb(body.reporter.model_dump()),
+                ),
             ).fetchone()
         assert row is not None
         return {"id": str(row[0]), "number": f"TK-{row[1]:06d}", "status": "received"}

@@ -29,9 +29,22 @@ from qualtrace.settings import Settings
 ADMIN = Principal("admin-1", "Admin", "admin")
 QM = Principal("qm-1", "Zhou Min", "quality_manager")
 INSPECTOR = Principal("insp-1", "Chen Jie", "inspector")
-SECTIONS = [{"code": f"S{s}", "name": f"Section {s}", "items": [
-    {"code": f"S{s}-{i:02d}", "requirement": "requirement", "max_points": 10, "critical": i == 1} for i in range(1, 6)
-]} for s in range(1, 3)]
+SECTIONS = [
+    {
+        "code": f"S{s}",
+        "name": f"Section {s}",
+        "items": [
+            {
+                "code": f"S{s}-{i:02d}",
+                "requirement": "requirement",
+                "max_points": 10,
+                "critical": i == 1,
+            }
+            for i in range(1, 6)
+        ],
+    }
+    for s in range(1, 3)
+]
 
 
 class Clock:
@@ -52,8 +65,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 def ready_inspection(app: Any, template: str, fails: int) -> str:
-    ins = app.schedule_inspection(call(INSPECTOR), project="P1", kind="regional_monthly", template_id=template,
-                                  planned_for="2026-03-05", inspectors=["Chen Jie"])
+    ins = app.schedule_inspection(
+        call(INSPECTOR),
+        project="P1",
+        kind="regional_monthly",
+        template_id=template,
+        planned_for="2026-03-05",
+        inspectors=["Chen Jie"],
+    )
     app.start_inspection(call(INSPECTOR), ins.number)
     for n, it in enumerate(it for s in SECTIONS for it in s["items"]):
         if n < fails:
@@ -93,8 +112,14 @@ def run(admin_url: str, n: int) -> dict[str, Any]:
 
         clean = timed_submits(app, [ready_inspection(app, t.id, 0) for _ in range(n)])
         two = timed_submits(app, [ready_inspection(app, t.id, 2) for _ in range(n)])
-        results["submit_no_failed_items_ms"] = {"p50": round(pct(clean, 50), 2), "p99": round(pct(clean, 99), 2)}
-        results["submit_two_failed_items_ms"] = {"p50": round(pct(two, 50), 2), "p99": round(pct(two, 99), 2)}
+        results["submit_no_failed_items_ms"] = {
+            "p50": round(pct(clean, 50), 2),
+            "p99": round(pct(clean, 99), 2),
+        }
+        results["submit_two_failed_items_ms"] = {
+            "p50": round(pct(two, 50), 2),
+            "p99": round(pct(two, 99), 2),
+        }
 
         c.run_projections_once()
         refs = [ready_inspection(app, t.id, 2) for _ in range(n)]
@@ -110,13 +135,20 @@ def run(admin_url: str, n: int) -> dict[str, Any]:
         follower.run_once()
         seconds = time.perf_counter() - t0
         results["follower_recovery"] = {
-            "triggers": n, "events_recorded": follower.projection.completed, "seconds": round(seconds, 3),
+            "triggers": n,
+            "events_recorded": follower.projection.completed,
+            "seconds": round(seconds, 3),
             "triggers_per_s": round(n / seconds, 1),
         }
 
         for _ in range(n):
-            nc = app.raise_nonconformance(call(INSPECTOR), project="P1", source={"type": "self_report"},
-                                          severity="minor", description="bench")
+            nc = app.raise_nonconformance(
+                call(INSPECTOR),
+                project="P1",
+                source={"type": "self_report"},
+                severity="minor",
+                description="bench",
+            )
             app.notice_nonconformance(call(QM), nc.number, "security", "Wang Qiang", None)
         c.run_projections_once()
         clock.now += timedelta(days=8)
@@ -128,9 +160,11 @@ def run(admin_url: str, n: int) -> dict[str, Any]:
         again = c.deadline_watcher.run_once()
         second = time.perf_counter() - t0
         results["deadline_watcher"] = {
-            "overdue_recorded": report.overdue, "first_pass_s": round(first, 3),
+            "overdue_recorded": report.overdue,
+            "first_pass_s": round(first, 3),
             "per_nc_ms": round(first / max(report.overdue, 1) * 1000, 2),
-            "second_pass_recorded": again.overdue, "second_pass_s": round(second, 3),
+            "second_pass_recorded": again.overdue,
+            "second_pass_s": round(second, 3),
         }
     finally:
         c.close()

@@ -44,20 +44,29 @@ DESK = Actor("bench.desk", "Bench Desk", "front_desk")
 START = datetime(2026, 1, 5, 1, 0, tzinfo=timezone.utc)
 
 
-
 def record_long_ticket(app: Any, events: int, per_save: int = 100) -> Ticket:
     """One ticket with `events` events, saved `per_save` events at a time (so snapshots
     are taken as they would be in service)."""
     ctx = Ctx(DESK, START, "bench-reconstruct")
     app.save(Region.register(ctx, "SH", "上海"), Project.register(ctx, "P1", "绿地花园", "SH", 800))
     t = Ticket.receive(
-        ctx, number="TK-2026-000001", project="P1", kind="complaint", channel="phone", priority="normal",
-        category="噪音", description="楼上装修噪音", reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        ctx,
+        number="TK-2026-000001",
+        project="P1",
+        kind="complaint",
+        channel="phone",
+        priority="normal",
+        category="噪音",
+        description="楼上装修噪音",
+        reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
         sla=app.sla_policy,
     )
     while t.version < events:
         for _ in range(min(per_save, events - t.version)):
-            t.add_note(Ctx(DESK, START + timedelta(minutes=t.version), "bench-reconstruct"), f"follow-up {t.version}")
+            t.add_note(
+                Ctx(DESK, START + timedelta(minutes=t.version), "bench-reconstruct"),
+                f"follow-up {t.version}",
+            )
         app.save(t)
     return t
 
@@ -78,7 +87,12 @@ def _timed(fn: Callable[[], Any], samples: int) -> dict[str, float]:
 
 
 def run_reconstruct(
-    admin_url: str | None = None, *, events: int = 1000, samples: int = 200, url: str | None = None, seed: int = 6
+    admin_url: str | None = None,
+    *,
+    events: int = 1000,
+    samples: int = 200,
+    url: str | None = None,
+    seed: int = 6,
 ) -> dict[str, Any]:
     """Measure reconstruction of one issue with `events` events; returns the figures.
 
@@ -96,13 +110,19 @@ def run_reconstruct(
             "snapshots": snapshots,
             "samples": samples,
             "latest": _timed(lambda: app.repository.get(t.id), samples),
-            "as_of_version": _timed(lambda: app.issue_as_of(t.id, version=rng.randint(1, events)), samples),
+            "as_of_version": _timed(
+                lambda: app.issue_as_of(t.id, version=rng.randint(1, events)), samples
+            ),
             "as_of_time": _timed(
-                lambda: app.issue_as_of(t.id, at=START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)),
+                lambda: app.issue_as_of(
+                    t.id, at=START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)
+                ),
                 samples,
             ),
             "version_at_lookup": _timed(
-                lambda: app.version_at(t.id, START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)),
+                lambda: app.version_at(
+                    t.id, START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)
+                ),
                 samples,
             ),
             "no_snapshots": _timed(lambda: plain.get(t.id), max(10, samples // 4)),
@@ -111,7 +131,10 @@ def run_reconstruct(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--admin-url", help="server URL where a scratch database is created (default: TEST_DATABASE_URL)")
+    ap.add_argument(
+        "--admin-url",
+        help="server URL where a scratch database is created (default: TEST_DATABASE_URL)",
+    )
     ap.add_argument("--url", help="use this existing empty database instead of a scratch one")
     ap.add_argument("--events", type=int, default=1000, help="events of the one issue")
     ap.add_argument("--samples", type=int, default=200, help="timed reconstructions per measure")

@@ -14,8 +14,14 @@ from typing import Any
 
 import uvicorn
 
-UVICORN: dict[str, Any] = {"host": "127.0.0.1", "log_level": "warning", "access_log": False, "workers": 1,
-           "timeout_graceful_shutdown": 5, "log_config": None}
+UVICORN: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "log_level": "warning",
+    "access_log": False,
+    "workers": 1,
+    "timeout_graceful_shutdown": 5,
+    "log_config": None,
+}
 
 
 def build(target: str, url: str, projections: bool = True) -> Any:
@@ -27,8 +33,13 @@ def build(target: str, url: str, projections: bool = True) -> Any:
     from qualtrace.bootstrap import bootstrap
     from qualtrace.settings import Settings
 
-    settings = Settings(database_url=url, pool_size=8, rate_limit_per_second=1e9, rate_limit_burst=10**9,
-                        log_level="WARNING")
+    settings = Settings(
+        database_url=url,
+        pool_size=8,
+        rate_limit_per_second=1e9,
+        rate_limit_burst=10**9,
+        log_level="WARNING",
+    )
     c = bootstrap(settings, setup=False)
     if projections:
         c.start_projections()

@@ -50,17 +50,27 @@ QM2 = Call(Principal("bench.qm2", "Bench QM Two", "quality_manager"), "bench-sur
 ADMIN = Call(Principal("bench.admin", "Bench Admin", "admin"), "bench-survey-0")
 CODES = ("Q1", "Q2", "Q3", "Q4", "Q5", "OV")
 PLAN: dict[str, Any] = {
-    "title": "Bench third-party survey", "objectives": "measure the import", "party": "third_party",
-    "agency": "Bench Research", "methods": ["web", "phone", "face_to_face"],
-    "segments": ["owner", "tenant", "commercial"], "projects": ["P1", "P2"],
-    "period": {"start": "2026-03-01", "end": "2026-03-31"}, "target_sample": 100_000, "target_csi": 87,
+    "title": "Bench third-party survey",
+    "objectives": "measure the import",
+    "party": "third_party",
+    "agency": "Bench Research",
+    "methods": ["web", "phone", "face_to_face"],
+    "segments": ["owner", "tenant", "commercial"],
+    "projects": ["P1", "P2"],
+    "period": {"start": "2026-03-01", "end": "2026-03-31"},
+    "target_sample": 100_000,
+    "target_csi": 87,
     "questions": [
-        {"code": c, "text": f"question {c}", "dimension": ("service", "value", "complaint_handling")[i % 3],
-         "weight": 1 + i % 3, "overall": c == "OV"}
+        {
+            "code": c,
+            "text": f"question {c}",
+            "dimension": ("service", "value", "complaint_handling")[i % 3],
+            "weight": 1 + i % 3,
+            "overall": c == "OV",
+        }
         for i, c in enumerate(CODES)
     ],
 }
-
 
 
 def _backend_cpu(url: str) -> float:
@@ -68,9 +78,12 @@ def _backend_cpu(url: str) -> float:
     database (read from /proc when the server runs on this machine, else 0)."""
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            pids = [r[0] for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()]
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+            ]
         ticks = os.sysconf("SC_CLK_TCK")
         total = 0.0
         for pid in pids:
@@ -100,7 +113,11 @@ def make_csv(rows: int, low_pct: float, seed: int = 7, bad_last_row: bool = Fals
 
 
 def run_survey_import(
-    admin_url: str | None = None, *, rows: int = 100_000, low_pct: float = 2.0, url: str | None = None
+    admin_url: str | None = None,
+    *,
+    rows: int = 100_000,
+    low_pct: float = 2.0,
+    url: str | None = None,
 ) -> dict[str, Any]:
     """Measure the import; returns the figures as a dict. Give `admin_url` (a server where
     a scratch database can be created and dropped) or `url` (an empty database)."""
@@ -124,7 +141,9 @@ def run_survey_import(
         except CsvRejected as e:
             rejected_errors = e.total
         rejected_seconds = time.perf_counter() - t0
-        assert (app.recorder.max_notification_id() or 0) == head0, "a rejected file recorded something"
+        assert (app.recorder.max_notification_id() or 0) == head0, (
+            "a rejected file recorded something"
+        )
 
         b0 = _backend_cpu(c.url)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -137,7 +156,10 @@ def run_survey_import(
         t0 = time.perf_counter()
         again = app.import_survey_responses(QM1, sv, data)
         reimport_seconds = time.perf_counter() - t0
-        assert again.extra["import"]["recorded"] == 0 and (app.recorder.max_notification_id() or 0) == head1
+        assert (
+            again.extra["import"]["recorded"] == 0
+            and (app.recorder.max_notification_id() or 0) == head1
+        )
 
         t0 = time.perf_counter()
         results = app.compute_survey_results(app.get_survey(QM1, sv))
@@ -148,25 +170,47 @@ def run_survey_import(
             "recorded": summary["recorded"],
             "nonconformances": summary["nonconformances"],
             "events_recorded": head1 - head0,
-            "import": {"seconds": round(import_seconds, 2), "client_cpu_seconds": round(import_cpu, 2),
-                       "server_cpu_seconds": round(server_cpu, 2),
-                       "rows_per_second": round(rows / import_seconds) if import_seconds else None},
-            "reimport": {"seconds": round(reimport_seconds, 3), "recorded": again.extra["import"]["recorded"]},
+            "import": {
+                "seconds": round(import_seconds, 2),
+                "client_cpu_seconds": round(import_cpu, 2),
+                "server_cpu_seconds": round(server_cpu, 2),
+                "rows_per_second": round(rows / import_seconds) if import_seconds else None,
+            },
+            "reimport": {
+                "seconds": round(reimport_seconds, 3),
+                "recorded": again.extra["import"]["recorded"],
+            },
             "rejected": {"seconds": round(rejected_seconds, 2), "errors": rejected_errors},
-            "results": {"seconds": round(results_seconds, 2), "n": results["n"], "csi": results["csi"],
-                        "cli": results["cli"]},
+            "results": {
+                "seconds": round(results_seconds, 2),
+                "n": results["n"],
+                "csi": results["csi"],
+                "cli": results["cli"],
+            },
         }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--admin-url", help="server URL where a scratch database is created (default: TEST_DATABASE_URL)")
+    ap.add_argument(
+        "--admin-url",
+        help="server URL where a scratch database is created (default: TEST_DATABASE_URL)",
+    )
     ap.add_argument("--url", help="use this existing empty database instead of a scratch one")
     ap.add_argument("--rows", type=int, default=100_000, help="respondent rows in the file")
-    ap.add_argument("--low-pct", type=float, default=2.0, help="%% of rows with an answer <= 2 (each raises an NC)")
+    ap.add_argument(
+        "--low-pct",
+        type=float,
+        default=2.0,
+        help="%% of rows with an answer <= 2 (each raises an NC)",
+    )
     args = ap.parse_args(argv)
-    print(json.dumps(run_survey_import(args.admin_url, rows=args.rows, low_pct=args.low_pct, url=args.url),
-                     indent=2))
+    print(
+        json.dumps(
+            run_survey_import(args.admin_url, rows=args.rows, low_pct=args.low_pct, url=args.url),
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -116,7 +116,9 @@ class QAggregate(Aggregate):
             "timestamp": utc(ctx.now),
         }
 
-    def record(self, event_class: type[Event], ctx: Ctx, reason: str | None = None, **data: Any) -> None:
+    def record(
+        self, event_class: type[Event], ctx: Ctx, reason: str | None = None, **data: Any
+    ) -> None:
         """Trigger `event_class` with the context's metadata."""
         self.trigger_event(event_class, **self.meta(ctx, reason), **data)
 

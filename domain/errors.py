@@ -23,7 +23,9 @@ class InvalidValue(DomainError):
 class IllegalStep(DomainError):
     """A step the issue's current state does not allow."""
 
-    def __init__(self, kind: str, state: str, step: str, allowed: tuple[str, ...] | list[str]) -> None:
+    def __init__(
+        self, kind: str, state: str, step: str, allowed: tuple[str, ...] | list[str]
+    ) -> None:
         allowed_txt = ", ".join(allowed) if allowed else "none"
         super().__init__(f"cannot {step} a {kind} in state '{state}'; allowed steps: {allowed_txt}")
         self.kind = kind
@@ -35,7 +37,9 @@ class IllegalStep(DomainError):
 class RuleViolation(DomainError):
     """A step that is allowed in this state but breaks a rule (e.g. close without callback)."""
 
-    def __init__(self, kind: str, state: str, step: str, message: str, allowed: list[str] | None = None) -> None:
+    def __init__(
+        self, kind: str, state: str, step: str, message: str, allowed: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.state = state

@@ -115,7 +115,15 @@ class Inspection(QAggregate):
         evidence: list[str]
 
         def apply(self, i: Inspection) -> None:
-            i._set_score(self.item, self.points, self.result, self.finding, self.evidence, self.actor, self.timestamp)
+            i._set_score(
+                self.item,
+                self.points,
+                self.result,
+                self.finding,
+                self.evidence,
+                self.actor,
+                self.timestamp,
+            )
 
     class ItemRescored(QAggregate.Event):
         item: str
@@ -127,8 +135,18 @@ class Inspection(QAggregate):
 
         def apply(self, i: Inspection) -> None:
             it = i.item(self.item)
-            it["history"].append({**self.previous, "replaced_at": self.timestamp.isoformat(), "reason": self.reason})
-            i._set_score(self.item, self.points, self.result, self.finding, self.evidence, self.actor, self.timestamp)
+            it["history"].append(
+                {**self.previous, "replaced_at": self.timestamp.isoformat(), "reason": self.reason}
+            )
+            i._set_score(
+                self.item,
+                self.points,
+                self.result,
+                self.finding,
+                self.evidence,
+                self.actor,
+                self.timestamp,
+            )
 
     class Submitted(QAggregate.Event):
         score: float
@@ -143,13 +161,20 @@ class Inspection(QAggregate):
         def apply(self, i: Inspection) -> None:
             i.status = "submitted"
             i.submitted_at = self.timestamp
-            i._set_result(self.score, self.grade, self.pay_adjustment_pct, self.awarded, self.applicable_max)
+            i._set_result(
+                self.score, self.grade, self.pay_adjustment_pct, self.awarded, self.applicable_max
+            )
             i.grading_policy = self.grading_policy
             for link in self.links:
                 i.links.append(dict(link))
                 i.raised_nonconformances.append(
-                    {"item": link["item"], "id": link["id"], "number": link["number"],
-                     "severity": link["severity"], "overturned_on_appeal": False}
+                    {
+                        "item": link["item"],
+                        "id": link["id"],
+                        "number": link["number"],
+                        "severity": link["severity"],
+                        "overturned_on_appeal": False,
+                    }
                 )
 
     class Appealed(QAggregate.Event):
@@ -182,7 +207,11 @@ class Inspection(QAggregate):
             for adj in self.adjustments:
                 it = i.item(adj["item"])
                 it["history"].append(
-                    {**adj["previous"], "replaced_at": self.timestamp.isoformat(), "reason": f"appeal: {self.reason}"}
+                    {
+                        **adj["previous"],
+                        "replaced_at": self.timestamp.isoformat(),
+                        "reason": f"appeal: {self.reason}",
+                    }
                 )
                 it["points"] = adj["points"]
                 it["result"] = adj["result"]
@@ -193,7 +222,9 @@ class Inspection(QAggregate):
                 if nc["id"] in overturned:
                     nc["overturned_on_appeal"] = True
             i.links.extend(dict(link) for link in self.links)
-            i._set_result(self.score, self.grade, self.pay_adjustment_pct, self.awarded, self.applicable_max)
+            i._set_result(
+                self.score, self.grade, self.pay_adjustment_pct, self.awarded, self.applicable_max
+            )
             if i.appeal is not None:
                 i.appeal["decision"] = {
                     "accepted": self.accepted,
@@ -243,8 +274,16 @@ class Inspection(QAggregate):
         self.template_version = template_version
         self.template_name = template_name
         self.items = [
-            {**it, "points": None, "result": None, "finding": None, "evidence": [],
-             "scored_at": None, "scored_by": None, "history": []}
+            {
+                **it,
+                "points": None,
+                "result": None,
+                "finding": None,
+                "evidence": [],
+                "scored_at": None,
+                "scored_by": None,
+                "history": [],
+            }
             for it in items
         ]
         self.planned_for = planned_for
@@ -270,17 +309,33 @@ class Inspection(QAggregate):
         for it in self.items:
             if it["code"] == code:
                 return it
-        raise InvalidValue("item", f"no item '{code}' in {self.template_number} version {self.template_version}")
+        raise InvalidValue(
+            "item", f"no item '{code}' in {self.template_number} version {self.template_version}"
+        )
 
     def _set_score(
-        self, code: str, points: float | None, result: str, finding: str | None, evidence: list[str],
-        actor: dict[str, str], at: Any,
+        self,
+        code: str,
+        points: float | None,
+        result: str,
+        finding: str | None,
+        evidence: list[str],
+        actor: dict[str, str],
+        at: Any,
     ) -> None:
         it = self.item(code)
-        it.update(points=points, result=result, finding=finding, evidence=list(evidence),
-                  scored_by=dict(actor), scored_at=at.isoformat())
+        it.update(
+            points=points,
+            result=result,
+            finding=finding,
+            evidence=list(evidence),
+            scored_by=dict(actor),
+            scored_at=at.isoformat(),
+        )
 
-    def _set_result(self, score: float, grade: str, pay: float, awarded: float, applicable: float) -> None:
+    def _set_result(
+        self, score: float, grade: str, pay: float, awarded: float, applicable: float
+    ) -> None:
         self.score, self.grade, self.pay_adjustment_pct = score, grade, pay
         self.awarded, self.applicable_max = awarded, applicable
 
@@ -334,8 +389,14 @@ class Inspection(QAggregate):
         self.record(self.Started, ctx)
 
     def score_item(
-        self, ctx: Ctx, item: str, points: Any, result: str, finding: str | None = None,
-        evidence: Any = None, reason: str | None = None,
+        self,
+        ctx: Ctx,
+        item: str,
+        points: Any,
+        result: str,
+        finding: str | None = None,
+        evidence: Any = None,
+        reason: str | None = None,
     ) -> None:
         """Score one item; scoring an item again is a rescore and needs a reason."""
         self.check_step("score")
@@ -348,15 +409,35 @@ class Inspection(QAggregate):
         if it["result"] is None:
             if reason is not None:
                 raise InvalidValue("reason", "is only given when rescoring an item")
-            self.record(self.ItemScored, ctx, item=item, points=clean_points, result=result, finding=finding,
-                        evidence=refs)
+            self.record(
+                self.ItemScored,
+                ctx,
+                item=item,
+                points=clean_points,
+                result=result,
+                finding=finding,
+                evidence=refs,
+            )
             return
         reason = require_text("reason", reason, 2000) if reason is not None else None
         if reason is None:
-            raise InvalidValue("reason", f"is required to rescore item '{item}' (already scored {it['result']})")
-        previous = {k: it[k] for k in ("points", "result", "finding", "evidence", "scored_by", "scored_at")}
-        self.record(self.ItemRescored, ctx, reason, item=item, points=clean_points, result=result,
-                    finding=finding, evidence=refs, previous=previous)
+            raise InvalidValue(
+                "reason", f"is required to rescore item '{item}' (already scored {it['result']})"
+            )
+        previous = {
+            k: it[k] for k in ("points", "result", "finding", "evidence", "scored_by", "scored_at")
+        }
+        self.record(
+            self.ItemRescored,
+            ctx,
+            reason,
+            item=item,
+            points=clean_points,
+            result=result,
+            finding=finding,
+            evidence=refs,
+            previous=previous,
+        )
 
     def unscored_items(self) -> list[str]:
         return [it["code"] for it in self.items if it["result"] is None]
@@ -370,13 +451,18 @@ class Inspection(QAggregate):
         unscored = self.unscored_items()
         if unscored:
             raise RuleViolation(
-                self.KIND, self.status, "submit",
+                self.KIND,
+                self.status,
+                "submit",
                 f"every item must be scored before submission; unscored: {', '.join(unscored)}",
                 self.allowed_steps(),
             )
         if all(it["result"] == "na" for it in self.items):
             raise RuleViolation(
-                self.KIND, self.status, "submit", "every item is not applicable; nothing to score",
+                self.KIND,
+                self.status,
+                "submit",
+                "every item is not applicable; nothing to score",
                 self.allowed_steps(),
             )
 
@@ -390,13 +476,27 @@ class Inspection(QAggregate):
             raise ValueError("a nonconformance number is needed for exactly the failed items")
         grade, pay = grade_for(score, policy)
         links = [
-            {"rel": "raised", "kind": "nonconformance", "id": str(id_for("nonconformance", nc_numbers[it["code"]])),
-             "number": nc_numbers[it["code"]], "item": it["code"], "severity": self.severity_of(it)}
+            {
+                "rel": "raised",
+                "kind": "nonconformance",
+                "id": str(id_for("nonconformance", nc_numbers[it["code"]])),
+                "number": nc_numbers[it["code"]],
+                "item": it["code"],
+                "severity": self.severity_of(it),
+            }
             for it in failed
         ]
         self.record(
-            self.Submitted, ctx, score=score, grade=grade, pay_adjustment_pct=pay, awarded=awarded,
-            applicable_max=applicable, grading_policy=policy, failed_items=[it["code"] for it in failed], links=links,
+            self.Submitted,
+            ctx,
+            score=score,
+            grade=grade,
+            pay_adjustment_pct=pay,
+            awarded=awarded,
+            applicable_max=applicable,
+            grading_policy=policy,
+            failed_items=[it["code"] for it in failed],
+            links=links,
         )
 
     @staticmethod
@@ -416,8 +516,12 @@ class Inspection(QAggregate):
                     "project": self.project,
                     "severity": link["severity"],
                     "source": {
-                        "type": "inspection", "id": str(self.id), "number": self.number, "kind": "inspection",
-                        "item": it["code"], "ref": self.number,
+                        "type": "inspection",
+                        "id": str(self.id),
+                        "number": self.number,
+                        "kind": "inspection",
+                        "item": it["code"],
+                        "ref": self.number,
                     },
                     "description": (
                         f"{self.number} {it['code']} ({it['section_name']}): {it['requirement']}"
@@ -446,7 +550,12 @@ class Inspection(QAggregate):
         self.record(self.Appealed, ctx, reason, items=list(items))
 
     def decide_appeal(
-        self, ctx: Ctx, accepted: bool, adjustments: Any, reason: str, policy: list[dict[str, Any]] | None = None
+        self,
+        ctx: Ctx,
+        accepted: bool,
+        adjustments: Any,
+        reason: str,
+        policy: list[dict[str, Any]] | None = None,
     ) -> None:
         """Decide the appeal. Accepted: `adjustments[{item, points, result?}]` for appealed
         items re-compute score and grade under the policy recorded at submission."""
@@ -472,7 +581,9 @@ class Inspection(QAggregate):
                 raise InvalidValue(where, "must be an object")
             code = adj.get("item")
             if not isinstance(code, str) or code not in appealed:
-                raise InvalidValue(f"{where}.item", f"'{code}' is not an appealed item ({', '.join(appealed)})")
+                raise InvalidValue(
+                    f"{where}.item", f"'{code}' is not an appealed item ({', '.join(appealed)})"
+                )
             if code in seen:
                 raise InvalidValue(f"{where}.item", f"'{code}' is adjusted twice")
             seen.add(code)
@@ -488,10 +599,16 @@ class Inspection(QAggregate):
                 raise InvalidValue(f"{where}.result", "an appeal decision cannot fail an item")
             clean_points = _check_points(f"{where}.points", points, result, it["max_points"])
             if result != "na" and clean_points is not None and clean_points < (it["points"] or 0):
-                raise InvalidValue(f"{where}.points", "an appeal decision cannot lower an item's points")
+                raise InvalidValue(
+                    f"{where}.points", "an appeal decision cannot lower an item's points"
+                )
             clean.append(
-                {"item": code, "points": clean_points, "result": result,
-                 "previous": {"points": it["points"], "result": it["result"]}}
+                {
+                    "item": code,
+                    "points": clean_points,
+                    "result": result,
+                    "previous": {"points": it["points"], "result": it["result"]},
+                }
             )
         after = {it["code"]: dict(it) for it in self.items}
         for adj in clean:
@@ -500,24 +617,54 @@ class Inspection(QAggregate):
         if applicable <= 0:
             raise InvalidValue("adjustments", "would leave no applicable item to score")
         grade, pay = grade_for(score, policy)
-        overturned = {a["item"] for a in clean if a["previous"]["result"] == "fail" and a["result"] != "fail"}
+        overturned = {
+            a["item"] for a in clean if a["previous"]["result"] == "fail" and a["result"] != "fail"
+        }
         links = [
-            {"rel": "overturned_on_appeal", "kind": "nonconformance", "id": nc["id"], "number": nc["number"],
-             "item": nc["item"]}
+            {
+                "rel": "overturned_on_appeal",
+                "kind": "nonconformance",
+                "id": nc["id"],
+                "number": nc["number"],
+                "item": nc["item"],
+            }
             for nc in self.raised_nonconformances
             if nc["item"] in overturned
         ]
         self.record(
-            self.AppealDecided, ctx, reason, accepted=accepted, adjustments=clean, score=score, grade=grade,
-            pay_adjustment_pct=pay, awarded=awarded, applicable_max=applicable,
-            previous={"score": self.score, "grade": self.grade, "pay_adjustment_pct": self.pay_adjustment_pct},
-            grading_policy=policy, links=links,
+            self.AppealDecided,
+            ctx,
+            reason,
+            accepted=accepted,
+            adjustments=clean,
+            score=score,
+            grade=grade,
+            pay_adjustment_pct=pay,
+            awarded=awarded,
+            applicable_max=applicable,
+            previous={
+                "score": self.score,
+                "grade": self.grade,
+                "pay_adjustment_pct": self.pay_adjustment_pct,
+            },
+            grading_policy=policy,
+            links=links,
         )
 
     def finalize(self, ctx: Ctx) -> None:
         self.check_step("finalize")
-        assert self.score is not None and self.grade is not None and self.pay_adjustment_pct is not None
-        self.record(self.Finalized, ctx, score=self.score, grade=self.grade, pay_adjustment_pct=self.pay_adjustment_pct)
+        assert (
+            self.score is not None
+            and self.grade is not None
+            and self.pay_adjustment_pct is not None
+        )
+        self.record(
+            self.Finalized,
+            ctx,
+            score=self.score,
+            grade=self.grade,
+            pay_adjustment_pct=self.pay_adjustment_pct,
+        )
 
     def cancel(self, ctx: Ctx, reason: str) -> None:
         self.check_step("cancel")

@@ -49,7 +49,9 @@ def end_of_day(day: date, tz: tzinfo) -> datetime:
     return utc(datetime.combine(day, time(23, 59, 59), tzinfo=tz))
 
 
-def resolve_due(field: str, now: datetime, tz: tzinfo, due: datetime | date | None, default_days: int) -> datetime:
+def resolve_due(
+    field: str, now: datetime, tz: tzinfo, due: datetime | date | None, default_days: int
+) -> datetime:
     """The due instant (UTC) for a requested due date, or the default."""
     if due is None:
         return end_of_day(now.astimezone(tz).date() + timedelta(days=default_days), tz)
@@ -170,8 +172,13 @@ class Nonconformance(QAggregate):
 
         def apply(self, nc: Nonconformance) -> None:
             nc.verifications.append(
-                {"effective": self.effective, "notes": self.notes, "at": self.timestamp.isoformat(),
-                 "by": self.actor["name"], "inspection": self.links[0]["number"] if self.links else None}
+                {
+                    "effective": self.effective,
+                    "notes": self.notes,
+                    "at": self.timestamp.isoformat(),
+                    "by": self.actor["name"],
+                    "inspection": self.links[0]["number"] if self.links else None,
+                }
             )
             nc.links.extend(dict(link) for link in self.links)
 
@@ -325,16 +332,30 @@ class Nonconformance(QAggregate):
         item = self.source.get("item")
         return str(item) if item else None
 
-    def mark_recurrence(self, ctx: Ctx, earlier_id: str, earlier_number: str, earlier_raised_at: datetime) -> None:
+    def mark_recurrence(
+        self, ctx: Ctx, earlier_id: str, earlier_number: str, earlier_raised_at: datetime
+    ) -> None:
         """Mark this NC as a recurrence of an earlier one (same project and item, within 90 days)."""
         if self.recurrence_of is not None:
             return
         self.record(
             self.RecurrenceMarked,
             ctx,
-            recurrence_of={"id": earlier_id, "number": earlier_number, "raised_at": earlier_raised_at.isoformat(),
-                           "item": self.item_key, "window_days": RECURRENCE_WINDOW_DAYS},
-            links=[{"rel": "recurrence_of", "kind": "nonconformance", "id": earlier_id, "number": earlier_number}],
+            recurrence_of={
+                "id": earlier_id,
+                "number": earlier_number,
+                "raised_at": earlier_raised_at.isoformat(),
+                "item": self.item_key,
+                "window_days": RECURRENCE_WINDOW_DAYS,
+            },
+            links=[
+                {
+                    "rel": "recurrence_of",
+                    "kind": "nonconformance",
+                    "id": earlier_id,
+                    "number": earlier_number,
+                }
+            ],
         )
 
     def notice(
@@ -372,14 +393,18 @@ class Nonconformance(QAggregate):
         preventive = _actions("preventive_actions", preventive_actions)
         if not corrective:
             raise InvalidValue("corrective_actions", "needs at least one corrective action")
-        self.record(self.PlanSubmitted, ctx, corrective_actions=corrective, preventive_actions=preventive)
+        self.record(
+            self.PlanSubmitted, ctx, corrective_actions=corrective, preventive_actions=preventive
+        )
 
     def decide_plan(self, ctx: Ctx, approved: bool, reason: str | None) -> None:
         self.check_step("plan_decision")
         if not isinstance(approved, bool):
             raise InvalidValue("approved", "must be true or false")
         if approved:
-            self.record(self.PlanApproved, ctx, require_text("reason", reason, 2000) if reason else None)
+            self.record(
+                self.PlanApproved, ctx, require_text("reason", reason, 2000) if reason else None
+            )
         else:
             self.record(self.PlanSentBack, ctx, require_text("reason", reason, 2000))
 
@@ -413,7 +438,18 @@ class Nonconformance(QAggregate):
         if effective and due_date is not None:
             raise InvalidValue("due_date", "is only for a verification that was not effective")
         due = None if effective else resolve_due("due_date", ctx.now, tz, due_date, default_days)
-        links = [{"rel": "verified_by", "kind": "inspection", "id": inspection["id"], "number": inspection["number"]}] if inspection else []
+        links = (
+            [
+                {
+                    "rel": "verified_by",
+                    "kind": "inspection",
+                    "id": inspection["id"],
+                    "number": inspection["number"],
+                }
+            ]
+            if inspection
+            else []
+        )
         self.record(self.Verified, ctx, effective=effective, notes=notes, links=links)
         caused = ctx.caused_by(self.last_event_id)
         if effective:
@@ -433,7 +469,14 @@ class Nonconformance(QAggregate):
             deduction=True,
         )
 
-    def request_extension(self, ctx: Ctx, new_due_date: datetime | date, reason: str, remedial_measures: str, tz: tzinfo) -> None:
+    def request_extension(
+        self,
+        ctx: Ctx,
+        new_due_date: datetime | date,
+        reason: str,
+        remedial_measures: str,
+        tz: tzinfo,
+    ) -> None:
         """Ask for more time: only before the due date, with the reason and remedial measures."""
         self.check_step("extension")
         reason = require_text("reason", reason, 2000)
@@ -443,19 +486,29 @@ class Nonconformance(QAggregate):
         assert self.due_date is not None
         if ctx.now > self.due_date:
             raise RuleViolation(
-                self.KIND, self.status, "extension",
+                self.KIND,
+                self.status,
+                "extension",
                 f"an extension must be requested before the due date {self.due_date.isoformat()}",
                 self._without("extension"),
             )
         if self.extension_request is not None:
             raise RuleViolation(
-                self.KIND, self.status, "extension", "an extension request is already awaiting a decision",
+                self.KIND,
+                self.status,
+                "extension",
+                "an extension request is already awaiting a decision",
                 self._without("extension"),
             )
         new_due = resolve_due("new_due_date", ctx.now, tz, new_due_date, DEFAULT_NOTICE_DAYS)
         if new_due <= self.due_date:
-            raise InvalidValue("new_due_date", f"must be later than the current due date {self.due_date.isoformat()}")
-        self.record(self.ExtensionRequested, ctx, reason, new_due_date=new_due, remedial_measures=measures)
+            raise InvalidValue(
+                "new_due_date",
+                f"must be later than the current due date {self.due_date.isoformat()}",
+            )
+        self.record(
+            self.ExtensionRequested, ctx, reason, new_due_date=new_due, remedial_measures=measures
+        )
 
     def decide_extension(self, ctx: Ctx, approved: bool, reason: str | None) -> None:
         self.check_step("extension_decision")
@@ -463,13 +516,18 @@ class Nonconformance(QAggregate):
             raise InvalidValue("approved", "must be true or false")
         if self.extension_request is None:
             raise RuleViolation(
-                self.KIND, self.status, "extension_decision", "no extension request is awaiting a decision",
+                self.KIND,
+                self.status,
+                "extension_decision",
+                "no extension request is awaiting a decision",
                 self._without("extension_decision"),
             )
         if approved:
             assert self.due_date is not None
             self.record(
-                self.ExtensionApproved, ctx, require_text("reason", reason, 2000) if reason else None,
+                self.ExtensionApproved,
+                ctx,
+                require_text("reason", reason, 2000) if reason else None,
                 previous_due_date=self.due_date,
                 due_date=datetime.fromisoformat(self.extension_request["new_due_date"]),
             )
@@ -478,7 +536,9 @@ class Nonconformance(QAggregate):
             # A rejection after the due date: the deadline it suspended has passed.
             self.record_overdue(ctx)
 
-    def decide_disposition(self, ctx: Ctx, disposition: str, notes: str | None, reason: str | None) -> None:
+    def decide_disposition(
+        self, ctx: Ctx, disposition: str, notes: str | None, reason: str | None
+    ) -> None:
         """Disposition of a physical-product nonconformity; changing it needs a reason."""
         self.check_step("disposition")
         require_choice("disposition", disposition, DISPOSITIONS)
@@ -496,7 +556,10 @@ class Nonconformance(QAggregate):
         reason = require_text("reason", reason, 2000)
         if ctx.actor.role != "quality_manager":
             raise RuleViolation(
-                self.KIND, self.status, "cancel", "only a quality manager may approve a cancellation",
+                self.KIND,
+                self.status,
+                "cancel",
+                "only a quality manager may approve a cancellation",
                 self.allowed_steps(),
             )
         self.record(self.Cancelled, ctx, reason)
@@ -511,7 +574,11 @@ class Nonconformance(QAggregate):
             if self.extension_request is not None:
                 return None  # a timely request suspends the deadline until it is decided
             return due if now > due else None
-        if self.rectified_at is not None and self.status in ("rectified", "closed") and self.rectified_at > due:
+        if (
+            self.rectified_at is not None
+            and self.status in ("rectified", "closed")
+            and self.rectified_at > due
+        ):
             return due  # rectified late while the watcher was not looking
         return None
 

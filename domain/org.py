@@ -57,7 +57,9 @@ class Project(QAggregate):
         self.number = code
 
     @classmethod
-    def register(cls, ctx: Ctx, code: str, name: str, region: str, households: int | None) -> Project:
+    def register(
+        cls, ctx: Ctx, code: str, name: str, region: str, households: int | None
+    ) -> Project:
         code = check_code("code", code)
         name = require_text("name", name, 200)
         if households is not None and (not isinstance(households, int) or households < 0):

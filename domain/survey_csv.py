@@ -46,7 +46,9 @@ class CsvRejected(DomainError):
 
 @dataclass
 class ParsedFile:
-    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (row number, checked fields)
+    rows: list[tuple[int, dict[str, Any]]] = field(
+        default_factory=list
+    )  # (row number, checked fields)
 
 
 def parse_responses_csv(campaign: SurveyCampaign, data: bytes) -> ParsedFile:
@@ -63,16 +65,24 @@ def parse_responses_csv(campaign: SurveyCampaign, data: bytes) -> ParsedFile:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise CsvRejected([{"row": 1, "column": "", "message": f"the file is not UTF-8 ({e.reason})"}], 1) from None
+        raise CsvRejected(
+            [{"row": 1, "column": "", "message": f"the file is not UTF-8 ({e.reason})"}], 1
+        ) from None
     control = _CONTROL.search(text)
-    if control is not None:  # NUL and other control characters cannot be stored, nor belong in a record
+    if (
+        control is not None
+    ):  # NUL and other control characters cannot be stored, nor belong in a record
         row = text.count("\n", 0, control.start()) + 1
-        raise CsvRejected([{"row": row, "column": "", "message": "contains a control character"}], 1)
+        raise CsvRejected(
+            [{"row": row, "column": "", "message": "contains a control character"}], 1
+        )
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        raise CsvRejected([{"row": 1, "column": "", "message": "the file is empty; a header row is required"}], 1) from None
+        raise CsvRejected(
+            [{"row": 1, "column": "", "message": "the file is empty; a header row is required"}], 1
+        ) from None
     header = [h.strip() for h in header]
     codes = campaign.question_codes
     known = (*REQUIRED, *OPTIONAL, *codes)

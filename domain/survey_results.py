@@ -69,7 +69,13 @@ def interval(scores: list[float], z: float = Z95) -> dict[str, float | None]:
         return {"mean": mean, "sd": None, "low": None, "high": None, "margin": None}
     sd = math.sqrt(math.fsum((s - mean) ** 2 for s in scores) / (n - 1))
     margin = z * sd / math.sqrt(n)
-    return {"mean": mean, "sd": sd, "low": max(0.0, mean - margin), "high": min(100.0, mean + margin), "margin": margin}
+    return {
+        "mean": mean,
+        "sd": sd,
+        "low": max(0.0, mean - margin),
+        "high": min(100.0, mean + margin),
+        "margin": margin,
+    }
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -79,7 +85,9 @@ def _pct(part: int, whole: int) -> float | None:
 class _Respondent:
     __slots__ = ("score", "overall", "level", "row")
 
-    def __init__(self, row: dict[str, Any], score: float, overall: int | None, level: str | None) -> None:
+    def __init__(
+        self, row: dict[str, Any], score: float, overall: int | None, level: str | None
+    ) -> None:
         self.row = row
         self.score = score
         self.overall = overall
@@ -206,7 +214,8 @@ def compute_results(
             "cli": prev_cli,
             "csi_change": _r(csi - prev_csi) if csi is not None and prev_csi is not None else None,
             "cli_change": _r(total["cli"] - prev_cli)
-            if total["cli"] is not None and prev_cli is not None else None,
+            if total["cli"] is not None and prev_cli is not None
+            else None,
         }
 
     return {
@@ -229,7 +238,10 @@ def compute_results(
 
 
 def parameters(
-    questions: list[dict[str, Any]], loyalty_mapping: dict[str, str], scale_labels: dict[str, str], z: float = Z95
+    questions: list[dict[str, Any]],
+    loyalty_mapping: dict[str, str],
+    scale_labels: dict[str, str],
+    z: float = Z95,
 ) -> dict[str, Any]:
     """The formulas' parameters, recorded beside the results they produced."""
     return {

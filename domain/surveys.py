@@ -50,7 +50,16 @@ SCALE_LABELS = {
 LOW_ANSWER = 2
 #: A comment containing one of these (case-insensitive) counts as a complaint.
 COMPLAINT_KEYWORDS = (
-    "投诉", "不满", "太差", "很差", "差劲", "糟糕", "complaint", "complain", "unacceptable", "terrible",
+    "投诉",
+    "不满",
+    "太差",
+    "很差",
+    "差劲",
+    "糟糕",
+    "complaint",
+    "complain",
+    "unacceptable",
+    "terrible",
 )
 #: Columns of the import CSV besides one per question code; question codes may not use them.
 RESERVED_COLUMNS = ("respondent_ref", "project", "segment", "method", "comment", "complaint")
@@ -74,9 +83,14 @@ def check_respondent_ref(field: str, value: Any) -> str:
         return _bad(field, "is required")
     ref = value.strip()
     if not _REF.match(ref):
-        return _bad(field, "must be a pseudonymous reference of 1-64 letters, digits or _.:#/- (no names)")
+        return _bad(
+            field, "must be a pseudonymous reference of 1-64 letters, digits or _.:#/- (no names)"
+        )
     if _DIGIT_RUN.search(ref):
-        return _bad(field, "looks like a phone number (7 or more digits in a row); use a pseudonymous reference")
+        return _bad(
+            field,
+            "looks like a phone number (7 or more digits in a row); use a pseudonymous reference",
+        )
     return ref
 
 
@@ -136,7 +150,9 @@ def check_plan(fields: dict[str, Any]) -> dict[str, Any]:
         _bad("agency", "is given only for a third_party survey")
     else:
         out["agency"] = None
-    out["methods"] = _unique_list("methods", fields.get("methods"), lambda f, v: require_choice(f, v, METHODS))
+    out["methods"] = _unique_list(
+        "methods", fields.get("methods"), lambda f, v: require_choice(f, v, METHODS)
+    )
     out["segments"] = _unique_list("segments", fields.get("segments"), _code)
     out["projects"] = _unique_list("projects", fields.get("projects"), _code)
     period = fields.get("period")
@@ -205,7 +221,10 @@ def check_questions(value: Any) -> list[dict[str, Any]]:
         )
     overall_count = sum(1 for q in out if q["overall"])
     if overall_count != 1:
-        _bad("questions", f"exactly one question must be the overall question (found {overall_count})")
+        _bad(
+            "questions",
+            f"exactly one question must be the overall question (found {overall_count})",
+        )
     return out
 
 
@@ -273,7 +292,9 @@ class SurveyCampaign(QAggregate):
         def apply(self, s: SurveyCampaign) -> None:
             s.status = "drafted"
             s.submitted_by = None
-            s.rejections.append({"reason": self.reason, "by": self.actor["name"], "at": self.timestamp.isoformat()})
+            s.rejections.append(
+                {"reason": self.reason, "by": self.actor["name"], "at": self.timestamp.isoformat()}
+            )
 
     class Opened(QAggregate.Event):
         def apply(self, s: SurveyCampaign) -> None:
@@ -365,7 +386,9 @@ class SurveyCampaign(QAggregate):
     @classmethod
     def draft(cls, ctx: Ctx, *, number: str, **fields: Any) -> SurveyCampaign:
         plan = check_plan(fields)
-        return cls._create(cls.Drafted, id=id_for("survey", number), number=number, **plan, **cls.meta(ctx))
+        return cls._create(
+            cls.Drafted, id=id_for("survey", number), number=number, **plan, **cls.meta(ctx)
+        )
 
     def revise(self, ctx: Ctx, **fields: Any) -> None:
         """Change the plan while drafted (e.g. after a rejection); only the given fields change."""
@@ -375,7 +398,9 @@ class SurveyCampaign(QAggregate):
         plan = check_plan(merged)
         changes = {k: v for k, v in plan.items() if v != current[k]}
         if not changes:
-            raise RuleViolation(self.KIND, self.status, "revise", "nothing to change", self.allowed_steps())
+            raise RuleViolation(
+                self.KIND, self.status, "revise", "nothing to change", self.allowed_steps()
+            )
         self.record(self.Revised, ctx, changes=changes)
 
     def submit(self, ctx: Ctx) -> None:
@@ -391,7 +416,9 @@ class SurveyCampaign(QAggregate):
         if not isinstance(approved, bool):
             raise InvalidValue("approved", "must be true or false")
         if approved:
-            self.record(self.Approved, ctx, require_text("reason", reason, 2000) if reason else None)
+            self.record(
+                self.Approved, ctx, require_text("reason", reason, 2000) if reason else None
+            )
         else:
             self.record(self.Rejected, ctx, require_text("reason", reason, 2000))
 
@@ -407,16 +434,33 @@ class SurveyCampaign(QAggregate):
         self.check_step("publish")
         if not results.get("n"):
             raise RuleViolation(
-                self.KIND, self.status, "publish", "there is no valid, answered response to publish", self.allowed_steps()
+                self.KIND,
+                self.status,
+                "publish",
+                "there is no valid, answered response to publish",
+                self.allowed_steps(),
             )
         self.record(self.Published, ctx, results=results, parameters=parameters)
 
-    def record_import(self, ctx: Ctx, sha256: str, rows: int, recorded: int, duplicates: int, ncs: int) -> None:
+    def record_import(
+        self, ctx: Ctx, sha256: str, rows: int, recorded: int, duplicates: int, ncs: int
+    ) -> None:
         self.check_step("import")
         if self.imported(sha256):
-            raise RuleViolation(self.KIND, self.status, "import", "this file was already imported", self.allowed_steps())
+            raise RuleViolation(
+                self.KIND,
+                self.status,
+                "import",
+                "this file was already imported",
+                self.allowed_steps(),
+            )
         self.record(
-            self.ResponsesImported, ctx, sha256=sha256, rows=rows, recorded=recorded, duplicates=duplicates,
+            self.ResponsesImported,
+            ctx,
+            sha256=sha256,
+            rows=rows,
+            recorded=recorded,
+            duplicates=duplicates,
             nonconformances=ncs,
         )
 
@@ -447,7 +491,9 @@ class SurveyCampaign(QAggregate):
         out: dict[str, int | None] = {}
         for code in codes:
             value = answers.get(code)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5
+            ):
                 _bad(f"{prefix}.{code}", "must be an integer from 1 to 5, or null")
             out[code] = value
         if all(v is None for v in out.values()):
@@ -493,8 +539,18 @@ class SurveyCampaign(QAggregate):
 
 
 PLAN_FIELDS = (
-    "title", "objectives", "party", "agency", "methods", "segments", "projects", "period",
-    "target_sample", "target_csi", "questions", "loyalty_mapping",
+    "title",
+    "objectives",
+    "party",
+    "agency",
+    "methods",
+    "segments",
+    "projects",
+    "period",
+    "target_sample",
+    "target_csi",
+    "questions",
+    "loyalty_mapping",
 )
 
 
@@ -502,8 +558,12 @@ def needs_improvement(low: dict[str, int], complaint: bool) -> bool:
     return bool(low) or complaint
 
 
-def improvement_description(campaign: SurveyCampaign, checked: dict[str, Any], low: dict[str, int]) -> str:
-    parts = [f"Survey {campaign.number} response {checked['respondent_ref']} ({checked['project']})"]
+def improvement_description(
+    campaign: SurveyCampaign, checked: dict[str, Any], low: dict[str, int]
+) -> str:
+    parts = [
+        f"Survey {campaign.number} response {checked['respondent_ref']} ({checked['project']})"
+    ]
     if low:
         parts.append("low answers " + ", ".join(f"{k}={v}" for k, v in low.items()))
     if checked["complaint"]:
@@ -621,7 +681,11 @@ class SurveyResponse(QAggregate):
     ) -> SurveyResponse.Recorded:
         """The same `Recorded` event as `record_new`, without building the aggregate
         (a bulk import records tens of thousands at once). `rid` saves recomputing the id."""
-        links = [{"rel": "raised", "kind": "nonconformance", **nonconformance}] if nonconformance else []
+        links = (
+            [{"rel": "raised", "kind": "nonconformance", **nonconformance}]
+            if nonconformance
+            else []
+        )
         return cls.Recorded(  # type: ignore[call-arg]
             originator_id=rid or response_id(campaign.id, checked["respondent_ref"]),
             originator_version=1,

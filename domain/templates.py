@@ -47,7 +47,9 @@ def check_sections(sections: Any) -> list[dict[str, Any]]:
                 raise InvalidValue(iw, "must be an object")
             icode = require_text(f"{iw}.code", item.get("code"), 40)
             if icode in item_codes:
-                raise InvalidValue(f"{iw}.code", f"item code '{icode}' is used twice in the template")
+                raise InvalidValue(
+                    f"{iw}.code", f"item code '{icode}' is used twice in the template"
+                )
             item_codes.add(icode)
             max_points = _number(f"{iw}.max_points", item.get("max_points"))
             if not 0 < max_points <= 1000:
@@ -136,7 +138,11 @@ class ChecklistTemplate(QAggregate):
         new_name = require_text("name", name, 200) if name is not None else self.name
         new_sections = check_sections(sections) if sections is not None else self.sections
         self.record(
-            self.Revised, ctx, name=new_name, sections=new_sections, based_on_version=self.latest_version
+            self.Revised,
+            ctx,
+            name=new_name,
+            sections=new_sections,
+            based_on_version=self.latest_version,
         )
 
     def publish(self, ctx: Ctx) -> None:
@@ -145,8 +151,11 @@ class ChecklistTemplate(QAggregate):
             last = self.versions[str(self.latest_version)]
             if last["sections"] == self.sections and last["name"] == self.name:
                 raise RuleViolation(
-                    self.KIND, self.status, "publish",
-                    f"the draft is identical to version {self.latest_version}", ["revise"],
+                    self.KIND,
+                    self.status,
+                    "publish",
+                    f"the draft is identical to version {self.latest_version}",
+                    ["revise"],
                 )
         self.record(
             self.Published,
@@ -161,12 +170,15 @@ class ChecklistTemplate(QAggregate):
         """A published version's content (the latest when `version` is None)."""
         if version is None:
             if self.latest_version is None:
-                raise InvalidValue("template_version", f"template {self.number} has no published version")
+                raise InvalidValue(
+                    "template_version", f"template {self.number} has no published version"
+                )
             version = self.latest_version
         content = self.versions.get(str(version))
         if content is None:
             published = ", ".join(sorted(self.versions, key=int)) or "none"
             raise InvalidValue(
-                "template_version", f"template {self.number} has no published version {version} (published: {published})"
+                "template_version",
+                f"template {self.number} has no published version {version} (published: {published})",
             )
         return content

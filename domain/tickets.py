@@ -87,7 +87,9 @@ class Ticket(QAggregate):
         text: str
 
         def apply(self, t: Ticket) -> None:
-            t.notes.append({"text": self.text, "at": self.timestamp.isoformat(), "by": self.actor["name"]})
+            t.notes.append(
+                {"text": self.text, "at": self.timestamp.isoformat(), "by": self.actor["name"]}
+            )
 
     class Resolved(QAggregate.Event):
         resolution: str
@@ -269,7 +271,13 @@ class Ticket(QAggregate):
     def accept(self, ctx: Ctx) -> None:
         self.check_step("accept")
         if self.department is None:
-            raise RuleViolation(self.KIND, self.status, "accept", "the ticket has no department yet; dispatch it first", ["dispatch"])
+            raise RuleViolation(
+                self.KIND,
+                self.status,
+                "accept",
+                "the ticket has no department yet; dispatch it first",
+                ["dispatch"],
+            )
         self.record(self.Accepted, ctx)
 
     def transfer(self, ctx: Ctx, department: str, assignee: str | None, reason: str) -> None:
@@ -296,24 +304,42 @@ class Ticket(QAggregate):
         self.record(self.Resolved, ctx, resolution=require_text("resolution", resolution, 4000))
 
     def callback(
-        self, ctx: Ctx, reached: bool, satisfied: bool | None, rating: int | None, comment: str | None
+        self,
+        ctx: Ctx,
+        reached: bool,
+        satisfied: bool | None,
+        rating: int | None,
+        comment: str | None,
     ) -> None:
         """Record a callback (回访). An unsatisfied callback reopens the ticket."""
         self.check_step("callback")
         if self.status == "called_back":
-            raise RuleViolation(self.KIND, self.status, "callback", "a satisfied callback is already recorded", self.allowed_steps())
+            raise RuleViolation(
+                self.KIND,
+                self.status,
+                "callback",
+                "a satisfied callback is already recorded",
+                self.allowed_steps(),
+            )
         if not isinstance(reached, bool):
             raise InvalidValue("reached", "must be true or false")
         if reached and not isinstance(satisfied, bool):
             raise InvalidValue("satisfied", "is required when the resident was reached")
         if not reached and (satisfied is not None or rating is not None):
             raise InvalidValue("satisfied", "cannot be given when the resident was not reached")
-        if rating is not None and (not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5):
+        if rating is not None and (
+            not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5
+        ):
             raise InvalidValue("rating", "must be an integer from 1 to 5")
         if comment is not None:
             comment = require_text("comment", comment, 2000)
         self.record(
-            self.CallbackRecorded, ctx, reached=reached, satisfied=satisfied if reached else None, rating=rating, comment=comment
+            self.CallbackRecorded,
+            ctx,
+            reached=reached,
+            satisfied=satisfied if reached else None,
+            rating=rating,
+            comment=comment,
         )
         if reached and satisfied is False:
             self.record(
@@ -327,7 +353,12 @@ class Ticket(QAggregate):
         self.check_step("reopen")
         self.record(self.Reopened, ctx, require_text("reason", reason, 2000), automatic=False)
 
-    def close(self, ctx: Ctx, override_reason: str | None = None, min_unreached: int = DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE) -> None:
+    def close(
+        self,
+        ctx: Ctx,
+        override_reason: str | None = None,
+        min_unreached: int = DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE,
+    ) -> None:
         """Close after a satisfied callback, or by a supervisor's override after unreached callbacks."""
         self.check_step("close")
         if override_reason is None:
@@ -344,7 +375,13 @@ class Ticket(QAggregate):
             return
         reason = require_text("override_reason", override_reason, 2000)
         if ctx.actor.role != "supervisor":
-            raise RuleViolation(self.KIND, self.status, "close", "only a supervisor may close with an override", self.allowed_steps())
+            raise RuleViolation(
+                self.KIND,
+                self.status,
+                "close",
+                "only a supervisor may close with an override",
+                self.allowed_steps(),
+            )
         if self.status != "called_back" and self.unreached_attempts < min_unreached:
             raise RuleViolation(
                 self.KIND,
@@ -366,11 +403,19 @@ class Ticket(QAggregate):
         require_choice("severity", severity, SEVERITIES)
         if self.escalations:
             raise RuleViolation(
-                self.KIND, self.status, "escalate",
-                f"already escalated to {self.escalations[0]['number']}", self.allowed_steps(),
+                self.KIND,
+                self.status,
+                "escalate",
+                f"already escalated to {self.escalations[0]['number']}",
+                self.allowed_steps(),
             )
         self.record(
-            self.Escalated, ctx, reason, severity=severity, nonconformance_id=nc_id, nonconformance_number=nc_number
+            self.Escalated,
+            ctx,
+            reason,
+            severity=severity,
+            nonconformance_id=nc_id,
+            nonconformance_number=nc_number,
         )
 
     # -- deadlines ---------------------------------------------------------------
@@ -381,7 +426,9 @@ class Ticket(QAggregate):
             return out
         if "response" not in self.sla_breaches:
             done = self.dispatched_at
-            if (done is None and now > self.response_due) or (done is not None and done > self.response_due):
+            if (done is None and now > self.response_due) or (
+                done is not None and done > self.response_due
+            ):
                 out.append(("response", self.response_due))
         if "resolution" not in self.sla_breaches:
             done = self.first_resolved_at

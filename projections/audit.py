@@ -40,7 +40,13 @@ def links_of(rec: EventRecord) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     source = data.get("source")
     if isinstance(source, dict) and source.get("id"):
-        out.append((str(source["id"]), str(rec.issue_id), f"raised_{KINDS.get(rec.aggregate, rec.aggregate.lower())}"))
+        out.append(
+            (
+                str(source["id"]),
+                str(rec.issue_id),
+                f"raised_{KINDS.get(rec.aggregate, rec.aggregate.lower())}",
+            )
+        )
     for link in data.get("links", []) or []:
         if isinstance(link, dict) and link.get("id"):
             out.append((str(rec.issue_id), str(link["id"]), str(link.get("rel", "linked"))))
@@ -98,7 +104,8 @@ class AuditTrailProjection(Projection):
         kind = KINDS.get(rec.aggregate, rec.aggregate.lower())
         if rec.aggregate == "Project" and rec.type == "Registered":
             cur.execute(
-                f"INSERT INTO {schema}.project_regions VALUES (%s,%s) ON CONFLICT DO NOTHING", (e.code, e.region)
+                f"INSERT INTO {schema}.project_regions VALUES (%s,%s) ON CONFLICT DO NOTHING",
+                (e.code, e.region),
             )
         if rec.version == 1:
             project = data.get("project") if kind != "project" else data.get("code")
@@ -107,7 +114,16 @@ class AuditTrailProjection(Projection):
                 f"""INSERT INTO {schema}.issues (id, kind, number, project, region, created_at, last_position, version)
                 VALUES (%s,%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),%s,%s,%s)
                 ON CONFLICT (id) DO NOTHING""",
-                (rec.issue_id, kind, number, project, project, e.timestamp, rec.position, rec.version),
+                (
+                    rec.issue_id,
+                    kind,
+                    number,
+                    project,
+                    project,
+                    e.timestamp,
+                    rec.position,
+                    rec.version,
+                ),
             )
         else:
             cur.execute(
@@ -121,9 +137,22 @@ class AuditTrailProjection(Projection):
                 reason, data)
             SELECT %s, %s, %s, i.number, i.project, i.region, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
             FROM {schema}.issues i WHERE i.id = %s""",
-            (rec.position, rec.issue_id, kind, rec.version, rec.type, e.timestamp, actor.get("id", ""),
-             actor.get("name", ""), actor.get("role", ""), getattr(e, "correlation_id", None),
-             getattr(e, "causation_id", None), getattr(e, "reason", None), Jsonb(to_json(data)), rec.issue_id),
+            (
+                rec.position,
+                rec.issue_id,
+                kind,
+                rec.version,
+                rec.type,
+                e.timestamp,
+                actor.get("id", ""),
+                actor.get("name", ""),
+                actor.get("role", ""),
+                getattr(e, "correlation_id", None),
+                getattr(e, "causation_id", None),
+                getattr(e, "reason", None),
+                Jsonb(to_json(data)),
+                rec.issue_id,
+            ),
         )
         for from_id, to_id, rel in links_of(rec):
             cur.execute(

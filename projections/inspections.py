@@ -112,7 +112,12 @@ class InspectionListProjection(Projection):
             PRIMARY KEY (template_id, template_version))""",
         """CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)""",
     ]
-    views = ["inspections", "inspection_items", "checklist_templates", "checklist_template_versions"]
+    views = [
+        "inspections",
+        "inspection_items",
+        "checklist_templates",
+        "checklist_template_versions",
+    ]
 
     def handles(self, rec: EventRecord) -> bool:
         return rec.aggregate in ("Inspection", "ChecklistTemplate") or (
@@ -138,14 +143,29 @@ class InspectionListProjection(Projection):
             cur.execute(
                 f"""INSERT INTO {t} (id, number, name, status, latest_version, draft_revision, sections, items,
                     created_at, updated_at, version) VALUES (%s,%s,%s,'draft',NULL,1,%s,%s,%s,%s,%s)""",
-                (rec.issue_id, e.number, e.name, len(e.sections), _items_count(e.sections), e.timestamp,
-                 e.timestamp, rec.version),
+                (
+                    rec.issue_id,
+                    e.number,
+                    e.name,
+                    len(e.sections),
+                    _items_count(e.sections),
+                    e.timestamp,
+                    e.timestamp,
+                    rec.version,
+                ),
             )
         elif rec.type == "Revised":
             cur.execute(
                 f"""UPDATE {t} SET status='draft', name=%s, draft_revision=draft_revision+1, sections=%s, items=%s,
                     updated_at=%s, version=%s WHERE id=%s""",
-                (e.name, len(e.sections), _items_count(e.sections), e.timestamp, rec.version, rec.issue_id),
+                (
+                    e.name,
+                    len(e.sections),
+                    _items_count(e.sections),
+                    e.timestamp,
+                    rec.version,
+                    rec.issue_id,
+                ),
             )
         elif rec.type == "Published":
             cur.execute(
@@ -157,8 +177,16 @@ class InspectionListProjection(Projection):
             cur.execute(
                 f"""INSERT INTO {schema}.checklist_template_versions VALUES (%s,%s,%s,%s,%s,%s,%s,%s)
                     ON CONFLICT DO NOTHING""",
-                (rec.issue_id, row[0] if row else "", e.template_version, e.name, Jsonb(e.sections),
-                 _items_count(e.sections), e.timestamp, e.actor.get("name", "")),
+                (
+                    rec.issue_id,
+                    row[0] if row else "",
+                    e.template_version,
+                    e.name,
+                    Jsonb(e.sections),
+                    _items_count(e.sections),
+                    e.timestamp,
+                    e.actor.get("name", ""),
+                ),
             )
 
     # -- inspections -------------------------------------------------------------------
@@ -174,9 +202,25 @@ class InspectionListProjection(Projection):
                     scheduled_at, version, updated_at)
                     VALUES (%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),%s,'scheduled',
                             %s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
-                (rec.issue_id, e.number, e.project, e.project, e.kind, e.template_id, e.template_number,
-                 e.template_version, day, month, quarter, Jsonb(e.inspectors),
-                 (e.reinspection_of or {}).get("number"), len(e.items), e.timestamp, rec.version, e.timestamp),
+                (
+                    rec.issue_id,
+                    e.number,
+                    e.project,
+                    e.project,
+                    e.kind,
+                    e.template_id,
+                    e.template_number,
+                    e.template_version,
+                    day,
+                    month,
+                    quarter,
+                    Jsonb(e.inspectors),
+                    (e.reinspection_of or {}).get("number"),
+                    len(e.items),
+                    e.timestamp,
+                    rec.version,
+                    e.timestamp,
+                ),
             )
             for it in e.items:
                 cur.execute(
@@ -185,8 +229,15 @@ class InspectionListProjection(Projection):
                         max_points)
                         SELECT id, number, project, region, kind, month, template_id, template_version,
                                %s, %s, %s, %s, %s, %s FROM {t} WHERE id=%s""",
-                    (it["section"], it["section_name"], it["code"], it["requirement"], it["critical"],
-                     it["max_points"], rec.issue_id),
+                    (
+                        it["section"],
+                        it["section_name"],
+                        it["code"],
+                        it["requirement"],
+                        it["critical"],
+                        it["max_points"],
+                        rec.issue_id,
+                    ),
                 )
             return
         sets: dict[str, Any] = {}
@@ -206,10 +257,18 @@ class InspectionListProjection(Projection):
                         WHERE inspection_id=%s AND item=%s""",
                     (link["id"], link["number"], rec.issue_id, link["item"]),
                 )
-            sets = {"status": "submitted", "submitted_at": e.timestamp, "score": e.score, "grade": e.grade,
-                    "pay_adjustment_pct": e.pay_adjustment_pct, "awarded": e.awarded,
-                    "applicable_max": e.applicable_max, "submitted_score": e.score, "submitted_grade": e.grade,
-                    "nonconformances_raised": len(e.links)}
+            sets = {
+                "status": "submitted",
+                "submitted_at": e.timestamp,
+                "score": e.score,
+                "grade": e.grade,
+                "pay_adjustment_pct": e.pay_adjustment_pct,
+                "awarded": e.awarded,
+                "applicable_max": e.applicable_max,
+                "submitted_score": e.score,
+                "submitted_grade": e.grade,
+                "nonconformances_raised": len(e.links),
+            }
         elif rec.type == "Appealed":
             sets = {"status": "appealed", "appealed": True}
         elif rec.type == "AppealDecided":
@@ -218,9 +277,16 @@ class InspectionListProjection(Projection):
                     f"UPDATE {items} SET points=%s, result=%s WHERE inspection_id=%s AND item=%s",
                     (adj["points"], adj["result"], rec.issue_id, adj["item"]),
                 )
-            sets = {"status": "appeal_decided", "appeal_accepted": e.accepted, "appeal_decided_at": e.timestamp,
-                    "score": e.score, "grade": e.grade, "pay_adjustment_pct": e.pay_adjustment_pct,
-                    "awarded": e.awarded, "applicable_max": e.applicable_max}
+            sets = {
+                "status": "appeal_decided",
+                "appeal_accepted": e.accepted,
+                "appeal_decided_at": e.timestamp,
+                "score": e.score,
+                "grade": e.grade,
+                "pay_adjustment_pct": e.pay_adjustment_pct,
+                "awarded": e.awarded,
+                "applicable_max": e.applicable_max,
+            }
         elif rec.type == "Finalized":
             sets = {"status": "finalized", "finalized_at": e.timestamp}
         elif rec.type == "Cancelled":
@@ -242,8 +308,11 @@ class InspectionListProjection(Projection):
     @staticmethod
     def _item_counts(table: str, items: str) -> dict[str, Any]:
         """Counts re-derived from the item rows of the inspection being updated."""
+
         def count(where: str) -> tuple[str]:
-            return (f"(SELECT count(*) FROM {items} x WHERE x.inspection_id = {table}.id AND {where})",)
+            return (
+                f"(SELECT count(*) FROM {items} x WHERE x.inspection_id = {table}.id AND {where})",
+            )
 
         return {
             "items_scored": count("x.result IS NOT NULL"),

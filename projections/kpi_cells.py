@@ -129,14 +129,18 @@ def span(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> tuple[datetime,
     return (min(values), max(values)) if values else None
 
 
-def mark_dirty(cur: psycopg.Cursor[Any], schema: str, spans: Iterable[tuple[datetime, datetime] | None]) -> None:
+def mark_dirty(
+    cur: psycopg.Cursor[Any], schema: str, spans: Iterable[tuple[datetime, datetime] | None]
+) -> None:
     """Record (in the batch's transaction) that cells of periods ending after the earliest
     of `spans` may have changed."""
     found = [s for s in spans if s is not None]
     if not found:
         return
     cur.execute(
-        sql.SQL("INSERT INTO {} (since, until) VALUES (%s, %s)").format(sql.Identifier(schema, "kpi_cell_dirty")),
+        sql.SQL("INSERT INTO {} (since, until) VALUES (%s, %s)").format(
+            sql.Identifier(schema, "kpi_cell_dirty")
+        ),
         (min(s[0] for s in found), max(s[1] for s in found)),
     )
 
@@ -173,12 +177,20 @@ class Cell:
 
 def render(rows: list[dict[str, Any]]) -> str:
     """The JSON answer `{"rows": rows}` exactly as the API renders it (FastAPI's JSONResponse)."""
-    return json.dumps({"rows": rows}, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return json.dumps(
+        {"rows": rows}, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    )
 
 
 def read_cell(
-    conn: psycopg.Connection[Any], spec: KpiSpec, projection_name: str, level: str, unit: str, start: datetime,
-    min_position: int | None, body: bool = False,
+    conn: psycopg.Connection[Any],
+    spec: KpiSpec,
+    projection_name: str,
+    level: str,
+    unit: str,
+    start: datetime,
+    min_position: int | None,
+    body: bool = False,
 ) -> Cell | None:
     """The cell (its rows, or its rendered JSON answer when `body`), if it exists and is
     fresh enough: its position >= `min_position`, or, without one, >= the fact
@@ -189,7 +201,9 @@ def read_cell(
             "SELECT s.position, " + ("c.body" if body else "c.rows") + ", t.position FROM {state} s"
             " JOIN {cells} c ON c.level = %s AND c.unit = %s AND c.period_start = %s"
             " LEFT JOIN qt_projection_tracking t ON t.name = %s AND t.live"
-        ).format(state=sql.Identifier(READ_SCHEMA, state), cells=sql.Identifier(READ_SCHEMA, cells)),
+        ).format(
+            state=sql.Identifier(READ_SCHEMA, state), cells=sql.Identifier(READ_SCHEMA, cells)
+        ),
         (level, unit, start, projection_name),
         prepare=True,
     ).fetchone()
@@ -199,7 +213,11 @@ def read_cell(
     needed = min_position if min_position is not None else live
     if needed is None or position < needed:
         return None
-    return Cell(rows=None, body=answer, position=position) if body else Cell(rows=answer, body=None, position=position)
+    return (
+        Cell(rows=None, body=answer, position=position)
+        if body
+        else Cell(rows=answer, body=None, position=position)
+    )
 
 
 # -- refreshing -------------------------------------------------------------------------------
@@ -211,13 +229,20 @@ def ensure_tables(conn: psycopg.Connection[Any], projection: Any) -> str | None:
         "SELECT t.generation, to_regclass(format('%%I.kpi_cell_dirty', %s || t.generation)) IS NOT NULL"
         " AND to_regclass(%s) IS NOT NULL FROM qt_projection_tracking t WHERE t.name = %s AND t.live"
     )
-    params = (f"qt_{projection.name}_g", f"{READ_SCHEMA}.{view_names(projection.SPEC)[0]}", projection.name)
+    params = (
+        f"qt_{projection.name}_g",
+        f"{READ_SCHEMA}.{view_names(projection.SPEC)[0]}",
+        projection.name,
+    )
     row = conn.execute(check, params).fetchone()
     if row is None:
         return None
     if not row[1]:
         with conn.transaction():
-            conn.execute("SELECT 1 FROM qt_projection_tracking WHERE name = %s FOR UPDATE", (projection.name,))
+            conn.execute(
+                "SELECT 1 FROM qt_projection_tracking WHERE name = %s FOR UPDATE",
+                (projection.name,),
+            )
             row = conn.execute(check, params).fetchone()
             if row is None:
                 return None
@@ -245,23 +270,33 @@ def refresh(conn: psycopg.Connection[Any], projection: Any) -> dict[str, Any] | 
     try:
         with conn.transaction():
             got = conn.execute(
-                "SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"qt_kpi_cells:{projection.name}",)
+                "SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                (f"qt_kpi_cells:{projection.name}",),
             ).fetchone()
             if not got or not got[0]:
                 return None
             row = conn.execute(
-                "SELECT generation, position FROM qt_projection_tracking WHERE name = %s AND live", (projection.name,)
+                "SELECT generation, position FROM qt_projection_tracking WHERE name = %s AND live",
+                (projection.name,),
             ).fetchone()
             if row is None or schema_name(projection, row[0]) != schema:
                 return None  # switched generations meanwhile: next time
             position = row[1]
             s = sql.Identifier(schema)
-            state = conn.execute(sql.SQL("SELECT position, lo, hi FROM {}.kpi_cell_state").format(s)).fetchone()
-            marks = conn.execute(sql.SQL("SELECT id, since, until FROM {}.kpi_cell_dirty").format(s)).fetchall()
+            state = conn.execute(
+                sql.SQL("SELECT position, lo, hi FROM {}.kpi_cell_state").format(s)
+            ).fetchone()
+            marks = conn.execute(
+                sql.SQL("SELECT id, since, until FROM {}.kpi_cell_dirty").format(s)
+            ).fetchall()
             ids = [m[0] for m in marks]
             if state is None:
                 since: datetime | None = None  # first fill: every cell
-                bounds = [b for t, cols in anchor_columns(spec).items() if (b := _table_span(conn, schema, t, cols))]
+                bounds = [
+                    b
+                    for t, cols in anchor_columns(spec).items()
+                    if (b := _table_span(conn, schema, t, cols))
+                ]
                 lo = min((b[0] for b in bounds), default=None)
                 hi = max((b[1] for b in bounds), default=None)
             else:
@@ -274,12 +309,14 @@ def refresh(conn: psycopg.Connection[Any], projection: Any) -> dict[str, Any] | 
                     hi = max([m[2] for m in marks] + ([hi] if hi else []))
             wanted = periods(lo, hi) if lo is not None and hi is not None else []
             have = {
-                (r[0], r[1]) for r in conn.execute(
+                (r[0], r[1])
+                for r in conn.execute(
                     sql.SQL("SELECT DISTINCT unit, period_start FROM {}.kpi_cells").format(s)
                 ).fetchall()
             }
             todo = [
-                (unit, start, end) for unit, start, end in wanted
+                (unit, start, end)
+                for unit, start, end in wanted
                 if state is None or (unit, start) not in have or (since is not None and end > since)
             ]
             computed: list[tuple[str, str, datetime, Json, str]] = []
@@ -301,7 +338,10 @@ def refresh(conn: psycopg.Connection[Any], projection: Any) -> dict[str, Any] | 
                         computed,
                     )
                 if ids:
-                    cur.execute(sql.SQL("DELETE FROM {}.kpi_cell_dirty WHERE id = ANY(%s)").format(s), (ids,))
+                    cur.execute(
+                        sql.SQL("DELETE FROM {}.kpi_cell_dirty WHERE id = ANY(%s)").format(s),
+                        (ids,),
+                    )
                 seconds = round(time.perf_counter() - t0, 3)
                 cur.execute(
                     sql.SQL(
@@ -315,11 +355,18 @@ def refresh(conn: psycopg.Connection[Any], projection: Any) -> dict[str, Any] | 
                 )
     finally:
         conn.isolation_level = saved
-    return {"kind": spec.kind, "position": position, "cells": len(computed), "seconds": seconds,
-            "first_fill": state is None}
+    return {
+        "kind": spec.kind,
+        "position": position,
+        "cells": len(computed),
+        "seconds": seconds,
+        "first_fill": state is None,
+    }
 
 
-def _table_span(conn: psycopg.Connection[Any], schema: str, table: str, cols: Sequence[str]) -> tuple[datetime, datetime] | None:
+def _table_span(
+    conn: psycopg.Connection[Any], schema: str, table: str, cols: Sequence[str]
+) -> tuple[datetime, datetime] | None:
     t = sql.Identifier(schema, table)
     row = conn.execute(
         sql.SQL("SELECT least({}), greatest({}) FROM {}").format(
@@ -394,8 +441,11 @@ class CellRefresher(BackgroundLoop):
                         break
                     try:
                         done = refresh(conn, p)
-                    except (psycopg.errors.SerializationFailure, psycopg.errors.UndefinedTable,
-                            psycopg.errors.InvalidSchemaName):
+                    except (
+                        psycopg.errors.SerializationFailure,
+                        psycopg.errors.UndefinedTable,
+                        psycopg.errors.InvalidSchemaName,
+                    ):
                         continue  # a concurrent refresh or a rebuild's switch: next round
                     except Exception as e:  # one kind failing leaves the others' cells fresh
                         if conn.closed or conn.broken:

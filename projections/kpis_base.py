@@ -32,7 +32,9 @@ from projections.kpis_query import KpiSpec
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
-PROJECT_REGIONS_DDL = "CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)"
+PROJECT_REGIONS_DDL = (
+    "CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)"
+)
 
 
 class Facts:
@@ -96,7 +98,9 @@ class FactProjection(Projection):
 
     # -- projection protocol -----------------------------------------------------------
     def handles(self, rec: EventRecord) -> bool:
-        return rec.aggregate in self.AGGREGATES or (rec.aggregate == "Project" and rec.type == "Registered")
+        return rec.aggregate in self.AGGREGATES or (
+            rec.aggregate == "Project" and rec.type == "Registered"
+        )
 
     def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
         self._local.pending = []
@@ -123,7 +127,11 @@ class FactProjection(Projection):
         records = [r for r in pending if r.aggregate != "Project"]
         if not records:
             return
-        cur.execute(sql.SQL("SELECT project, region FROM {}").format(sql.Identifier(schema, "project_regions")))
+        cur.execute(
+            sql.SQL("SELECT project, region FROM {}").format(
+                sql.Identifier(schema, "project_regions")
+            )
+        )
         facts = Facts({p: r for p, r in cur.fetchall()})
         ids = list({r.issue_id for r in records} | set(self.related_ids(records)))
         with cur.connection.cursor(row_factory=dict_row) as dcur:
@@ -142,7 +150,9 @@ class FactProjection(Projection):
         # The anchor times of the rows as they were: a changed row may leave its old periods.
         before = {
             (table, k): span([row], anchors[table])
-            for table, rows in facts.rows.items() if table in anchors for k, row in rows.items()
+            for table, rows in facts.rows.items()
+            if table in anchors
+            for k, row in rows.items()
         }
         for rec in records:
             self.apply(facts, rec)
@@ -151,14 +161,20 @@ class FactProjection(Projection):
             self._mark_cells(cur, schema, facts, anchors, before)
 
     def _mark_cells(
-        self, cur: Cursor[Any], schema: str, facts: Facts, anchors: dict[str, tuple[str, ...]],
+        self,
+        cur: Cursor[Any],
+        schema: str,
+        facts: Facts,
+        anchors: dict[str, tuple[str, ...]],
         before: dict[tuple[str, tuple[Any, ...]], Any],
     ) -> None:
         """Mark the report cells the batch's changed rows may move (old and new anchors)."""
         if schema not in self._cells_ready:  # a generation made before report cells existed
             cur.execute("SELECT to_regclass(%s)", (f"{schema}.kpi_cell_dirty",))
             found = cur.fetchone()
-            if found is None or found[0] is None:  # created in this batch's transaction: check again next time
+            if (
+                found is None or found[0] is None
+            ):  # created in this batch's transaction: check again next time
                 for ddl in CELL_DDL:
                     cur.execute(ddl.format(schema=schema))  # type: ignore[arg-type]
             else:
@@ -188,17 +204,23 @@ class FactProjection(Projection):
             cols = self._columns[table]
             rows = [facts.rows[table][k] for k in keys]
             values = [
-                [Jsonb(r.get(c)) if c in self.JSON_COLUMNS and r.get(c) is not None else r.get(c) for c in cols]
+                [
+                    Jsonb(r.get(c)) if c in self.JSON_COLUMNS and r.get(c) is not None else r.get(c)
+                    for c in cols
+                ]
                 for r in rows
             ]
             updates = [c for c in cols if c not in key_cols]
-            stmt = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
+            stmt = sql.SQL(
+                "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}"
+            ).format(
                 sql.Identifier(schema, table),
                 sql.SQL(", ").join(map(sql.Identifier, cols)),
                 sql.SQL(", ").join(sql.Placeholder() * len(cols)),
                 sql.SQL(", ").join(map(sql.Identifier, key_cols)),
                 sql.SQL(", ").join(
-                    sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in updates
+                    sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                    for c in updates
                 ),
             )
             cur.executemany(stmt, values)

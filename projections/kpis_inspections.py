@@ -116,22 +116,52 @@ class InspectionKpiProjection(FactProjection):
                 d = second_monday(planned)
                 due = datetime(d.year, d.month, d.day) + timedelta(days=1)
             region = facts.regions.get(e.project)
-            facts.put("inspection_facts", key, self.new_row(
+            facts.put(
                 "inspection_facts",
-                inspection_id=rec.issue_id, number=e.number, project=e.project, region=region, kind=e.kind,
-                template_number=e.template_number, template_version=e.template_version, status="scheduled",
-                planned_for=planned, planned_local=planned_local, scheduled_at=e.timestamp, due_local=due,
-                appealed=False, items_total=len(e.items), items_failed=0, items_na=0, rescores=0,
-                nonconformances_raised=0,
-            ))
+                key,
+                self.new_row(
+                    "inspection_facts",
+                    inspection_id=rec.issue_id,
+                    number=e.number,
+                    project=e.project,
+                    region=region,
+                    kind=e.kind,
+                    template_number=e.template_number,
+                    template_version=e.template_version,
+                    status="scheduled",
+                    planned_for=planned,
+                    planned_local=planned_local,
+                    scheduled_at=e.timestamp,
+                    due_local=due,
+                    appealed=False,
+                    items_total=len(e.items),
+                    items_failed=0,
+                    items_na=0,
+                    rescores=0,
+                    nonconformances_raised=0,
+                ),
+            )
             for it in e.items:
-                facts.put(ITEMS, (rec.issue_id, it["code"]), self.new_row(
+                facts.put(
                     ITEMS,
-                    inspection_id=rec.issue_id, item=it["code"], number=e.number, project=e.project, region=region,
-                    kind=e.kind, planned_local=planned_local, section=it["section"],
-                    section_name=it["section_name"], requirement=it["requirement"], critical=bool(it["critical"]),
-                    max_points=float(it["max_points"]), counted=False,
-                ))
+                    (rec.issue_id, it["code"]),
+                    self.new_row(
+                        ITEMS,
+                        inspection_id=rec.issue_id,
+                        item=it["code"],
+                        number=e.number,
+                        project=e.project,
+                        region=region,
+                        kind=e.kind,
+                        planned_local=planned_local,
+                        section=it["section"],
+                        section_name=it["section_name"],
+                        requirement=it["requirement"],
+                        critical=bool(it["critical"]),
+                        max_points=float(it["max_points"]),
+                        counted=False,
+                    ),
+                )
             return
         row = facts.touch("inspection_facts", key)
         if row is None:
@@ -144,8 +174,13 @@ class InspectionKpiProjection(FactProjection):
             if t == "ItemRescored":
                 row["rescores"] += 1
         elif t == "Submitted":
-            row.update(status="submitted", submitted_at=e.timestamp, submitted_local=self.local(e.timestamp),
-                       submitted_score=float(e.score), nonconformances_raised=len(e.links))
+            row.update(
+                status="submitted",
+                submitted_at=e.timestamp,
+                submitted_local=self.local(e.timestamp),
+                submitted_score=float(e.score),
+                nonconformances_raised=len(e.links),
+            )
             self._result(row, e)
             for item in facts.of(ITEMS, rec.issue_id):
                 item["counted"] = True
@@ -167,7 +202,11 @@ class InspectionKpiProjection(FactProjection):
             row["finalized_at"] = e.timestamp
             self._result(row, e)
         elif t == "Cancelled":
-            row.update(status="cancelled", cancelled_at=e.timestamp, cancelled_local=self.local(e.timestamp))
+            row.update(
+                status="cancelled",
+                cancelled_at=e.timestamp,
+                cancelled_local=self.local(e.timestamp),
+            )
 
     @staticmethod
     def _result(row: dict[str, Any], e: Any) -> None:
@@ -195,7 +234,7 @@ FACT_DOCS: dict[str, str] = {
     "project": "Project code.",
     "region": "Region code of the project.",
     "kind": "self_check, cross_check, regional_monthly, company_quarterly, night_check, mystery_visit, "
-            "internal_audit or third_party_audit.",
+    "internal_audit or third_party_audit.",
     "template_number": "Checklist template number.",
     "template_version": "Checklist template version the inspection pinned.",
     "status": "Current status of the inspection.",
@@ -264,43 +303,94 @@ SPEC = KpiSpec(
             dims={"grade": "coalesce(grade, 'none')", "template": "template_number"},
             measures=(
                 Measure("planned", "count(*)", "Inspections planned in the period.", count=True),
-                Measure("done", f"count(*) FILTER (WHERE {DONE})", "Of those, done (result submitted).", count=True),
+                Measure(
+                    "done",
+                    f"count(*) FILTER (WHERE {DONE})",
+                    "Of those, done (result submitted).",
+                    count=True,
+                ),
                 Measure("cancelled", "count(cancelled_at)", "Of those, cancelled.", count=True),
-                Measure("done_pct", _pct(f"count(*) FILTER (WHERE {DONE})", "count(*)"),
-                        "Done vs planned, %."),
-                Measure("score_avg", _round(f"avg(score) FILTER (WHERE {DONE})"), "Mean score (0-100)."),
-                Measure("score_median",
-                        _round(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY score) FILTER (WHERE {DONE})"),
-                        "Median score."),
+                Measure(
+                    "done_pct",
+                    _pct(f"count(*) FILTER (WHERE {DONE})", "count(*)"),
+                    "Done vs planned, %.",
+                ),
+                Measure(
+                    "score_avg", _round(f"avg(score) FILTER (WHERE {DONE})"), "Mean score (0-100)."
+                ),
+                Measure(
+                    "score_median",
+                    _round(
+                        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY score) FILTER (WHERE {DONE})"
+                    ),
+                    "Median score.",
+                ),
                 Measure("score_min", _round(f"min(score) FILTER (WHERE {DONE})"), "Lowest score."),
                 Measure("score_max", _round(f"max(score) FILTER (WHERE {DONE})"), "Highest score."),
-                Measure("score_rank",
-                        f"CASE WHEN count(score) FILTER (WHERE {DONE}) > 0 THEN rank() OVER ({{partition}} "
-                        f"ORDER BY avg(score) FILTER (WHERE {DONE}) DESC NULLS LAST) END",
-                        "Rank by mean score among the rows of the same period (and other dimensions); 1 = best."),
-                Measure("pay_adjustment_avg", _round(f"avg(pay_adjustment_pct) FILTER (WHERE {DONE})"),
-                        "Mean pay adjustment % of the grades."),
-                Measure("score_sum", _round(f"sum(score) FILTER (WHERE {DONE})"),
-                        "Sum of the scores (quarterly results sum the months; filter by kind)."),
-                Measure("pay_adjustment_sum", _round(f"sum(pay_adjustment_pct) FILTER (WHERE {DONE})"),
-                        "Sum of the pay adjustment % of the grades (for the performance contract)."),
+                Measure(
+                    "score_rank",
+                    f"CASE WHEN count(score) FILTER (WHERE {DONE}) > 0 THEN rank() OVER ({{partition}} "
+                    f"ORDER BY avg(score) FILTER (WHERE {DONE}) DESC NULLS LAST) END",
+                    "Rank by mean score among the rows of the same period (and other dimensions); 1 = best.",
+                ),
+                Measure(
+                    "pay_adjustment_avg",
+                    _round(f"avg(pay_adjustment_pct) FILTER (WHERE {DONE})"),
+                    "Mean pay adjustment % of the grades.",
+                ),
+                Measure(
+                    "score_sum",
+                    _round(f"sum(score) FILTER (WHERE {DONE})"),
+                    "Sum of the scores (quarterly results sum the months; filter by kind).",
+                ),
+                Measure(
+                    "pay_adjustment_sum",
+                    _round(f"sum(pay_adjustment_pct) FILTER (WHERE {DONE})"),
+                    "Sum of the pay adjustment % of the grades (for the performance contract).",
+                ),
                 *(
-                    Measure(f"grade_{g.lower()}", f"count(*) FILTER (WHERE {DONE} AND grade = '{g}')",
-                            f"Inspections graded {g} (default grading policy).", count=True)
+                    Measure(
+                        f"grade_{g.lower()}",
+                        f"count(*) FILTER (WHERE {DONE} AND grade = '{g}')",
+                        f"Inspections graded {g} (default grading policy).",
+                        count=True,
+                    )
                     for g in ("A", "B", "C", "D", "E")
                 ),
-                Measure("appealed", "count(*) FILTER (WHERE appealed)", "Scores appealed.", count=True),
-                Measure("appeals_accepted", "count(*) FILTER (WHERE appeal_accepted)", "Appeals accepted.",
-                        count=True),
-                Measure("nonconformances_raised", f"coalesce(sum(nonconformances_raised) FILTER (WHERE {DONE}), 0)",
-                        "Nonconformances raised by failed items.", count=True),
-                Measure("self_checks", f"count(*) FILTER (WHERE {SELF})", "Self-checks planned (not cancelled).",
-                        count=True),
-                Measure("self_checks_on_time", f"count(*) FILTER (WHERE {ON_TIME})",
-                        "Self-checks submitted by the second Monday of their month.", count=True),
-                Measure("self_checks_on_time_pct",
-                        _pct(f"count(*) FILTER (WHERE {ON_TIME})", f"count(*) FILTER (WHERE {DECIDED})"),
-                        "Self-checks on time, % of those submitted or past due."),
+                Measure(
+                    "appealed", "count(*) FILTER (WHERE appealed)", "Scores appealed.", count=True
+                ),
+                Measure(
+                    "appeals_accepted",
+                    "count(*) FILTER (WHERE appeal_accepted)",
+                    "Appeals accepted.",
+                    count=True,
+                ),
+                Measure(
+                    "nonconformances_raised",
+                    f"coalesce(sum(nonconformances_raised) FILTER (WHERE {DONE}), 0)",
+                    "Nonconformances raised by failed items.",
+                    count=True,
+                ),
+                Measure(
+                    "self_checks",
+                    f"count(*) FILTER (WHERE {SELF})",
+                    "Self-checks planned (not cancelled).",
+                    count=True,
+                ),
+                Measure(
+                    "self_checks_on_time",
+                    f"count(*) FILTER (WHERE {ON_TIME})",
+                    "Self-checks submitted by the second Monday of their month.",
+                    count=True,
+                ),
+                Measure(
+                    "self_checks_on_time_pct",
+                    _pct(
+                        f"count(*) FILTER (WHERE {ON_TIME})", f"count(*) FILTER (WHERE {DECIDED})"
+                    ),
+                    "Self-checks on time, % of those submitted or past due.",
+                ),
             ),
         ),
         Family(
@@ -310,16 +400,31 @@ SPEC = KpiSpec(
             dims={"section": "section", "item": "item"},
             ranked=("project", "region", "section", "item"),
             measures=(
-                Measure("items_scored", "count(*) FILTER (WHERE result IN ('pass', 'fail'))",
-                        "Applicable items scored in submitted inspections.", count=True),
-                Measure("items_failed", "count(*) FILTER (WHERE result = 'fail')", "Items failed.", count=True),
-                Measure("item_fail_rate_pct",
-                        _pct("count(*) FILTER (WHERE result = 'fail')",
-                             "count(*) FILTER (WHERE result IN ('pass', 'fail'))"),
-                        "Items failed, % of applicable items."),
-                Measure("fail_rank",
-                        "rank() OVER ({partition} ORDER BY count(*) FILTER (WHERE result = 'fail') DESC)",
-                        "Rank by items failed among the rows of the same period; 1 = failed most."),
+                Measure(
+                    "items_scored",
+                    "count(*) FILTER (WHERE result IN ('pass', 'fail'))",
+                    "Applicable items scored in submitted inspections.",
+                    count=True,
+                ),
+                Measure(
+                    "items_failed",
+                    "count(*) FILTER (WHERE result = 'fail')",
+                    "Items failed.",
+                    count=True,
+                ),
+                Measure(
+                    "item_fail_rate_pct",
+                    _pct(
+                        "count(*) FILTER (WHERE result = 'fail')",
+                        "count(*) FILTER (WHERE result IN ('pass', 'fail'))",
+                    ),
+                    "Items failed, % of applicable items.",
+                ),
+                Measure(
+                    "fail_rank",
+                    "rank() OVER ({partition} ORDER BY count(*) FILTER (WHERE result = 'fail') DESC)",
+                    "Rank by items failed among the rows of the same period; 1 = failed most.",
+                ),
             ),
         ),
     ),
@@ -342,12 +447,21 @@ SPEC = KpiSpec(
         ),
     ),
     extra_views=(
-        ExtraView("inspection_failed_items_month", ("project", "region", "section", "item", "month"),
-                  "Checklist items failed per project and month (most-failed items)"),
-        ExtraView("inspection_failed_sections_quarter", ("section", "quarter"),
-                  "Checklist sections failed company-wide per quarter (most-failed sections)"),
-        ExtraView("inspection_grades_project_month", ("project", "region", "grade", "month"),
-                  "Grade distribution per project and month"),
+        ExtraView(
+            "inspection_failed_items_month",
+            ("project", "region", "section", "item", "month"),
+            "Checklist items failed per project and month (most-failed items)",
+        ),
+        ExtraView(
+            "inspection_failed_sections_quarter",
+            ("section", "quarter"),
+            "Checklist sections failed company-wide per quarter (most-failed sections)",
+        ),
+        ExtraView(
+            "inspection_grades_project_month",
+            ("project", "region", "grade", "month"),
+            "Grade distribution per project and month",
+        ),
     ),
 )
 

@@ -76,14 +76,28 @@ class NonconformanceKpiProjection(FactProjection):
         key = (rec.issue_id,)
         t = rec.type
         if t == "Raised":
-            facts.put("nonconformance_facts", key, self.new_row(
+            facts.put(
                 "nonconformance_facts",
-                nonconformance_id=rec.issue_id, number=e.number, project=e.project,
-                region=facts.regions.get(e.project), source=str(e.source.get("type")), severity=e.severity,
-                department=e.department, status="raised", raised_at=e.timestamp,
-                raised_local=self.local(e.timestamp), notices=0, deduction=False, recurrence=False,
-                extensions=0, overdue_count=0,
-            ))
+                key,
+                self.new_row(
+                    "nonconformance_facts",
+                    nonconformance_id=rec.issue_id,
+                    number=e.number,
+                    project=e.project,
+                    region=facts.regions.get(e.project),
+                    source=str(e.source.get("type")),
+                    severity=e.severity,
+                    department=e.department,
+                    status="raised",
+                    raised_at=e.timestamp,
+                    raised_local=self.local(e.timestamp),
+                    notices=0,
+                    deduction=False,
+                    recurrence=False,
+                    extensions=0,
+                    overdue_count=0,
+                ),
+            )
             return
         row = facts.touch("nonconformance_facts", key)
         if row is None:
@@ -92,8 +106,13 @@ class NonconformanceKpiProjection(FactProjection):
             row["recurrence"] = True
         elif t == "NoticeIssued":
             self._end_overdue(row, e)
-            row.update(status="noticed", notices=int(e.notice_no), department=e.responsible_department,
-                       due_at=e.due_date, escalation_level=e.escalation_level)
+            row.update(
+                status="noticed",
+                notices=int(e.notice_no),
+                department=e.responsible_department,
+                due_at=e.due_date,
+                escalation_level=e.escalation_level,
+            )
             row["noticed_at"] = row["noticed_at"] or e.timestamp
             row["deduction"] = row["deduction"] or bool(e.deduction)
         elif t == "RootCauseAnalysed":
@@ -118,13 +137,22 @@ class NonconformanceKpiProjection(FactProjection):
             row["overdue_until_local"] = None
         elif t == "Closed":
             self._end_overdue(row, e)
-            row.update(status="closed", closed_at=e.timestamp, closed_local=self.local(e.timestamp),
-                       ended_local=self.local(e.timestamp), closed_on_time=bool(e.on_time),
-                       days_to_close=(e.timestamp - row["raised_at"]).total_seconds() / 86400)
+            row.update(
+                status="closed",
+                closed_at=e.timestamp,
+                closed_local=self.local(e.timestamp),
+                ended_local=self.local(e.timestamp),
+                closed_on_time=bool(e.on_time),
+                days_to_close=(e.timestamp - row["raised_at"]).total_seconds() / 86400,
+            )
         elif t == "Cancelled":
             self._end_overdue(row, e)
-            row.update(status="cancelled", cancelled_at=e.timestamp, cancelled_local=self.local(e.timestamp),
-                       ended_local=self.local(e.timestamp))
+            row.update(
+                status="cancelled",
+                cancelled_at=e.timestamp,
+                cancelled_local=self.local(e.timestamp),
+                ended_local=self.local(e.timestamp),
+            )
 
     def _end_overdue(self, row: dict[str, Any], e: Any) -> None:
         if row["overdue_local"] is not None and row["overdue_until_local"] is None:
@@ -188,52 +216,101 @@ SPEC = KpiSpec(
             measures=(
                 Measure("raised", "count(*)", "Nonconformances raised in the period.", count=True),
                 Measure("cancelled", "count(cancelled_at)", "Of those, cancelled.", count=True),
-                Measure("recurrences", "count(*) FILTER (WHERE recurrence)",
-                        "Of those, recurrences (same item at the same project within 90 days).", count=True),
-                Measure("recurrence_rate_pct", _pct("count(*) FILTER (WHERE recurrence)", "count(*)"),
-                        "Recurrence rate, % of raised."),
-                Measure("re_noticed", "count(*) FILTER (WHERE notices > 1)",
-                        "Of those, re-noticed (a verification was not effective).", count=True),
-                Measure("re_notice_rate_pct",
-                        _pct("count(*) FILTER (WHERE notices > 1)", "count(*) FILTER (WHERE notices > 0)"),
-                        "Re-notice rate, % of those noticed."),
-                Measure("went_overdue", "count(*) FILTER (WHERE overdue_count > 0)",
-                        "Of those, overdue at least once.", count=True),
+                Measure(
+                    "recurrences",
+                    "count(*) FILTER (WHERE recurrence)",
+                    "Of those, recurrences (same item at the same project within 90 days).",
+                    count=True,
+                ),
+                Measure(
+                    "recurrence_rate_pct",
+                    _pct("count(*) FILTER (WHERE recurrence)", "count(*)"),
+                    "Recurrence rate, % of raised.",
+                ),
+                Measure(
+                    "re_noticed",
+                    "count(*) FILTER (WHERE notices > 1)",
+                    "Of those, re-noticed (a verification was not effective).",
+                    count=True,
+                ),
+                Measure(
+                    "re_notice_rate_pct",
+                    _pct(
+                        "count(*) FILTER (WHERE notices > 1)", "count(*) FILTER (WHERE notices > 0)"
+                    ),
+                    "Re-notice rate, % of those noticed.",
+                ),
+                Measure(
+                    "went_overdue",
+                    "count(*) FILTER (WHERE overdue_count > 0)",
+                    "Of those, overdue at least once.",
+                    count=True,
+                ),
             ),
         ),
         Family(
             anchor="closed_local",
             measures=(
                 Measure("closed", "count(*)", "Nonconformances closed in the period.", count=True),
-                Measure("closed_on_time", "count(*) FILTER (WHERE closed_on_time)",
-                        "Of those, closed without being overdue.", count=True),
-                Measure("closed_on_time_pct", _pct("count(*) FILTER (WHERE closed_on_time)", "count(*)"),
-                        "Closed on time, % of closed."),
-                Measure("days_to_close_median", _pctl(0.5, "days_to_close"), "Median days from raised to closed."),
-                Measure("days_to_close_p90", _pctl(0.9, "days_to_close"), "90th percentile days to close."),
+                Measure(
+                    "closed_on_time",
+                    "count(*) FILTER (WHERE closed_on_time)",
+                    "Of those, closed without being overdue.",
+                    count=True,
+                ),
+                Measure(
+                    "closed_on_time_pct",
+                    _pct("count(*) FILTER (WHERE closed_on_time)", "count(*)"),
+                    "Closed on time, % of closed.",
+                ),
+                Measure(
+                    "days_to_close_median",
+                    _pctl(0.5, "days_to_close"),
+                    "Median days from raised to closed.",
+                ),
+                Measure(
+                    "days_to_close_p90",
+                    _pctl(0.9, "days_to_close"),
+                    "90th percentile days to close.",
+                ),
             ),
         ),
         Family(
             anchor="raised_local",
             until="ended_local",
             measures=(
-                Measure("open", "count(*)", "Open at the period's end (raised, not closed or cancelled).", count=True),
+                Measure(
+                    "open",
+                    "count(*)",
+                    "Open at the period's end (raised, not closed or cancelled).",
+                    count=True,
+                ),
             ),
         ),
         Family(
             anchor="overdue_local",
             until="overdue_until_local",
             measures=(
-                Measure("overdue", "count(*)", "Overdue at the period's end (due date passed, not rectified).",
-                        count=True),
+                Measure(
+                    "overdue",
+                    "count(*)",
+                    "Overdue at the period's end (due date passed, not rectified).",
+                    count=True,
+                ),
             ),
         ),
     ),
     extra_views=(
-        ExtraView("nonconformance_kpis_project_source_month", ("project", "region", "source", "severity", "month"),
-                  "Nonconformance KPIs per project, source and severity by month"),
-        ExtraView("nonconformance_kpis_department_month", ("project", "region", "department", "month"),
-                  "Nonconformance KPIs per responsible department by month"),
+        ExtraView(
+            "nonconformance_kpis_project_source_month",
+            ("project", "region", "source", "severity", "month"),
+            "Nonconformance KPIs per project, source and severity by month",
+        ),
+        ExtraView(
+            "nonconformance_kpis_department_month",
+            ("project", "region", "department", "month"),
+            "Nonconformance KPIs per responsible department by month",
+        ),
     ),
     fact_docs=FACT_DOCS,
     fact_exprs={

@@ -113,7 +113,8 @@ class KpiSpec:
 
     def supports(self, family: Family, names: Sequence[str]) -> bool:
         return all(
-            n in TIME_SQL or n in ("project", "region") or n in self.dims or n in family.dims for n in names
+            n in TIME_SQL or n in ("project", "region") or n in self.dims or n in family.dims
+            for n in names
         )
 
     def dim_docs_all(self) -> dict[str, str]:
@@ -134,7 +135,9 @@ class UnknownDimension(ValueError):
 def parse_group_by(spec: KpiSpec, group_by: str | Sequence[str] | None) -> list[str]:
     if group_by is None:
         return []
-    names = [g.strip() for g in group_by.split(",")] if isinstance(group_by, str) else list(group_by)
+    names = (
+        [g.strip() for g in group_by.split(",")] if isinstance(group_by, str) else list(group_by)
+    )
     out: list[str] = []
     for name in names:
         if not name:
@@ -179,7 +182,9 @@ def _lit(value: Any) -> sql.Composable:
     if value is None:
         return sql.SQL("NULL")
     if isinstance(value, datetime):
-        return sql.SQL("{}::timestamp").format(sql.Literal(value.replace(tzinfo=None).isoformat(sep=" ")))
+        return sql.SQL("{}::timestamp").format(
+            sql.Literal(value.replace(tzinfo=None).isoformat(sep=" "))
+        )
     return sql.Literal(value)
 
 
@@ -228,13 +233,16 @@ def kpi_query(
             parts.append(sql.SQL("{} = ANY({})").format(pcol, sql.Literal(list(scope_projects))))
         if scope_region:
             parts.append(sql.SQL("{} = {}").format(rcol, sql.Literal(scope_region)))
-        where.append(sql.SQL("(") + sql.SQL(" OR ").join(parts or [sql.SQL("FALSE")]) + sql.SQL(")"))
+        where.append(
+            sql.SQL("(") + sql.SQL(" OR ").join(parts or [sql.SQL("FALSE")]) + sql.SQL(")")
+        )
 
     names = list(group_by)
     included = [fam for fam in spec.families if spec.supports(fam, [*names, *filters])]
     if not included:
         raise UnknownDimension(
-            ",".join([*names, *filters]), spec.group_dims,
+            ",".join([*names, *filters]),
+            spec.group_dims,
             f"no {spec.kind} figures combine the dimensions {', '.join([*names, *filters])}",
         )
 
@@ -252,19 +260,28 @@ def kpi_query(
         fam_names[i] = fname
         fwhere = list(where)
         for dim, values in filters.items():
-            fwhere.append(sql.SQL("({})::text = ANY({})").format(_dim_sql(spec, dim, fam.anchor, fam), sql.Literal(values)))
+            fwhere.append(
+                sql.SQL("({})::text = ANY({})").format(
+                    _dim_sql(spec, dim, fam.anchor, fam), sql.Literal(values)
+                )
+            )
         ctes.append(
             sql.SQL("{} AS (SELECT * FROM {} WHERE {})").format(
-                sql.Identifier(src), sql.Identifier(schema, fam.facts or spec.facts),
+                sql.Identifier(src),
+                sql.Identifier(schema, fam.facts or spec.facts),
                 sql.SQL(" AND ").join(fwhere) if fwhere else sql.SQL("TRUE"),
             )
         )
         partition = _partition(spec, fam, names)
         measures = sql.SQL(", ").join(
-            sql.SQL("{} AS {}").format(_measure_sql(m, partition, hi), sql.Identifier(m.name)) for m in fam.measures
+            sql.SQL("{} AS {}").format(_measure_sql(m, partition, hi), sql.Identifier(m.name))
+            for m in fam.measures
         )
         if fam.until is None:
-            dims = [sql.SQL("{} AS {}").format(_dim_sql(spec, g, fam.anchor, fam), sql.Identifier(g)) for g in names]
+            dims = [
+                sql.SQL("{} AS {}").format(_dim_sql(spec, g, fam.anchor, fam), sql.Identifier(g))
+                for g in names
+            ]
             cond = sql.SQL("{a} >= {lo} AND {a} < {hi} AND ({w})").format(
                 a=sql.Identifier(fam.anchor), lo=lo, hi=hi, w=sql.SQL(fam.where)
             )
@@ -272,16 +289,18 @@ def kpi_query(
         else:
             dims = [
                 sql.SQL("{} AS {}").format(
-                    _dim_sql(spec, g, "p.p_start", fam) if g in TIME_SQL else _dim_sql(spec, g, fam.anchor, fam),
+                    _dim_sql(spec, g, "p.p_start", fam)
+                    if g in TIME_SQL
+                    else _dim_sql(spec, g, fam.anchor, fam),
                     sql.Identifier(g),
                 )
                 for g in names
             ]
             if unit is not None:
                 periods = f"periods{i}"
-                first = sql.SQL("coalesce({}, (SELECT min({a}) FROM {f} WHERE {a} IS NOT NULL))").format(
-                    _lit(start), a=sql.Identifier(fam.anchor), f=sql.Identifier(src)
-                )
+                first = sql.SQL(
+                    "coalesce({}, (SELECT min({a}) FROM {f} WHERE {a} IS NOT NULL))"
+                ).format(_lit(start), a=sql.Identifier(fam.anchor), f=sql.Identifier(src))
                 last = _lit(end) if end is not None else sql.SQL("localtimestamp")
                 ctes.append(
                     sql.SQL(
@@ -289,14 +308,19 @@ def kpi_query(
                         " FROM generate_series(date_trunc({unit}, {first}), {last} - interval '1 microsecond',"
                         " interval {iv}) p)"
                     ).format(
-                        periods=sql.Identifier(periods), iv=sql.Literal(INTERVALS[unit]), unit=sql.Literal(unit),
-                        first=first, last=last,
+                        periods=sql.Identifier(periods),
+                        iv=sql.Literal(INTERVALS[unit]),
+                        unit=sql.Literal(unit),
+                        first=first,
+                        last=last,
                     )
                 )
                 source = sql.SQL(
                     "{f} JOIN {periods} p ON {f}.{a} < p.p_end AND ({f}.{u} IS NULL OR {f}.{u} >= p.p_end)"
                 ).format(
-                    f=sql.Identifier(src), periods=sql.Identifier(periods), a=sql.Identifier(fam.anchor),
+                    f=sql.Identifier(src),
+                    periods=sql.Identifier(periods),
+                    a=sql.Identifier(fam.anchor),
                     u=sql.Identifier(fam.until),
                 )
                 cond = sql.SQL(fam.where)
@@ -304,16 +328,22 @@ def kpi_query(
                 stock_end = _lit(end) if end is not None else sql.SQL("'infinity'::timestamp")
                 source = sql.Identifier(src)
                 cond = sql.SQL("{a} < {e} AND ({u} IS NULL OR {u} >= {e}) AND ({w})").format(
-                    a=sql.Identifier(fam.anchor), u=sql.Identifier(fam.until), e=stock_end, w=sql.SQL(fam.where)
+                    a=sql.Identifier(fam.anchor),
+                    u=sql.Identifier(fam.until),
+                    e=stock_end,
+                    w=sql.SQL(fam.where),
                 )
         select = sql.SQL(", ").join([*dims, measures])
         group = (
-            sql.SQL(" GROUP BY ") + sql.SQL(", ").join(sql.SQL(str(k + 1)) for k in range(len(names)))
+            sql.SQL(" GROUP BY ")
+            + sql.SQL(", ").join(sql.SQL(str(k + 1)) for k in range(len(names)))
             if names
             else sql.SQL("")
         )
         ctes.append(
-            sql.SQL("{} AS (SELECT {} FROM {} WHERE {}{})").format(sql.Identifier(fname), select, source, cond, group)
+            sql.SQL("{} AS (SELECT {} FROM {} WHERE {}{})").format(
+                sql.Identifier(fname), select, source, cond, group
+            )
         )
 
     outs: list[sql.Composable] = [sql.Identifier(g) for g in names]
@@ -337,7 +367,8 @@ def kpi_query(
         else:
             joined = sql.SQL("{} CROSS JOIN {}").format(joined, sql.Identifier(fname))
     order = (
-        sql.SQL(" ORDER BY ") + sql.SQL(", ").join(sql.SQL("{} NULLS FIRST").format(sql.Identifier(g)) for g in names)
+        sql.SQL(" ORDER BY ")
+        + sql.SQL(", ").join(sql.SQL("{} NULLS FIRST").format(sql.Identifier(g)) for g in names)
         if names
         else sql.SQL("")
     )

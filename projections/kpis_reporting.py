@@ -31,7 +31,9 @@ SCHEMA = "reporting"
 ROLE = "qualtrace_reporting"
 LEVELS = ("project", "region", "company")
 #: The SQL each reporting view was created with (outside the reporting schema).
-HASHES_DDL = "CREATE TABLE IF NOT EXISTS qt_reporting_views (name text PRIMARY KEY, sql_hash text NOT NULL)"
+HASHES_DDL = (
+    "CREATE TABLE IF NOT EXISTS qt_reporting_views (name text PRIMARY KEY, sql_hash text NOT NULL)"
+)
 PERIODS = ("month", "quarter", "year")
 
 LEVEL_DOC = {
@@ -55,14 +57,20 @@ def ensure_role(conn: psycopg.Connection[Any], password: str | None = None) -> b
                     pass  # created meanwhile by another database's setup on this server
             if password:
                 conn.execute(
-                    sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(ROLE), sql.Literal(password))
+                    sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                        sql.Identifier(ROLE), sql.Literal(password)
+                    )
                 )
             conn.execute(
                 sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
                     sql.Identifier(conn.info.dbname), sql.Identifier(ROLE)
                 )
             )
-            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(SCHEMA), sql.Identifier(ROLE)))
+            conn.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                    sql.Identifier(SCHEMA), sql.Identifier(ROLE)
+                )
+            )
             conn.execute(
                 sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
                     sql.Identifier(SCHEMA), sql.Identifier(ROLE)
@@ -92,12 +100,16 @@ def view_names(spec: KpiSpec) -> list[str]:
     )
 
 
-def _comment_view(conn: psycopg.Connection[Any], view: str, doc: str, columns: dict[str, str]) -> None:
+def _comment_view(
+    conn: psycopg.Connection[Any], view: str, doc: str, columns: dict[str, str]
+) -> None:
     ident = sql.Identifier(SCHEMA, view)
     conn.execute(sql.SQL("COMMENT ON VIEW {} IS {}").format(ident, sql.Literal(doc)))
     for col, text in columns.items():
         conn.execute(
-            sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(ident, sql.Identifier(col), sql.Literal(text))
+            sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                ident, sql.Identifier(col), sql.Literal(text)
+            )
         )
 
 
@@ -115,21 +127,32 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
         sql.SQL("{} AS {}").format(sql.SQL(spec.fact_exprs.get(c, f'"{c}"')), sql.Identifier(c))
         for c in spec.fact_docs
     )
-    if _replace(conn, facts_view, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", spec.facts))):
+    if _replace(
+        conn,
+        facts_view,
+        sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", spec.facts)),
+    ):
         _comment_view(
-            conn, facts_view,
+            conn,
+            facts_view,
             f"One row per {spec.unit} (no personal data); the grain the {spec.kind} KPIs are computed from. "
             f"Local times are in {projection.timezone}.",
             spec.fact_docs,
         )
     for fv in spec.fact_views:
         cols = sql.SQL(", ").join(
-            sql.SQL("{} AS {}").format(sql.SQL(fv.exprs.get(c, f'"{c}"')), sql.Identifier(c)) for c in fv.docs
+            sql.SQL("{} AS {}").format(sql.SQL(fv.exprs.get(c, f'"{c}"')), sql.Identifier(c))
+            for c in fv.docs
         )
-        if not _replace(conn, fv.name, sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", fv.table))):
+        if not _replace(
+            conn,
+            fv.name,
+            sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier("qt_read", fv.table)),
+        ):
             continue
         _comment_view(
-            conn, fv.name,
+            conn,
+            fv.name,
             f"One row per {fv.unit} (no personal data). Local times are in {projection.timezone}.",
             fv.docs,
         )
@@ -147,7 +170,8 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
             docs.update(measures)
             where = "the whole company" if level == "company" else f"each {level}"
             _comment_view(
-                conn, name,
+                conn,
+                name,
                 f"{spec.kind.capitalize()} KPIs for {where} by {period} ({projection.timezone}); "
                 f"same figures as GET /kpis/{spec.kind}?group_by={','.join(group)}.",
                 docs,
@@ -156,10 +180,16 @@ def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> 
         query = kpi_query(spec, list(ev.group), end=now_local)
         if not _replace(conn, ev.name, query):
             continue
-        cols = [d.name for d in conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(
-            sql.Identifier(SCHEMA, ev.name))).description or ()]
+        cols = [
+            d.name
+            for d in conn.execute(
+                sql.SQL("SELECT * FROM {} LIMIT 0").format(sql.Identifier(SCHEMA, ev.name))
+            ).description
+            or ()
+        ]
         _comment_view(
-            conn, ev.name,
+            conn,
+            ev.name,
             f"{ev.doc} ({projection.timezone}); same figures as GET /kpis/{spec.kind}?group_by={','.join(ev.group)}.",
             {c: dim_docs.get(c) or measures[c] for c in cols},
         )
@@ -181,7 +211,9 @@ def _replace(conn: psycopg.Connection[Any], view: str, query: sql.Composable) ->
     conn.execute(HASHES_DDL)
     exists = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{view}",)).fetchone()
     if exists and exists[0] is not None:
-        row = conn.execute("SELECT sql_hash FROM qt_reporting_views WHERE name = %s", (view,)).fetchone()
+        row = conn.execute(
+            "SELECT sql_hash FROM qt_reporting_views WHERE name = %s", (view,)
+        ).fetchone()
         if row and row[0] == digest:
             return False
         try:

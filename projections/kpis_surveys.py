@@ -29,7 +29,16 @@ from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure
 CAMPAIGNS = "survey_campaign_facts"
 RESPONSES = "survey_response_facts"
 ACTIONS = "survey_action_facts"
-PLAN = ("title", "party", "agency", "target_sample", "target_csi", "questions", "loyalty_mapping", "period")
+PLAN = (
+    "title",
+    "party",
+    "agency",
+    "target_sample",
+    "target_csi",
+    "questions",
+    "loyalty_mapping",
+    "period",
+)
 
 
 def _pct(num: str, den: str) -> str:
@@ -39,7 +48,11 @@ def _pct(num: str, den: str) -> str:
 class SurveyKpiProjection(FactProjection):
     name = "kpi_surveys"
     AGGREGATES = ("SurveyCampaign", "SurveyResponse", "Nonconformance")
-    FACTS = {CAMPAIGNS: ("campaign_id",), RESPONSES: ("response_id",), ACTIONS: ("nonconformance_id",)}
+    FACTS = {
+        CAMPAIGNS: ("campaign_id",),
+        RESPONSES: ("response_id",),
+        ACTIONS: ("nonconformance_id",),
+    }
     JSON_COLUMNS = frozenset({"questions", "loyalty_mapping"})
     tables = [
         """CREATE TABLE {schema}.survey_campaign_facts (
@@ -117,7 +130,11 @@ class SurveyKpiProjection(FactProjection):
         for r in records:
             if r.type == "Recorded" and r.aggregate == "SurveyResponse":
                 yield UUID(str(r.event.campaign_id))
-            elif r.aggregate == "Nonconformance" and r.type == "Raised" and r.event.source.get("type") == "survey":
+            elif (
+                r.aggregate == "Nonconformance"
+                and r.type == "Raised"
+                and r.event.source.get("type") == "survey"
+            ):
                 for k in ("id", "response"):
                     if r.event.source.get(k):
                         yield UUID(str(r.event.source[k]))
@@ -136,7 +153,11 @@ class SurveyKpiProjection(FactProjection):
         key = (rec.issue_id,)
         if rec.type == "Drafted":
             row = self.new_row(
-                CAMPAIGNS, campaign_id=rec.issue_id, number=e.number, status="drafted", drafted_at=e.timestamp,
+                CAMPAIGNS,
+                campaign_id=rec.issue_id,
+                number=e.number,
+                status="drafted",
+                drafted_at=e.timestamp,
             )
             self._plan(row, {k: getattr(e, k) for k in PLAN})
             facts.put(CAMPAIGNS, key, row)
@@ -156,8 +177,12 @@ class SurveyKpiProjection(FactProjection):
         elif t == "Closed":
             row.update(status="closed", closed_at=e.timestamp)
         elif t == "Published":
-            row.update(status="published", published_at=e.timestamp,
-                       published_csi=e.results.get("csi"), published_cli=e.results.get("cli"))
+            row.update(
+                status="published",
+                published_at=e.timestamp,
+                published_csi=e.results.get("csi"),
+                published_cli=e.results.get("cli"),
+            )
 
     @staticmethod
     def _plan(row: dict[str, Any], plan: dict[str, Any]) -> None:
@@ -186,18 +211,35 @@ class SurveyKpiProjection(FactProjection):
             score = weighted_mean(e.answers, weights)
             overall = e.answers.get(overall_code) if overall_code else None
             level = campaign["loyalty_mapping"].get(str(overall)) if overall is not None else None
-            facts.put(RESPONSES, key, self.new_row(
+            facts.put(
                 RESPONSES,
-                response_id=rec.issue_id, campaign_id=campaign["campaign_id"], campaign=campaign["number"],
-                party=campaign["party"], project=e.project, region=facts.regions.get(e.project), segment=e.segment,
-                method=e.method, recorded_at=e.timestamp, recorded_local=self.local(e.timestamp), valid=True,
-                acknowledged=False, complaint=bool(e.complaint), score=score,
-                csi=None if score is None else rescale(score), overall=overall, loyalty=level,
-                favourable=None if level is None else level in FAVOURABLE_LEVELS,
-                top2=None if overall is None else overall in TOP_BOX,
-                target_sample=campaign["target_sample"], target_csi=campaign["target_csi"],
-                improvement_action=(e.nonconformance or {}).get("number"),
-            ))
+                key,
+                self.new_row(
+                    RESPONSES,
+                    response_id=rec.issue_id,
+                    campaign_id=campaign["campaign_id"],
+                    campaign=campaign["number"],
+                    party=campaign["party"],
+                    project=e.project,
+                    region=facts.regions.get(e.project),
+                    segment=e.segment,
+                    method=e.method,
+                    recorded_at=e.timestamp,
+                    recorded_local=self.local(e.timestamp),
+                    valid=True,
+                    acknowledged=False,
+                    complaint=bool(e.complaint),
+                    score=score,
+                    csi=None if score is None else rescale(score),
+                    overall=overall,
+                    loyalty=level,
+                    favourable=None if level is None else level in FAVOURABLE_LEVELS,
+                    top2=None if overall is None else overall in TOP_BOX,
+                    target_sample=campaign["target_sample"],
+                    target_csi=campaign["target_csi"],
+                    improvement_action=(e.nonconformance or {}).get("number"),
+                ),
+            )
             return
         row = facts.touch(RESPONSES, key)
         if row is None:
@@ -216,19 +258,35 @@ class SurveyKpiProjection(FactProjection):
             source = e.source or {}
             if source.get("type") != "survey":
                 return
-            campaign = facts.get(CAMPAIGNS, (UUID(str(source["id"])),)) if source.get("id") else None
-            response = facts.get(RESPONSES, (UUID(str(source["response"])),)) if source.get("response") else None
-            facts.put(ACTIONS, key, self.new_row(
+            campaign = (
+                facts.get(CAMPAIGNS, (UUID(str(source["id"])),)) if source.get("id") else None
+            )
+            response = (
+                facts.get(RESPONSES, (UUID(str(source["response"])),))
+                if source.get("response")
+                else None
+            )
+            facts.put(
                 ACTIONS,
-                nonconformance_id=rec.issue_id, number=e.number,
-                response_id=response["response_id"] if response else None,
-                campaign_id=campaign["campaign_id"] if campaign else None,
-                campaign=campaign["number"] if campaign else str(source.get("number") or ""),
-                party=campaign["party"] if campaign else None, project=e.project,
-                region=facts.regions.get(e.project), segment=response["segment"] if response else None,
-                method=response["method"] if response else None, severity=e.severity, status="raised",
-                raised_at=e.timestamp, raised_local=self.local(e.timestamp),
-            ))
+                key,
+                self.new_row(
+                    ACTIONS,
+                    nonconformance_id=rec.issue_id,
+                    number=e.number,
+                    response_id=response["response_id"] if response else None,
+                    campaign_id=campaign["campaign_id"] if campaign else None,
+                    campaign=campaign["number"] if campaign else str(source.get("number") or ""),
+                    party=campaign["party"] if campaign else None,
+                    project=e.project,
+                    region=facts.regions.get(e.project),
+                    segment=response["segment"] if response else None,
+                    method=response["method"] if response else None,
+                    severity=e.severity,
+                    status="raised",
+                    raised_at=e.timestamp,
+                    raised_local=self.local(e.timestamp),
+                ),
+            )
             return
         row = facts.touch(ACTIONS, key)
         if row is None:
@@ -321,8 +379,12 @@ SPEC = KpiSpec(
     unit="survey response",
     facts=RESPONSES,
     facts_view="survey_response_facts",
-    dims={"campaign": "campaign", "party": "party", "segment": "coalesce(segment, 'none')",
-          "method": "coalesce(method, 'none')"},
+    dims={
+        "campaign": "campaign",
+        "party": "party",
+        "segment": "coalesce(segment, 'none')",
+        "method": "coalesce(method, 'none')",
+    },
     dim_docs={
         "campaign": "Campaign number.",
         "party": "first_party or third_party.",
@@ -333,42 +395,86 @@ SPEC = KpiSpec(
         Family(
             anchor="recorded_local",
             measures=(
-                Measure("responses", "count(*) FILTER (WHERE valid)", "Valid responses recorded in the period.",
-                        count=True),
-                Measure("invalidated", "count(*) FILTER (WHERE NOT valid)", "Responses invalidated.", count=True),
-                Measure("acknowledged", "count(*) FILTER (WHERE acknowledged)", "Responses acknowledged.",
-                        count=True),
+                Measure(
+                    "responses",
+                    "count(*) FILTER (WHERE valid)",
+                    "Valid responses recorded in the period.",
+                    count=True,
+                ),
+                Measure(
+                    "invalidated",
+                    "count(*) FILTER (WHERE NOT valid)",
+                    "Responses invalidated.",
+                    count=True,
+                ),
+                Measure(
+                    "acknowledged",
+                    "count(*) FILTER (WHERE acknowledged)",
+                    "Responses acknowledged.",
+                    count=True,
+                ),
                 Measure("n", N, "Respondents scored (valid, at least one answer).", count=True),
-                Measure("csi", f"round(({CSI})::numeric, 2)",
-                        "CSI: mean respondent score rescaled (mean - 1) / 4 x 100."),
-                Measure("csi_ci95_low", _ci("low"), "CSI 95% interval, low (normal approximation; null if n < 2)."),
+                Measure(
+                    "csi",
+                    f"round(({CSI})::numeric, 2)",
+                    "CSI: mean respondent score rescaled (mean - 1) / 4 x 100.",
+                ),
+                Measure(
+                    "csi_ci95_low",
+                    _ci("low"),
+                    "CSI 95% interval, low (normal approximation; null if n < 2).",
+                ),
                 Measure("csi_ci95_high", _ci("high"), "CSI 95% interval, high."),
-                Measure("top2_box_pct",
-                        _pct("count(*) FILTER (WHERE valid AND top2)",
-                             "count(*) FILTER (WHERE valid AND top2 IS NOT NULL AND csi IS NOT NULL)"),
-                        "Top-2-box: overall answer 4 or 5, % of those who answered it."),
-                Measure("cli",
-                        _pct("count(*) FILTER (WHERE valid AND favourable)",
-                             "count(*) FILTER (WHERE valid AND favourable IS NOT NULL AND csi IS NOT NULL)"),
-                        "CLI: loyal or favourable, % of those who answered the overall question."),
-                Measure("target_csi", f"CASE WHEN {ONE_CAMPAIGN} THEN max(target_csi) END",
-                        "Target CSI of the campaign (rows of one campaign)."),
-                Measure("csi_gap",
-                        f"CASE WHEN {ONE_CAMPAIGN} THEN round(round(({CSI})::numeric, 2) "
-                        "- max(target_csi)::numeric, 2) END",
-                        "Gap to target: CSI - target CSI (rows of one campaign)."),
-                Measure("response_rate_pct",
-                        f"CASE WHEN {ONE_CAMPAIGN} THEN {_pct(N, 'max(target_sample)')} END",
-                        "Response rate: scored respondents / the campaign's target sample, % (rows of one campaign)."),
+                Measure(
+                    "top2_box_pct",
+                    _pct(
+                        "count(*) FILTER (WHERE valid AND top2)",
+                        "count(*) FILTER (WHERE valid AND top2 IS NOT NULL AND csi IS NOT NULL)",
+                    ),
+                    "Top-2-box: overall answer 4 or 5, % of those who answered it.",
+                ),
+                Measure(
+                    "cli",
+                    _pct(
+                        "count(*) FILTER (WHERE valid AND favourable)",
+                        "count(*) FILTER (WHERE valid AND favourable IS NOT NULL AND csi IS NOT NULL)",
+                    ),
+                    "CLI: loyal or favourable, % of those who answered the overall question.",
+                ),
+                Measure(
+                    "target_csi",
+                    f"CASE WHEN {ONE_CAMPAIGN} THEN max(target_csi) END",
+                    "Target CSI of the campaign (rows of one campaign).",
+                ),
+                Measure(
+                    "csi_gap",
+                    f"CASE WHEN {ONE_CAMPAIGN} THEN round(round(({CSI})::numeric, 2) "
+                    "- max(target_csi)::numeric, 2) END",
+                    "Gap to target: CSI - target CSI (rows of one campaign).",
+                ),
+                Measure(
+                    "response_rate_pct",
+                    f"CASE WHEN {ONE_CAMPAIGN} THEN {_pct(N, 'max(target_sample)')} END",
+                    "Response rate: scored respondents / the campaign's target sample, % (rows of one campaign).",
+                ),
             ),
         ),
         Family(
             anchor="raised_local",
             facts=ACTIONS,
             measures=(
-                Measure("improvement_actions", "count(*)", "Improvement actions (nonconformances) raised.",
-                        count=True),
-                Measure("improvement_actions_closed", "count(closed_at)", "Of those, closed.", count=True),
+                Measure(
+                    "improvement_actions",
+                    "count(*)",
+                    "Improvement actions (nonconformances) raised.",
+                    count=True,
+                ),
+                Measure(
+                    "improvement_actions_closed",
+                    "count(closed_at)",
+                    "Of those, closed.",
+                    count=True,
+                ),
             ),
         ),
     ),
@@ -379,13 +485,34 @@ SPEC = KpiSpec(
     },
     fact_views=(
         FactView("survey_campaigns", CAMPAIGNS, "survey campaign", CAMPAIGN_DOCS),
-        FactView("survey_action_facts", ACTIONS, "improvement action raised by a survey response", ACTION_DOCS),
+        FactView(
+            "survey_action_facts",
+            ACTIONS,
+            "improvement action raised by a survey response",
+            ACTION_DOCS,
+        ),
     ),
     extra_views=(
-        ExtraView("survey_kpis_campaign", ("campaign", "party", "year"), "CSI and CLI per campaign (trend across campaigns)"),
-        ExtraView("survey_kpis_campaign_project", ("campaign", "project", "region"), "CSI and CLI per campaign and project"),
-        ExtraView("survey_kpis_campaign_segment", ("campaign", "segment"), "CSI and CLI per campaign and segment"),
-        ExtraView("survey_kpis_party_year", ("party", "year"), "CSI and CLI per party (first/third) and year"),
+        ExtraView(
+            "survey_kpis_campaign",
+            ("campaign", "party", "year"),
+            "CSI and CLI per campaign (trend across campaigns)",
+        ),
+        ExtraView(
+            "survey_kpis_campaign_project",
+            ("campaign", "project", "region"),
+            "CSI and CLI per campaign and project",
+        ),
+        ExtraView(
+            "survey_kpis_campaign_segment",
+            ("campaign", "segment"),
+            "CSI and CLI per campaign and segment",
+        ),
+        ExtraView(
+            "survey_kpis_party_year",
+            ("party", "year"),
+            "CSI and CLI per party (first/third) and year",
+        ),
     ),
 )
 

@@ -87,14 +87,29 @@ class TicketKpiProjection(FactProjection):
                 key,
                 self.new_row(
                     "ticket_facts",
-                    ticket_id=rec.issue_id, number=e.number, project=e.project,
-                    region=facts.regions.get(e.project), kind=e.kind, channel=e.channel,
-                    priority=e.priority, status="received", received_at=e.timestamp,
-                    received_local=self.local(e.timestamp), response_due=e.response_due,
-                    resolution_due=e.resolution_due, response_breached=False,
-                    resolution_breached=False, closed_by_override=False, callbacks=0,
-                    callbacks_reached=0, callbacks_satisfied=0, rating_sum=0, rating_count=0,
-                    reopen_count=0, transfers=0, escalated=False,
+                    ticket_id=rec.issue_id,
+                    number=e.number,
+                    project=e.project,
+                    region=facts.regions.get(e.project),
+                    kind=e.kind,
+                    channel=e.channel,
+                    priority=e.priority,
+                    status="received",
+                    received_at=e.timestamp,
+                    received_local=self.local(e.timestamp),
+                    response_due=e.response_due,
+                    resolution_due=e.resolution_due,
+                    response_breached=False,
+                    resolution_breached=False,
+                    closed_by_override=False,
+                    callbacks=0,
+                    callbacks_reached=0,
+                    callbacks_satisfied=0,
+                    rating_sum=0,
+                    rating_count=0,
+                    reopen_count=0,
+                    transfers=0,
+                    escalated=False,
                 ),
             )
             return
@@ -110,7 +125,9 @@ class TicketKpiProjection(FactProjection):
             if row["dispatched_at"] is None:
                 row["dispatched_at"] = e.timestamp
                 row["response_seconds"] = (e.timestamp - row["received_at"]).total_seconds()
-                row["response_met"] = not row["response_breached"] and e.timestamp <= row["response_due"]
+                row["response_met"] = (
+                    not row["response_breached"] and e.timestamp <= row["response_due"]
+                )
         elif t == "Accepted":
             row["status"] = "in_progress"
         elif t == "Resolved":
@@ -118,7 +135,9 @@ class TicketKpiProjection(FactProjection):
             row["resolved_at"] = e.timestamp
             row["resolved_local"] = self.local(e.timestamp)
             row["resolution_seconds"] = (e.timestamp - row["received_at"]).total_seconds()
-            row["resolution_met"] = not row["resolution_breached"] and e.timestamp <= row["resolution_due"]
+            row["resolution_met"] = (
+                not row["resolution_breached"] and e.timestamp <= row["resolution_due"]
+            )
         elif t == "CallbackRecorded":
             row["callbacks"] += 1
             if e.reached:
@@ -219,58 +238,112 @@ SPEC = KpiSpec(
                 Measure("received", "count(*)", "Tickets received in the period.", count=True),
                 Measure("cancelled", "count(cancelled_at)", "Of those, cancelled.", count=True),
                 Measure("resolved", "count(resolved_at)", "Of those, resolved now.", count=True),
-                Measure("response_median_minutes", _pctl(0.5, "response_seconds", 60),
-                        "Median response time (received to first dispatch), minutes."),
-                Measure("response_p90_minutes", _pctl(0.9, "response_seconds", 60),
-                        "90th percentile response time, minutes."),
-                Measure("resolution_median_hours", _pctl(0.5, "resolution_seconds", 3600),
-                        "Median resolution time (received to resolved), hours."),
-                Measure("resolution_p90_hours", _pctl(0.9, "resolution_seconds", 3600),
-                        "90th percentile resolution time, hours."),
-                Measure("response_sla_met_pct", _pct("count(*) FILTER (WHERE response_met)", "count(response_met)"),
-                        "Response SLA met, % of decided tickets."),
-                Measure("resolution_sla_met_pct",
-                        _pct("count(*) FILTER (WHERE resolution_met)", "count(resolution_met)"),
-                        "Resolution SLA met, % of decided tickets."),
-                Measure("sla_met_pct",
-                        _pct("count(*) FILTER (WHERE response_met AND resolution_met)",
-                             "count(*) FILTER (WHERE (response_met AND resolution_met) IS NOT NULL)"),
-                        "Both SLA phases met, % of tickets whose outcome is decided."),
-                Measure("sla_breaches",
-                        "count(*) FILTER (WHERE response_met = false OR resolution_met = false)",
-                        "Tickets with at least one SLA phase missed.", count=True),
-                Measure("callback_rate_pct",
-                        _pct("count(*) FILTER (WHERE resolved_at IS NOT NULL AND callbacks_reached > 0)",
-                             "count(resolved_at)"),
-                        "Callback rate (回访率): resolved tickets called back (reached), %."),
-                Measure("satisfaction_pct", _pct("sum(callbacks_satisfied)", "sum(callbacks_reached)"),
-                        "Callback satisfaction (满意率): satisfied ÷ reached callbacks, %."),
-                Measure("callback_rating_avg", "round((sum(rating_sum)::numeric / nullif(sum(rating_count), 0)), 2)",
-                        "Mean callback rating (1-5)."),
-                Measure("reopened", "count(*) FILTER (WHERE reopen_count > 0)",
-                        "Tickets reopened at least once.", count=True),
-                Measure("reopen_rate_pct",
-                        _pct("count(*) FILTER (WHERE reopen_count > 0)",
-                             "count(*) FILTER (WHERE resolved_at IS NOT NULL OR reopen_count > 0)"),
-                        "Reopen rate: tickets reopened ÷ tickets resolved at least once, %."),
-                Measure("escalations", "count(*) FILTER (WHERE escalated)",
-                        "Tickets escalated to the quality department.", count=True),
+                Measure(
+                    "response_median_minutes",
+                    _pctl(0.5, "response_seconds", 60),
+                    "Median response time (received to first dispatch), minutes.",
+                ),
+                Measure(
+                    "response_p90_minutes",
+                    _pctl(0.9, "response_seconds", 60),
+                    "90th percentile response time, minutes.",
+                ),
+                Measure(
+                    "resolution_median_hours",
+                    _pctl(0.5, "resolution_seconds", 3600),
+                    "Median resolution time (received to resolved), hours.",
+                ),
+                Measure(
+                    "resolution_p90_hours",
+                    _pctl(0.9, "resolution_seconds", 3600),
+                    "90th percentile resolution time, hours.",
+                ),
+                Measure(
+                    "response_sla_met_pct",
+                    _pct("count(*) FILTER (WHERE response_met)", "count(response_met)"),
+                    "Response SLA met, % of decided tickets.",
+                ),
+                Measure(
+                    "resolution_sla_met_pct",
+                    _pct("count(*) FILTER (WHERE resolution_met)", "count(resolution_met)"),
+                    "Resolution SLA met, % of decided tickets.",
+                ),
+                Measure(
+                    "sla_met_pct",
+                    _pct(
+                        "count(*) FILTER (WHERE response_met AND resolution_met)",
+                        "count(*) FILTER (WHERE (response_met AND resolution_met) IS NOT NULL)",
+                    ),
+                    "Both SLA phases met, % of tickets whose outcome is decided.",
+                ),
+                Measure(
+                    "sla_breaches",
+                    "count(*) FILTER (WHERE response_met = false OR resolution_met = false)",
+                    "Tickets with at least one SLA phase missed.",
+                    count=True,
+                ),
+                Measure(
+                    "callback_rate_pct",
+                    _pct(
+                        "count(*) FILTER (WHERE resolved_at IS NOT NULL AND callbacks_reached > 0)",
+                        "count(resolved_at)",
+                    ),
+                    "Callback rate (回访率): resolved tickets called back (reached), %.",
+                ),
+                Measure(
+                    "satisfaction_pct",
+                    _pct("sum(callbacks_satisfied)", "sum(callbacks_reached)"),
+                    "Callback satisfaction (满意率): satisfied ÷ reached callbacks, %.",
+                ),
+                Measure(
+                    "callback_rating_avg",
+                    "round((sum(rating_sum)::numeric / nullif(sum(rating_count), 0)), 2)",
+                    "Mean callback rating (1-5).",
+                ),
+                Measure(
+                    "reopened",
+                    "count(*) FILTER (WHERE reopen_count > 0)",
+                    "Tickets reopened at least once.",
+                    count=True,
+                ),
+                Measure(
+                    "reopen_rate_pct",
+                    _pct(
+                        "count(*) FILTER (WHERE reopen_count > 0)",
+                        "count(*) FILTER (WHERE resolved_at IS NOT NULL OR reopen_count > 0)",
+                    ),
+                    "Reopen rate: tickets reopened ÷ tickets resolved at least once, %.",
+                ),
+                Measure(
+                    "escalations",
+                    "count(*) FILTER (WHERE escalated)",
+                    "Tickets escalated to the quality department.",
+                    count=True,
+                ),
             ),
         ),
         Family(
             anchor="closed_local",
             measures=(
                 Measure("closed", "count(*)", "Tickets closed in the period.", count=True),
-                Measure("closed_by_override", "count(*) FILTER (WHERE closed_by_override)",
-                        "Of those, closed by a supervisor's override.", count=True),
+                Measure(
+                    "closed_by_override",
+                    "count(*) FILTER (WHERE closed_by_override)",
+                    "Of those, closed by a supervisor's override.",
+                    count=True,
+                ),
             ),
         ),
         Family(
             anchor="received_local",
             until="ended_local",
             measures=(
-                Measure("backlog", "count(*)", "Tickets open at the period's end (received, not closed or cancelled).",
-                        count=True),
+                Measure(
+                    "backlog",
+                    "count(*)",
+                    "Tickets open at the period's end (received, not closed or cancelled).",
+                    count=True,
+                ),
             ),
         ),
     ),

@@ -54,13 +54,16 @@ class LedgerProjection(Projection):
                 (schema,),
             )
             if cur.fetchone() is None:
-                cur.execute(f"ALTER TABLE {schema}.ledger ADD COLUMN late boolean NOT NULL DEFAULT false")
+                cur.execute(
+                    f"ALTER TABLE {schema}.ledger ADD COLUMN late boolean NOT NULL DEFAULT false"
+                )
             self._checked.add(schema)
         # Every event with an id up to this position was handed out before this batch
         # (the runner holds the tracking row locked; it moves when the batch commits).
         generation = int(schema.rsplit("_g", 1)[1])
         cur.execute(
-            "SELECT position FROM qt_projection_tracking WHERE name = %s AND generation = %s", (self.name, generation)
+            "SELECT position FROM qt_projection_tracking WHERE name = %s AND generation = %s",
+            (self.name, generation),
         )
         row = cur.fetchone()
         self._final = int(row[0]) if row else 0
@@ -88,7 +91,9 @@ class LedgerProjection(Projection):
                 h = "unhashed"
             seq += 1
             prev = chain_hash(prev, rec.position, h)
-            rows.append((seq, rec.position, rec.issue_id, rec.version, h, prev, rec.position <= self._final))
+            rows.append(
+                (seq, rec.position, rec.issue_id, rec.version, h, prev, rec.position <= self._final)
+            )
         cur.executemany(
             f"INSERT INTO {schema}.ledger (seq, position, issue_id, version, event_hash, chain_hash, late)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",

@@ -64,7 +64,8 @@ class NonconformanceListProjection(Projection):
         if rec.aggregate == "Project":
             if rec.type == "Registered":
                 cur.execute(
-                    f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING", (e.code, e.region)
+                    f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (e.code, e.region),
                 )
             return
         if rec.type == "Raised":
@@ -74,19 +75,42 @@ class NonconformanceListProjection(Projection):
                     severity, status, department, raised_at, version, updated_at)
                     VALUES (%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),
                             %s,%s,%s,%s,%s,'raised',%s,%s,%s,%s)""",
-                (rec.issue_id, e.number, e.project, e.project, src.get("type"), src.get("id"),
-                 src.get("number") or src.get("ref"), src.get("item"), e.severity, e.department,
-                 e.timestamp, rec.version, e.timestamp),
+                (
+                    rec.issue_id,
+                    e.number,
+                    e.project,
+                    e.project,
+                    src.get("type"),
+                    src.get("id"),
+                    src.get("number") or src.get("ref"),
+                    src.get("item"),
+                    e.severity,
+                    e.department,
+                    e.timestamp,
+                    rec.version,
+                    e.timestamp,
+                ),
             )
             return
         sets: dict[str, Any] = {}
         if rec.type == "RecurrenceMarked":
-            sets = {"recurrence_of": e.recurrence_of.get("number"), "recurrence_of_id": e.recurrence_of.get("id")}
+            sets = {
+                "recurrence_of": e.recurrence_of.get("number"),
+                "recurrence_of_id": e.recurrence_of.get("id"),
+            }
         elif rec.type == "NoticeIssued":
-            sets = {"status": "noticed", "department": e.responsible_department,
-                    "responsible_person": e.responsible_person, "due_date": e.due_date, "overdue": False,
-                    "notice_count": e.notice_no, "escalation_level": e.escalation_level,
-                    "noticed_at": ("coalesce", e.timestamp), "rectified_at": None, "extension_pending": False}
+            sets = {
+                "status": "noticed",
+                "department": e.responsible_department,
+                "responsible_person": e.responsible_person,
+                "due_date": e.due_date,
+                "overdue": False,
+                "notice_count": e.notice_no,
+                "escalation_level": e.escalation_level,
+                "noticed_at": ("coalesce", e.timestamp),
+                "rectified_at": None,
+                "extension_pending": False,
+            }
             if e.deduction:
                 sets["deduction"] = True
         elif rec.type == "RootCauseAnalysed":
@@ -102,11 +126,21 @@ class NonconformanceListProjection(Projection):
         elif rec.type == "Verified":
             sets = {"verified_at": e.timestamp}
         elif rec.type == "Closed":
-            sets = {"status": "closed", "closed_at": e.timestamp, "closed_on_time": e.on_time, "overdue": False}
+            sets = {
+                "status": "closed",
+                "closed_at": e.timestamp,
+                "closed_on_time": e.on_time,
+                "overdue": False,
+            }
         elif rec.type == "ExtensionRequested":
             sets = {"extension_pending": True}
         elif rec.type == "ExtensionApproved":
-            sets = {"extension_pending": False, "due_date": e.due_date, "overdue": False, "extensions": ("add", 1)}
+            sets = {
+                "extension_pending": False,
+                "due_date": e.due_date,
+                "overdue": False,
+                "extensions": ("add", 1),
+            }
         elif rec.type == "ExtensionRejected":
             sets = {"extension_pending": False}
         elif rec.type == "Overdue":

@@ -62,6 +62,7 @@ def read_target(conn: psycopg.Connection[Any], min_position: int) -> int:
     ).fetchone()
     return max(min_position, row[0] or 0) if row else min_position
 
+
 TRACKING_COLUMNS = "generation, position, cursor_xid, cursor_id, pending_position, pending_xmax"
 
 
@@ -155,7 +156,9 @@ class EventSource:
         notifications, after = self.read_notifications(cursor, limit)
         return Batch(records=[self._record(n) for n in notifications], cursor=after)
 
-    def read_notifications(self, cursor: ReadCursor, limit: int) -> tuple[list[Notification], ReadCursor]:
+    def read_notifications(
+        self, cursor: ReadCursor, limit: int
+    ) -> tuple[list[Notification], ReadCursor]:
         """The stored events after `cursor` below the horizon, and the cursor after them."""
         with self.recorder.datastore.get_connection() as conn:
             with conn.pipeline():
@@ -165,13 +168,19 @@ class EventSource:
                     conn.execute(self._sql_async, prepare=True)
                     sequence = conn.execute(self._sql_sequence, prepare=True)
                     next_xid = conn.execute(self._sql_next_xid, prepare=True)
-                rows_cur = conn.execute(self._sql_rows, (str(cursor.xid), cursor.id, limit), prepare=True)
+                rows_cur = conn.execute(
+                    self._sql_rows, (str(cursor.xid), cursor.id, limit), prepare=True
+                )
             last = int(sequence.fetchone()["l"])
             xmax = int(next_xid.fetchone()["x"]) + 1
             rows = rows_cur.fetchall()
             horizon = int(rows[0]["xmin"])
             rows = [r for r in rows if r["notification_id"] is not None]
-            xid, nid = (int(rows[-1]["row_xid"]), rows[-1]["notification_id"]) if rows else (cursor.xid, cursor.id)
+            xid, nid = (
+                (int(rows[-1]["row_xid"]), rows[-1]["notification_id"])
+                if rows
+                else (cursor.xid, cursor.id)
+            )
 
             # Which sequence value is now known final?
             resolved = 0
@@ -185,12 +194,16 @@ class EventSource:
                 resolved = max(resolved, last)
             position = cursor.position
             if resolved > position:
-                row = conn.execute(self._sql_first_unconsumed, (position, resolved, str(xid), nid), prepare=True).fetchone()
+                row = conn.execute(
+                    self._sql_first_unconsumed, (position, resolved, str(xid), nid), prepare=True
+                ).fetchone()
                 first = row["m"] if row else None
                 position = resolved if first is None else max(position, first - 1)
             if pending is None and last > position and xmax > horizon:
                 pending = (last, xmax)
-        return [_notification(r) for r in rows], ReadCursor(xid, nid, position, *(pending or (None, None)))
+        return [_notification(r) for r in rows], ReadCursor(
+            xid, nid, position, *(pending or (None, None))
+        )
 
     def _read_after_position(self, after: int, limit: int) -> list[EventRecord]:
         # One-off scans (benchmarks, tools) from a known-final position: ids > after,
@@ -237,7 +250,9 @@ class GroupRunner(BackgroundLoop):
     #: A failing projection is left alone for this long before it is tried again.
     FAILURE_PAUSE = 1.0
 
-    def __init__(self, conninfo: str, source: EventSource, projections: Sequence[Projection], name: str = "") -> None:
+    def __init__(
+        self, conninfo: str, source: EventSource, projections: Sequence[Projection], name: str = ""
+    ) -> None:
         self.conninfo = conninfo
         self.source = source
         self.projections = list(projections)
@@ -262,7 +277,8 @@ class GroupRunner(BackgroundLoop):
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('qt_projection_setup'))")
             for p in projections:
                 row = conn.execute(
-                    "SELECT generation FROM qt_projection_tracking WHERE name=%s AND live", (p.name,)
+                    "SELECT generation FROM qt_projection_tracking WHERE name=%s AND live",
+                    (p.name,),
                 ).fetchone()
                 if row is None:
                     create_generation(conn, p, 1)
@@ -297,7 +313,13 @@ class GroupRunner(BackgroundLoop):
             applied = max(applied, self._apply(conn, cursor, batch, members))
         return applied
 
-    def _apply(self, conn: psycopg.Connection[Any], cursor: ReadCursor, batch: Batch, members: list[Projection]) -> int:
+    def _apply(
+        self,
+        conn: psycopg.Connection[Any],
+        cursor: ReadCursor,
+        batch: Batch,
+        members: list[Projection],
+    ) -> int:
         try:
             with conn.transaction():
                 locked = _live_tracking(conn, [p.name for p in members], lock=True)
@@ -317,8 +339,15 @@ class GroupRunner(BackgroundLoop):
                     " pending_position=%s, pending_xmax=%s, updated_at=now()"
                     " FROM unnest(%s::text[], %s::int[]) AS u(name, generation)"
                     " WHERE t.name = u.name AND t.generation = u.generation",
-                    (c.position, c.xid, c.id, c.pending_position, c.pending_xmax,
-                     [p.name for p in moving], [locked[p.name][0] for p in moving]),
+                    (
+                        c.position,
+                        c.xid,
+                        c.id,
+                        c.pending_position,
+                        c.pending_xmax,
+                        [p.name for p in moving],
+                        [locked[p.name][0] for p in moving],
+                    ),
                 )
             for p in moving:
                 self._paused.pop(p.name, None)
@@ -327,7 +356,11 @@ class GroupRunner(BackgroundLoop):
             if conn.broken or conn.closed:
                 raise
             if len(members) > 1:  # find the culprit: each on its own
-                log.warning("a projection of group %s failed (%r); applying the batch to each alone", self.name, e)
+                log.warning(
+                    "a projection of group %s failed (%r); applying the batch to each alone",
+                    self.name,
+                    e,
+                )
                 applied, failure = 0, None
                 for p in members:
                     try:
@@ -341,7 +374,9 @@ class GroupRunner(BackgroundLoop):
             if not self._live:  # a one-off catch-up reports the failure
                 raise
             self._paused[members[0].name] = time.monotonic() + self.FAILURE_PAUSE
-            log.exception("projection %s failed; retrying in %.1f s", members[0].name, self.FAILURE_PAUSE)
+            log.exception(
+                "projection %s failed; retrying in %.1f s", members[0].name, self.FAILURE_PAUSE
+            )
             return 0
 
     def run_once(self, max_batches: int | None = None) -> int:
@@ -380,9 +415,10 @@ class GroupRunner(BackgroundLoop):
         new session after a second)."""
         self._live = True
         channel = getattr(self.source.recorder, "channel_name", "qualtrace_events")
-        with psycopg.connect(self.conninfo, autocommit=True) as conn, psycopg.connect(
-            self.conninfo, autocommit=True
-        ) as listen:
+        with (
+            psycopg.connect(self.conninfo, autocommit=True) as conn,
+            psycopg.connect(self.conninfo, autocommit=True) as listen,
+        ):
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             while not self._stop.is_set():
                 n = self.process(conn)
@@ -411,7 +447,9 @@ class ProjectionRunner(GroupRunner):
         self.projection = projection
 
 
-def apply_records(cur: psycopg.Cursor[Any], projection: Projection, schema: str, records: Sequence[EventRecord]) -> None:
+def apply_records(
+    cur: psycopg.Cursor[Any], projection: Projection, schema: str, records: Sequence[EventRecord]
+) -> None:
     """Apply a batch of events to one projection's tables in `schema` (caller's transaction)."""
     if not records:
         return
@@ -442,7 +480,8 @@ def _tracking(
     if live and generation is not None:
         where += " AND live"
     row = conn.execute(
-        f"SELECT {TRACKING_COLUMNS} FROM qt_projection_tracking WHERE {where}" + (" FOR UPDATE" if lock else ""),
+        f"SELECT {TRACKING_COLUMNS} FROM qt_projection_tracking WHERE {where}"
+        + (" FOR UPDATE" if lock else ""),
         params,
     ).fetchone()
     if row is None:
@@ -498,7 +537,9 @@ def settling(conn: psycopg.Connection[Any], name: str, generation: int | None = 
     return found is not None and found[1].pending_position is not None
 
 
-def create_generation(conn: psycopg.Connection[Any], projection: Projection, generation: int) -> str:
+def create_generation(
+    conn: psycopg.Connection[Any], projection: Projection, generation: int
+) -> str:
     schema = schema_name(projection, generation)
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
@@ -529,21 +570,27 @@ def publish_views(conn: psycopg.Connection[Any], projection: Projection, generat
 VIEW_HOOKS: list[Any] = []
 
 
-def rebuild(conninfo: str, source: EventSource, projection: Projection, batch: int = 5000) -> dict[str, Any]:
+def rebuild(
+    conninfo: str, source: EventSource, projection: Projection, batch: int = 5000
+) -> dict[str, Any]:
     """Build a new generation beside the live one from the events, then switch readers
     over atomically and drop the old generation. The live runner keeps working meanwhile."""
     started = time.monotonic()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         with conn.transaction():
             live = conn.execute(
-                "SELECT generation FROM qt_projection_tracking WHERE name=%s AND live", (projection.name,)
+                "SELECT generation FROM qt_projection_tracking WHERE name=%s AND live",
+                (projection.name,),
             ).fetchone()
             old = live[0] if live else 0
             top = conn.execute(
-                "SELECT coalesce(max(generation), 0) FROM qt_projection_tracking WHERE name=%s", (projection.name,)
+                "SELECT coalesce(max(generation), 0) FROM qt_projection_tracking WHERE name=%s",
+                (projection.name,),
             ).fetchone()
             new = (top[0] if top else 0) + 1
-            conn.execute("DELETE FROM qt_projection_tracking WHERE name=%s AND NOT live", (projection.name,))
+            conn.execute(
+                "DELETE FROM qt_projection_tracking WHERE name=%s AND NOT live", (projection.name,)
+            )
             create_generation(conn, projection, new)
             conn.execute(
                 "INSERT INTO qt_projection_tracking (name, generation, live) VALUES (%s, %s, false)",
@@ -581,12 +628,20 @@ def rebuild(conninfo: str, source: EventSource, projection: Projection, batch: i
                         " a long-running transaction holds the read horizon back; try again"
                     )
                 time.sleep(0.01)
-            conn.execute("UPDATE qt_projection_tracking SET live = (generation = %s) WHERE name=%s", (new, projection.name))
+            conn.execute(
+                "UPDATE qt_projection_tracking SET live = (generation = %s) WHERE name=%s",
+                (new, projection.name),
+            )
             publish_views(conn, projection, new)
             if old:
-                conn.execute("DELETE FROM qt_projection_tracking WHERE name=%s AND generation=%s", (projection.name, old))
                 conn.execute(
-                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema_name(projection, old)))
+                    "DELETE FROM qt_projection_tracking WHERE name=%s AND generation=%s",
+                    (projection.name, old),
+                )
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                        sql.Identifier(schema_name(projection, old))
+                    )
                 )
         position = conn.execute(
             "SELECT position FROM qt_projection_tracking WHERE name=%s AND live", (projection.name,)

@@ -14,8 +14,22 @@ from psycopg import Cursor
 from projections.base import EventRecord, Projection
 
 _RESPONSE_COLUMNS = (
-    "id", "survey_id", "survey_number", "respondent_ref", "project", "region", "segment", "method", "status",
-    "valid", "complaint", "source", "nonconformance", "nonconformance_id", "recorded_at", "version",
+    "id",
+    "survey_id",
+    "survey_number",
+    "respondent_ref",
+    "project",
+    "region",
+    "segment",
+    "method",
+    "status",
+    "valid",
+    "complaint",
+    "source",
+    "nonconformance",
+    "nonconformance_id",
+    "recorded_at",
+    "version",
 )
 _COUNTERS = ("responses", "invalidated", "acknowledged", "nonconformances")
 
@@ -113,7 +127,9 @@ class SurveyListProjection(Projection):
 
     def _region(self, cur: Cursor[Any], schema: str, project: str) -> str | None:
         if project not in self._regions:
-            cur.execute(f"SELECT region FROM {schema}.project_regions WHERE project = %s", (project,))
+            cur.execute(
+                f"SELECT region FROM {schema}.project_regions WHERE project = %s", (project,)
+            )
             row = cur.fetchone()
             if row is None:
                 return None
@@ -125,7 +141,8 @@ class SurveyListProjection(Projection):
         if rec.aggregate == "Project":
             if rec.type == "Registered":
                 cur.execute(
-                    f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING", (e.code, e.region)
+                    f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (e.code, e.region),
                 )
                 self._regions[e.code] = e.region
             return
@@ -137,12 +154,22 @@ class SurveyListProjection(Projection):
     # -- campaigns ---------------------------------------------------------------------
     def _plan(self, cur: Cursor[Any], schema: str, plan: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key in ("title", "party", "agency", "segments", "methods", "target_sample", "target_csi"):
+        for key in (
+            "title",
+            "party",
+            "agency",
+            "segments",
+            "methods",
+            "target_sample",
+            "target_csi",
+        ):
             if key in plan:
                 out[key] = plan[key]
         if "projects" in plan:
             out["projects"] = list(plan["projects"])
-            out["regions"] = sorted({r for p in plan["projects"] if (r := self._region(cur, schema, p))})
+            out["regions"] = sorted(
+                {r for p in plan["projects"] if (r := self._region(cur, schema, p))}
+            )
         if "period" in plan:
             out["period_start"] = plan["period"]["start"]
             out["period_end"] = plan["period"]["end"]
@@ -152,10 +179,32 @@ class SurveyListProjection(Projection):
         e = rec.event
         t = f"{schema}.surveys"
         if rec.type == "Drafted":
-            row = self._plan(cur, schema, {k: getattr(e, k) for k in (
-                "title", "party", "agency", "segments", "methods", "target_sample", "target_csi", "projects", "period")})
-            row.update(id=rec.issue_id, number=e.number, status="drafted", drafted_at=e.timestamp,
-                       version=rec.version, updated_at=e.timestamp)
+            row = self._plan(
+                cur,
+                schema,
+                {
+                    k: getattr(e, k)
+                    for k in (
+                        "title",
+                        "party",
+                        "agency",
+                        "segments",
+                        "methods",
+                        "target_sample",
+                        "target_csi",
+                        "projects",
+                        "period",
+                    )
+                },
+            )
+            row.update(
+                id=rec.issue_id,
+                number=e.number,
+                status="drafted",
+                drafted_at=e.timestamp,
+                version=rec.version,
+                updated_at=e.timestamp,
+            )
             cols = list(row)
             cur.execute(
                 f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
@@ -175,8 +224,13 @@ class SurveyListProjection(Projection):
         elif rec.type == "Closed":
             sets = {"status": "closed", "closed_at": e.timestamp}
         elif rec.type == "Published":
-            sets = {"status": "published", "published_at": e.timestamp, "csi": e.results.get("csi"),
-                    "cli": e.results.get("cli"), "n": e.results.get("n")}
+            sets = {
+                "status": "published",
+                "published_at": e.timestamp,
+                "csi": e.results.get("csi"),
+                "cli": e.results.get("cli"),
+                "n": e.results.get("n"),
+            }
         elif rec.type == "ResponsesImported":
             sets = {"imports": ("add", 1)}
         sets["version"] = rec.version
@@ -198,11 +252,26 @@ class SurveyListProjection(Projection):
         if rec.type == "Recorded":
             survey_id = UUID(str(e.campaign_id))
             nc = e.nonconformance or {}
-            self._rows.append((
-                rec.issue_id, survey_id, e.campaign_number, e.respondent_ref, e.project,
-                self._region(cur, schema, e.project), e.segment, e.method, "recorded", True, bool(e.complaint),
-                str((e.source or {}).get("type", "single")), nc.get("number"), nc.get("id"), e.timestamp, rec.version,
-            ))
+            self._rows.append(
+                (
+                    rec.issue_id,
+                    survey_id,
+                    e.campaign_number,
+                    e.respondent_ref,
+                    e.project,
+                    self._region(cur, schema, e.project),
+                    e.segment,
+                    e.method,
+                    "recorded",
+                    True,
+                    bool(e.complaint),
+                    str((e.source or {}).get("type", "single")),
+                    nc.get("number"),
+                    nc.get("id"),
+                    e.timestamp,
+                    rec.version,
+                )
+            )
             counts = self._counts[survey_id]
             counts["responses"] += 1
             if nc:

@@ -70,21 +70,47 @@ class TicketListProjection(Projection):
                     received_at, response_due, resolution_due, version, updated_at)
                     VALUES (%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),
                             %s,%s,%s,%s,'received',%s,%s,%s,%s,%s)""",
-                (rec.issue_id, e.number, e.project, e.project, e.kind, e.channel, e.priority, e.category,
-                 e.timestamp, e.response_due, e.resolution_due, rec.version, e.timestamp),
+                (
+                    rec.issue_id,
+                    e.number,
+                    e.project,
+                    e.project,
+                    e.kind,
+                    e.channel,
+                    e.priority,
+                    e.category,
+                    e.timestamp,
+                    e.response_due,
+                    e.resolution_due,
+                    rec.version,
+                    e.timestamp,
+                ),
             )
             return
         sets: dict[str, Any] = {}
         if rec.type == "Dispatched":
-            sets = {"status": "dispatched", "department": e.department, "assignee": e.assignee,
-                    "dispatched_at": ("coalesce", e.timestamp)}
+            sets = {
+                "status": "dispatched",
+                "department": e.department,
+                "assignee": e.assignee,
+                "dispatched_at": ("coalesce", e.timestamp),
+            }
         elif rec.type == "Transferred":
-            sets = {"status": "dispatched", "department": e.department, "assignee": e.assignee,
-                    "transfers": ("add", 1), "dispatched_at": ("coalesce", e.timestamp)}
+            sets = {
+                "status": "dispatched",
+                "department": e.department,
+                "assignee": e.assignee,
+                "transfers": ("add", 1),
+                "dispatched_at": ("coalesce", e.timestamp),
+            }
         elif rec.type == "Accepted":
             sets = {"status": "in_progress", "accepted_at": ("coalesce", e.timestamp)}
         elif rec.type == "Resolved":
-            sets = {"status": "resolved", "resolved_at": e.timestamp, "first_resolved_at": ("coalesce", e.timestamp)}
+            sets = {
+                "status": "resolved",
+                "resolved_at": e.timestamp,
+                "first_resolved_at": ("coalesce", e.timestamp),
+            }
         elif rec.type == "CallbackRecorded":
             sets = {"callbacks": ("add", 1), "callback_reached": e.reached}
             if e.reached:

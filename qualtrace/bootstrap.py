@@ -60,7 +60,9 @@ class Container:
             self.deadline_watcher.stop()
         if self.refresher is not None:
             self.refresher.stop()
-        stoppers = [threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)]
+        stoppers = [
+            threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)
+        ]
         for t in stoppers:
             t.start()
         for t in stoppers:
@@ -102,7 +104,9 @@ def bootstrap(
     policies: dict[str, Any] = {
         "sla": validate_sla(settings.sla_policy) if settings.sla_policy else DEFAULT_SLA,
         "unreached_attempts_for_override": settings.unreached_attempts_for_override,
-        "grading": validate_grading(settings.grading_policy) if settings.grading_policy else DEFAULT_GRADING,
+        "grading": validate_grading(settings.grading_policy)
+        if settings.grading_policy
+        else DEFAULT_GRADING,
     }
     env = eventsourcing_env(url, settings.pool_size)
     env["CREATE_TABLE"] = "y" if setup else "n"
@@ -118,8 +122,18 @@ def bootstrap(
     models = [p for p in projections if not isinstance(p, ProcessFollower)]
     followers = [r for r in runners if isinstance(r.projection, ProcessFollower)]
     groups: list[GroupRunner] = [GroupRunner(url, source, models, name="read-models"), *followers]
-    pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=settings.pool_size, kwargs={"autocommit": True}, open=True)
-    return Container(settings=settings, url=url, app=app, pool=pool, source=source, runners=runners, groups=groups,
-                     embedded=embedded,
-                     deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
-                     refresher=CellRefresher(url, projections))
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url, min_size=1, max_size=settings.pool_size, kwargs={"autocommit": True}, open=True
+    )
+    return Container(
+        settings=settings,
+        url=url,
+        app=app,
+        pool=pool,
+        source=source,
+        runners=runners,
+        groups=groups,
+        embedded=embedded,
+        deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
+        refresher=CellRefresher(url, projections),
+    )

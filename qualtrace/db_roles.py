@@ -42,11 +42,17 @@ def _ensure_role(conn: psycopg.Connection[Any], role: str, password: str | None)
         except (errors.DuplicateObject, errors.UniqueViolation):
             pass  # created meanwhile by a setup of another database on this server
     if password:
-        conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
     return "created" if not exists else "exists"
 
 
-def setup_roles(url: str, app_password: str | None = None, reporting_password: str | None = None) -> list[str]:
+def setup_roles(
+    url: str, app_password: str | None = None, reporting_password: str | None = None
+) -> list[str]:
     """Create or update the roles and their grants; return a report, one line per step."""
     report: list[str] = []
     app = sql.Identifier(APP_ROLE)
@@ -55,24 +61,43 @@ def setup_roles(url: str, app_password: str | None = None, reporting_password: s
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('qt_setup_roles'))")
             # The admin must be a member to hand objects over (needed when it is not a superuser).
-            is_super = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+            is_super = conn.execute(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
             if not (is_super and is_super[0]):
                 conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(app))
             db = sql.Identifier(conn.info.dbname)
-            conn.execute(sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO {}").format(db, app))
+            conn.execute(
+                sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO {}").format(db, app)
+            )
             conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(app))
             # Service tables and sequences in public: full DML ...
-            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(app))
-            conn.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(app))
-            conn.execute(sql.SQL(
-                "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
-            ).format(app))
-            conn.execute(sql.SQL(
-                "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {}"
-            ).format(app))
+            conn.execute(
+                sql.SQL(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
+                ).format(app)
+            )
+            conn.execute(
+                sql.SQL(
+                    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}"
+                ).format(app)
+            )
+            conn.execute(
+                sql.SQL(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
+                ).format(app)
+            )
+            conn.execute(
+                sql.SQL(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {}"
+                ).format(app)
+            )
             # ... except the append-only ones: SELECT and INSERT, never UPDATE/DELETE/TRUNCATE.
             for table in APPEND_ONLY:
-                if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is None:  # type: ignore[index]
+                if (
+                    conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0]
+                    is None
+                ):  # type: ignore[index]
                     continue
                 t = sql.Identifier("public", table)
                 conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(t, app))
@@ -81,13 +106,16 @@ def setup_roles(url: str, app_password: str | None = None, reporting_password: s
                 report.append(f"{table}: {APP_ROLE} may SELECT, INSERT only")
             # The read side belongs to the service: rebuilds create and drop schemas.
             schemas = [
-                r[0] for r in conn.execute(
+                r[0]
+                for r in conn.execute(
                     "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'qt\\_%%' OR nspname = ANY(%s)",
                     (list(EXTRA_OWNED_SCHEMAS),),
                 ).fetchall()
             ]
             for schema in schemas:
-                conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), app))
+                conn.execute(
+                    sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), app)
+                )
                 rels = conn.execute(
                     "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                     " WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p')",
@@ -96,17 +124,26 @@ def setup_roles(url: str, app_password: str | None = None, reporting_password: s
                 for name, kind in rels:
                     what = {"v": "VIEW", "m": "MATERIALIZED VIEW"}.get(kind, "TABLE")
                     conn.execute(
-                        sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(what), sql.Identifier(schema, name), app)
+                        sql.SQL("ALTER {} {} OWNER TO {}").format(
+                            sql.SQL(what), sql.Identifier(schema, name), app
+                        )
                     )
                 # Sequences behind serial columns moved with their tables; any other, usable.
-                conn.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(
-                    sql.Identifier(schema), app))
-            report.append(f"read-side schemas owned by {APP_ROLE}: {', '.join(sorted(schemas)) or 'none yet'}")
+                conn.execute(
+                    sql.SQL(
+                        "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {} TO {}"
+                    ).format(sql.Identifier(schema), app)
+                )
+            report.append(
+                f"read-side schemas owned by {APP_ROLE}: {', '.join(sorted(schemas)) or 'none yet'}"
+            )
         try:
             from projections.kpis_reporting import ensure_role as ensure_reporting_role
         except ImportError:  # pragma: no cover - the KPI read side is not installed
             ensure_reporting_role = None
         if ensure_reporting_role is not None:
             ok = ensure_reporting_role(conn, reporting_password)
-            report.append("role qualtrace_reporting: " + ("ready" if ok else "not created (no CREATEROLE)"))
+            report.append(
+                "role qualtrace_reporting: " + ("ready" if ok else "not created (no CREATEROLE)")
+            )
     return report

@@ -30,9 +30,30 @@ from qualtrace.settings import Settings
 YEAR_START = datetime(2025, 1, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
 
 REGIONS = [("EC", "华东区域"), ("SC", "华南区域"), ("NC", "华北区域"), ("SW", "西南区域")]
-ESTATES = ["绿地花园", "滨江苑", "锦绣华庭", "翠湖天地", "阳光城", "御景湾", "金色家园", "万科城",
-           "碧桂园", "龙湖郦城", "世纪名苑", "东方明珠苑", "香樟园", "紫薇花园", "和平里", "星河湾"]
-CITIES = {"EC": ["上海", "杭州", "南京"], "SC": ["深圳", "广州"], "NC": ["北京", "天津"], "SW": ["成都", "重庆"]}
+ESTATES = [
+    "绿地花园",
+    "滨江苑",
+    "锦绣华庭",
+    "翠湖天地",
+    "阳光城",
+    "御景湾",
+    "金色家园",
+    "万科城",
+    "碧桂园",
+    "龙湖郦城",
+    "世纪名苑",
+    "东方明珠苑",
+    "香樟园",
+    "紫薇花园",
+    "和平里",
+    "星河湾",
+]
+CITIES = {
+    "EC": ["上海", "杭州", "南京"],
+    "SC": ["深圳", "广州"],
+    "NC": ["北京", "天津"],
+    "SW": ["成都", "重庆"],
+}
 
 ADMIN = Principal("demo.admin", "系统管理员", "admin")
 DESK = Principal("demo.desk", "李娜", "front_desk")
@@ -43,43 +64,161 @@ QM1 = Principal("demo.qm1", "周敏", "quality_manager")
 QM2 = Principal("demo.qm2", "吴磊", "quality_manager")
 
 TICKET_TEXTS = {
-    "repair": [("水电", "卫生间水管漏水，楼下天花板渗水"), ("电梯", "3号电梯运行异响，门关闭缓慢"),
-               ("门禁", "单元门禁刷卡无反应"), ("照明", "地下车库B区照明灯不亮"), ("给排水", "厨房下水道堵塞")],
-    "complaint": [("噪音", "夜间装修噪音扰民"), ("保洁", "楼道垃圾未及时清运，有异味"),
-                  ("安保", "外来人员随意进出小区"), ("服务态度", "前台接待态度冷淡"), ("停车", "消防通道被车辆占用")],
-    "inquiry": [("物业费", "咨询物业费缴纳方式和发票"), ("装修", "咨询装修申请流程"), ("快递", "快递柜使用问题")],
+    "repair": [
+        ("水电", "卫生间水管漏水，楼下天花板渗水"),
+        ("电梯", "3号电梯运行异响，门关闭缓慢"),
+        ("门禁", "单元门禁刷卡无反应"),
+        ("照明", "地下车库B区照明灯不亮"),
+        ("给排水", "厨房下水道堵塞"),
+    ],
+    "complaint": [
+        ("噪音", "夜间装修噪音扰民"),
+        ("保洁", "楼道垃圾未及时清运，有异味"),
+        ("安保", "外来人员随意进出小区"),
+        ("服务态度", "前台接待态度冷淡"),
+        ("停车", "消防通道被车辆占用"),
+    ],
+    "inquiry": [
+        ("物业费", "咨询物业费缴纳方式和发票"),
+        ("装修", "咨询装修申请流程"),
+        ("快递", "快递柜使用问题"),
+    ],
     "suggestion": [("绿化", "建议增加儿童游乐区绿化"), ("设施", "建议增设电动车充电桩")],
     "praise": [("表扬", "维修师傅上门及时，服务周到")],
 }
-KIND_WEIGHTS = [("repair", 50), ("complaint", 20), ("inquiry", 18), ("suggestion", 7), ("praise", 5)]
-DEPTS = {"水电": "engineering", "电梯": "engineering", "门禁": "engineering", "照明": "engineering",
-         "给排水": "engineering", "保洁": "cleaning", "安保": "security", "停车": "security",
-         "绿化": "landscaping"}
+KIND_WEIGHTS = [
+    ("repair", 50),
+    ("complaint", 20),
+    ("inquiry", 18),
+    ("suggestion", 7),
+    ("praise", 5),
+]
+DEPTS = {
+    "水电": "engineering",
+    "电梯": "engineering",
+    "门禁": "engineering",
+    "照明": "engineering",
+    "给排水": "engineering",
+    "保洁": "cleaning",
+    "安保": "security",
+    "停车": "security",
+    "绿化": "landscaping",
+}
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
 
 SECTIONS: list[dict[str, Any]] = [
-    {"code": "KF", "name": "客户服务", "items": [
-        {"code": "KF-01", "requirement": "前台接待礼貌规范，着装整洁", "max_points": 10, "critical": False},
-        {"code": "KF-02", "requirement": "投诉在24小时内回复业主", "max_points": 10, "critical": True},
-        {"code": "KF-03", "requirement": "报修工单按时回访", "max_points": 10, "critical": False}]},
-    {"code": "GC", "name": "工程维护", "items": [
-        {"code": "GC-01", "requirement": "电梯年检合格证在有效期内", "max_points": 10, "critical": True},
-        {"code": "GC-02", "requirement": "消防设施完好，通道畅通", "max_points": 10, "critical": True},
-        {"code": "GC-03", "requirement": "设备房整洁，巡检记录完整", "max_points": 10, "critical": False}]},
-    {"code": "HJ", "name": "环境与秩序", "items": [
-        {"code": "HJ-01", "requirement": "公共区域清洁无垃圾堆放", "max_points": 10, "critical": False},
-        {"code": "HJ-02", "requirement": "绿化养护良好，无枯死苗木", "max_points": 10, "critical": False},
-        {"code": "HJ-03", "requirement": "门岗对外来人员登记", "max_points": 10, "critical": False}]},
+    {
+        "code": "KF",
+        "name": "客户服务",
+        "items": [
+            {
+                "code": "KF-01",
+                "requirement": "前台接待礼貌规范，着装整洁",
+                "max_points": 10,
+                "critical": False,
+            },
+            {
+                "code": "KF-02",
+                "requirement": "投诉在24小时内回复业主",
+                "max_points": 10,
+                "critical": True,
+            },
+            {
+                "code": "KF-03",
+                "requirement": "报修工单按时回访",
+                "max_points": 10,
+                "critical": False,
+            },
+        ],
+    },
+    {
+        "code": "GC",
+        "name": "工程维护",
+        "items": [
+            {
+                "code": "GC-01",
+                "requirement": "电梯年检合格证在有效期内",
+                "max_points": 10,
+                "critical": True,
+            },
+            {
+                "code": "GC-02",
+                "requirement": "消防设施完好，通道畅通",
+                "max_points": 10,
+                "critical": True,
+            },
+            {
+                "code": "GC-03",
+                "requirement": "设备房整洁，巡检记录完整",
+                "max_points": 10,
+                "critical": False,
+            },
+        ],
+    },
+    {
+        "code": "HJ",
+        "name": "环境与秩序",
+        "items": [
+            {
+                "code": "HJ-01",
+                "requirement": "公共区域清洁无垃圾堆放",
+                "max_points": 10,
+                "critical": False,
+            },
+            {
+                "code": "HJ-02",
+                "requirement": "绿化养护良好，无枯死苗木",
+                "max_points": 10,
+                "critical": False,
+            },
+            {
+                "code": "HJ-03",
+                "requirement": "门岗对外来人员登记",
+                "max_points": 10,
+                "critical": False,
+            },
+        ],
+    },
 ]
 FINDINGS = {"KF": "现场抽查发现接待不规范", "GC": "设备巡检记录缺失", "HJ": "公共区域存在卫生死角"}
 
 SURVEY_QUESTIONS: list[dict[str, Any]] = [
-    {"code": "Q1", "text": "您对客户服务的满意程度", "dimension": "service", "weight": 2, "overall": False},
-    {"code": "Q2", "text": "您对维修及时性的满意程度", "dimension": "repair", "weight": 2, "overall": False},
-    {"code": "Q3", "text": "您对环境卫生的满意程度", "dimension": "environment", "weight": 1, "overall": False},
-    {"code": "Q4", "text": "您对安全秩序的满意程度", "dimension": "security", "weight": 1, "overall": False},
-    {"code": "OV", "text": "总体而言，您对物业服务的满意程度", "dimension": "overall", "weight": 1, "overall": True},
+    {
+        "code": "Q1",
+        "text": "您对客户服务的满意程度",
+        "dimension": "service",
+        "weight": 2,
+        "overall": False,
+    },
+    {
+        "code": "Q2",
+        "text": "您对维修及时性的满意程度",
+        "dimension": "repair",
+        "weight": 2,
+        "overall": False,
+    },
+    {
+        "code": "Q3",
+        "text": "您对环境卫生的满意程度",
+        "dimension": "environment",
+        "weight": 1,
+        "overall": False,
+    },
+    {
+        "code": "Q4",
+        "text": "您对安全秩序的满意程度",
+        "dimension": "security",
+        "weight": 1,
+        "overall": False,
+    },
+    {
+        "code": "OV",
+        "text": "总体而言，您对物业服务的满意程度",
+        "dimension": "overall",
+        "weight": 1,
+        "overall": True,
+    },
 ]
 
 
@@ -118,7 +257,9 @@ class Runner:
         self.clock.now = at
         self.stats.commands += 1
         try:
-            return getattr(self.app, verb)(Call(who, f"demo-{uuid.uuid4().hex[:12]}"), *args, **kwargs)
+            return getattr(self.app, verb)(
+                Call(who, f"demo-{uuid.uuid4().hex[:12]}"), *args, **kwargs
+            )
         except DomainError as e:
             # Should not happen (the scenario follows the rules); counted and reported.
             self.stats.rejected += 1
@@ -130,7 +271,11 @@ class Runner:
         self.stats.counts[what] = self.stats.counts.get(what, 0) + n
 
     def person(self) -> str:
-        return self.rng.choice(SURNAMES) + self.rng.choice(GIVEN) + (self.rng.choice(GIVEN) if self.rng.random() < 0.6 else "")
+        return (
+            self.rng.choice(SURNAMES)
+            + self.rng.choice(GIVEN)
+            + (self.rng.choice(GIVEN) if self.rng.random() < 0.6 else "")
+        )
 
     # -- tickets ---------------------------------------------------------------------
     def ticket(self, project: str, at: datetime) -> None:
@@ -138,12 +283,22 @@ class Runner:
         kind = rng.choices([k for k, _ in KIND_WEIGHTS], [w for _, w in KIND_WEIGHTS])[0]
         category, text = rng.choice(TICKET_TEXTS[kind])
         phone = "13" + "".join(rng.choice("0123456789") for _ in range(9))
-        r = self.do(DESK, at, "receive_ticket", project=project, kind=kind,
-                    channel=rng.choice(["phone", "phone", "app", "walk_in", "web", "staff_relay"]),
-                    priority=rng.choices(["urgent", "high", "normal", "low"], [5, 20, 60, 15])[0],
-                    category=category, description=text,
-                    reporter={"name": self.person(), "unit": f"{rng.randint(1, 20)}-{rng.randint(1, 30)}0{rng.randint(1, 4)}",
-                              "phone": phone})
+        r = self.do(
+            DESK,
+            at,
+            "receive_ticket",
+            project=project,
+            kind=kind,
+            channel=rng.choice(["phone", "phone", "app", "walk_in", "web", "staff_relay"]),
+            priority=rng.choices(["urgent", "high", "normal", "low"], [5, 20, 60, 15])[0],
+            category=category,
+            description=text,
+            reporter={
+                "name": self.person(),
+                "unit": f"{rng.randint(1, 20)}-{rng.randint(1, 30)}0{rng.randint(1, 4)}",
+                "phone": phone,
+            },
+        )
         if r is None:
             return
         self.count("tickets")
@@ -156,8 +311,15 @@ class Runner:
         self.do(SUP, t, "dispatch_ticket", ref, dept, self.person())
         if rng.random() < 0.06:
             t += timedelta(minutes=rng.randint(10, 120))
-            self.do(SUP, t, "transfer_ticket", ref, "engineering" if dept != "engineering" else "customer_service",
-                    None, "非本部门职责，转派处理")
+            self.do(
+                SUP,
+                t,
+                "transfer_ticket",
+                ref,
+                "engineering" if dept != "engineering" else "customer_service",
+                None,
+                "非本部门职责，转派处理",
+            )
         for attempt in range(3):
             t += timedelta(minutes=rng.randint(5, 90))
             self.do(STAFF, t, "accept_ticket", ref)
@@ -174,14 +336,24 @@ class Runner:
                 self.do(SUP, t, "close_ticket", ref, "三次回访未接通，主管确认关闭")
                 return
             satisfied = attempt == 2 or rng.random() < 0.88
-            self.do(DESK, t, "callback_ticket", ref, True, satisfied,
-                    rng.choice([4, 5, 5]) if satisfied else rng.choice([1, 2]), None if satisfied else "问题未彻底解决")
+            self.do(
+                DESK,
+                t,
+                "callback_ticket",
+                ref,
+                True,
+                satisfied,
+                rng.choice([4, 5, 5]) if satisfied else rng.choice([1, 2]),
+                None if satisfied else "问题未彻底解决",
+            )
             if satisfied:
                 t += timedelta(minutes=rng.randint(1, 30))
                 self.do(DESK, t, "close_ticket", ref, None)
                 if kind == "complaint" and rng.random() < 0.04:
                     t += timedelta(hours=2)
-                    esc = self.do(SUP, t, "escalate_ticket", ref, "同类投诉反复发生，升级至品质部", "major")
+                    esc = self.do(
+                        SUP, t, "escalate_ticket", ref, "同类投诉反复发生，升级至品质部", "major"
+                    )
                     if esc is not None:
                         self.nonconformance(esc.extra["nonconformance"]["number"], t)
                 return
@@ -197,28 +369,63 @@ class Runner:
         if rng.random() < 0.03:
             self.do(QM1, t, "cancel_nonconformance", ref, "经复核不构成不合格，撤销")
             return
-        self.do(QM1, t, "notice_nonconformance", ref, rng.choice(["engineering", "customer_service", "cleaning", "security"]),
-                self.person())
+        self.do(
+            QM1,
+            t,
+            "notice_nonconformance",
+            ref,
+            rng.choice(["engineering", "customer_service", "cleaning", "security"]),
+            self.person(),
+        )
         for round_ in range(2):  # a second round when the first verification finds it not effective
             t += timedelta(days=rng.randint(1, 3))
             self.do(SUP, t, "analyse_nonconformance", ref, "人员培训不到位，巡检制度执行不严")
             t += timedelta(hours=rng.randint(2, 30))
-            self.do(SUP, t, "plan_nonconformance", ref, ["立即整改现场问题", "补齐相关记录"], ["每月开展专项培训", "纳入月度考核"])
+            self.do(
+                SUP,
+                t,
+                "plan_nonconformance",
+                ref,
+                ["立即整改现场问题", "补齐相关记录"],
+                ["每月开展专项培训", "纳入月度考核"],
+            )
             t += timedelta(hours=rng.randint(2, 30))
             self.do(QM1, t, "decide_nonconformance_plan", ref, True, None)
             t += timedelta(days=rng.randint(1, 6))
-            self.do(SUP, t, "rectify_nonconformance", ref, "已按计划完成整改并拍照留存", ["整改照片.jpg"])
+            self.do(
+                SUP,
+                t,
+                "rectify_nonconformance",
+                ref,
+                "已按计划完成整改并拍照留存",
+                ["整改照片.jpg"],
+            )
             t += timedelta(days=rng.randint(1, 3))
             effective = round_ == 1 or rng.random() < 0.9
-            self.do(INSPECTOR, t, "verify_nonconformance", ref, effective, "复检合格" if effective else "复检仍不合格")
+            self.do(
+                INSPECTOR,
+                t,
+                "verify_nonconformance",
+                ref,
+                effective,
+                "复检合格" if effective else "复检仍不合格",
+            )
             if effective:
                 return
 
     # -- inspections ---------------------------------------------------------------------
     def inspection(self, project: str, template: str, at: datetime) -> None:
         rng = self.rng
-        r = self.do(INSPECTOR, at - timedelta(days=5), "schedule_inspection", project=project, kind="regional_monthly",
-                    template_id=template, planned_for=at.date().isoformat(), inspectors=[INSPECTOR.name])
+        r = self.do(
+            INSPECTOR,
+            at - timedelta(days=5),
+            "schedule_inspection",
+            project=project,
+            kind="regional_monthly",
+            template_id=template,
+            planned_for=at.date().isoformat(),
+            inspectors=[INSPECTOR.name],
+        )
         if r is None:
             return
         self.count("inspections")
@@ -229,10 +436,27 @@ class Runner:
             for item in section["items"]:
                 t += timedelta(minutes=rng.randint(3, 15))
                 if rng.random() < 0.07:
-                    self.do(INSPECTOR, t, "score_inspection_item", ref, item["code"], rng.randint(0, 5), "fail",
-                            FINDINGS[section["code"]], ["现场照片.jpg"])
+                    self.do(
+                        INSPECTOR,
+                        t,
+                        "score_inspection_item",
+                        ref,
+                        item["code"],
+                        rng.randint(0, 5),
+                        "fail",
+                        FINDINGS[section["code"]],
+                        ["现场照片.jpg"],
+                    )
                 else:
-                    self.do(INSPECTOR, t, "score_inspection_item", ref, item["code"], rng.choice([8, 9, 10, 10]), "pass")
+                    self.do(
+                        INSPECTOR,
+                        t,
+                        "score_inspection_item",
+                        ref,
+                        item["code"],
+                        rng.choice([8, 9, 10, 10]),
+                        "pass",
+                    )
         t += timedelta(minutes=30)
         result = self.do(INSPECTOR, t, "submit_inspection", ref)
         if result is None:
@@ -249,7 +473,14 @@ def _projects(n: int) -> list[tuple[str, str, str, int]]:
     for i in range(n):
         region = REGIONS[i % len(REGIONS)][0]
         city = CITIES[region][(i // len(REGIONS)) % len(CITIES[region])]
-        out.append((f"{region}{i + 1:02d}", f"{city}{ESTATES[i % len(ESTATES)]}", region, 300 + (i * 137) % 1500))
+        out.append(
+            (
+                f"{region}{i + 1:02d}",
+                f"{city}{ESTATES[i % len(ESTATES)]}",
+                region,
+                300 + (i * 137) % 1500,
+            )
+        )
     return out
 
 
@@ -258,15 +489,24 @@ def _worker(args: tuple[str | None, list[str], str, int, int, int]) -> Stats:
     from qualtrace.bootstrap import bootstrap
 
     clock = DemoClock()
-    c = bootstrap(Settings(database_url=url, pool_size=2, run_projections=False), clock=clock, setup=False)
+    c = bootstrap(
+        Settings(database_url=url, pool_size=2, run_projections=False), clock=clock, setup=False
+    )
     try:
         return run_projects(c.app, clock, projects, template, tickets, months, random.Random(seed))
     finally:
         c.close()
 
 
-def run_projects(app: Any, clock: DemoClock, projects: list[str], template: str, tickets: int, months: int,
-                 rng: random.Random) -> Stats:
+def run_projects(
+    app: Any,
+    clock: DemoClock,
+    projects: list[str],
+    template: str,
+    tickets: int,
+    months: int,
+    rng: random.Random,
+) -> Stats:
     """Tickets spread over the months, and a monthly inspection of each project, in time order."""
     r = Runner(app, clock, rng)
     days = max(1, int(months * 365 / 12))
@@ -283,14 +523,30 @@ def run_projects(app: Any, clock: DemoClock, projects: list[str], template: str,
     return r.stats
 
 
-def survey(app: Any, clock: DemoClock, projects: list[str], quarter: int, responses: int, rng: random.Random) -> Stats:
+def survey(
+    app: Any,
+    clock: DemoClock,
+    projects: list[str],
+    quarter: int,
+    responses: int,
+    rng: random.Random,
+) -> Stats:
     r = Runner(app, clock, rng)
     first = YEAR_START + timedelta(days=91 * quarter + 60)
     plan = {
-        "title": f"2025年第{quarter + 1}季度业主满意度调查", "objectives": "了解业主对物业服务的满意度，识别改进机会",
-        "party": "first_party", "methods": ["phone", "web", "face_to_face"], "segments": ["owner", "tenant"],
-        "projects": projects, "period": {"start": first.date().isoformat(), "end": (first + timedelta(days=20)).date().isoformat()},
-        "target_sample": responses, "target_csi": 80, "questions": SURVEY_QUESTIONS,
+        "title": f"2025年第{quarter + 1}季度业主满意度调查",
+        "objectives": "了解业主对物业服务的满意度，识别改进机会",
+        "party": "first_party",
+        "methods": ["phone", "web", "face_to_face"],
+        "segments": ["owner", "tenant"],
+        "projects": projects,
+        "period": {
+            "start": first.date().isoformat(),
+            "end": (first + timedelta(days=20)).date().isoformat(),
+        },
+        "target_sample": responses,
+        "target_csi": 80,
+        "questions": SURVEY_QUESTIONS,
     }
     made = r.do(QM1, first - timedelta(days=10), "draft_survey", **plan)
     if made is None:
@@ -302,15 +558,25 @@ def survey(app: Any, clock: DemoClock, projects: list[str], quarter: int, respon
     r.count("surveys")
     for i in range(responses):
         base = rng.choices([5, 4, 3, 2], [40, 40, 15, 5])[0]
-        answers: dict[str, int | None] = {q["code"]: max(1, min(5, base + rng.choice([-1, 0, 0, 1]))) for q in SURVEY_QUESTIONS}
+        answers: dict[str, int | None] = {
+            q["code"]: max(1, min(5, base + rng.choice([-1, 0, 0, 1]))) for q in SURVEY_QUESTIONS
+        }
         if rng.random() < 0.05:
             answers["Q3"] = None
         at = first + timedelta(days=rng.randint(0, 19), minutes=rng.randint(0, 600))
         low = min(v for v in answers.values() if v is not None) <= 2
-        answer = r.do(DESK, at, "record_survey_response", ref, respondent_ref=f"H{quarter + 1}-{i + 1:05d}",
-             project=rng.choice(projects), segment=rng.choice(["owner", "owner", "tenant"]),
-             method=rng.choice(["phone", "web", "face_to_face"]), answers=answers,
-             comment="希望改进维修响应速度" if low else None)
+        answer = r.do(
+            DESK,
+            at,
+            "record_survey_response",
+            ref,
+            respondent_ref=f"H{quarter + 1}-{i + 1:05d}",
+            project=rng.choice(projects),
+            segment=rng.choice(["owner", "owner", "tenant"]),
+            method=rng.choice(["phone", "web", "face_to_face"]),
+            answers=answers,
+            comment="希望改进维修响应速度" if low else None,
+        )
         r.count("survey_responses")
         if answer is not None and answer.extra.get("nonconformance"):
             r.count("nonconformances")  # a low answer raises an improvement action
@@ -319,15 +585,28 @@ def survey(app: Any, clock: DemoClock, projects: list[str], quarter: int, respon
     return r.stats
 
 
-def fill(url: str | None, *, projects: int = 24, tickets: int = 3000, months: int = 12, survey_responses: int = 200,
-         workers: int = 1, seed: int = 2025) -> dict[str, Any]:
+def fill(
+    url: str | None,
+    *,
+    projects: int = 24,
+    tickets: int = 3000,
+    months: int = 12,
+    survey_responses: int = 200,
+    workers: int = 1,
+    seed: int = 2025,
+) -> dict[str, Any]:
     """Record the demo organisation into the store at `url` (None: the settings' database)."""
     from qualtrace.bootstrap import bootstrap
 
     started = time.monotonic()
     clock = DemoClock()
-    c = bootstrap(Settings(database_url=url, pool_size=2, run_projections=False) if url else Settings(run_projections=False),
-                  clock=clock, setup=True)
+    c = bootstrap(
+        Settings(database_url=url, pool_size=2, run_projections=False)
+        if url
+        else Settings(run_projections=False),
+        clock=clock,
+        setup=True,
+    )
     url = c.url
     rng = random.Random(seed)
     total = Stats()
@@ -338,23 +617,54 @@ def fill(url: str | None, *, projects: int = 24, tickets: int = 3000, months: in
             setup.do(ADMIN, YEAR_START - timedelta(days=30), "register_region", code, name)
         plist = _projects(projects)
         for code, name, region, households in plist:
-            setup.do(ADMIN, YEAR_START - timedelta(days=29), "register_project", code, name, region, households)
-        tpl = setup.do(QM1, YEAR_START - timedelta(days=20), "draft_template", "物业服务月度检查表", SECTIONS)
+            setup.do(
+                ADMIN,
+                YEAR_START - timedelta(days=29),
+                "register_project",
+                code,
+                name,
+                region,
+                households,
+            )
+        tpl = setup.do(
+            QM1, YEAR_START - timedelta(days=20), "draft_template", "物业服务月度检查表", SECTIONS
+        )
         setup.do(QM1, YEAR_START - timedelta(days=19), "publish_template", tpl.number)
         total.add(setup.stats)
         codes = [p[0] for p in plist]
         workers = max(1, min(workers, len(codes)))
-        shares = [(url, codes[i::workers], tpl.number, tickets // workers + (1 if i < tickets % workers else 0),
-                   months, seed + i + 1) for i in range(workers)]
+        shares = [
+            (
+                url,
+                codes[i::workers],
+                tpl.number,
+                tickets // workers + (1 if i < tickets % workers else 0),
+                months,
+                seed + i + 1,
+            )
+            for i in range(workers)
+        ]
         if workers == 1:
-            total.add(run_projects(c.app, clock, shares[0][1], tpl.number, shares[0][3], months, random.Random(seed + 1)))
+            total.add(
+                run_projects(
+                    c.app,
+                    clock,
+                    shares[0][1],
+                    tpl.number,
+                    shares[0][3],
+                    months,
+                    random.Random(seed + 1),
+                )
+            )
         else:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(workers) as pool:
                 for s in pool.map(_worker, shares):
                     total.add(s)
         for q in range(min(4, max(1, months // 3))):
-            total.add(survey(c.app, clock, codes, q, survey_responses, random.Random(seed * 10 + q)))
+            total.add(
+                survey(c.app, clock, codes, q, survey_responses, random.Random(seed * 10 + q))
+            )
         head = c.app.recorder.max_notification_id() or 0
     finally:
         c.close()

@@ -122,24 +122,48 @@ class Api:
         self.container = container
         self._tokens: dict[tuple[Any, ...], str] = {}
 
-    def token(self, role: str, user: str | None = None, name: str | None = None,
-              projects: tuple[str, ...] = (), region: str | None = None) -> dict[str, str]:
+    def token(
+        self,
+        role: str,
+        user: str | None = None,
+        name: str | None = None,
+        projects: tuple[str, ...] = (),
+        region: str | None = None,
+    ) -> dict[str, str]:
         from api.tokens import TokenStore
 
         key = (role, user, name, projects, region)
         if key not in self._tokens:
             _, token = TokenStore(self.container.url).create(
-                user or f"{role}-1", name or role.replace("_", " ").title(), role, list(projects), region
+                user or f"{role}-1",
+                name or role.replace("_", " ").title(),
+                role,
+                list(projects),
+                region,
             )
             self._tokens[key] = token
         return {"Authorization": f"Bearer {self._tokens[key]}"}
 
-    def post(self, path: str, json: Any = None, role: str = "admin", headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    def post(
+        self,
+        path: str,
+        json: Any = None,
+        role: str = "admin",
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Any:
         h = dict(self.token(role, **kw))
         h.update(headers or {})
         return self.client.post(path, json=json if json is not None else {}, headers=h)
 
-    def get(self, path: str, role: str = "auditor", headers: dict[str, str] | None = None, params: Any = None, **kw: Any) -> Any:
+    def get(
+        self,
+        path: str,
+        role: str = "auditor",
+        headers: dict[str, str] | None = None,
+        params: Any = None,
+        **kw: Any,
+    ) -> Any:
         h = dict(self.token(role, **kw))
         h.update(headers or {})
         return self.client.get(path, headers=h, params=params)
@@ -148,7 +172,10 @@ class Api:
         r = self.post("/regions", {"code": region, "name": f"Region {region}"})
         assert r.status_code == 201, r.text
         for code in projects:
-            r = self.post("/projects", {"code": code, "name": f"Project {code}", "region": region, "households": 800})
+            r = self.post(
+                "/projects",
+                {"code": code, "name": f"Project {code}", "region": region, "households": 800},
+            )
             assert r.status_code == 201, r.text
 
 

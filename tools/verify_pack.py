@@ -41,7 +41,9 @@ TOP_KEYS = {"manifest", "manifest_sha256", "events", "ledger"}
 
 def canonical(value: Any) -> bytes:
     """The bytes digests are taken of: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def file_bytes(pack: Any) -> bytes:
@@ -106,7 +108,9 @@ def _verify(pack: dict[str, Any], report: Report) -> None:
     if sha256_hex(canonical(ledger)) != manifest["ledger_sha256"]:
         report.fail("the ledger segment does not hash to the manifest's ledger_sha256")
     if manifest["event_count"] != len(events):
-        report.fail(f"the manifest counts {manifest['event_count']} events, the pack holds {len(events)}")
+        report.fail(
+            f"the manifest counts {manifest['event_count']} events, the pack holds {len(events)}"
+        )
     positions = [e["position"] for e in events]
     if positions != sorted(set(positions)):
         report.fail("events are not in strictly increasing position order")
@@ -123,7 +127,10 @@ def _verify(pack: dict[str, Any], report: Report) -> None:
                 report.fail(f"{where}: the stored bytes do not hash to state_sha256")
             if (json.loads(state.decode("utf-8")) if state else None) != e["payload"]:
                 report.fail(f"{where}: the payload is not what the stored bytes say")
-        if event_hash(e["issue_id"], e["version"], e["topic"], e["prev_hash"], e["state_sha256"]) != e["event_hash"]:
+        if (
+            event_hash(e["issue_id"], e["version"], e["topic"], e["prev_hash"], e["state_sha256"])
+            != e["event_hash"]
+        ):
             report.fail(f"{where}: does not hash to its event_hash")
 
     # 4. per-issue chains
@@ -140,22 +147,35 @@ def _verify(pack: dict[str, Any], report: Report) -> None:
         elif trace:
             report.fail(f"{issue_id}: the trace pack lacks versions 1 to {first['version'] - 1}")
         else:
-            report.notes.append(f"{issue_id}: the period starts at version {first['version']} (its chain is checked from there)")
+            report.notes.append(
+                f"{issue_id}: the period starts at version {first['version']} (its chain is checked from there)"
+            )
         for before, after in zip(chain, chain[1:], strict=False):
             if after["version"] != before["version"] + 1:
-                report.fail(f"{issue_id}: version {after['version']} follows version {before['version']}")
+                report.fail(
+                    f"{issue_id}: version {after['version']} follows version {before['version']}"
+                )
             elif after["prev_hash"] != before["event_hash"]:
-                report.fail(f"{issue_id} v{after['version']}: prev_hash is not the event_hash of v{before['version']}")
+                report.fail(
+                    f"{issue_id} v{after['version']}: prev_hash is not the event_hash of v{before['version']}"
+                )
 
     # 5. the ledger segment
     by_seq = {entry["seq"]: entry for entry in ledger}
     anchored = bool(ledger) and ledger[0]["seq"] == 1
-    if anchored and chain_hash(GENESIS, ledger[0]["position"], ledger[0]["event_hash"]) != ledger[0]["chain_hash"]:
+    if (
+        anchored
+        and chain_hash(GENESIS, ledger[0]["position"], ledger[0]["event_hash"])
+        != ledger[0]["chain_hash"]
+    ):
         report.fail("ledger entry 1 does not chain to the genesis hash")
     for before, after in zip(ledger, ledger[1:], strict=False):
         if after["seq"] != before["seq"] + 1:
             report.fail(f"ledger entry {after['seq']} follows entry {before['seq']}")
-        elif chain_hash(before["chain_hash"], after["position"], after["event_hash"]) != after["chain_hash"]:
+        elif (
+            chain_hash(before["chain_hash"], after["position"], after["event_hash"])
+            != after["chain_hash"]
+        ):
             report.fail(f"ledger entry {after['seq']} does not chain to entry {before['seq']}")
     unsealed = 0
     for e in events:
@@ -165,19 +185,33 @@ def _verify(pack: dict[str, Any], report: Report) -> None:
             continue
         entry = by_seq.get(seq)
         if entry is None:
-            report.fail(f"event at position {e['position']}: its ledger entry {seq} is not in the segment")
+            report.fail(
+                f"event at position {e['position']}: its ledger entry {seq} is not in the segment"
+            )
         elif entry["position"] != e["position"] or entry["event_hash"] != e["event_hash"]:
-            report.fail(f"event at position {e['position']}: ledger entry {seq} sealed another event")
+            report.fail(
+                f"event at position {e['position']}: ledger entry {seq} sealed another event"
+            )
         elif seq == ledger[0]["seq"] and not anchored:
-            report.fail(f"event at position {e['position']}: sealed by the segment's anchor entry, which is not checked")
+            report.fail(
+                f"event at position {e['position']}: sealed by the segment's anchor entry, which is not checked"
+            )
     if unsealed != manifest["unsealed_count"]:
-        report.fail(f"the manifest counts {manifest['unsealed_count']} unsealed events, the pack holds {unsealed}")
+        report.fail(
+            f"the manifest counts {manifest['unsealed_count']} unsealed events, the pack holds {unsealed}"
+        )
     if unsealed:
-        report.notes.append(f"{unsealed} event(s) were not yet sealed by the ledger when the pack was made"
-                            " (their issue chains are checked, not their place in the store)")
+        report.notes.append(
+            f"{unsealed} event(s) were not yet sealed by the ledger when the pack was made"
+            " (their issue chains are checked, not their place in the store)"
+        )
     head = manifest["ledger_head"]
     last = ledger[-1] if ledger else None
-    expected = {"seq": last["seq"], "position": last["position"], "chain_hash": last["chain_hash"]} if last else None
+    expected = (
+        {"seq": last["seq"], "position": last["position"], "chain_hash": last["chain_hash"]}
+        if last
+        else None
+    )
     if head != expected:
         report.fail("the manifest's ledger_head is not the last entry of the segment")
 
@@ -199,8 +233,10 @@ def main(argv: list[str]) -> int:
     pack = json.loads(raw.decode("utf-8"))
     m = pack["manifest"]
     issues = len({e["issue_id"] for e in pack["events"]})
-    print(f"VERIFIED: {m['event_count']} events of {issues} issue(s), {m['redacted_count']} redacted,"
-          f" {m['event_count'] - m['unsealed_count']} sealed by the ledger")
+    print(
+        f"VERIFIED: {m['event_count']} events of {issues} issue(s), {m['redacted_count']} redacted,"
+        f" {m['event_count'] - m['unsealed_count']} sealed by the ledger"
+    )
     print(f"manifest_sha256 {pack['manifest_sha256']}")
     if m["ledger_head"]:
         h = m["ledger_head"]

@@ -69,7 +69,9 @@ def resolve_issue(c: Any, call: Any, ref: str) -> dict[str, Any]:
     except ValueError:
         where, param = "upper(number) = upper(%s)", ref.strip()
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT * FROM qt_read.issues WHERE {where} ORDER BY created_at LIMIT 1", (param,))
+        cur.execute(
+            f"SELECT * FROM qt_read.issues WHERE {where} ORDER BY created_at LIMIT 1", (param,)
+        )
         row = cur.fetchone()
     if row is None or not in_scope(c, call.principal, row):
         raise NotFound("issue", ref)
@@ -77,7 +79,11 @@ def resolve_issue(c: Any, call: Any, ref: str) -> dict[str, Any]:
 
 
 def _masked(data: Any, role: str) -> Any:
-    if role not in UNMASKED_ROLES and isinstance(data, dict) and isinstance(data.get("reporter"), dict):
+    if (
+        role not in UNMASKED_ROLES
+        and isinstance(data, dict)
+        and isinstance(data.get("reporter"), dict)
+    ):
         return {**data, "reporter": masked_reporter(data["reporter"])}
     return data
 
@@ -93,13 +99,21 @@ def event_row(row: dict[str, Any], role: str) -> dict[str, Any]:
         "correlation_id": row["correlation_id"],
         "causation_id": row["causation_id"],
         "reason": row["reason"],
-        "summary": summarize(row["issue_kind"], row["type"], data if isinstance(data, dict) else {},
-                             row["actor_name"], row["reason"], row["version"]),
+        "summary": summarize(
+            row["issue_kind"],
+            row["type"],
+            data if isinstance(data, dict) else {},
+            row["actor_name"],
+            row["reason"],
+            row["version"],
+        ),
         "data": _masked(data, role),
     }
 
 
-def _parse_time(name: str, value: str | None, day_tz: str | None = None, end: bool = False) -> datetime | None:
+def _parse_time(
+    name: str, value: str | None, day_tz: str | None = None, end: bool = False
+) -> datetime | None:
     """ISO 8601; a time without an offset is taken as UTC. With `day_tz`, a bare date
     (YYYY-MM-DD) is that calendar day in the company's time zone: its start, or with
     `end` the start of the next day (so `to=2026-03-31` includes all of 31 March)."""
@@ -110,25 +124,46 @@ def _parse_time(name: str, value: str | None, day_tz: str | None = None, end: bo
             day = date.fromisoformat(value.strip())
         except ValueError:
             raise InvalidValue(name, "must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
-        return datetime.combine(day + timedelta(days=1 if end else 0), dtime(), tzinfo=ZoneInfo(day_tz))
+        return datetime.combine(
+            day + timedelta(days=1 if end else 0), dtime(), tzinfo=ZoneInfo(day_tz)
+        )
     try:
         # A '+' left unencoded in a query string arrives as a space.
         ts = datetime.fromisoformat(re.sub(r" (\d\d:?\d\d)$", r"+\1", value.strip()))
     except ValueError:
-        raise InvalidValue(name, "must be an ISO 8601 time, e.g. 2026-03-02T09:00:00+08:00") from None
+        raise InvalidValue(
+            name, "must be an ISO 8601 time, e.g. 2026-03-02T09:00:00+08:00"
+        ) from None
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def _wants_csv(request: Request, fmt: str | None) -> bool:
     if fmt is not None and fmt.lower() not in ("csv", "json"):
         raise InvalidValue("format", "must be json or csv")
-    return (fmt or "").lower() == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", "").lower())
+    return (fmt or "").lower() == "csv" or (
+        fmt is None and "text/csv" in request.headers.get("accept", "").lower()
+    )
 
 
 # -- the trail (static paths first: they would otherwise match /{ref}) -----------------
 TRAIL_COLUMNS = [
-    "position", "occurred_at", "issue_kind", "issue_number", "issue_id", "project", "region", "version", "type",
-    "actor_id", "actor_name", "actor_role", "reason", "correlation_id", "causation_id", "summary", "data",
+    "position",
+    "occurred_at",
+    "issue_kind",
+    "issue_number",
+    "issue_id",
+    "project",
+    "region",
+    "version",
+    "type",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "reason",
+    "correlation_id",
+    "causation_id",
+    "summary",
+    "data",
 ]
 
 
@@ -159,7 +194,12 @@ def trail(
         raise InvalidValue("from", "must not be after 'to'")
     where, params = scope_clause(call)
     clauses: list[sql.Composable] = [where]
-    for col, value in (("actor_id", actor), ("project", project), ("issue_kind", kind), ("type", type)):
+    for col, value in (
+        ("actor_id", actor),
+        ("project", project),
+        ("issue_kind", kind),
+        ("type", type),
+    ):
         if value is not None:
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
             params.append(value)
@@ -178,9 +218,9 @@ def trail(
             raise InvalidValue("cursor", "not a cursor this API issued")
         clauses.append(sql.SQL("position > %s"))
         params.append(after)
-    query = sql.SQL("SELECT * FROM qt_read.audit_events WHERE {} ORDER BY position LIMIT %s").format(
-        sql.SQL(" AND ").join(clauses)
-    )
+    query = sql.SQL(
+        "SELECT * FROM qt_read.audit_events WHERE {} ORDER BY position LIMIT %s"
+    ).format(sql.SQL(" AND ").join(clauses))
     params.append(limit + 1)
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params)
@@ -190,23 +230,42 @@ def trail(
     if role in UNMASKED_ROLES:
         shown = {r["issue_id"]: r for r in rows[:limit] if views.shows_personal_data(r["data"])}
         for r in shown.values():
-            views.record_unmasked_read(c.app, call.principal, r["issue_id"], r["issue_kind"], r["issue_number"],
-                                       r["project"], "GET /audit/events")
+            views.record_unmasked_read(
+                c.app,
+                call.principal,
+                r["issue_id"],
+                r["issue_kind"],
+                r["issue_number"],
+                r["project"],
+                "GET /audit/events",
+            )
     items = []
     for r in rows[:limit]:
-        item = jsonable({k: r[k] for k in ("issue_id", "issue_kind", "issue_number", "project", "region")})
+        item = jsonable(
+            {k: r[k] for k in ("issue_id", "issue_kind", "issue_number", "project", "region")}
+        )
         item.update(event_row(r, role))
         items.append(item)
     if not as_csv:
         return {"items": items, "next_cursor": next_cursor}
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=TRAIL_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(
+        buf, fieldnames=TRAIL_COLUMNS, lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
     for item in items:
-        flat = {**item, "actor_id": item["actor"]["id"], "actor_name": item["actor"]["name"],
-                "actor_role": item["actor"]["role"], "data": json.dumps(item["data"], ensure_ascii=False, sort_keys=True)}
+        flat = {
+            **item,
+            "actor_id": item["actor"]["id"],
+            "actor_name": item["actor"]["name"],
+            "actor_role": item["actor"]["role"],
+            "data": json.dumps(item["data"], ensure_ascii=False, sort_keys=True),
+        }
         writer.writerow(flat)
-    headers = {"Content-Disposition": 'inline; filename="audit-trail.csv"', "X-Read-Position": str(pos)}
+    headers = {
+        "Content-Disposition": 'inline; filename="audit-trail.csv"',
+        "X-Read-Position": str(pos),
+    }
     if next_cursor:
         headers["X-Next-Cursor"] = next_cursor
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
@@ -224,8 +283,10 @@ def _pack_response(pack: dict[str, Any], filename: str) -> Response:
     return Response(
         body,
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                 "X-Pack-Manifest-SHA256": pack["manifest_sha256"]},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Pack-Manifest-SHA256": pack["manifest_sha256"],
+        },
     )
 
 
@@ -257,7 +318,10 @@ def period_pack(
         found = cur.fetchall()
         if len(found) > MAX_EVENTS:
             raise InvalidValue("to", f"the period holds more than {MAX_EVENTS} events; narrow it")
-        cur.execute("SELECT * FROM qt_read.issues WHERE id = ANY(%s)", (list({r["issue_id"] for r in found}),))
+        cur.execute(
+            "SELECT * FROM qt_read.issues WHERE id = ANY(%s)",
+            (list({r["issue_id"] for r in found}),),
+        )
         issues = {str(r["id"]): r for r in cur.fetchall()}
     raw = app.raw_events(positions=[r["position"] for r in found])
     subject = {"type": "period", "from": start.isoformat(), "to": end.isoformat()}
@@ -271,11 +335,23 @@ def history(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     """The issue's whole history, oldest first, each event with a one-line summary."""
     issue = resolve_issue(c, call, ref)
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT * FROM qt_read.audit_events WHERE issue_id = %s ORDER BY version", (issue["id"],))
+        cur.execute(
+            "SELECT * FROM qt_read.audit_events WHERE issue_id = %s ORDER BY version",
+            (issue["id"],),
+        )
         rows = cur.fetchall()
-    if call.principal.role in UNMASKED_ROLES and any(views.shows_personal_data(r["data"]) for r in rows):
-        views.record_unmasked_read(c.app, call.principal, issue["id"], issue["kind"], issue["number"],
-                                   issue["project"], "GET /audit/{id}")
+    if call.principal.role in UNMASKED_ROLES and any(
+        views.shows_personal_data(r["data"]) for r in rows
+    ):
+        views.record_unmasked_read(
+            c.app,
+            call.principal,
+            issue["id"],
+            issue["kind"],
+            issue["number"],
+            issue["project"],
+            "GET /audit/{id}",
+        )
     return {
         "id": str(issue["id"]),
         "number": issue["number"],
@@ -337,7 +413,9 @@ def as_of_extras(c: Any, app: Any, kind: str, agg: Any, at: datetime | None) -> 
             params: dict[str, Any] = {"id": agg.id, "bound": nxt["position"] if nxt else None}
         else:
             bound, params = sql.SQL("e.occurred_at <= %(bound)s"), {"id": agg.id, "bound": at}
-        recorded = sql.SQL("JOIN qt_read.audit_events e ON e.position = l.position AND {}").format(bound)
+        recorded = sql.SQL("JOIN qt_read.audit_events e ON e.position = l.position AND {}").format(
+            bound
+        )
         if kind == "inspection":
             cur.execute(
                 sql.SQL(
@@ -372,7 +450,9 @@ def as_of_extras(c: Any, app: Any, kind: str, agg: Any, at: datetime | None) -> 
         return {"responses_recorded": int(row["n"]) if row else 0}
 
 
-def trace_of(c: Any, call: Any, root: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+def trace_of(
+    c: Any, call: Any, root: dict[str, Any]
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Breadth-first over the links in both directions. Issues outside the caller's scope
     are neither returned nor walked through."""
     found: dict[str, dict[str, Any]] = {str(root["id"]): {**root, "depth": 0}}
@@ -404,7 +484,12 @@ def trace_of(c: Any, call: Any, root: dict[str, Any]) -> tuple[dict[str, dict[st
 
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(row["id"]), "number": row["number"], "kind": row["kind"], "project": row["project"]}
+    return {
+        "id": str(row["id"]),
+        "number": row["number"],
+        "kind": row["kind"],
+        "project": row["project"],
+    }
 
 
 @router.get("/{ref}/trace")
@@ -414,7 +499,9 @@ def trace(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     found, edges = trace_of(c, call, root)
     root_id = str(root["id"])
     issues = []
-    for issue_id, row in sorted(found.items(), key=lambda kv: (kv[1]["depth"], kv[1]["created_at"])):
+    for issue_id, row in sorted(
+        found.items(), key=lambda kv: (kv[1]["depth"], kv[1]["created_at"])
+    ):
         if issue_id == root_id:
             continue
         links = []
@@ -423,19 +510,24 @@ def trace(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
                 continue
             out = e["from_id"] == issue_id
             other = found[e["to_id"] if out else e["from_id"]]
-            links.append({"rel": e["rel"], "direction": "out" if out else "in", "issue": _brief(other)})
+            links.append(
+                {"rel": e["rel"], "direction": "out" if out else "in", "issue": _brief(other)}
+            )
         issues.append({**_brief(row), "depth": row["depth"], "links": links})
     return {
         **_brief(root),
         "issues": issues,
         "links": [
-            {"rel": e["rel"], "from": _brief(found[e["from_id"]]), "to": _brief(found[e["to_id"]])} for e in edges
+            {"rel": e["rel"], "from": _brief(found[e["from_id"]]), "to": _brief(found[e["to_id"]])}
+            for e in edges
         ],
     }
 
 
 @router.get("/{ref}/pack")
-def issue_pack(ref: str, call: QueryCall, c: Container, app: QualtraceApp, pos: ReadPosition) -> Any:
+def issue_pack(
+    ref: str, call: QueryCall, c: Container, app: QualtraceApp, pos: ReadPosition
+) -> Any:
     """An audit pack of the issue's whole trace: every event of every issue in it."""
     root = resolve_issue(c, call, ref)
     found, edges = trace_of(c, call, root)
@@ -449,4 +541,3 @@ def issue_pack(ref: str, call: QueryCall, c: Container, app: QualtraceApp, pos: 
     }
     pack = build_pack(c, call.principal, raw, found, subject)
     return _pack_response(pack, f"audit-pack-{root['number'] or root['id']}.json")
-

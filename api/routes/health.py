@@ -23,7 +23,9 @@ def readyz(c: Container, response: Response) -> Any:
     """The database is reachable; each projection's lag behind the event store."""
     try:
         with c.pool.connection(timeout=3) as conn:
-            head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {c.app.recorder.events_table_name}").fetchone()[0]
+            head = conn.execute(
+                f"SELECT coalesce(max(notification_id), 0) FROM {c.app.recorder.events_table_name}"
+            ).fetchone()[0]
             pos = positions(conn)
     except Exception as e:  # noqa: BLE001 - any failure here means "not ready"
         response.status_code = 503
@@ -31,5 +33,7 @@ def readyz(c: Container, response: Response) -> Any:
     return {
         "status": "ready",
         "head_position": head,
-        "projections": {name: {"position": p, "lag": max(head - p, 0)} for name, p in sorted(pos.items())},
+        "projections": {
+            name: {"position": p, "lag": max(head - p, 0)} for name, p in sorted(pos.items())
+        },
     }

@@ -19,13 +19,22 @@ from api.views import aggregate_view
 router = APIRouter(prefix="/inspections", tags=["inspections"])
 
 Kind = Literal[
-    "self_check", "cross_check", "regional_monthly", "company_quarterly", "night_check", "mystery_visit",
-    "internal_audit", "third_party_audit",
+    "self_check",
+    "cross_check",
+    "regional_monthly",
+    "company_quarterly",
+    "night_check",
+    "mystery_visit",
+    "internal_audit",
+    "third_party_audit",
 ]
 Result = Literal["pass", "fail", "na"]
 Points = Annotated[float, Field(ge=0, le=1000)]
 EvidenceRef = Annotated[str, Field(min_length=1, max_length=500)]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="planned month, YYYY-MM (company time)")]
+Month = Annotated[
+    str,
+    Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="planned month, YYYY-MM (company time)"),
+]
 
 
 def _date_of(value: Any) -> Any:
@@ -84,20 +93,29 @@ def _num(value: float | None) -> float | int | None:
 
 
 @router.post("", status_code=201, response_model=CommandAnswer)
-def schedule(body: ScheduleInspection, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def schedule(
+    body: ScheduleInspection, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Schedule an inspection against a published template version (the latest when omitted)."""
     return answer(
         response,
         app.schedule_inspection(
-            call, project=body.project, kind=body.kind, template_id=body.template_id,
-            template_version=body.template_version, planned_for=body.planned_for.isoformat(),
-            inspectors=body.inspectors, reinspection_of=body.reinspection_of,
+            call,
+            project=body.project,
+            kind=body.kind,
+            template_id=body.template_id,
+            template_version=body.template_version,
+            planned_for=body.planned_for.isoformat(),
+            inspectors=body.inspectors,
+            reinspection_of=body.reinspection_of,
         ),
     )
 
 
 @router.post("/{ref}/start", response_model=CommandAnswer)
-def start(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def start(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Start the inspection on site."""
     return answer(response, app.start_inspection(call, ref))
 
@@ -108,13 +126,22 @@ def score(ref: str, body: Score, call: CommandCall, app: QualtraceApp, response:
     return answer(
         response,
         app.score_inspection_item(
-            call, ref, body.item, _num(body.points), body.result, body.finding, body.evidence, body.reason
+            call,
+            ref,
+            body.item,
+            _num(body.points),
+            body.result,
+            body.finding,
+            body.evidence,
+            body.reason,
         ),
     )
 
 
 @router.post("/{ref}/submit", response_model=CommandAnswer)
-def submit(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def submit(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Submit: answers `score, grade, pay_adjustment_pct` and the nonconformances raised."""
     return answer(response, app.submit_inspection(call, ref))
 
@@ -126,7 +153,9 @@ def appeal(ref: str, body: Appeal, call: CommandCall, app: QualtraceApp, respons
 
 
 @router.post("/{ref}/appeal-decision", response_model=CommandAnswer)
-def appeal_decision(ref: str, body: AppealDecision, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def appeal_decision(
+    ref: str, body: AppealDecision, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Accept (with point adjustments; score and grade re-computed) or reject the appeal."""
     adjustments = None
     if body.adjustments is not None:
@@ -134,11 +163,15 @@ def appeal_decision(ref: str, body: AppealDecision, call: CommandCall, app: Qual
             {"item": a.item, "points": _num(a.points), **({"result": a.result} if a.result else {})}
             for a in body.adjustments
         ]
-    return answer(response, app.decide_inspection_appeal(call, ref, body.accepted, adjustments, body.reason))
+    return answer(
+        response, app.decide_inspection_appeal(call, ref, body.accepted, adjustments, body.reason)
+    )
 
 
 @router.post("/{ref}/finalize", response_model=CommandAnswer)
-def finalize(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def finalize(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Finalise the result."""
     return answer(response, app.finalize_inspection(call, ref))
 
@@ -164,14 +197,27 @@ def list_inspections(
     cursor: str | None = None,
 ) -> Any:
     """Inspections in the caller's scope, newest scheduled first."""
-    filters = {"project": project, "kind": kind, "status": status, "month": month, "grade": grade,
-               "reinspection_of": reinspection_of}
-    return list_rows(c, call, "inspection.read", "inspections", filters, "scheduled_at", limit, cursor)
+    filters = {
+        "project": project,
+        "kind": kind,
+        "status": status,
+        "month": month,
+        "grade": grade,
+        "reinspection_of": reinspection_of,
+    }
+    return list_rows(
+        c, call, "inspection.read", "inspections", filters, "scheduled_at", limit, cursor
+    )
 
 
 @router.get("/{ref}")
 def get_inspection(
-    ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition, response: Response
+    ref: str,
+    call: QueryCall,
+    app: QualtraceApp,
+    c: Container,
+    pos: ReadPosition,
+    response: Response,
 ) -> Any:
     """One inspection with its items, score, grade, raised nonconformances and links both ways."""
     ins = app.get_inspection(call, ref)

@@ -26,7 +26,9 @@ router = APIRouter(prefix="/kpis", tags=["kpis"])
 
 FromDate = Annotated[
     str | None,
-    Query(alias="from", description="first day, YYYY-MM-DD or YYYY-MM (company time zone), inclusive"),
+    Query(
+        alias="from", description="first day, YYYY-MM-DD or YYYY-MM (company time zone), inclusive"
+    ),
 ]
 ToDate = Annotated[
     str | None,
@@ -111,13 +113,32 @@ def kpi_answer(
     projects = [p.strip() for p in project.split(",") if p.strip()] if project else None
     scope = call.principal.scope_filter()
     with c.pool.connection() as conn:
-        cell = _from_cell(conn, kind, spec, groups, projects, region or None, scope, lo, hi, filters, min_position, body)
+        cell = _from_cell(
+            conn,
+            kind,
+            spec,
+            groups,
+            projects,
+            region or None,
+            scope,
+            lo,
+            hi,
+            filters,
+            min_position,
+            body,
+        )
         if cell is not None:
             return cell
         try:
             query = kpi_query(
-                spec, groups, projects=projects, region=region or None,
-                scope=scope, start=lo, end=hi, filters=filters,
+                spec,
+                groups,
+                projects=projects,
+                region=region or None,
+                scope=scope,
+                start=lo,
+                end=hi,
+                filters=filters,
             )
         except UnknownDimension as e:
             raise InvalidValue("group_by", str(e)) from None
@@ -128,9 +149,18 @@ def kpi_answer(
 
 
 def _from_cell(
-    conn: Any, kind: str, spec: KpiSpec, groups: list[str], projects: list[str] | None, region: str | None,
-    scope: tuple[Any, Any], lo: datetime | None, hi: datetime | None, filters: dict[str, list[str]] | None,
-    min_position: int | None, body: bool = False,
+    conn: Any,
+    kind: str,
+    spec: KpiSpec,
+    groups: list[str],
+    projects: list[str] | None,
+    region: str | None,
+    scope: tuple[Any, Any],
+    lo: datetime | None,
+    hi: datetime | None,
+    filters: dict[str, list[str]] | None,
+    min_position: int | None,
+    body: bool = False,
 ) -> tuple[list[dict[str, Any]] | None, int, str | None] | None:
     """The answer from a report cell (projections.kpi_cells) when the request is exactly
     one: a level (no dims, region or project), one whole calendar period, no dimension
@@ -162,7 +192,9 @@ def _from_cell(
         return None
     whole = body and not keep
     try:
-        cell = read_cell(conn, spec, projection_for(kind).name, level, period[0], period[1], min_position, whole)
+        cell = read_cell(
+            conn, spec, projection_for(kind).name, level, period[0], period[1], min_position, whole
+        )
     except psycopg.Error:  # no cells here (yet): a generation from before them, say
         return None
     if cell is None:
@@ -179,11 +211,17 @@ _PLAIN = (str, int, float, bool, type(None))
 def wants_csv(request: Request, fmt: str | None) -> bool:
     if fmt is not None and fmt.lower() not in ("csv", "json"):
         raise InvalidValue("format", "must be json or csv")
-    return (fmt or "").lower() == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", "").lower())
+    return (fmt or "").lower() == "csv" or (
+        fmt is None and "text/csv" in request.headers.get("accept", "").lower()
+    )
 
 
 def respond(
-    request: Request, rows: list[dict[str, Any]], fmt: str | None, kind: str, position: int | None = None,
+    request: Request,
+    rows: list[dict[str, Any]],
+    fmt: str | None,
+    kind: str,
+    position: int | None = None,
     response: Response | None = None,
 ) -> Any:
     if not wants_csv(request, fmt):
@@ -205,8 +243,10 @@ def respond(
     return Response(
         buf.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'inline; filename="kpis-{kind}.csv"',
-                 **({"X-Read-Position": str(position)} if position is not None else {})},
+        headers={
+            "Content-Disposition": f'inline; filename="kpis-{kind}.csv"',
+            **({"X-Read-Position": str(position)} if position is not None else {}),
+        },
     )
 
 
@@ -236,7 +276,9 @@ def _endpoint(kind: str, summary: str) -> Any:
         response.headers["X-Read-Position"] = str(position)
         if body is not None:  # a whole cell's answer, rendered when it was computed
             out = Response(content=body, media_type="application/json")
-            out.headers.raw.extend((k, v) for k, v in response.headers.raw if k != b"content-length")
+            out.headers.raw.extend(
+                (k, v) for k, v in response.headers.raw if k != b"content-length"
+            )
             return out
         assert rows is not None
         return respond(request, rows, format, kind, position, response)
@@ -245,25 +287,38 @@ def _endpoint(kind: str, summary: str) -> Any:
     get_kpis.__name__ = f"kpis_{kind}"
     spec = spec_for(kind)
     filters = [
-        {"name": dim, "in": "query", "required": False, "schema": {"type": "string"},
-         "description": f"filter: {spec.dim_docs.get(dim, dim)} (comma list)"}
+        {
+            "name": dim,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": f"filter: {spec.dim_docs.get(dim, dim)} (comma list)",
+        }
         for dim in spec.filter_dims
     ]
     router.add_api_route(
-        f"/{kind}", get_kpis, methods=["GET"], summary=summary,
+        f"/{kind}",
+        get_kpis,
+        methods=["GET"],
+        summary=summary,
         description=f"{summary} group_by: {', '.join(spec.group_dims)}.",
         openapi_extra={"parameters": filters},
     )
     return get_kpis
 
 
-kpis_tickets = _endpoint("tickets", "Ticket KPIs: received, closed, backlog, response/resolution times, SLA, callbacks.")
+kpis_tickets = _endpoint(
+    "tickets", "Ticket KPIs: received, closed, backlog, response/resolution times, SLA, callbacks."
+)
 kpis_inspections = _endpoint(
-    "inspections", "Inspection KPIs: scores, ranking, grades, most-failed items, done vs planned, self-checks on time."
+    "inspections",
+    "Inspection KPIs: scores, ranking, grades, most-failed items, done vs planned, self-checks on time.",
 )
 kpis_nonconformances = _endpoint(
-    "nonconformances", "Nonconformance KPIs: open, overdue, closed on time, days to close, re-notice and recurrence."
+    "nonconformances",
+    "Nonconformance KPIs: open, overdue, closed on time, days to close, re-notice and recurrence.",
 )
 kpis_surveys = _endpoint(
-    "surveys", "Survey KPIs: CSI (with 95% interval), top-2-box, CLI, gap to target, response rate, actions."
+    "surveys",
+    "Survey KPIs: CSI (with 95% interval), top-2-box, CLI, gap to target, response rate, actions.",
 )

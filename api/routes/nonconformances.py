@@ -19,9 +19,19 @@ router = APIRouter(prefix="/nonconformances", tags=["nonconformances"])
 
 SourceType = Literal["inspection", "audit", "ticket", "survey", "self_report"]
 Severity = Literal["minor", "major", "critical"]
-Department = Literal["customer_service", "engineering", "security", "cleaning", "landscaping", "administration", "quality"]
+Department = Literal[
+    "customer_service",
+    "engineering",
+    "security",
+    "cleaning",
+    "landscaping",
+    "administration",
+    "quality",
+]
 Disposition = Literal["rework", "repair", "concession", "return", "scrap"]
-Status = Literal["raised", "noticed", "analysed", "planned", "plan_approved", "rectified", "closed", "cancelled"]
+Status = Literal[
+    "raised", "noticed", "analysed", "planned", "plan_approved", "rectified", "closed", "cancelled"
+]
 
 
 def _due(value: str) -> date | datetime:
@@ -32,7 +42,9 @@ def _due(value: str) -> date | datetime:
             return date.fromisoformat(value)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError("must be a date (YYYY-MM-DD) or an ISO 8601 date-time with an offset") from None
+        raise ValueError(
+            "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with an offset"
+        ) from None
     if parsed.tzinfo is None:
         raise ValueError("a date-time must carry a time zone offset")
     return parsed
@@ -106,7 +118,9 @@ class Reason(Body):
 
 
 @router.post("", status_code=201, response_model=CommandAnswer)
-def raise_nonconformance(body: Raise, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def raise_nonconformance(
+    body: Raise, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Raise a nonconformance (from an audit, a ticket, a survey, an inspection or a self-report)."""
     fields = body.model_dump()
     fields["source"] = {k: v for k, v in fields["source"].items() if v is not None}
@@ -118,12 +132,16 @@ def notice(ref: str, body: Notice, call: CommandCall, app: QualtraceApp, respons
     """Issue the rectification notice (整改通知): responsible party and due date (default 7 days)."""
     return answer(
         response,
-        app.notice_nonconformance(call, ref, body.responsible_department, body.responsible_person, body.due_date),  # type: ignore[arg-type]
+        app.notice_nonconformance(
+            call, ref, body.responsible_department, body.responsible_person, body.due_date
+        ),  # type: ignore[arg-type]
     )
 
 
 @router.post("/{ref}/root-cause", response_model=CommandAnswer)
-def root_cause(ref: str, body: RootCause, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def root_cause(
+    ref: str, body: RootCause, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Record the root-cause analysis."""
     return answer(response, app.analyse_nonconformance(call, ref, body.analysis))
 
@@ -131,49 +149,72 @@ def root_cause(ref: str, body: RootCause, call: CommandCall, app: QualtraceApp, 
 @router.post("/{ref}/plan", response_model=CommandAnswer)
 def plan(ref: str, body: Plan, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Submit the corrective and preventive actions."""
-    return answer(response, app.plan_nonconformance(call, ref, body.corrective_actions, body.preventive_actions))
+    return answer(
+        response,
+        app.plan_nonconformance(call, ref, body.corrective_actions, body.preventive_actions),
+    )
 
 
 @router.post("/{ref}/plan-decision", response_model=CommandAnswer)
-def plan_decision(ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def plan_decision(
+    ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Approve the plan, or send it back with a reason."""
     return answer(response, app.decide_nonconformance_plan(call, ref, body.approved, body.reason))
 
 
 @router.post("/{ref}/rectified", response_model=CommandAnswer)
-def rectified(ref: str, body: Rectified, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def rectified(
+    ref: str, body: Rectified, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Report the rectification done, with evidence references."""
     return answer(response, app.rectify_nonconformance(call, ref, body.summary, body.evidence))
 
 
 @router.post("/{ref}/verification", response_model=CommandAnswer)
-def verification(ref: str, body: Verification, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def verification(
+    ref: str, body: Verification, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Record the re-inspection (复检): effective closes; not effective re-notices and escalates."""
     return answer(
         response,
-        app.verify_nonconformance(call, ref, body.effective, body.notes, body.due_date, body.inspection),  # type: ignore[arg-type]
+        app.verify_nonconformance(
+            call, ref, body.effective, body.notes, body.due_date, body.inspection
+        ),  # type: ignore[arg-type]
     )
 
 
 @router.post("/{ref}/extension", response_model=CommandAnswer)
-def extension(ref: str, body: Extension, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def extension(
+    ref: str, body: Extension, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Request an extension before the due date, with the reason and remedial measures."""
     return answer(
         response,
-        app.request_nonconformance_extension(call, ref, body.new_due_date, body.reason, body.remedial_measures),  # type: ignore[arg-type]
+        app.request_nonconformance_extension(
+            call, ref, body.new_due_date, body.reason, body.remedial_measures
+        ),  # type: ignore[arg-type]
     )
 
 
 @router.post("/{ref}/extension-decision", response_model=CommandAnswer)
-def extension_decision(ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def extension_decision(
+    ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Approve (moves the due date) or reject (with a reason) the pending extension request."""
-    return answer(response, app.decide_nonconformance_extension(call, ref, body.approved, body.reason))
+    return answer(
+        response, app.decide_nonconformance_extension(call, ref, body.approved, body.reason)
+    )
 
 
 @router.post("/{ref}/disposition", response_model=CommandAnswer)
-def disposition(ref: str, body: DispositionBody, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def disposition(
+    ref: str, body: DispositionBody, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Decide the disposition of a product nonconformity (rework, repair, concession, return, scrap)."""
-    return answer(response, app.dispose_nonconformance(call, ref, body.disposition, body.notes, body.reason))
+    return answer(
+        response, app.dispose_nonconformance(call, ref, body.disposition, body.notes, body.reason)
+    )
 
 
 @router.post("/{ref}/cancel", response_model=CommandAnswer)
@@ -197,14 +238,27 @@ def list_nonconformances(
     cursor: str | None = None,
 ) -> Any:
     """List nonconformances in the caller's scope."""
-    filters = {"project": project, "status": status, "source": source, "severity": severity,
-               "overdue": overdue, "department": department}
-    return list_rows(c, call, "nonconformance.read", "nonconformances", filters, "raised_at", limit, cursor)
+    filters = {
+        "project": project,
+        "status": status,
+        "source": source,
+        "severity": severity,
+        "overdue": overdue,
+        "department": department,
+    }
+    return list_rows(
+        c, call, "nonconformance.read", "nonconformances", filters, "raised_at", limit, cursor
+    )
 
 
 @router.get("/{ref}")
 def get_nonconformance(
-    ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition, response: Response
+    ref: str,
+    call: QueryCall,
+    app: QualtraceApp,
+    c: Container,
+    pos: ReadPosition,
+    response: Response,
 ) -> Any:
     """One nonconformance with its links in both directions (what raised it, what it led to)."""
     nc = app.get_nonconformance(call, ref)

@@ -28,15 +28,21 @@ class NewProject(Body):
 
 
 @router.post("/regions", status_code=201, response_model=CommandAnswer)
-def register_region(body: NewRegion, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def register_region(
+    body: NewRegion, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Register a region (city company / branch)."""
     return answer(response, app.register_region(call, body.code, body.name))
 
 
 @router.post("/projects", status_code=201, response_model=CommandAnswer)
-def register_project(body: NewProject, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def register_project(
+    body: NewProject, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Register a project (a managed property site) in a region."""
-    return answer(response, app.register_project(call, body.code, body.name, body.region, body.households))
+    return answer(
+        response, app.register_project(call, body.code, body.name, body.region, body.households)
+    )
 
 
 @router.get("/regions")
@@ -59,13 +65,17 @@ def list_regions(call: QueryCall, c: Container, pos: ReadPosition) -> Any:
 
 
 @router.get("/projects")
-def list_projects(call: QueryCall, c: Container, pos: ReadPosition, region: str | None = None) -> Any:
+def list_projects(
+    call: QueryCall, c: Container, pos: ReadPosition, region: str | None = None
+) -> Any:
     """Projects in the caller's scope."""
     where, params = scope_clause(call, "code", "region")
     from psycopg import sql
     from psycopg.rows import dict_row
 
-    query = sql.SQL("SELECT code, name, region, households, id, registered_at FROM qt_read.projects WHERE {}").format(where)
+    query = sql.SQL(
+        "SELECT code, name, region, households, id, registered_at FROM qt_read.projects WHERE {}"
+    ).format(where)
     if region:
         query += sql.SQL(" AND region = %s")
         params.append(region)

@@ -50,8 +50,14 @@ def personal_data_reads(
     """Every unmasked read of personal data (who, when, which issue, correlation id), oldest first."""
     after = int(decode_cursor(cursor)[1]) if cursor else None
     rows = app.personal_data_reads(
-        call, issue=issue, principal_id=principal, project=project, since=from_, until=to,
-        after_id=after, limit=limit + 1,
+        call,
+        issue=issue,
+        principal_id=principal,
+        project=project,
+        since=from_,
+        until=to,
+        after_id=after,
+        limit=limit + 1,
     )
     next_cursor = None
     if len(rows) > limit:

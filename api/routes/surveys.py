@@ -120,43 +120,57 @@ def draft(body: Plan, call: CommandCall, app: QualtraceApp, response: Response) 
 
 
 @router.post("/{ref}/revise", response_model=CommandAnswer)
-def revise(ref: str, body: Revision, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def revise(
+    ref: str, body: Revision, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Change a drafted (or rejected) plan; only the given fields change."""
     return answer(response, app.revise_survey(call, ref, **_plan_fields(body)))
 
 
 @router.post("/{ref}/submit", response_model=CommandAnswer)
-def submit(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def submit(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Submit the plan for approval."""
     return answer(response, app.submit_survey(call, ref))
 
 
 @router.post("/{ref}/decision", response_model=CommandAnswer)
-def decision(ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def decision(
+    ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Approve, or reject with a reason (back to drafted); not by the submitter."""
     return answer(response, app.decide_survey(call, ref, body.approved, body.reason))
 
 
 @router.post("/{ref}/open", response_model=CommandAnswer)
-def open_(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def open_(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Open fieldwork: responses may be recorded from now on."""
     return answer(response, app.open_survey(call, ref))
 
 
 @router.post("/{ref}/close", response_model=CommandAnswer)
-def close(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def close(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Close fieldwork: no more responses."""
     return answer(response, app.close_survey(call, ref))
 
 
 @router.post("/{ref}/publish", response_model=CommandAnswer)
-def publish(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def publish(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Compute and publish the results (recorded with the formulas' parameters)."""
     return answer(response, app.publish_survey(call, ref))
 
 
 @router.post("/{ref}/responses", status_code=201, response_model=CommandAnswer)
-def record_response(ref: str, body: ResponseIn, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def record_response(
+    ref: str, body: ResponseIn, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Record one response; a low answer (≤ 2) or a complaint raises a linked nonconformance."""
     return answer(response, app.record_survey_response(call, ref, **body.model_dump()))
 
@@ -164,9 +178,13 @@ def record_response(ref: str, body: ResponseIn, call: CommandCall, app: Qualtrac
 @router.post(
     "/{ref}/responses/import",
     response_model=CommandAnswer,
-    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
 )
-async def import_responses(ref: str, request: Request, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+async def import_responses(
+    ref: str, request: Request, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Import an agency's CSV file, all or nothing; errors name row and column."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("text/csv", "application/csv"):
@@ -180,13 +198,22 @@ async def import_responses(ref: str, request: Request, call: CommandCall, app: Q
 
 
 @router.post("/{ref}/responses/{rid}/acknowledge", response_model=CommandAnswer)
-def acknowledge(ref: str, rid: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def acknowledge(
+    ref: str,
+    rid: str,
+    call: CommandCall,
+    app: QualtraceApp,
+    response: Response,
+    body: Empty | None = None,
+) -> Any:
     """Record that the respondent was thanked / sent a receipt."""
     return answer(response, app.acknowledge_survey_response(call, ref, rid))
 
 
 @router.post("/{ref}/responses/{rid}/invalidate", response_model=CommandAnswer)
-def invalidate(ref: str, rid: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def invalidate(
+    ref: str, rid: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Invalidate a response with a reason (it stays in the history; results exclude it)."""
     return answer(response, app.invalidate_survey_response(call, ref, rid, body.reason))
 
@@ -222,9 +249,9 @@ def list_surveys(
         last, last_id = decode_cursor(cursor)
         clauses.append(sql.SQL("(drafted_at, id::text) < (%s, %s)"))
         params += [last, last_id]
-    query = sql.SQL("SELECT * FROM qt_read.surveys WHERE {} ORDER BY drafted_at DESC, id::text DESC LIMIT %s").format(
-        sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("TRUE")
-    )
+    query = sql.SQL(
+        "SELECT * FROM qt_read.surveys WHERE {} ORDER BY drafted_at DESC, id::text DESC LIMIT %s"
+    ).format(sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("TRUE"))
     params.append(limit + 1)
     with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params)
@@ -237,7 +264,9 @@ def list_surveys(
 
 
 @router.get("/{ref}")
-def get_survey(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response) -> Any:
+def get_survey(
+    ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
+) -> Any:
     """One campaign: plan, questionnaire, state, imports, results once published."""
     campaign = app.get_survey(call, ref)
     response.headers["ETag"] = f'"{campaign.version}"'
@@ -248,7 +277,12 @@ def get_survey(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, 
 
 @router.get("/{ref}/results")
 def get_results(
-    ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, request: Request, format: str | None = None
+    ref: str,
+    call: QueryCall,
+    app: QualtraceApp,
+    pos: ReadPosition,
+    request: Request,
+    format: str | None = None,
 ) -> Any:
     """The published results with their parameters; before publication, provisional ones.
     CSV (`Accept: text/csv` or `format=csv`): one row per breakdown (overall, dimension,
@@ -256,19 +290,42 @@ def get_results(
     out = plain(app.survey_results(call, ref))
     if format is not None and format.lower() not in ("csv", "json"):
         raise InvalidValue("format", "must be json or csv")
-    wants_csv = (format or "").lower() == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    wants_csv = (format or "").lower() == "csv" or (
+        format is None and "text/csv" in request.headers.get("accept", "")
+    )
     if not wants_csv:
         return out
-    return Response(_results_csv(out), media_type="text/csv; charset=utf-8", headers={"X-Read-Position": str(pos)})
+    return Response(
+        _results_csv(out),
+        media_type="text/csv; charset=utf-8",
+        headers={"X-Read-Position": str(pos)},
+    )
 
 
-RESULT_COLUMNS = ["breakdown", "key", "n", "csi", "ci95_low", "ci95_high", "top2_box_pct", "cli", "mean"]
+RESULT_COLUMNS = [
+    "breakdown",
+    "key",
+    "n",
+    "csi",
+    "ci95_low",
+    "ci95_high",
+    "top2_box_pct",
+    "cli",
+    "mean",
+]
 
 
 def _results_csv(out: dict[str, Any]) -> str:
     results = out.get("results") or {}
     rows = [("overall", "", results)]
-    for group in ("by_dimension", "by_question", "by_segment", "by_project", "by_party", "by_method"):
+    for group in (
+        "by_dimension",
+        "by_question",
+        "by_segment",
+        "by_project",
+        "by_party",
+        "by_method",
+    ):
         for key, figures in (results.get(group) or {}).items():
             rows.append((group.removeprefix("by_"), key, figures))
     buf = io.StringIO()
@@ -276,8 +333,19 @@ def _results_csv(out: dict[str, Any]) -> str:
     writer.writerow(RESULT_COLUMNS)
     for breakdown, key, f in rows:
         ci = f.get("ci95") or {}
-        writer.writerow([breakdown, key, f.get("n"), f.get("csi"), ci.get("low"), ci.get("high"),
-                         f.get("top2_box_pct"), f.get("cli"), f.get("mean", f.get("mean_score"))])
+        writer.writerow(
+            [
+                breakdown,
+                key,
+                f.get("n"),
+                f.get("csi"),
+                ci.get("low"),
+                ci.get("high"),
+                f.get("top2_box_pct"),
+                f.get("cli"),
+                f.get("mean", f.get("mean_score")),
+            ]
+        )
     return buf.getvalue()
 
 
@@ -297,12 +365,19 @@ def list_responses(
 ) -> Any:
     """The campaign's responses in the caller's scope (pseudonymous), newest first."""
     campaign = app.get_survey(call, ref)
-    filters = {"survey_id": campaign.id, "project": project, "segment": segment, "method": method, "valid": valid}
-    return list_rows(c, call, "survey.read", "survey_responses", filters, "recorded_at", limit, cursor)
+    filters = {
+        "survey_id": campaign.id,
+        "project": project,
+        "segment": segment,
+        "method": method,
+        "valid": valid,
+    }
+    return list_rows(
+        c, call, "survey.read", "survey_responses", filters, "recorded_at", limit, cursor
+    )
 
 
 @router.get("/{ref}/responses/{rid}")
 def get_response(ref: str, rid: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
     """One response with its answers, status and the improvement action it raised."""
     return aggregate_view(app.get_survey_response(call, ref, rid))
-

@@ -61,13 +61,17 @@ def draft(body: DraftTemplate, call: CommandCall, app: QualtraceApp, response: R
 
 
 @router.post("/{ref}/revise", response_model=CommandAnswer)
-def revise(ref: str, body: ReviseTemplate, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def revise(
+    ref: str, body: ReviseTemplate, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Edit the draft; after a publication, start the next version's draft."""
     return answer(response, app.revise_template(call, ref, body.name, _sections(body.sections)))
 
 
 @router.post("/{ref}/publish", response_model=CommandAnswer)
-def publish(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def publish(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """Publish the draft as the next version; answers `template_version`."""
     return answer(response, app.publish_template(call, ref))
 
@@ -108,7 +112,9 @@ def list_templates(
 
 
 @router.get("/{ref}")
-def get_template(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response) -> Any:
+def get_template(
+    ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
+) -> Any:
     """One template: the current draft or latest content, and every published version."""
     template = app.get_template(call, ref)
     response.headers["ETag"] = f'"{template.version}"'

@@ -18,7 +18,15 @@ router = APIRouter(prefix="/tickets", tags=["tickets"])
 Kind = Literal["complaint", "repair", "inquiry", "suggestion", "praise"]
 Channel = Literal["phone", "walk_in", "letter", "app", "email", "web", "staff_relay"]
 Priority = Literal["urgent", "high", "normal", "low"]
-Department = Literal["customer_service", "engineering", "security", "cleaning", "landscaping", "administration", "quality"]
+Department = Literal[
+    "customer_service",
+    "engineering",
+    "security",
+    "cleaning",
+    "landscaping",
+    "administration",
+    "quality",
+]
 Severity = Literal["minor", "major", "critical"]
 
 
@@ -84,21 +92,29 @@ def receive(body: ReceiveTicket, call: CommandCall, app: QualtraceApp, response:
 
 
 @router.post("/{ref}/dispatch", response_model=CommandAnswer)
-def dispatch(ref: str, body: Dispatch, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def dispatch(
+    ref: str, body: Dispatch, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Dispatch to a department and assignee."""
     return answer(response, app.dispatch_ticket(call, ref, body.department, body.assignee))
 
 
 @router.post("/{ref}/accept", response_model=CommandAnswer)
-def accept(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None) -> Any:
+def accept(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+) -> Any:
     """The assignee accepts the work."""
     return answer(response, app.accept_ticket(call, ref))
 
 
 @router.post("/{ref}/transfer", response_model=CommandAnswer)
-def transfer(ref: str, body: Transfer, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def transfer(
+    ref: str, body: Transfer, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Transfer to another department, with a reason."""
-    return answer(response, app.transfer_ticket(call, ref, body.department, body.assignee, body.reason))
+    return answer(
+        response, app.transfer_ticket(call, ref, body.department, body.assignee, body.reason)
+    )
 
 
 @router.post("/{ref}/notes", response_model=CommandAnswer)
@@ -108,16 +124,21 @@ def note(ref: str, body: Note, call: CommandCall, app: QualtraceApp, response: R
 
 
 @router.post("/{ref}/resolve", response_model=CommandAnswer)
-def resolve(ref: str, body: Resolve, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def resolve(
+    ref: str, body: Resolve, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Record what was done."""
     return answer(response, app.resolve_ticket(call, ref, body.resolution))
 
 
 @router.post("/{ref}/callback", response_model=CommandAnswer)
-def callback(ref: str, body: Callback, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def callback(
+    ref: str, body: Callback, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Record a callback (回访); an unsatisfied one reopens the ticket."""
     return answer(
-        response, app.callback_ticket(call, ref, body.reached, body.satisfied, body.rating, body.comment)
+        response,
+        app.callback_ticket(call, ref, body.reached, body.satisfied, body.rating, body.comment),
     )
 
 
@@ -128,7 +149,9 @@ def reopen(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, respons
 
 
 @router.post("/{ref}/close", response_model=CommandAnswer)
-def close(ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Close | None = None) -> Any:
+def close(
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Close | None = None
+) -> Any:
     """Close after a satisfied callback, or by a supervisor's override."""
     return answer(response, app.close_ticket(call, ref, body.override_reason if body else None))
 
@@ -140,7 +163,9 @@ def cancel(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, respons
 
 
 @router.post("/{ref}/escalate", response_model=CommandAnswer)
-def escalate(ref: str, body: Escalate, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def escalate(
+    ref: str, body: Escalate, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Escalate to the quality department, which raises a linked nonconformance."""
     return answer(response, app.escalate_ticket(call, ref, body.reason, body.severity))
 
@@ -159,12 +184,20 @@ def list_tickets(
     cursor: str | None = None,
 ) -> Any:
     """List tickets in the caller's scope (no personal data)."""
-    filters = {"project": project, "status": status, "kind": kind, "priority": priority, "department": department}
+    filters = {
+        "project": project,
+        "status": status,
+        "kind": kind,
+        "priority": priority,
+        "department": department,
+    }
     return list_rows(c, call, "ticket.read", "tickets", filters, "received_at", limit, cursor)
 
 
 @router.get("/{ref}")
-def get_ticket(ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response) -> Any:
+def get_ticket(
+    ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
+) -> Any:
     """One ticket, with personal data masked unless the caller may see it."""
     ticket = app.get_ticket(call, ref)
     response.headers["ETag"] = f'"{ticket.version}"'

@@ -22,17 +22,40 @@ AUDITOR = {"role": "auditor", "user": "sun.li", "name": "Sun Li"}
 TEMPLATE = {
     "name": "月度品质检查表",
     "sections": [
-        {"code": "CS", "name": "客户服务", "items": [
-            {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
-        ]},
-        {"code": "SEC", "name": "安全管理", "items": [
-            {"code": "SEC-01", "requirement": "消防通道畅通", "max_points": 10, "critical": False},
-        ]},
+        {
+            "code": "CS",
+            "name": "客户服务",
+            "items": [
+                {
+                    "code": "CS-01",
+                    "requirement": "前台接待礼貌",
+                    "max_points": 10,
+                    "critical": False,
+                },
+            ],
+        },
+        {
+            "code": "SEC",
+            "name": "安全管理",
+            "items": [
+                {
+                    "code": "SEC-01",
+                    "requirement": "消防通道畅通",
+                    "max_points": 10,
+                    "critical": False,
+                },
+            ],
+        },
     ],
 }
 TICKET = {
-    "project": "P1", "kind": "complaint", "channel": "phone", "priority": "high", "category": "保洁",
-    "description": "楼道三天没有清扫", "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
+    "project": "P1",
+    "kind": "complaint",
+    "channel": "phone",
+    "priority": "high",
+    "category": "保洁",
+    "description": "楼道三天没有清扫",
+    "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
 }
 
 
@@ -45,32 +68,83 @@ def chain(api: Any) -> dict[str, dict[str, Any]]:
     """ticket → escalated into NC1 → re-inspection of NC1 fails an item → NC2."""
     api.setup_org()
     t = ok(api.post("/tickets", TICKET, **DESK), 201)
-    esc = ok(api.post(f"/tickets/{t['number']}/escalate", {"reason": "重复投诉", "severity": "major"}, **SUP))
+    esc = ok(
+        api.post(
+            f"/tickets/{t['number']}/escalate", {"reason": "重复投诉", "severity": "major"}, **SUP
+        )
+    )
     nc1 = esc["nonconformance"]
     tpl = ok(api.post("/checklist-templates", TEMPLATE, **QM), 201)
     ok(api.post(f"/checklist-templates/{tpl['id']}/publish", **QM))
-    ins = ok(api.post("/inspections", {
-        "project": "P1", "kind": "regional_monthly", "template_id": tpl["number"], "planned_for": "2026-03-05",
-        "inspectors": ["Chen Jie"], "reinspection_of": nc1["number"]}, **INSPECTOR), 201)
+    ins = ok(
+        api.post(
+            "/inspections",
+            {
+                "project": "P1",
+                "kind": "regional_monthly",
+                "template_id": tpl["number"],
+                "planned_for": "2026-03-05",
+                "inspectors": ["Chen Jie"],
+                "reinspection_of": nc1["number"],
+            },
+            **INSPECTOR,
+        ),
+        201,
+    )
     ok(api.post(f"/inspections/{ins['number']}/start", **INSPECTOR))
-    ok(api.post(f"/inspections/{ins['number']}/scores", {"item": "CS-01", "points": 10, "result": "pass"}, **INSPECTOR))
-    ok(api.post(f"/inspections/{ins['number']}/scores",
-                {"item": "SEC-01", "points": 0, "result": "fail", "finding": "仍然堵塞"}, **INSPECTOR))
+    ok(
+        api.post(
+            f"/inspections/{ins['number']}/scores",
+            {"item": "CS-01", "points": 10, "result": "pass"},
+            **INSPECTOR,
+        )
+    )
+    ok(
+        api.post(
+            f"/inspections/{ins['number']}/scores",
+            {"item": "SEC-01", "points": 0, "result": "fail", "finding": "仍然堵塞"},
+            **INSPECTOR,
+        )
+    )
     sub = ok(api.post(f"/inspections/{ins['number']}/submit", **INSPECTOR))
     nc2 = sub["nonconformances"][0]
-    return {"ticket": t, "nc1": nc1, "inspection": ins, "nc2": nc2, "template": tpl, "head": {"position": sub["position"]}}
+    return {
+        "ticket": t,
+        "nc1": nc1,
+        "inspection": ins,
+        "nc2": nc2,
+        "template": tpl,
+        "head": {"position": sub["position"]},
+    }
 
 
 # -- history ----------------------------------------------------------------------------
 def test_the_history_lists_every_event_oldest_first_with_actor_ids_and_a_summary(api: Any) -> None:
     api.setup_org()
     t = ok(api.post("/tickets", TICKET, **DESK), 201)
-    ok(api.post(f"/tickets/{t['id']}/dispatch", {"department": "engineering", "assignee": "wang.wei"}, **SUP))
+    ok(
+        api.post(
+            f"/tickets/{t['id']}/dispatch",
+            {"department": "engineering", "assignee": "wang.wei"},
+            **SUP,
+        )
+    )
     ok(api.post(f"/tickets/{t['id']}/accept", **STAFF))
-    r = ok(api.post(f"/tickets/{t['id']}/cancel", {"reason": "住户撤回"}, **SUP,
-                    headers={"X-Correlation-ID": "corr-cancel-1"}))
+    r = ok(
+        api.post(
+            f"/tickets/{t['id']}/cancel",
+            {"reason": "住户撤回"},
+            **SUP,
+            headers={"X-Correlation-ID": "corr-cancel-1"},
+        )
+    )
     body = ok(api.get(f"/audit/{t['number']}", params={"min_position": r["position"]}, **AUDITOR))
-    assert (body["id"], body["number"], body["kind"], body["project"]) == (t["id"], t["number"], "ticket", "P1")
+    assert (body["id"], body["number"], body["kind"], body["project"]) == (
+        t["id"],
+        t["number"],
+        "ticket",
+        "P1",
+    )
     events = body["events"]
     assert [e["version"] for e in events] == [1, 2, 3, 4]
     assert [e["position"] for e in events] == sorted(e["position"] for e in events)
@@ -98,12 +172,23 @@ def test_a_process_step_names_its_cause_and_every_kind_has_summaries(api: Any) -
     nc2 = ok(api.get(f"/audit/{c['nc2']['number']}", params=pos, **AUDITOR))["events"]
     # NC2 was raised by the process following the inspection's submission: it names it.
     assert nc2[0]["causation_id"] and nc2[0]["causation_id"].startswith(c["inspection"]["id"])
-    for ref in (c["ticket"]["number"], c["nc1"]["number"], c["inspection"]["number"], c["nc2"]["number"],
-                c["template"]["number"], "P1", "SH"):
+    for ref in (
+        c["ticket"]["number"],
+        c["nc1"]["number"],
+        c["inspection"]["number"],
+        c["nc2"]["number"],
+        c["template"]["number"],
+        "P1",
+        "SH",
+    ):
         events = ok(api.get(f"/audit/{ref}", params=pos, **AUDITOR))["events"]
         assert events, ref
         for e in events:
-            assert e["summary"] and e["actor"]["name"] in e["summary"] or e["actor"]["role"] == "system", e
+            assert (
+                e["summary"]
+                and e["actor"]["name"] in e["summary"]
+                or e["actor"]["role"] == "system"
+            ), e
 
 
 # -- as-of ------------------------------------------------------------------------------
@@ -118,31 +203,67 @@ def test_as_of_answers_what_the_live_query_answered_at_each_moment(api: Any, clo
 
     t = ok(api.post("/tickets", TICKET, **DESK), 201)
     capture(f"/tickets/{t['id']}", t["position"])
-    r = ok(api.post(f"/tickets/{t['id']}/dispatch", {"department": "cleaning", "assignee": "wang.wei"}, **SUP))
+    r = ok(
+        api.post(
+            f"/tickets/{t['id']}/dispatch",
+            {"department": "cleaning", "assignee": "wang.wei"},
+            **SUP,
+        )
+    )
     capture(f"/tickets/{t['id']}", r["position"])
     r = ok(api.post(f"/tickets/{t['id']}/accept", **STAFF))
     r = ok(api.post(f"/tickets/{t['id']}/notes", {"text": "已安排保洁"}, **STAFF))
     capture(f"/tickets/{t['id']}", r["position"])
-    esc = ok(api.post(f"/tickets/{t['id']}/escalate", {"reason": "重复投诉", "severity": "major"}, **SUP))
+    esc = ok(
+        api.post(f"/tickets/{t['id']}/escalate", {"reason": "重复投诉", "severity": "major"}, **SUP)
+    )
     nc = esc["nonconformance"]
     capture(f"/tickets/{t['id']}", esc["position"])
     capture(f"/nonconformances/{nc['id']}", esc["position"])
-    r = ok(api.post(f"/nonconformances/{nc['id']}/notice",
-                    {"responsible_department": "cleaning", "responsible_person": "Wang Qiang"}, **QM))
+    r = ok(
+        api.post(
+            f"/nonconformances/{nc['id']}/notice",
+            {"responsible_department": "cleaning", "responsible_person": "Wang Qiang"},
+            **QM,
+        )
+    )
     capture(f"/nonconformances/{nc['id']}", r["position"])
     tpl = ok(api.post("/checklist-templates", TEMPLATE, **QM), 201)
     capture(f"/checklist-templates/{tpl['id']}", tpl["position"])
     r = ok(api.post(f"/checklist-templates/{tpl['id']}/publish", **QM))
     capture(f"/checklist-templates/{tpl['id']}", r["position"])
-    ins = ok(api.post("/inspections", {
-        "project": "P1", "kind": "regional_monthly", "template_id": tpl["number"], "planned_for": "2026-03-05",
-        "inspectors": ["Chen Jie"], "reinspection_of": nc["number"]}, **INSPECTOR), 201)
+    ins = ok(
+        api.post(
+            "/inspections",
+            {
+                "project": "P1",
+                "kind": "regional_monthly",
+                "template_id": tpl["number"],
+                "planned_for": "2026-03-05",
+                "inspectors": ["Chen Jie"],
+                "reinspection_of": nc["number"],
+            },
+            **INSPECTOR,
+        ),
+        201,
+    )
     capture(f"/inspections/{ins['id']}", ins["position"])
     capture(f"/nonconformances/{nc['id']}", ins["position"])
     ok(api.post(f"/inspections/{ins['id']}/start", **INSPECTOR))
-    ok(api.post(f"/inspections/{ins['id']}/scores", {"item": "CS-01", "points": 10, "result": "pass"}, **INSPECTOR))
-    r = ok(api.post(f"/inspections/{ins['id']}/scores",
-                    {"item": "SEC-01", "points": 0, "result": "fail", "finding": "堵塞"}, **INSPECTOR))
+    ok(
+        api.post(
+            f"/inspections/{ins['id']}/scores",
+            {"item": "CS-01", "points": 10, "result": "pass"},
+            **INSPECTOR,
+        )
+    )
+    r = ok(
+        api.post(
+            f"/inspections/{ins['id']}/scores",
+            {"item": "SEC-01", "points": 0, "result": "fail", "finding": "堵塞"},
+            **INSPECTOR,
+        )
+    )
     capture(f"/inspections/{ins['id']}", r["position"])
     sub = ok(api.post(f"/inspections/{ins['id']}/submit", **INSPECTOR))
     capture(f"/inspections/{ins['id']}", sub["position"])
@@ -160,13 +281,24 @@ def test_as_of_answers_what_the_live_query_answered_at_each_moment(api: Any, clo
     # By version: the issue as it stood at that version until its next event (links that
     # other issues recorded meanwhile included), which is what was last seen at it.
     for (issue, version), live in last_seen_at_version.items():
-        assert ok(api.get(f"/audit/{issue}/as-of", params={"version": version}, **AUDITOR)) == live, (issue, version)
+        assert (
+            ok(api.get(f"/audit/{issue}/as-of", params={"version": version}, **AUDITOR)) == live
+        ), (issue, version)
     # Before the ticket existed, and past its last version: 404; neither or both: 422.
     before = seen[0][2]["created_at"].replace("2026-03-02", "2026-03-01")
-    assert api.get(f"/audit/{t['number']}/as-of", params={"at": before}, **AUDITOR).status_code == 404
-    assert api.get(f"/audit/{t['number']}/as-of", params={"version": 99}, **AUDITOR).status_code == 404
+    assert (
+        api.get(f"/audit/{t['number']}/as-of", params={"at": before}, **AUDITOR).status_code == 404
+    )
+    assert (
+        api.get(f"/audit/{t['number']}/as-of", params={"version": 99}, **AUDITOR).status_code == 404
+    )
     assert api.get(f"/audit/{t['number']}/as-of", **AUDITOR).status_code == 422
-    assert api.get(f"/audit/{t['number']}/as-of", params={"version": 1, "at": before}, **AUDITOR).status_code == 422
+    assert (
+        api.get(
+            f"/audit/{t['number']}/as-of", params={"version": 1, "at": before}, **AUDITOR
+        ).status_code
+        == 422
+    )
 
 
 # -- trace ------------------------------------------------------------------------------
@@ -188,25 +320,59 @@ def test_the_trace_follows_links_both_ways_and_transitively_with_their_kinds(api
     assert {link["direction"] for link in nc1["links"]} == {"in", "out"} or len(nc1["links"]) >= 2
     # Backwards: from the last nonconformance, the same issues are reached.
     back = ok(api.get(f"/audit/{c['nc2']['number']}/trace", params=pos, **AUDITOR))
-    assert {i["number"] for i in back["issues"]} == {c["ticket"]["number"], c["nc1"]["number"], c["inspection"]["number"]}
-    assert {(link["from"]["number"], link["rel"], link["to"]["number"]) for link in back["links"]} == edges
+    assert {i["number"] for i in back["issues"]} == {
+        c["ticket"]["number"],
+        c["nc1"]["number"],
+        c["inspection"]["number"],
+    }
+    assert {
+        (link["from"]["number"], link["rel"], link["to"]["number"]) for link in back["links"]
+    } == edges
 
 
 def test_a_survey_response_traces_to_its_improvement_action(api: Any) -> None:
     api.setup_org()
     plan = {
-        "title": "2026 满意度调查", "objectives": "了解满意度", "party": "first_party", "methods": ["web"],
-        "segments": ["owner"], "projects": ["P1"], "period": {"start": "2026-03-01", "end": "2026-03-31"},
-        "target_sample": 5, "target_csi": 85,
-        "questions": [{"code": "Q1", "text": "服务", "dimension": "service", "weight": 1, "overall": False},
-                      {"code": "OV", "text": "总体", "dimension": "overall", "weight": 1, "overall": True}],
+        "title": "2026 满意度调查",
+        "objectives": "了解满意度",
+        "party": "first_party",
+        "methods": ["web"],
+        "segments": ["owner"],
+        "projects": ["P1"],
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "target_sample": 5,
+        "target_csi": 85,
+        "questions": [
+            {"code": "Q1", "text": "服务", "dimension": "service", "weight": 1, "overall": False},
+            {"code": "OV", "text": "总体", "dimension": "overall", "weight": 1, "overall": True},
+        ],
     }
     sv = ok(api.post("/surveys", plan, **QM), 201)
     ok(api.post(f"/surveys/{sv['id']}/submit", {}, **QM))
-    ok(api.post(f"/surveys/{sv['id']}/decision", {"approved": True}, role="quality_manager", user="wu.lei", name="Wu Lei"))
+    ok(
+        api.post(
+            f"/surveys/{sv['id']}/decision",
+            {"approved": True},
+            role="quality_manager",
+            user="wu.lei",
+            name="Wu Lei",
+        )
+    )
     ok(api.post(f"/surveys/{sv['id']}/open", {}, **QM))
-    low = ok(api.post(f"/surveys/{sv['id']}/responses", {"respondent_ref": "R-1", "project": "P1", "segment": "owner",
-                                                         "method": "web", "answers": {"Q1": 1, "OV": 2}}, **DESK), 201)
+    low = ok(
+        api.post(
+            f"/surveys/{sv['id']}/responses",
+            {
+                "respondent_ref": "R-1",
+                "project": "P1",
+                "segment": "owner",
+                "method": "web",
+                "answers": {"Q1": 1, "OV": 2},
+            },
+            **DESK,
+        ),
+        201,
+    )
     action = low["nonconformance"]
     pos = {"min_position": low["position"]}
     body = ok(api.get(f"/audit/{low['id']}/trace", params=pos, **AUDITOR))
@@ -217,18 +383,34 @@ def test_a_survey_response_traces_to_its_improvement_action(api: Any) -> None:
     assert all(link["rel"] for link in back["links"])
     # The response's and the campaign's histories have summaries as well.
     for ref in (low["id"], sv["number"]):
-        assert all(e["summary"] for e in ok(api.get(f"/audit/{ref}", params=pos, **AUDITOR))["events"])
+        assert all(
+            e["summary"] for e in ok(api.get(f"/audit/{ref}", params=pos, **AUDITOR))["events"]
+        )
 
 
 # -- the trail --------------------------------------------------------------------------
-def test_the_trail_filters_pages_in_position_order_answers_csv_and_is_scoped(api: Any, clock: Any) -> None:
+def test_the_trail_filters_pages_in_position_order_answers_csv_and_is_scoped(
+    api: Any, clock: Any
+) -> None:
     api.setup_org()
     t1 = ok(api.post("/tickets", TICKET, **DESK), 201)
     t2 = ok(api.post("/tickets", {**TICKET, "project": "P2"}, **DESK), 201)
     clock.advance(days=1)
     middle = clock.now.isoformat()
-    ok(api.post(f"/tickets/{t1['id']}/dispatch", {"department": "cleaning", "assignee": "wang.wei"}, **SUP))
-    last = ok(api.post(f"/tickets/{t2['id']}/dispatch", {"department": "cleaning", "assignee": "wang.wei"}, **SUP))
+    ok(
+        api.post(
+            f"/tickets/{t1['id']}/dispatch",
+            {"department": "cleaning", "assignee": "wang.wei"},
+            **SUP,
+        )
+    )
+    last = ok(
+        api.post(
+            f"/tickets/{t2['id']}/dispatch",
+            {"department": "cleaning", "assignee": "wang.wei"},
+            **SUP,
+        )
+    )
     pos = {"min_position": last["position"]}
 
     def trail(role: dict[str, Any] = AUDITOR, **params: Any) -> list[dict[str, Any]]:
@@ -237,7 +419,10 @@ def test_the_trail_filters_pages_in_position_order_answers_csv_and_is_scoped(api
     everything = trail(limit=500)
     assert [e["position"] for e in everything] == sorted(e["position"] for e in everything)
     by_actor = trail(actor="zhao.lei")
-    assert [(e["issue_number"], e["type"]) for e in by_actor] == [(t1["number"], "Dispatched"), (t2["number"], "Dispatched")]
+    assert [(e["issue_number"], e["type"]) for e in by_actor] == [
+        (t1["number"], "Dispatched"),
+        (t2["number"], "Dispatched"),
+    ]
     assert {e["issue_number"] for e in trail(project="P2")} == {t2["number"], "P2"}
     assert {e["issue_kind"] for e in trail(kind="ticket")} == {"ticket"}
     assert {e["issue_kind"] for e in trail(kind="project")} == {"project"}
@@ -248,7 +433,13 @@ def test_the_trail_filters_pages_in_position_order_answers_csv_and_is_scoped(api
     # Paging: two at a time, in position order, nothing repeated or skipped.
     pages, cursor = [], None
     while True:
-        page = ok(api.get("/audit/events", params={**pos, "limit": 2, **({"cursor": cursor} if cursor else {})}, **AUDITOR))
+        page = ok(
+            api.get(
+                "/audit/events",
+                params={**pos, "limit": 2, **({"cursor": cursor} if cursor else {})},
+                **AUDITOR,
+            )
+        )
         assert len(page["items"]) <= 2
         pages.extend(page["items"])
         cursor = page["next_cursor"]
@@ -256,11 +447,15 @@ def test_the_trail_filters_pages_in_position_order_answers_csv_and_is_scoped(api
             break
     assert [e["position"] for e in pages] == [e["position"] for e in everything]
     # CSV: the same rows, by Accept header or format=csv.
-    r = api.get("/audit/events", params={**pos, "limit": 500}, headers={"Accept": "text/csv"}, **AUDITOR)
+    r = api.get(
+        "/audit/events", params={**pos, "limit": 500}, headers={"Accept": "text/csv"}, **AUDITOR
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [int(row["position"]) for row in rows] == [e["position"] for e in everything]
-    assert rows[-1]["actor_name"] == "Zhao Lei" and rows[-1]["summary"].startswith("Dispatched to cleaning")
+    assert rows[-1]["actor_name"] == "Zhao Lei" and rows[-1]["summary"].startswith(
+        "Dispatched to cleaning"
+    )
     r2 = api.get("/audit/events", params={**pos, "limit": 500, "format": "csv"}, **AUDITOR)
     assert r2.text == r.text
     # Scope: a project manager of P1 sees P1's events and none of P2's.
@@ -275,7 +470,13 @@ def test_the_trail_filters_pages_in_position_order_answers_csv_and_is_scoped(api
 def test_the_integrity_endpoint_names_the_first_broken_link(api: Any) -> None:
     api.setup_org()
     t = ok(api.post("/tickets", TICKET, **DESK), 201)
-    r = ok(api.post(f"/tickets/{t['id']}/dispatch", {"department": "cleaning", "assignee": "wang.wei"}, **SUP))
+    r = ok(
+        api.post(
+            f"/tickets/{t['id']}/dispatch",
+            {"department": "cleaning", "assignee": "wang.wei"},
+            **SUP,
+        )
+    )
     ok(api.get("/audit/events", params={"min_position": r["position"]}, **AUDITOR))
     api.container.run_projections_once()
     good = ok(api.get("/audit/integrity", **AUDITOR))
@@ -283,10 +484,18 @@ def test_the_integrity_endpoint_names_the_first_broken_link(api: Any) -> None:
     assert api.get("/audit/integrity", **STAFF).status_code == 403
     with psycopg.connect(api.container.url, autocommit=True) as conn, conn.transaction():
         conn.execute("ALTER TABLE qualtrace_events DISABLE TRIGGER USER")
-        conn.execute("UPDATE qualtrace_events SET state = convert_to(replace(convert_from(state, 'UTF8'),"
-                     " 'cleaning', 'security'), 'UTF8') WHERE originator_id = %s AND originator_version = 2", (t["id"],))
+        conn.execute(
+            "UPDATE qualtrace_events SET state = convert_to(replace(convert_from(state, 'UTF8'),"
+            " 'cleaning', 'security'), 'UTF8') WHERE originator_id = %s AND originator_version = 2",
+            (t["id"],),
+        )
         conn.execute("ALTER TABLE qualtrace_events ENABLE TRIGGER USER")
     bad = ok(api.get("/audit/integrity", **AUDITOR))
     assert bad["ok"] is False
-    assert bad["first_broken_link"]["issue_id"] == t["id"] and bad["first_broken_link"]["version"] == 2
-    assert bad["first_broken_link"]["check"] == "event_hash" and bad["first_broken_link"]["position"] == r["position"]
+    assert (
+        bad["first_broken_link"]["issue_id"] == t["id"] and bad["first_broken_link"]["version"] == 2
+    )
+    assert (
+        bad["first_broken_link"]["check"] == "event_hash"
+        and bad["first_broken_link"]["position"] == r["position"]
+    )

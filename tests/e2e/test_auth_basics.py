@@ -27,12 +27,19 @@ def test_a_role_not_in_the_matrix_gets_403_and_nothing_is_recorded(api: Any) -> 
     api.setup_org()
     assert "staff" not in PERMISSIONS["ticket.receive"]
     body = {
-        "project": "P1", "kind": "repair", "channel": "phone", "priority": "normal", "category": "水电",
-        "description": "漏水", "reporter": {"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        "project": "P1",
+        "kind": "repair",
+        "channel": "phone",
+        "priority": "normal",
+        "category": "水电",
+        "description": "漏水",
+        "reporter": {"name": "张三", "unit": "1-101", "phone": "13812345678"},
     }
     r = api.post("/tickets", body, role="staff")
     assert r.status_code == 403
-    assert api.post("/regions", {"code": "BJ", "name": "北京"}, role="front_desk").status_code == 403
+    assert (
+        api.post("/regions", {"code": "BJ", "name": "北京"}, role="front_desk").status_code == 403
+    )
     listed = api.get("/tickets", role="supervisor").json()
     assert listed["items"] == []
 
@@ -42,16 +49,25 @@ def test_a_revoked_token_is_401(api: Any) -> None:
 
     store = TokenStore(api.container.url)
     token_id, token = store.create("u9", "Temp", "auditor")
-    assert api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    )
     assert store.revoke(token_id)
-    assert api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
 
 
 def test_an_unknown_project_code_is_422_naming_the_field(api: Any) -> None:
     api.setup_org()
     body = {
-        "project": "NOPE", "kind": "repair", "channel": "phone", "priority": "normal", "category": "水电",
-        "description": "漏水", "reporter": {"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        "project": "NOPE",
+        "kind": "repair",
+        "channel": "phone",
+        "priority": "normal",
+        "category": "水电",
+        "description": "漏水",
+        "reporter": {"name": "张三", "unit": "1-101", "phone": "13812345678"},
     }
     r = api.post("/tickets", body, role="front_desk")
     assert r.status_code == 422

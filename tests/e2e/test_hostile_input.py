@@ -9,8 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 TICKET = {
-    "project": "P1", "kind": "repair", "channel": "phone", "priority": "high", "category": "水电维修",
-    "description": "厨房水管漏水", "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
+    "project": "P1",
+    "kind": "repair",
+    "channel": "phone",
+    "priority": "high",
+    "category": "水电维修",
+    "description": "厨房水管漏水",
+    "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
 }
 
 
@@ -32,17 +37,21 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(api: Any) -> None:
     # Chunked (no Content-Length): counted while read and refused once past the limit.
     def chunks() -> Iterator[bytes]:
         for i in range(0, len(huge), 65536):
-            yield huge[i:i + 65536]
+            yield huge[i : i + 65536]
 
     is_problem(api.client.post("/tickets", content=chunks(), headers=h), 413)
     assert api.get("/tickets", role="front_desk").json()["items"] == []
 
 
-def test_unknown_fields_too_long_strings_and_too_long_lists_are_422_naming_the_path(api: Any) -> None:
+def test_unknown_fields_too_long_strings_and_too_long_lists_are_422_naming_the_path(
+    api: Any,
+) -> None:
     api.setup_org()
     r = api.post("/tickets", {**TICKET, "admin": True}, role="front_desk")
     assert [e["path"] for e in is_problem(r, 422)["errors"]] == ["admin"]
-    r = api.post("/tickets", {**TICKET, "reporter": {**TICKET["reporter"], "role": "x"}}, role="front_desk")
+    r = api.post(
+        "/tickets", {**TICKET, "reporter": {**TICKET["reporter"], "role": "x"}}, role="front_desk"
+    )
     assert [e["path"] for e in is_problem(r, 422)["errors"]] == ["reporter.role"]
     r = api.post("/tickets", {**TICKET, "category": "类" * 201}, role="front_desk")
     assert [e["path"] for e in is_problem(r, 422)["errors"]] == ["category"]
@@ -50,8 +59,19 @@ def test_unknown_fields_too_long_strings_and_too_long_lists_are_422_naming_the_p
     assert [e["path"] for e in is_problem(r, 422)["errors"]] == ["description"]
     r = api.post("/tickets", {**TICKET, "description": "   "}, role="front_desk")
     assert [e["path"] for e in is_problem(r, 422)["errors"]] == ["description"]
-    template = {"name": "t", "sections": [{"code": "S", "name": "s", "items": [
-        {"code": f"I{i}", "requirement": "r", "max_points": 1, "critical": False} for i in range(501)]}]}
+    template = {
+        "name": "t",
+        "sections": [
+            {
+                "code": "S",
+                "name": "s",
+                "items": [
+                    {"code": f"I{i}", "requirement": "r", "max_points": 1, "critical": False}
+                    for i in range(501)
+                ],
+            }
+        ],
+    }
     r = api.post("/checklist-templates", template, role="quality_manager")
     assert is_problem(r, 422)["errors"][0]["path"] == "sections.0.items"
 
@@ -67,7 +87,11 @@ def test_text_is_stored_nfc_normalised_and_control_characters_are_refused(api: A
     # NUL and other control characters: PostgreSQL cannot store NUL; none belongs in a record.
     r = api.post("/tickets", {**TICKET, "description": "bad\u0000text"}, role="front_desk")
     assert [e["path"] for e in is_problem(r, 422)["errors"]] == ["description"]
-    r = api.post("/tickets", {**TICKET, "reporter": {**TICKET["reporter"], "name": "张\u001b[31m三"}}, role="front_desk")
+    r = api.post(
+        "/tickets",
+        {**TICKET, "reporter": {**TICKET["reporter"], "name": "张\u001b[31m三"}},
+        role="front_desk",
+    )
     assert [e["path"] for e in is_problem(r, 422)["errors"]] == ["reporter.name"]
     is_problem(api.get("/tickets", role="supervisor", params={"status": "x\x01"}), 422)
 
@@ -76,10 +100,16 @@ def test_framework_errors_are_problem_json_too(api: Any) -> None:
     api.setup_org()
     h = api.token("front_desk")
     # Malformed JSON.
-    r = api.client.post("/tickets", content=b'{"project": ', headers={**h, "Content-Type": "application/json"})
+    r = api.client.post(
+        "/tickets", content=b'{"project": ', headers={**h, "Content-Type": "application/json"}
+    )
     assert is_problem(r, 422)["errors"][0]["path"] == "body"
     # Not JSON at all (form data, text): named as the body's problem.
-    r = api.client.post("/tickets", content=b"project=P1", headers={**h, "Content-Type": "application/x-www-form-urlencoded"})
+    r = api.client.post(
+        "/tickets",
+        content=b"project=P1",
+        headers={**h, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert is_problem(r, 422)["errors"][0]["path"] == "body"
     # A JSON array where an object belongs.
     r = api.client.post("/tickets", json=[TICKET], headers=h)

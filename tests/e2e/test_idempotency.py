@@ -11,8 +11,13 @@ from typing import Any
 import psycopg
 
 TICKET = {
-    "project": "P1", "kind": "repair", "channel": "phone", "priority": "high", "category": "水电维修",
-    "description": "厨房水管漏水", "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
+    "project": "P1",
+    "kind": "repair",
+    "channel": "phone",
+    "priority": "high",
+    "category": "水电维修",
+    "description": "厨房水管漏水",
+    "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
 }
 
 
@@ -29,8 +34,11 @@ def test_a_retry_returns_the_first_answer_and_records_nothing_new(api: Any) -> N
     before = events(api)
     # The same body with other key order and whitespace is the same request.
     reordered = json.dumps(dict(reversed(list(TICKET.items()))), indent=2).encode()
-    again = api.client.post("/tickets", content=reordered,
-                            headers={**api.token("front_desk"), **key, "Content-Type": "application/json"})
+    again = api.client.post(
+        "/tickets",
+        content=reordered,
+        headers={**api.token("front_desk"), **key, "Content-Type": "application/json"},
+    )
     assert again.status_code == 201 and again.json() == first.json()
     assert events(api) == before
     # On a step of an existing issue too.
@@ -81,8 +89,14 @@ def test_racing_duplicates_over_http_record_one_set_of_events(api: Any) -> None:
             answers.append((path, r.status_code, r.json()))
 
     threads = [
-        threading.Thread(target=send, args=(f"/tickets/{ticket['id']}/escalate",
-                                            {"reason": "多次投诉", "severity": "major"}, headers))
+        threading.Thread(
+            target=send,
+            args=(
+                f"/tickets/{ticket['id']}/escalate",
+                {"reason": "多次投诉", "severity": "major"},
+                headers,
+            ),
+        )
         for _ in range(n)
     ] + [threading.Thread(target=send, args=("/tickets", TICKET, create_headers)) for _ in range(n)]
     for t in threads:
@@ -92,13 +106,19 @@ def test_racing_duplicates_over_http_record_one_set_of_events(api: Any) -> None:
     escalations = [(s, b) for p, s, b in answers if p != "/tickets"]
     creations = [(s, b) for p, s, b in answers if p == "/tickets"]
     # Every duplicate got the one answer of the request that won.
-    assert {s for s, _ in escalations} == {200} and len({str(b) for _, b in escalations}) == 1, escalations
-    assert {s for s, _ in creations} == {201} and len({str(b) for _, b in creations}) == 1, creations
+    assert {s for s, _ in escalations} == {200} and len({str(b) for _, b in escalations}) == 1, (
+        escalations
+    )
+    assert {s for s, _ in creations} == {201} and len({str(b) for _, b in creations}) == 1, (
+        creations
+    )
     # One escalation (ticket event + raised nonconformance) and one new ticket: three events.
     assert events(api) == before + 3
     detail = api.get(f"/tickets/{ticket['id']}", role="supervisor").json()
     assert detail["version"] == 2
-    listed = api.get("/tickets", role="supervisor", params={"min_position": escalations[0][1]["position"]}).json()
+    listed = api.get(
+        "/tickets", role="supervisor", params={"min_position": escalations[0][1]["position"]}
+    ).json()
     assert len(listed["items"]) == 2
 
 
@@ -108,14 +128,24 @@ def test_the_key_is_stored_in_the_transaction_that_records_the_events(api: Any) 
     key = str(uuid.uuid4())
     headers = {"Idempotency-Key": key}
     # A command that fails (stale If-Match) stores no key: the retry does the work.
-    stale = api.post(f"/tickets/{ticket['id']}/notes", {"text": "已联系"}, role="supervisor",
-                     headers={**headers, "If-Match": "7"})
+    stale = api.post(
+        f"/tickets/{ticket['id']}/notes",
+        {"text": "已联系"},
+        role="supervisor",
+        headers={**headers, "If-Match": "7"},
+    )
     assert stale.status_code == 412
-    ok = api.post(f"/tickets/{ticket['id']}/notes", {"text": "已联系"}, role="supervisor", headers=headers)
+    ok = api.post(
+        f"/tickets/{ticket['id']}/notes", {"text": "已联系"}, role="supervisor", headers=headers
+    )
     assert ok.status_code == 200 and ok.json()["version"] == 2
     # The key's row and the event's row were written by one transaction (same xmin).
     with psycopg.connect(api.container.url) as conn:
-        key_xid = conn.execute("SELECT xmin::text FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
-        event_xid = conn.execute("SELECT xmin::text FROM qualtrace_events WHERE notification_id = %s",
-                                 (ok.json()["position"],)).fetchone()
+        key_xid = conn.execute(
+            "SELECT xmin::text FROM idempotency_keys WHERE key = %s", (key,)
+        ).fetchone()
+        event_xid = conn.execute(
+            "SELECT xmin::text FROM qualtrace_events WHERE notification_id = %s",
+            (ok.json()["position"],),
+        ).fetchone()
     assert key_xid is not None and key_xid == event_xid

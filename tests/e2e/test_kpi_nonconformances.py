@@ -35,8 +35,16 @@ class Desk:
         self.position = max(self.position, r.json()["position"] or 0)
         return r.json()
 
-    def raise_(self, when: datetime, project: str, source: dict[str, Any], severity: str, **extra: Any) -> str:
-        body = {"project": project, "source": source, "severity": severity, "description": "不符合", **extra}
+    def raise_(
+        self, when: datetime, project: str, source: dict[str, Any], severity: str, **extra: Any
+    ) -> str:
+        body = {
+            "project": project,
+            "source": source,
+            "severity": severity,
+            "description": "不符合",
+            **extra,
+        }
         return self.at(when).post("/nonconformances", body)["number"]
 
     def notice(self, when: datetime, nc: str, department: str, due: str | None = None) -> None:
@@ -45,8 +53,11 @@ class Desk:
 
     def rectify(self, when: datetime, nc: str) -> None:
         self.at(when).post(f"/nonconformances/{nc}/root-cause", {"analysis": "培训不足"}, who=PM)
-        self.post(f"/nonconformances/{nc}/plan", {"corrective_actions": ["整改"], "preventive_actions": ["培训"]},
-                  who=PM)
+        self.post(
+            f"/nonconformances/{nc}/plan",
+            {"corrective_actions": ["整改"], "preventive_actions": ["培训"]},
+            who=PM,
+        )
         self.post(f"/nonconformances/{nc}/plan-decision", {"approved": True})
         self.post(f"/nonconformances/{nc}/rectified", {"summary": "已整改"}, who=PM)
 
@@ -57,14 +68,43 @@ class Desk:
         """A regional inspection of P1 whose one critical item fails: it raises a major NC."""
         self.at(when)
         if not hasattr(self, "template"):
-            t = self.post("/checklist-templates", {"name": "检查表", "sections": [{"code": "CS", "name": "客户服务", "items": [
-                {"code": "CS-02", "requirement": "投诉24小时内回复", "max_points": 10, "critical": True}]}]})
+            t = self.post(
+                "/checklist-templates",
+                {
+                    "name": "检查表",
+                    "sections": [
+                        {
+                            "code": "CS",
+                            "name": "客户服务",
+                            "items": [
+                                {
+                                    "code": "CS-02",
+                                    "requirement": "投诉24小时内回复",
+                                    "max_points": 10,
+                                    "critical": True,
+                                }
+                            ],
+                        }
+                    ],
+                },
+            )
             self.post(f"/checklist-templates/{t['id']}/publish")
             self.template = t["number"]
-        ref = self.post("/inspections", {"project": "P1", "kind": "regional_monthly", "template_id": self.template,
-                                         "planned_for": when.date().isoformat(), "inspectors": ["王"]})["number"]
+        ref = self.post(
+            "/inspections",
+            {
+                "project": "P1",
+                "kind": "regional_monthly",
+                "template_id": self.template,
+                "planned_for": when.date().isoformat(),
+                "inspectors": ["王"],
+            },
+        )["number"]
         self.post(f"/inspections/{ref}/start")
-        self.post(f"/inspections/{ref}/scores", {"item": "CS-02", "points": 2, "result": "fail", "finding": "超时"})
+        self.post(
+            f"/inspections/{ref}/scores",
+            {"item": "CS-02", "points": 2, "result": "fail", "finding": "超时"},
+        )
         self.post(f"/inspections/{ref}/submit")
 
     def watch(self, when: datetime) -> None:
@@ -117,17 +157,26 @@ def march(api: Any, clock: Any) -> Desk:
 
 
 def kpis(api: Any, d: Desk, **params: Any) -> list[dict[str, Any]]:
-    r = api.get("/kpis/nonconformances", role="reporting", params={"min_position": d.position, **params})
+    r = api.get(
+        "/kpis/nonconformances", role="reporting", params={"min_position": d.position, **params}
+    )
     assert r.status_code == 200, r.text
     return r.json()["rows"]
 
 
-def test_nonconformance_kpis_per_project_and_month_match_the_hand_computed_figures(api: Any, march: Desk) -> None:
+def test_nonconformance_kpis_per_project_and_month_match_the_hand_computed_figures(
+    api: Any, march: Desk
+) -> None:
     by = {(r["project"], r["month"]): r for r in kpis(api, march, group_by="project,month")}
     assert set(by) == {("P1", "2026-03"), ("P2", "2026-03"), ("P1", "2026-04"), ("P2", "2026-04")}
     p1 = by[("P1", "2026-03")]
     # Raised N1, N2, N4, N5, N6; N4 cancelled; N6 a recurrence of N5.
-    assert (p1["raised"], p1["cancelled"], p1["recurrences"], p1["recurrence_rate_pct"]) == (5, 1, 1, 20.0)
+    assert (p1["raised"], p1["cancelled"], p1["recurrences"], p1["recurrence_rate_pct"]) == (
+        5,
+        1,
+        1,
+        20.0,
+    )
     # Noticed: N1 and N2; N2 needed a second notice. N2 went overdue.
     assert (p1["re_noticed"], p1["re_notice_rate_pct"], p1["went_overdue"]) == (1, 50.0, 1)
     # Closed: N1 after 4 days (on time), N2 after 10 days (late): median 7, p90 = 4 + 0.9 × 6 = 9.4.
@@ -136,7 +185,13 @@ def test_nonconformance_kpis_per_project_and_month_match_the_hand_computed_figur
     # Open at the end of March: N5 and N6 (no notice yet); nothing overdue any more at P1.
     assert (p1["open"], p1["overdue"]) == (2, 0)
     p2 = by[("P2", "2026-03")]
-    assert (p2["raised"], p2["open"], p2["overdue"], p2["closed"], p2["closed_on_time_pct"]) == (1, 1, 1, 0, None)
+    assert (p2["raised"], p2["open"], p2["overdue"], p2["closed"], p2["closed_on_time_pct"]) == (
+        1,
+        1,
+        1,
+        0,
+        None,
+    )
     assert p2["days_to_close_median"] is None
     # April: N7 raised at P1 (08:30 local on 1 April); N3 is still open and overdue at P2.
     assert (by[("P1", "2026-04")]["raised"], by[("P1", "2026-04")]["open"]) == (1, 3)
@@ -148,10 +203,15 @@ def test_nonconformance_kpis_by_source_severity_and_department(api: Any, march: 
     assert by_source == {"audit": (3, 2), "inspection": (2, 2), "self_report": (2, 0)}
     by_severity = {r["severity"]: r["raised"] for r in kpis(api, march, group_by="severity")}
     assert by_severity == {"critical": 1, "major": 3, "minor": 3}
-    by_department = {r["department"]: (r["raised"], r["closed"], r["overdue"])
-                     for r in kpis(api, march, group_by="department")}
+    by_department = {
+        r["department"]: (r["raised"], r["closed"], r["overdue"])
+        for r in kpis(api, march, group_by="department")
+    }
     assert by_department == {
-        "cleaning": (1, 1, 0), "customer_service": (1, 0, 0), "engineering": (1, 1, 0), "none": (3, 0, 0),
+        "cleaning": (1, 1, 0),
+        "customer_service": (1, 0, 0),
+        "engineering": (1, 1, 0),
+        "none": (3, 0, 0),
         "security": (1, 0, 1),
     }
     (critical,) = kpis(api, march, severity="critical")
@@ -162,10 +222,14 @@ def test_http_and_reporting_sql_figures_agree(api: Any, march: Desk) -> None:
     http = kpis(api, march, group_by="project,region,source,severity,month")
     with psycopg.connect(api.container.url) as conn:
         conn.execute("SET ROLE qualtrace_reporting")
-        rows = conn.cursor(row_factory=dict_row).execute(
-            "SELECT * FROM reporting.nonconformance_kpis_project_source_month"
-            " ORDER BY project, region, source, severity, month"
-        ).fetchall()
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                "SELECT * FROM reporting.nonconformance_kpis_project_source_month"
+                " ORDER BY project, region, source, severity, month"
+            )
+            .fetchall()
+        )
     plain = [{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows]
     # The SQL view is as of now (stock figures continue month by month); HTTP as of the
     # test clock on 2 April: the same rows up to April.

@@ -15,8 +15,13 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
 
 def ticket(project: str, kind: str, priority: str) -> dict[str, Any]:
     return {
-        "project": project, "kind": kind, "channel": "phone", "priority": priority,
-        "category": "维修", "description": "测试", "reporter": {"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        "project": project,
+        "kind": kind,
+        "channel": "phone",
+        "priority": priority,
+        "category": "维修",
+        "description": "测试",
+        "reporter": {"name": "张三", "unit": "1-101", "phone": "13812345678"},
     }
 
 
@@ -39,7 +44,9 @@ class Desk:
         return r.json()
 
     def receive(self, when: datetime, project: str, kind: str, priority: str) -> str:
-        return self.at(when).post("/tickets", ticket(project, kind, priority), role="front_desk")["id"]
+        return self.at(when).post("/tickets", ticket(project, kind, priority), role="front_desk")[
+            "id"
+        ]
 
     def dispatch(self, when: datetime, t: str, department: str = "engineering") -> None:
         self.at(when).post(f"/tickets/{t}/dispatch", {"department": department, "assignee": "wang"})
@@ -49,8 +56,11 @@ class Desk:
         self.post(f"/tickets/{t}/resolve", {"resolution": "done"}, role="staff")
 
     def callback(self, when: datetime, t: str, satisfied: bool, rating: int) -> None:
-        self.at(when).post(f"/tickets/{t}/callback", {"reached": True, "satisfied": satisfied, "rating": rating},
-                           role="front_desk")
+        self.at(when).post(
+            f"/tickets/{t}/callback",
+            {"reached": True, "satisfied": satisfied, "rating": rating},
+            role="front_desk",
+        )
 
 
 @pytest.fixture
@@ -90,14 +100,19 @@ def march(api: Any, clock: Any) -> Desk:
     return d
 
 
-def kpis(api: Any, d: Desk, role: str = "quality_manager", projects: tuple[str, ...] = (),
-         **params: Any) -> list[dict[str, Any]]:
-    r = api.get("/kpis/tickets", role=role, projects=projects, params={"min_position": d.position, **params})
+def kpis(
+    api: Any, d: Desk, role: str = "quality_manager", projects: tuple[str, ...] = (), **params: Any
+) -> list[dict[str, Any]]:
+    r = api.get(
+        "/kpis/tickets", role=role, projects=projects, params={"min_position": d.position, **params}
+    )
     assert r.status_code == 200, r.text
     return r.json()["rows"]
 
 
-def test_ticket_kpis_per_project_and_month_match_the_hand_computed_figures(api: Any, march: Desk) -> None:
+def test_ticket_kpis_per_project_and_month_match_the_hand_computed_figures(
+    api: Any, march: Desk
+) -> None:
     rows = kpis(api, march, group_by="project,month")
     by = {(r["project"], r["month"]): r for r in rows}
     assert set(by) == {("P1", "2026-03"), ("P2", "2026-03")}
@@ -120,14 +135,20 @@ def test_ticket_kpis_per_project_and_month_match_the_hand_computed_figures(api: 
     assert p2["response_median_minutes"] is None and p2["callback_rate_pct"] is None
 
 
-def test_ticket_kpis_roll_up_to_the_region_and_company_and_split_by_dimension(api: Any, march: Desk) -> None:
+def test_ticket_kpis_roll_up_to_the_region_and_company_and_split_by_dimension(
+    api: Any, march: Desk
+) -> None:
     (region,) = kpis(api, march, group_by="region,quarter")
     assert region["region"] == "SH" and region["quarter"] == "2026-Q1"
     assert region["received"] == 4 and region["closed"] == 2 and region["backlog"] == 1
     (company,) = kpis(api, march)
     assert company["received"] == 4 and company["cancelled"] == 1 and company["backlog"] == 1
     by_kind = {r["kind"]: r for r in kpis(api, march, group_by="kind")}
-    assert {k: r["received"] for k, r in by_kind.items()} == {"complaint": 1, "inquiry": 1, "repair": 2}
+    assert {k: r["received"] for k, r in by_kind.items()} == {
+        "complaint": 1,
+        "inquiry": 1,
+        "repair": 2,
+    }
     assert by_kind["repair"]["response_median_minutes"] == 7.5
     rows = kpis(api, march, group_by="department,priority,channel")
     assert {(r["department"], r["priority"], r["channel"]): r["received"] for r in rows} == {
@@ -138,18 +159,27 @@ def test_ticket_kpis_roll_up_to_the_region_and_company_and_split_by_dimension(ap
     }
 
 
-def test_a_ticket_received_2330_utc_on_31_march_counts_in_april_in_shanghai(api: Any, clock: Any) -> None:
+def test_a_ticket_received_2330_utc_on_31_march_counts_in_april_in_shanghai(
+    api: Any, clock: Any
+) -> None:
     clock.now = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
     api.setup_org()
     d = Desk(api, clock)
-    d.receive(datetime(2026, 3, 31, 15, 59, tzinfo=timezone.utc), "P1", "repair", "low")  # 23:59 local, March
-    d.receive(datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc), "P1", "repair", "low")  # 07:30 local, April
+    d.receive(
+        datetime(2026, 3, 31, 15, 59, tzinfo=timezone.utc), "P1", "repair", "low"
+    )  # 23:59 local, March
+    d.receive(
+        datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc), "P1", "repair", "low"
+    )  # 07:30 local, April
     d.at(datetime(2026, 4, 2, tzinfo=timezone.utc))
     api.container.run_projections_once()
     rows = {r["month"]: r["received"] for r in kpis(api, d, group_by="month")}
     assert rows == {"2026-03": 1, "2026-04": 1}
     # Backlog at each month's end: one open at the end of March, two now.
-    assert {r["month"]: r["backlog"] for r in kpis(api, d, group_by="month")} == {"2026-03": 1, "2026-04": 2}
+    assert {r["month"]: r["backlog"] for r in kpis(api, d, group_by="month")} == {
+        "2026-03": 1,
+        "2026-04": 2,
+    }
     # from/to are local dates too.
     (april,) = kpis(api, d, **{"from": "2026-04-01", "to": "2026-04-30"})
     assert april["received"] == 1
@@ -160,7 +190,12 @@ def test_kpis_answer_csv_and_name_an_unknown_group_by(api: Any, march: Desk) -> 
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
     assert lines[0].startswith("project,received,") and len(lines) == 3
-    r = api.get("/kpis/tickets", role="reporting", params={"group_by": "project"}, headers={"Accept": "text/csv"})
+    r = api.get(
+        "/kpis/tickets",
+        role="reporting",
+        params={"group_by": "project"},
+        headers={"Accept": "text/csv"},
+    )
     assert r.text.strip().splitlines()[1].startswith("P1,3,")
     r = api.get("/kpis/tickets", role="reporting", params={"group_by": "project,colour"})
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "group_by"
@@ -172,7 +207,10 @@ def test_kpis_answer_csv_and_name_an_unknown_group_by(api: Any, march: Desk) -> 
 def test_a_project_manager_of_p1_never_sees_p2_figures(api: Any, march: Desk) -> None:
     rows = kpis(api, march, role="project_manager", projects=("P1",), group_by="project")
     assert [r["project"] for r in rows] == ["P1"]
-    assert kpis(api, march, role="project_manager", projects=("P1",), project="P2", group_by="project") == []
+    assert (
+        kpis(api, march, role="project_manager", projects=("P1",), project="P2", group_by="project")
+        == []
+    )
     (total,) = kpis(api, march, role="project_manager", projects=("P1",), group_by="region")
     assert total["received"] == 3
 
@@ -181,7 +219,13 @@ def test_http_and_reporting_sql_ticket_figures_agree(api: Any, march: Desk) -> N
     http = kpis(api, march, group_by="project,region,month")
     with psycopg.connect(api.container.url) as conn:
         conn.execute("SET ROLE qualtrace_reporting")
-        rows = conn.cursor(row_factory=dict_row).execute(
-            "SELECT * FROM reporting.ticket_kpis_project_month WHERE month <= '2026-03' ORDER BY project, region, month"
-        ).fetchall()
-    assert [{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows] == http
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                "SELECT * FROM reporting.ticket_kpis_project_month WHERE month <= '2026-03' ORDER BY project, region, month"
+            )
+            .fetchall()
+        )
+    assert [
+        {k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows
+    ] == http

@@ -40,7 +40,10 @@ def served(pg_admin_url: str, template_db: str) -> Iterator[tuple[Any, dict[str,
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     url = make_conninfo(**{**conninfo_to_dict(pg_admin_url), "dbname": name})
-    c = bootstrap(Settings(database_url=url, pool_size=4, read_wait_seconds=0.2, rate_limit_per_second=0), setup=True)
+    c = bootstrap(
+        Settings(database_url=url, pool_size=4, read_wait_seconds=0.2, rate_limit_per_second=0),
+        setup=True,
+    )
     try:
         app = create_app(c)
         store = TokenStore(url)
@@ -61,7 +64,9 @@ def served(pg_admin_url: str, template_db: str) -> Iterator[tuple[Any, dict[str,
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_no_operation_answers_5xx_or_outside_its_documented_responses(served: tuple[Any, Any]) -> None:
+def test_no_operation_answers_5xx_or_outside_its_documented_responses(
+    served: tuple[Any, Any],
+) -> None:
     app, tokens = served
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
@@ -75,8 +80,13 @@ def test_no_operation_answers_5xx_or_outside_its_documented_responses(served: tu
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
             def check(case: Any) -> None:
                 # Schema-valid input may still be refused (an unknown project code is 422), so
                 # "positive data acceptance" is not a property of this API.
@@ -85,7 +95,9 @@ def test_no_operation_answers_5xx_or_outside_its_documented_responses(served: tu
             try:
                 check()
             except Unsatisfiable:
-                assert mode == GenerationMode.NEGATIVE, key  # nothing to get wrong in a request without input
+                assert mode == GenerationMode.NEGATIVE, (
+                    key
+                )  # nothing to get wrong in a request without input
             except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collected, reported together below
                 failures.append(f"{key} ({mode.value}): {str(e)[:1500]}")
     assert operations >= 40

@@ -18,8 +18,13 @@ from api.app import create_app
 from api.logs import JsonFormatter, RedactingFilter
 
 TICKET = {
-    "project": "P1", "kind": "repair", "channel": "phone", "priority": "high", "category": "水电维修",
-    "description": "厨房水管漏水，业主电话 138 1234 5678", "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
+    "project": "P1",
+    "kind": "repair",
+    "channel": "phone",
+    "priority": "high",
+    "category": "水电维修",
+    "description": "厨房水管漏水，业主电话 138 1234 5678",
+    "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
 }
 
 
@@ -29,25 +34,39 @@ def client_with(container: Any, **overrides: Any) -> TestClient:
     return TestClient(create_app(dataclasses.replace(container, settings=settings)))
 
 
-def test_a_principal_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected(api: Any) -> None:
+def test_a_principal_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected(
+    api: Any,
+) -> None:
     api.setup_org()
     with client_with(api.container, rate_limit_per_second=0.2, rate_limit_burst=3) as client:
         busy, calm = api.token("auditor"), api.token("supervisor")
-        assert [client.get("/tickets", headers=busy).status_code for _ in range(3)] == [200, 200, 200]
+        assert [client.get("/tickets", headers=busy).status_code for _ in range(3)] == [
+            200,
+            200,
+            200,
+        ]
         r = client.get("/tickets", headers=busy)
         assert r.status_code == 429
         assert r.headers["content-type"].startswith("application/problem+json")
         assert int(r.headers["retry-after"]) >= 1
         # Commands count too, and are refused before anything is recorded.
-        assert client.post("/regions", json={"code": "BJ", "name": "北京"}, headers=busy).status_code == 429
+        assert (
+            client.post("/regions", json={"code": "BJ", "name": "北京"}, headers=busy).status_code
+            == 429
+        )
         assert client.get("/tickets", headers=calm).status_code == 200
         # Health checks carry no principal and are never limited.
         assert all(client.get("/healthz").status_code == 200 for _ in range(10))
 
 
-def test_guessing_tokens_is_throttled_per_address_without_locking_out_valid_principals(api: Any) -> None:
+def test_guessing_tokens_is_throttled_per_address_without_locking_out_valid_principals(
+    api: Any,
+) -> None:
     with client_with(api.container, rate_limit_per_second=0.2, rate_limit_burst=3) as client:
-        guesses = [client.get("/tickets", headers={"Authorization": f"Bearer qt_{i:016x}_guess"}) for i in range(4)]
+        guesses = [
+            client.get("/tickets", headers={"Authorization": f"Bearer qt_{i:016x}_guess"})
+            for i in range(4)
+        ]
         assert [r.status_code for r in guesses] == [401, 401, 401, 429]
         assert int(guesses[-1].headers["retry-after"]) >= 1
         assert client.get("/tickets", headers=api.token("auditor")).status_code == 200
@@ -93,14 +112,27 @@ def test_no_log_line_carries_a_phone_number_or_a_token(api: Any, log_lines: io.S
     # A day at the front desk: tickets with phones, reads of them, mistakes, refusals.
     t = api.post("/tickets", TICKET, role="front_desk").json()
     api.get(f"/tickets/{t['id']}", role="front_desk")
-    api.post(f"/tickets/{t['id']}/dispatch", {"department": "engineering", "assignee": "13812345678"}, role="supervisor")
-    api.post("/tickets", {**TICKET, "reporter": {**TICKET["reporter"], "phone": "138-1234-5678x"}}, role="front_desk")
+    api.post(
+        f"/tickets/{t['id']}/dispatch",
+        {"department": "engineering", "assignee": "13812345678"},
+        role="supervisor",
+    )
+    api.post(
+        "/tickets",
+        {**TICKET, "reporter": {**TICKET["reporter"], "phone": "138-1234-5678x"}},
+        role="front_desk",
+    )
     api.client.get("/tickets", headers={"Authorization": f"Bearer {token}x"})
     api.client.get(f"/tickets?token={token}&phone=13812345678", headers=headers)
-    api.client.get("/tickets", headers={"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"})
+    api.client.get(
+        "/tickets",
+        headers={"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"},
+    )
     # And a careless log call somewhere in the service.
     logging.getLogger("qualtrace.somewhere").warning(
-        "calling back %s (+86 138 1234 5678) with Bearer %s, jwt %s", "13812345678", token,
+        "calling back %s (+86 138 1234 5678) with Bearer %s, jwt %s",
+        "13812345678",
+        token,
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
     )
     try:

@@ -33,49 +33,105 @@ NOT_ROUTED: dict[str, str] = {}
 
 TEMPLATE = {
     "name": "月度品质检查表",
-    "sections": [{"code": "CS", "name": "客户服务", "items": [
-        {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
-        {"code": "CS-02", "requirement": "投诉24小时内回复", "max_points": 10, "critical": True},
-    ]}],
+    "sections": [
+        {
+            "code": "CS",
+            "name": "客户服务",
+            "items": [
+                {
+                    "code": "CS-01",
+                    "requirement": "前台接待礼貌",
+                    "max_points": 10,
+                    "critical": False,
+                },
+                {
+                    "code": "CS-02",
+                    "requirement": "投诉24小时内回复",
+                    "max_points": 10,
+                    "critical": True,
+                },
+            ],
+        }
+    ],
 }
 
 
 def ticket_body(project: str) -> dict[str, Any]:
     return {
-        "project": project, "kind": "repair", "channel": "phone", "priority": "high", "category": "水电维修",
-        "description": "厨房水管漏水", "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
+        "project": project,
+        "kind": "repair",
+        "channel": "phone",
+        "priority": "high",
+        "category": "水电维修",
+        "description": "厨房水管漏水",
+        "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
     }
 
 
 def nc_body(project: str) -> dict[str, Any]:
-    return {"project": project, "source": {"type": "audit", "ref": "IA-2026-03"}, "severity": "major",
-            "description": "消防通道堆放杂物", "department": "security"}
+    return {
+        "project": project,
+        "source": {"type": "audit", "ref": "IA-2026-03"},
+        "severity": "major",
+        "description": "消防通道堆放杂物",
+        "department": "security",
+    }
 
 
 def inspection_body(project: str, template: str) -> dict[str, Any]:
-    return {"project": project, "kind": "self_check", "template_id": template, "planned_for": "2026-03-05",
-            "inspectors": ["Liu Yang"]}
+    return {
+        "project": project,
+        "kind": "self_check",
+        "template_id": template,
+        "planned_for": "2026-03-05",
+        "inspectors": ["Liu Yang"],
+    }
 
 
 def survey_body(project: str) -> dict[str, Any]:
     return {
-        "title": "2026年一季度满意度调查", "objectives": "了解业主满意度", "party": "first_party",
-        "methods": ["phone"], "segments": ["owner"], "projects": [project],
-        "period": {"start": "2026-03-01", "end": "2026-03-31"}, "target_sample": 10, "target_csi": 80,
-        "questions": [{"code": "Q1", "text": "总体满意度", "dimension": "overall", "weight": 1, "overall": True}],
+        "title": "2026年一季度满意度调查",
+        "objectives": "了解业主满意度",
+        "party": "first_party",
+        "methods": ["phone"],
+        "segments": ["owner"],
+        "projects": [project],
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "target_sample": 10,
+        "target_csi": 80,
+        "questions": [
+            {
+                "code": "Q1",
+                "text": "总体满意度",
+                "dimension": "overall",
+                "weight": 1,
+                "overall": True,
+            }
+        ],
     }
 
 
 def response_body(project: str) -> dict[str, Any]:
-    ref = "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:8])  # no digits: not phone-like
-    return {"respondent_ref": f"R-{ref}", "project": project, "segment": "owner",
-            "method": "phone", "answers": {"Q1": 4}}
+    ref = "".join(
+        chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:8]
+    )  # no digits: not phone-like
+    return {
+        "respondent_ref": f"R-{ref}",
+        "project": project,
+        "segment": "owner",
+        "method": "phone",
+        "answers": {"Q1": 4},
+    }
 
 
 #: A valid body per command (callables take the project the request aims at).
 BODIES: dict[str, Any] = {
     "POST /regions": lambda p, w: {"code": f"R{uuid.uuid4().hex[:6]}", "name": "新区域"},
-    "POST /projects": lambda p, w: {"code": f"X{uuid.uuid4().hex[:6]}", "name": "新项目", "region": "SH"},
+    "POST /projects": lambda p, w: {
+        "code": f"X{uuid.uuid4().hex[:6]}",
+        "name": "新项目",
+        "region": "SH",
+    },
     "POST /tickets": lambda p, w: ticket_body(p),
     "POST /tickets/{ref}/dispatch": {"department": "engineering", "assignee": "staff-1"},
     "POST /tickets/{ref}/transfer": {"department": "cleaning", "reason": "不属于工程部"},
@@ -93,14 +149,23 @@ BODIES: dict[str, Any] = {
     "POST /inspections/{ref}/appeal-decision": {"accepted": False, "reason": "维持原评分"},
     "POST /inspections/{ref}/cancel": {"reason": "计划变更"},
     "POST /nonconformances": lambda p, w: nc_body(p),
-    "POST /nonconformances/{ref}/notice": {"responsible_department": "security", "responsible_person": "Wang Qiang"},
+    "POST /nonconformances/{ref}/notice": {
+        "responsible_department": "security",
+        "responsible_person": "Wang Qiang",
+    },
     "POST /nonconformances/{ref}/root-cause": {"analysis": "巡查制度未落实"},
-    "POST /nonconformances/{ref}/plan": {"corrective_actions": ["清理杂物"], "preventive_actions": ["每日巡查"]},
+    "POST /nonconformances/{ref}/plan": {
+        "corrective_actions": ["清理杂物"],
+        "preventive_actions": ["每日巡查"],
+    },
     "POST /nonconformances/{ref}/plan-decision": {"approved": True},
     "POST /nonconformances/{ref}/rectified": {"summary": "杂物已清理"},
     "POST /nonconformances/{ref}/verification": {"effective": True},
-    "POST /nonconformances/{ref}/extension": {"new_due_date": "2026-04-30", "reason": "材料未到",
-                                              "remedial_measures": "临时围挡"},
+    "POST /nonconformances/{ref}/extension": {
+        "new_due_date": "2026-04-30",
+        "reason": "材料未到",
+        "remedial_measures": "临时围挡",
+    },
     "POST /nonconformances/{ref}/extension-decision": {"approved": True},
     "POST /nonconformances/{ref}/disposition": {"disposition": "concession", "reason": "让步接收"},
     "POST /nonconformances/{ref}/cancel": {"reason": "重复登记"},
@@ -119,12 +184,22 @@ PARAMS: dict[str, dict[str, Any]] = {
 
 #: The kind of issue `{ref}` names, by path prefix.
 KIND_OF_PREFIX = {
-    "/tickets": "ticket", "/inspections": "inspection", "/nonconformances": "nonconformance",
-    "/surveys": "survey", "/checklist-templates": "template", "/audit": "ticket",
+    "/tickets": "ticket",
+    "/inspections": "inspection",
+    "/nonconformances": "nonconformance",
+    "/surveys": "survey",
+    "/checklist-templates": "template",
+    "/audit": "ticket",
 }
 #: A well-formed id that names nothing, per kind.
-MISSING = {"ticket": "TK-2026-999999", "inspection": "INS-2026-999999", "nonconformance": "NC-2026-999999",
-           "survey": "SV-2026-999999", "template": "CT-2026-999999", "response": str(uuid.uuid4())}
+MISSING = {
+    "ticket": "TK-2026-999999",
+    "inspection": "INS-2026-999999",
+    "nonconformance": "NC-2026-999999",
+    "survey": "SV-2026-999999",
+    "template": "CT-2026-999999",
+    "response": str(uuid.uuid4()),
+}
 
 
 def served_routes() -> list[str]:
@@ -132,14 +207,20 @@ def served_routes() -> list[str]:
     app = FastAPI()
     for router in ROUTERS:
         app.include_router(router)
-    return [f"{method.upper()} {path}" for path, ops in app.openapi()["paths"].items() for method in ops]
+    return [
+        f"{method.upper()} {path}" for path, ops in app.openapi()["paths"].items() for method in ops
+    ]
 
 
 ROUTES = [k for k in served_routes() if k not in PUBLIC]
 COMMANDS = [k for k in ROUTES if k.startswith("POST ")]
 QUERIES = [k for k in ROUTES if k.startswith("GET ")]
 #: Endpoints on one issue of a project-scoped kind (templates are company-wide).
-ON_ISSUE = [k for k in ROUTES if "{ref}" in k and KIND_OF_PREFIX.get("/" + k.split()[1].split("/")[1]) != "template"]
+ON_ISSUE = [
+    k
+    for k in ROUTES
+    if "{ref}" in k and KIND_OF_PREFIX.get("/" + k.split()[1].split("/")[1]) != "template"
+]
 
 
 # -- the world: one database, P1 and P2 in region SH, one issue of each kind in each ----------
@@ -149,7 +230,9 @@ class World:
     container: Any
     template: str = ""
     ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, project) -> id
-    tokens: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (role, scope) -> headers
+    tokens: dict[tuple[str, str], dict[str, str]] = field(
+        default_factory=dict
+    )  # (role, scope) -> headers
 
     def h(self, role: str, scope: str = "company") -> dict[str, str]:
         return self.tokens[(role, scope)]
@@ -173,10 +256,16 @@ class World:
         path = key.split(" ", 1)[1]
         kind = KIND_OF_PREFIX.get("/" + path.split("/")[1], "ticket")
         if "{ref}" in path:
-            ref = MISSING[kind] if project is None else self.ids[(kind, "P1" if kind == "template" else project)]
+            ref = (
+                MISSING[kind]
+                if project is None
+                else self.ids[(kind, "P1" if kind == "template" else project)]
+            )
             path = path.replace("{ref}", ref)
         if "{rid}" in path:
-            path = path.replace("{rid}", MISSING["response"] if project is None else self.ids[("response", project)])
+            path = path.replace(
+                "{rid}", MISSING["response"] if project is None else self.ids[("response", project)]
+            )
         return path
 
     def request(self, key: str, role: str, scope: str, project: str | None) -> Any:
@@ -189,8 +278,11 @@ class World:
         if key.endswith("/responses/import"):
             ref = response_body(target)["respondent_ref"]
             csv = f"respondent_ref,project,segment,method,Q1\n{ref},{target},owner,phone,4\n"
-            return self.client.post(url, content=csv.encode(),
-                                    headers={**headers, "Content-Type": "text/csv", "If-Match": "0"})
+            return self.client.post(
+                url,
+                content=csv.encode(),
+                headers={**headers, "Content-Type": "text/csv", "If-Match": "0"},
+            )
         body = BODIES.get(key, {})
         if callable(body):
             body = body(target, self)
@@ -222,7 +314,9 @@ def world(pg_admin_url: str, template_db: str) -> Iterator[World]:
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     url = make_conninfo(**{**conninfo_to_dict(pg_admin_url), "dbname": name})
-    settings = Settings(database_url=url, pool_size=4, read_wait_seconds=5.0, rate_limit_per_second=0)
+    settings = Settings(
+        database_url=url, pool_size=4, read_wait_seconds=5.0, rate_limit_per_second=0
+    )
     c = bootstrap(settings, clock=_Clock(), setup=True)
     c.start_projections()
     try:
@@ -230,9 +324,16 @@ def world(pg_admin_url: str, template_db: str) -> Iterator[World]:
             w = World(client, c)
             store = TokenStore(url)
             for role in ROLES:
-                for scope, projects, region in (("company", (), None), ("P1", ("P1",), None), ("P2", ("P2",), None),
-                                                ("SH", (), "SH"), ("BJ", (), "BJ")):
-                    _, token = store.create(f"{role}-{scope}", f"{role} {scope}", role, list(projects), region)
+                for scope, projects, region in (
+                    ("company", (), None),
+                    ("P1", ("P1",), None),
+                    ("P2", ("P2",), None),
+                    ("SH", (), "SH"),
+                    ("BJ", (), "BJ"),
+                ):
+                    _, token = store.create(
+                        f"{role}-{scope}", f"{role} {scope}", role, list(projects), region
+                    )
                     w.tokens[(role, scope)] = {"Authorization": f"Bearer {token}"}
             _, token = store.create("qm-2", "Second QM", "quality_manager", [], None)
             w.tokens[("quality_manager", "second")] = {"Authorization": f"Bearer {token}"}
@@ -249,7 +350,14 @@ def build(w: World) -> None:
     w.ok(w.post("/regions", {"code": "SH", "name": "上海"}, "admin"), 201)
     w.ok(w.post("/regions", {"code": "BJ", "name": "北京"}, "admin"), 201)
     for p in ("P1", "P2"):
-        w.ok(w.post("/projects", {"code": p, "name": f"项目{p}", "region": "SH", "households": 800}, "admin"), 201)
+        w.ok(
+            w.post(
+                "/projects",
+                {"code": p, "name": f"项目{p}", "region": "SH", "households": 800},
+                "admin",
+            ),
+            201,
+        )
     t = w.ok(w.post("/checklist-templates", TEMPLATE, "quality_manager"), 201)
     w.ok(w.post(f"/checklist-templates/{t['id']}/publish", {}, "quality_manager"))
     w.template = t["number"]
@@ -258,10 +366,22 @@ def build(w: World) -> None:
     for p in ("P1", "P2"):
         tk = w.ok(w.post("/tickets", ticket_body(p), "supervisor"), 201)
         w.ids[("ticket", p)] = tk["id"]
-        w.ok(w.post(f"/tickets/{tk['id']}/dispatch", {"department": "engineering", "assignee": "staff-1"}, "supervisor"))
+        w.ok(
+            w.post(
+                f"/tickets/{tk['id']}/dispatch",
+                {"department": "engineering", "assignee": "staff-1"},
+                "supervisor",
+            )
+        )
         # An escalated twin links a ticket and a nonconformance (trace, audit).
         twin = w.ok(w.post("/tickets", ticket_body(p), "supervisor"), 201)
-        w.ok(w.post(f"/tickets/{twin['id']}/escalate", {"reason": "多次投诉", "severity": "major"}, "supervisor"))
+        w.ok(
+            w.post(
+                f"/tickets/{twin['id']}/escalate",
+                {"reason": "多次投诉", "severity": "major"},
+                "supervisor",
+            )
+        )
         ins = w.ok(w.post("/inspections", inspection_body(p, w.template), "quality_manager"), 201)
         w.ids[("inspection", p)] = ins["id"]
         nc = w.ok(w.post("/nonconformances", nc_body(p), "quality_manager"), 201)
@@ -272,14 +392,22 @@ def build(w: World) -> None:
         sv = w.ok(w.post("/surveys", survey_body(p), "quality_manager"), 201)
         w.ids[("survey", p)] = sv["id"]
         w.ok(w.post(f"/surveys/{sv['id']}/submit", {}, "quality_manager"))
-        w.ok(w.post(f"/surveys/{sv['id']}/decision", {"approved": True}, "quality_manager", "second"))
+        w.ok(
+            w.post(f"/surveys/{sv['id']}/decision", {"approved": True}, "quality_manager", "second")
+        )
         w.ok(w.post(f"/surveys/{sv['id']}/open", {}, "quality_manager"))
         rs = w.ok(w.post(f"/surveys/{sv['id']}/responses", response_body(p), "front_desk"), 201)
         w.ids[("response", p)] = rs["id"]
         last = max(last, rs["position"])
     # Someone read P1's and P2's personal data (the access log has rows in both projects).
     for p in ("P1", "P2"):
-        w.ok(w.client.get(f"/tickets/{w.ref('ticket', p)}", headers=w.h("front_desk"), params={"min_position": last}))
+        w.ok(
+            w.client.get(
+                f"/tickets/{w.ref('ticket', p)}",
+                headers=w.h("front_desk"),
+                params={"min_position": last},
+            )
+        )
 
 
 #: Commands that create under an existing issue (If-Match does not apply: they record).
@@ -297,7 +425,11 @@ def denied_or_allowed(key: str, role: str, status: int) -> str | None:
         good = status in ALLOWED_COMMAND if key.startswith("POST") else status == 200
     else:
         good = status == 403
-    return None if good else f"{key} as {role} ({action}: {'allowed' if allowed else 'denied'}) -> {status}"
+    return (
+        None
+        if good
+        else f"{key} as {role} ({action}: {'allowed' if allowed else 'denied'}) -> {status}"
+    )
 
 
 # -- the route table and the matrix agree --------------------------------------------------
@@ -338,7 +470,9 @@ def test_each_role_is_allowed_or_denied_as_the_matrix_says(world: World, key: st
 
 
 # -- scope: P1's principals and P2's issues -------------------------------------------------
-@pytest.mark.parametrize("scope, outside", [("P1", "P2"), ("BJ", "P1")], ids=["project-P1", "region-BJ"])
+@pytest.mark.parametrize(
+    "scope, outside", [("P1", "P2"), ("BJ", "P1")], ids=["project-P1", "region-BJ"]
+)
 @pytest.mark.parametrize("key", ON_ISSUE)
 def test_an_issue_of_another_project_is_indistinguishable_from_a_missing_one(
     world: World, key: str, scope: str, outside: str
@@ -353,10 +487,14 @@ def test_an_issue_of_another_project_is_indistinguishable_from_a_missing_one(
         other = world.request(key, role, scope, outside)
         missing = world.request(key, role, scope, None)
         if (other.status_code, other.json()) != (missing.status_code, missing.json()):
-            wrong.append(f"{role}: P2's issue {other.status_code} {other.text[:120]} vs missing "
-                         f"{missing.status_code} {missing.text[:120]}")
+            wrong.append(
+                f"{role}: P2's issue {other.status_code} {other.text[:120]} vs missing "
+                f"{missing.status_code} {missing.text[:120]}"
+            )
         if role in PERMISSIONS[action] and other.status_code != 404:
-            wrong.append(f"{role}: the issue outside its scope answered {other.status_code}, not 404")
+            wrong.append(
+                f"{role}: the issue outside its scope answered {other.status_code}, not 404"
+            )
         own = world.request(key, role, "SH" if scope == "BJ" else scope, "P1")
         problem = denied_or_allowed(key, role, own.status_code)
         if problem:
@@ -366,8 +504,13 @@ def test_an_issue_of_another_project_is_indistinguishable_from_a_missing_one(
         assert world.head() == head
 
 
-CREATES = [k for k in COMMANDS if k in BODIES and "{ref}" not in k and k not in ("POST /regions", "POST /projects",
-                                                                               "POST /checklist-templates")]
+CREATES = [
+    k
+    for k in COMMANDS
+    if k in BODIES
+    and "{ref}" not in k
+    and k not in ("POST /regions", "POST /projects", "POST /checklist-templates")
+]
 
 
 @pytest.mark.parametrize("key", CREATES)
@@ -379,8 +522,15 @@ def test_nothing_is_created_in_another_project(world: World, key: str) -> None:
         assert world.request(key, role, "P1", "P1").status_code in (200, 201), role
 
 
-LISTS = ["GET /tickets", "GET /inspections", "GET /nonconformances", "GET /surveys", "GET /audit/events",
-         "GET /audit/personal-data-reads", "GET /projects"]
+LISTS = [
+    "GET /tickets",
+    "GET /inspections",
+    "GET /nonconformances",
+    "GET /surveys",
+    "GET /audit/events",
+    "GET /audit/personal-data-reads",
+    "GET /projects",
+]
 
 
 def _projects_of(item: dict[str, Any]) -> set[str]:
@@ -395,7 +545,9 @@ def _projects_of(item: dict[str, Any]) -> set[str]:
 def test_lists_in_scope_show_nothing_of_another_project(world: World, key: str) -> None:
     path = key.split(" ", 1)[1]
     for role in PERMISSIONS[ROUTE_ACTIONS[key]]:
-        company = world.ok(world.client.get(path, headers=world.h(role, "company"), params={"limit": 500}))
+        company = world.ok(
+            world.client.get(path, headers=world.h(role, "company"), params={"limit": 500})
+        )
         assert {p for i in company["items"] for p in _projects_of(i)} >= {"P1", "P2"}, role
         own = world.ok(world.client.get(path, headers=world.h(role, "P1"), params={"limit": 500}))
         seen = {p for i in own["items"] for p in _projects_of(i)}
@@ -411,16 +563,33 @@ def test_lists_in_scope_show_nothing_of_another_project(world: World, key: str) 
 def test_kpis_never_count_another_project(world: World, key: str) -> None:
     path = key.split(" ", 1)[1]
     for role in PERMISSIONS["kpi.read"]:
-        company = world.ok(world.client.get(path, headers=world.h(role), params={"group_by": "project"}))
-        if key in ("GET /kpis/tickets", "GET /kpis/nonconformances"):  # the world has figures for these
+        company = world.ok(
+            world.client.get(path, headers=world.h(role), params={"group_by": "project"})
+        )
+        if key in (
+            "GET /kpis/tickets",
+            "GET /kpis/nonconformances",
+        ):  # the world has figures for these
             assert {row["project"] for row in company["rows"]} >= {"P1", "P2"}, role
-        own = world.ok(world.client.get(path, headers=world.h(role, "P1"), params={"group_by": "project"}))
+        own = world.ok(
+            world.client.get(path, headers=world.h(role, "P1"), params={"group_by": "project"})
+        )
         assert {row["project"] for row in own["rows"]} <= {"P1"}, f"{role}: {own['rows']}"
         p2 = world.client.get(path, headers=world.h(role, "P1"), params={"project": "P2"})
         if p2.status_code in (403, 404):
             continue
-        counted = [{k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and v
-                    and k not in NOT_COUNTS and not k.endswith("_rank")} for row in world.ok(p2)["rows"]]
+        counted = [
+            {
+                k: v
+                for k, v in row.items()
+                if isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and v
+                and k not in NOT_COUNTS
+                and not k.endswith("_rank")
+            }
+            for row in world.ok(p2)["rows"]
+        ]
         assert not any(counted), f"{role}: P2 counted for a P1 principal: {counted}"
 
 
@@ -430,13 +599,23 @@ NOT_COUNTS = {"year", "month", "quarter", "households", "target_sample", "target
 
 def test_a_trace_and_an_audit_pack_stay_within_scope(world: World) -> None:
     for role in PERMISSIONS["audit.read"]:
-        trace = world.ok(world.client.get(f"/audit/{world.ref('nonconformance', 'P1')}/trace",
-                                          headers=world.h(role, "P1")))
+        trace = world.ok(
+            world.client.get(
+                f"/audit/{world.ref('nonconformance', 'P1')}/trace", headers=world.h(role, "P1")
+            )
+        )
         assert {i["project"] for i in trace["issues"]} <= {"P1"}
-        pack = world.client.get("/audit/pack", headers=world.h(role, "P1"), params=PARAMS["GET /audit/pack"])
+        pack = world.client.get(
+            "/audit/pack", headers=world.h(role, "P1"), params=PARAMS["GET /audit/pack"]
+        )
         assert pack.status_code == 200, pack.text
         assert "P2" not in {e.get("project") for e in pack.json().get("issues", [])}
         for kind in ("ticket", "inspection", "nonconformance", "survey"):
             if (kind, "P2") not in world.ids:
                 continue
-            assert world.client.get(f"/audit/{world.ref(kind, 'P2')}", headers=world.h(role, "P1")).status_code == 404
+            assert (
+                world.client.get(
+                    f"/audit/{world.ref(kind, 'P2')}", headers=world.h(role, "P1")
+                ).status_code
+                == 404
+            )

@@ -110,27 +110,55 @@ def test_a_campaign_from_draft_to_published_over_http(api: Any) -> None:
     ref = sv["number"]
     bad = api.post("/surveys", {**PLAN, "projects": ["P1", "NOPE"]}, **QM1)
     assert bad.status_code == 422 and "projects.1" in bad.text
-    bad = api.post("/surveys", {**PLAN, "questions": [{**q, "overall": False} for q in PLAN["questions"]]}, **QM1)
+    bad = api.post(
+        "/surveys",
+        {**PLAN, "questions": [{**q, "overall": False} for q in PLAN["questions"]]},
+        **QM1,
+    )
     assert bad.status_code == 422 and "overall" in bad.text
-    early = api.post(f"/surveys/{ref}/responses", {"respondent_ref": "X-1", "project": "P1", "segment": "owner",
-                                                   "method": "web", "answers": {"Q1": 4}}, **DESK)
+    early = api.post(
+        f"/surveys/{ref}/responses",
+        {
+            "respondent_ref": "X-1",
+            "project": "P1",
+            "segment": "owner",
+            "method": "web",
+            "answers": {"Q1": 4},
+        },
+        **DESK,
+    )
     assert early.status_code == 409 and early.json()["state"] == "drafted"
     ok(api.post(f"/surveys/{ref}/submit", {}, **QM1))
-    assert api.post(f"/surveys/{ref}/decision", {"approved": False}, **QM2).status_code == 422  # reason required
+    assert (
+        api.post(f"/surveys/{ref}/decision", {"approved": False}, **QM2).status_code == 422
+    )  # reason required
     r = ok(api.post(f"/surveys/{ref}/decision", {"approved": False, "reason": "样本量不足"}, **QM2))
     assert r["status"] == "drafted"
     ok(api.post(f"/surveys/{ref}/revise", {"target_sample": 6}, **QM1))
     ok(api.post(f"/surveys/{ref}/submit", {}, **QM1))
-    assert ok(api.post(f"/surveys/{ref}/decision", {"approved": True}, **QM2))["status"] == "approved"
-    shut = api.client.post(f"/surveys/{ref}/responses/import", content=GOOD_CSV.encode(),
-                           headers={**api.token(**QM1), "Content-Type": "text/csv"})
+    assert (
+        ok(api.post(f"/surveys/{ref}/decision", {"approved": True}, **QM2))["status"] == "approved"
+    )
+    shut = api.client.post(
+        f"/surveys/{ref}/responses/import",
+        content=GOOD_CSV.encode(),
+        headers={**api.token(**QM1), "Content-Type": "text/csv"},
+    )
     assert shut.status_code == 409 and shut.json()["state"] == "approved"  # not open yet
     assert ok(api.post(f"/surveys/{ref}/open", {}, **QM1))["status"] == "open"
 
     # -- single responses, validated against the questionnaire ------------------------------
-    def respond(rr: str, project: str, segment: str, method: str, answers: dict[str, Any], **extra: Any) -> Any:
-        body = {"respondent_ref": rr, "project": project, "segment": segment, "method": method,
-                "answers": answers, **extra}
+    def respond(
+        rr: str, project: str, segment: str, method: str, answers: dict[str, Any], **extra: Any
+    ) -> Any:
+        body = {
+            "respondent_ref": rr,
+            "project": project,
+            "segment": segment,
+            "method": method,
+            "answers": answers,
+            **extra,
+        }
         return api.post(f"/surveys/{ref}/responses", body, **DESK)
 
     r1 = ok(respond("R-1", "P1", "owner", "web", {"Q1": 5, "Q2": 4, "OV": 5}), 201)
@@ -139,19 +167,28 @@ def test_a_campaign_from_draft_to_published_over_http(api: Any) -> None:
     low = ok(respond("R-3", "P2", "owner", "web", {"Q1": 2, "Q2": 3, "OV": 3}), 201)
     assert low["nonconformance"]["number"].startswith("NC-2026-")
     ok(respond("R-4", "P2", "owner", "web", {"Q1": 5, "Q2": 5, "OV": 5}), 201)
-    assert respond("R-1", "P1", "owner", "web", {"Q1": 1, "Q2": 1, "OV": 1}).status_code == 409  # once only
+    assert (
+        respond("R-1", "P1", "owner", "web", {"Q1": 1, "Q2": 1, "OV": 1}).status_code == 409
+    )  # once only
     unknown = respond("R-5", "P1", "owner", "web", {"Q9": 4})
     assert unknown.status_code == 422 and "answers.Q9" in unknown.text
     assert respond("R-5", "P1", "owner", "web", {"Q1": 6}).status_code == 422
-    assert respond("R-5", "P1", "owner", "email", {"Q1": 4}).status_code == 422  # not a campaign method
+    assert (
+        respond("R-5", "P1", "owner", "email", {"Q1": 4}).status_code == 422
+    )  # not a campaign method
     assert respond("R-5", "P1", "owner", "web", {"Q1": None}).status_code == 422  # nothing answered
-    assert respond("13812345678", "P1", "owner", "web", {"Q1": 4}).status_code == 422  # a phone, not a reference
+    assert (
+        respond("13812345678", "P1", "owner", "web", {"Q1": 4}).status_code == 422
+    )  # a phone, not a reference
 
     # -- a bad CSV: every bad row named, nothing recorded --------------------------------
     before = len(raw_events(api))
     h = {"Content-Type": "text/csv"}
-    rejected = api.client.post(f"/surveys/{ref}/responses/import", content=BAD_CSV.encode(),
-                               headers={**api.token(**QM1), **h})
+    rejected = api.client.post(
+        f"/surveys/{ref}/responses/import",
+        content=BAD_CSV.encode(),
+        headers={**api.token(**QM1), **h},
+    )
     assert rejected.status_code == 422, rejected.text
     problem = rejected.json()
     assert rejected.headers["content-type"].startswith("application/problem+json")
@@ -160,25 +197,45 @@ def test_a_campaign_from_draft_to_published_over_http(api: Any) -> None:
     assert any(e["row"] == 5 for e in problem["errors"])  # no answer at all
     assert not any(e["row"] == 2 for e in problem["errors"])  # the good row is not blamed
     assert len(raw_events(api)) == before  # all or nothing
-    named = api.client.post(f"/surveys/{ref}/responses/import", content=b"respondent_ref,name,project\n",
-                            headers={**api.token(**QM1), **h})
+    named = api.client.post(
+        f"/surveys/{ref}/responses/import",
+        content=b"respondent_ref,name,project\n",
+        headers={**api.token(**QM1), **h},
+    )
     assert named.status_code == 422 and any(e["column"] == "name" for e in named.json()["errors"])
 
     # -- a good CSV, then the same file again ----------------------------------------------
-    imp = ok(api.client.post(f"/surveys/{ref}/responses/import", content=GOOD_CSV.encode(),
-                             headers={**api.token(**QM1), **h}), 201)
-    assert imp["import"]["recorded"] == 3 and imp["import"]["nonconformances"] == 1  # A-002 complains
-    again = ok(api.client.post(f"/surveys/{ref}/responses/import", content=GOOD_CSV.encode(),
-                               headers={**api.token(**QM1), **h}))
+    imp = ok(
+        api.client.post(
+            f"/surveys/{ref}/responses/import",
+            content=GOOD_CSV.encode(),
+            headers={**api.token(**QM1), **h},
+        ),
+        201,
+    )
+    assert (
+        imp["import"]["recorded"] == 3 and imp["import"]["nonconformances"] == 1
+    )  # A-002 complains
+    again = ok(
+        api.client.post(
+            f"/surveys/{ref}/responses/import",
+            content=GOOD_CSV.encode(),
+            headers={**api.token(**QM1), **h},
+        )
+    )
     assert again["import"]["already_imported"] is True and again["import"]["recorded"] == 0
     after_import = len(raw_events(api))
-    assert after_import == before + 3 + 1 + 1  # three responses, one action, one import event; none twice
+    assert (
+        after_import == before + 3 + 1 + 1
+    )  # three responses, one action, one import event; none twice
 
     # -- acknowledge, invalidate with a reason --------------------------------------------
     ack = ok(api.post(f"/surveys/{ref}/responses/R-1/acknowledge", {}, **DESK))
     assert ack["status"] == "acknowledged"
     assert api.post(f"/surveys/{ref}/responses/R-4/invalidate", {}, **QM1).status_code == 422
-    inv = ok(api.post(f"/surveys/{ref}/responses/R-4/invalidate", {"reason": "同一户重复作答"}, **QM1))
+    inv = ok(
+        api.post(f"/surveys/{ref}/responses/R-4/invalidate", {"reason": "同一户重复作答"}, **QM1)
+    )
     assert inv["status"] == "invalidated"
     assert api.post(f"/surveys/{ref}/responses/R-4/acknowledge", {}, **DESK).status_code == 409
 
@@ -197,10 +254,14 @@ def test_a_campaign_from_draft_to_published_over_http(api: Any) -> None:
     assert results["csi"] == round(425 / 6, 2) == 70.83
     assert results["top2_box_pct"] == round(400 / 6, 2)  # OV: 5,4,3,4,3,5 → 4 of 6 at 4-5
     assert results["cli"] == round(400 / 6, 2)
-    assert results["loyalty"]["vulnerable"]["count"] == 2 and results["loyalty"]["loyal"]["count"] == 2
+    assert (
+        results["loyalty"]["vulnerable"]["count"] == 2 and results["loyalty"]["loyal"]["count"] == 2
+    )
     assert results["gap_to_target"] == round(425 / 6 - 87, 2)
     assert results["response_rate_pct"] == 100.0  # 6 of the revised target sample of 6
-    assert set(results["by_project"]) == {"P1", "P2"} and results["by_party"]["third_party"]["n"] == 6
+    assert (
+        set(results["by_project"]) == {"P1", "P2"} and results["by_party"]["third_party"]["n"] == 6
+    )
     assert results["previous"] is None
 
     # ... and equal to a recomputation from the raw events in the database.
@@ -212,7 +273,11 @@ def test_a_campaign_from_draft_to_published_over_http(api: Any) -> None:
     assert len(published) == 1 and published[0]["data"]["results"]["csi"] == results["csi"]
     assert published[0]["data"]["parameters"]["weights"] == {"Q1": 2.0, "Q2": 1.0, "OV": 1.0}
     assert published[0]["data"]["parameters"]["loyalty_mapping"]["4"] == "favourable"
-    shown = ok(api.get(f"/surveys/{ref}/results", role="reporting", params={"min_position": pub["position"]}))
+    shown = ok(
+        api.get(
+            f"/surveys/{ref}/results", role="reporting", params={"min_position": pub["position"]}
+        )
+    )
     assert shown["provisional"] is False and shown["results"]["csi"] == results["csi"]
 
     # -- privacy: pseudonymous references only; no phone in any stored event ---------------
@@ -222,35 +287,77 @@ def test_a_campaign_from_draft_to_published_over_http(api: Any) -> None:
 
     # -- the improvement action, linked both ways -----------------------------------------
     nc_number = low["nonconformance"]["number"]
-    nc = ok(api.get(f"/nonconformances/{nc_number}", role="quality_manager", params={"min_position": pub["position"]}))
+    nc = ok(
+        api.get(
+            f"/nonconformances/{nc_number}",
+            role="quality_manager",
+            params={"min_position": pub["position"]},
+        )
+    )
     assert nc["source"]["type"] == "survey" and nc["source"]["number"] == ref
     r3 = ok(api.get(f"/surveys/{ref}/responses/R-3", role="quality_manager"))
     assert r3["nonconformance"]["number"] == nc_number
-    trace = ok(api.get(f"/audit/{nc_number}/trace", role="auditor", params={"min_position": pub["position"]}))
+    trace = ok(
+        api.get(
+            f"/audit/{nc_number}/trace", role="auditor", params={"min_position": pub["position"]}
+        )
+    )
     traced = json.dumps(trace)
     assert sv["id"] in traced and low["id"] in traced
     actions = [e for e in events if e["topic"].endswith("Nonconformance.Raised")]
     assert len(actions) == 2  # R-3's low answer and A-002's complaint, each exactly once
     raised = next(e for e in actions if e["data"]["number"] == nc_number)
-    assert raised["data"]["causation_id"] == f"{low['id']}:1"  # caused by the response's Recorded event
+    assert (
+        raised["data"]["causation_id"] == f"{low['id']}:1"
+    )  # caused by the response's Recorded event
     # Seed 001's loop runs through the nonconformance lifecycle: root cause, improvement
     # plan, approval, execution, verification (asking the respondent whether it worked).
     pm = {"role": "project_manager", "user": "chen.gang", "name": "Chen Gang", "projects": ("P2",)}
-    ok(api.post(f"/nonconformances/{nc_number}/notice",
-                {"responsible_department": "customer_service", "responsible_person": "Wang Qiang"}, **QM1))
-    ok(api.post(f"/nonconformances/{nc_number}/root-cause", {"analysis": "报修响应慢，缺少跟进"}, **pm))
-    ok(api.post(f"/nonconformances/{nc_number}/plan", {"corrective_actions": ["报修24小时回访"],
-                                                        "preventive_actions": ["每周复盘报修时效"]}, **pm))
+    ok(
+        api.post(
+            f"/nonconformances/{nc_number}/notice",
+            {"responsible_department": "customer_service", "responsible_person": "Wang Qiang"},
+            **QM1,
+        )
+    )
+    ok(
+        api.post(
+            f"/nonconformances/{nc_number}/root-cause", {"analysis": "报修响应慢，缺少跟进"}, **pm
+        )
+    )
+    ok(
+        api.post(
+            f"/nonconformances/{nc_number}/plan",
+            {"corrective_actions": ["报修24小时回访"], "preventive_actions": ["每周复盘报修时效"]},
+            **pm,
+        )
+    )
     ok(api.post(f"/nonconformances/{nc_number}/plan-decision", {"approved": True}, **QM2))
     ok(api.post(f"/nonconformances/{nc_number}/rectified", {"summary": "已执行改进计划"}, **pm))
-    done = ok(api.post(f"/nonconformances/{nc_number}/verification",
-                       {"effective": True, "notes": "回访受访者 R-3：改进有效，满意"}, **QM1))
+    done = ok(
+        api.post(
+            f"/nonconformances/{nc_number}/verification",
+            {"effective": True, "notes": "回访受访者 R-3：改进有效，满意"},
+            **QM1,
+        )
+    )
     assert done["status"] == "closed"
 
     # -- the lists -----------------------------------------------------------------------
-    listed = ok(api.get("/surveys", role="auditor", params={"status": "published", "min_position": pub["position"]}))
+    listed = ok(
+        api.get(
+            "/surveys",
+            role="auditor",
+            params={"status": "published", "min_position": pub["position"]},
+        )
+    )
     row = next(i for i in listed["items"] if i["number"] == ref)
-    assert (row["responses"], row["invalidated"], row["acknowledged"], row["nonconformances"]) == (7, 1, 1, 2)
+    assert (row["responses"], row["invalidated"], row["acknowledged"], row["nonconformances"]) == (
+        7,
+        1,
+        1,
+        2,
+    )
     assert row["csi"] == results["csi"] and row["regions"] == ["SH"]
     resp = ok(api.get(f"/surveys/{ref}/responses", role="auditor", params={"valid": "false"}))
     assert [i["respondent_ref"] for i in resp["items"]] == ["R-4"]
@@ -267,8 +374,20 @@ def test_publishing_a_second_campaign_of_the_same_scope_compares_with_the_first(
         ok(api.post(f"/surveys/{ref}/submit", {}, **QM1))
         ok(api.post(f"/surveys/{ref}/decision", {"approved": True}, **QM2))
         ok(api.post(f"/surveys/{ref}/open", {}, **QM1))
-        ok(api.post(f"/surveys/{ref}/responses", {"respondent_ref": "H-1", "project": "P1", "segment": "owner",
-                                                  "method": "web", "answers": answers}, **DESK), 201)
+        ok(
+            api.post(
+                f"/surveys/{ref}/responses",
+                {
+                    "respondent_ref": "H-1",
+                    "project": "P1",
+                    "segment": "owner",
+                    "method": "web",
+                    "answers": answers,
+                },
+                **DESK,
+            ),
+            201,
+        )
         ok(api.post(f"/surveys/{ref}/close", {}, **QM1))
         numbers.append(ok(api.post(f"/surveys/{ref}/publish", {}, **QM1)))
     first, second = (n["results"] for n in numbers)
@@ -305,7 +424,10 @@ def test_an_agency_file_may_be_larger_than_an_ordinary_request_body(live: Any) -
     assert len(data) > 200
     with TestClient(create_app(live)) as client:
         api = Api(client, live)
-        imported = client.post(f"/surveys/{ref}/responses/import", content=data,
-                               headers={**api.token(**QM1), "Content-Type": "text/csv"})
+        imported = client.post(
+            f"/surveys/{ref}/responses/import",
+            content=data,
+            headers={**api.token(**QM1), "Content-Type": "text/csv"},
+        )
         assert imported.status_code == 201, imported.text
         assert imported.json()["import"]["recorded"] == 40

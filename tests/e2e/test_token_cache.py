@@ -25,7 +25,9 @@ def test_a_token_revoked_elsewhere_is_refused_within_the_bound(api: Any) -> None
     from api.tokens import TokenStore
 
     mono = Mono()
-    api.client.app.state.authenticator = Authenticator(api.container, cache=PrincipalCache(clock=mono))
+    api.client.app.state.authenticator = Authenticator(
+        api.container, cache=PrincipalCache(clock=mono)
+    )
     token_id, token = TokenStore(api.container.url).create("u7", "Temp", "auditor")
     headers = {"Authorization": f"Bearer {token}"}
     assert api.client.get("/tickets", headers=headers).status_code == 200
@@ -42,16 +44,24 @@ def test_a_token_revoked_by_this_process_is_refused_at_once(api: Any) -> None:
     from api.tokens import TokenStore
 
     mono = Mono()
-    api.client.app.state.authenticator = Authenticator(api.container, cache=PrincipalCache(clock=mono))
+    api.client.app.state.authenticator = Authenticator(
+        api.container, cache=PrincipalCache(clock=mono)
+    )
     store = TokenStore(api.container.url)
     token_id, token = store.create("u8", "Temp", "auditor")
     other_id, other = store.create("u9", "Other", "auditor")
     for t in (token, other):
-        assert api.client.get("/tickets", headers={"Authorization": f"Bearer {t}"}).status_code == 200
+        assert (
+            api.client.get("/tickets", headers={"Authorization": f"Bearer {t}"}).status_code == 200
+        )
     assert store.revoke(token_id)
-    assert api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
     # Only that token: the other one is still accepted.
-    assert api.client.get("/tickets", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+    assert (
+        api.client.get("/tickets", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+    )
 
 
 def test_a_rejected_token_is_not_remembered(api: Any) -> None:
@@ -60,8 +70,15 @@ def test_a_rejected_token_is_not_remembered(api: Any) -> None:
 
     token_id, token = TokenStore(api.container.url).create("u10", "Late", "auditor")
     with psycopg.connect(api.container.url, autocommit=True) as conn:
-        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = %s", (token_id,))
-    assert api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        conn.execute(
+            "UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = %s",
+            (token_id,),
+        )
+    assert (
+        api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
     with psycopg.connect(api.container.url, autocommit=True) as conn:
         conn.execute("UPDATE api_tokens SET expires_at = NULL WHERE id = %s", (token_id,))
-    assert api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        api.client.get("/tickets", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    )

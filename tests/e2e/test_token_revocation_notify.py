@@ -70,7 +70,9 @@ def _accepted_and_cached(api: Any, token: str) -> None:
     assert _cached(api, token)  # the next request would be answered from memory
 
 
-def test_a_local_token_revoked_through_another_connection_is_refused_on_the_next_request(service: Any) -> None:
+def test_a_local_token_revoked_through_another_connection_is_refused_on_the_next_request(
+    service: Any,
+) -> None:
     store = TokenStore(service.container.url)
     token_id, token = store.create("u-rev", "Rev", "auditor")
     _, other = store.create("u-keep", "Keep", "auditor")
@@ -85,7 +87,8 @@ def test_a_local_token_revoked_through_another_connection_is_refused_on_the_next
 
 
 def test_a_jwt_revoked_through_another_connection_is_refused_on_the_next_request(
-    service: Any, keys: dict[str, Any]  # noqa: F811
+    service: Any,
+    keys: dict[str, Any],  # noqa: F811
 ) -> None:
     from api.auth_jwt import RevokedJwts
 
@@ -100,10 +103,15 @@ def test_a_jwt_revoked_through_another_connection_is_refused_on_the_next_request
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.run([*QUALTRACE, "token", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*QUALTRACE, "token", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
-def test_the_token_cli_in_another_process_revokes_at_once(service: Any, keys: dict[str, Any]) -> None:  # noqa: F811
+def test_the_token_cli_in_another_process_revokes_at_once(
+    service: Any,
+    keys: dict[str, Any],  # noqa: F811
+) -> None:
     url = service.container.url
     token_id, token = TokenStore(url).create("u-cli", "Cli", "auditor")
     jti = str(uuid.uuid4())
@@ -174,7 +182,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])  # closed again when this returns: connections are refused
 
 
-def test_qualtrace_serve_honours_a_cli_revoke_on_the_next_request(db_url: str, tmp_path: Path) -> None:
+def test_qualtrace_serve_honours_a_cli_revoke_on_the_next_request(
+    db_url: str, tmp_path: Path
+) -> None:
     """As an operator (or an acceptance test) does it: `qualtrace serve` running, then
     `qualtrace token revoke ID` in another process, then a request."""
     from tests.integration.test_graceful_shutdown import _free_port, _wait_healthy
@@ -182,16 +192,23 @@ def test_qualtrace_serve_honours_a_cli_revoke_on_the_next_request(db_url: str, t
     token_id, token = TokenStore(db_url).create("u-ops", "Ops", "auditor")
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "QUALTRACE_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen([*QUALTRACE, "serve", "--port", str(port), "--no-projections"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*QUALTRACE, "serve", "--port", str(port), "--no-projections"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)
 
         def listening() -> bool:
             with psycopg.connect(db_url, autocommit=True) as conn:
-                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                                   " AND application_name = %s", (LISTENER_NAME,)).fetchone()
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = %s",
+                    (LISTENER_NAME,),
+                ).fetchone()
             return bool(row and row[0] == 1)
 
         # Start-up: the service's listener connects in the background (bounded poll); from

@@ -19,9 +19,14 @@ from application.recorder import QualtraceRecorder
 def _recorder(db_url: str) -> QualtraceRecorder:
     p = conninfo_to_dict(db_url)
     ds = PostgresDatastore(
-        dbname=str(p["dbname"]), host=str(p.get("host") or "127.0.0.1"), port=str(p.get("port") or 5432),
-        user=str(p.get("user") or "postgres"), password=str(p.get("password") or ""),
-        pool_size=2, max_overflow=0, lock_timeout=5,
+        dbname=str(p["dbname"]),
+        host=str(p.get("host") or "127.0.0.1"),
+        port=str(p.get("port") or 5432),
+        user=str(p.get("user") or "postgres"),
+        password=str(p.get("password") or ""),
+        pool_size=2,
+        max_overflow=0,
+        lock_timeout=5,
     )
     r = QualtraceRecorder(ds, events_table_name="append_conn_events")
     r.create_table()
@@ -29,8 +34,12 @@ def _recorder(db_url: str) -> QualtraceRecorder:
 
 
 def _event(originator: uuid.UUID | None = None, version: int = 1) -> StoredEvent:
-    return StoredEvent(originator_id=originator or uuid.uuid4(), originator_version=version,
-                       topic="domain.tickets:Ticket.Received", state=b"{}")
+    return StoredEvent(
+        originator_id=originator or uuid.uuid4(),
+        originator_version=version,
+        topic="domain.tickets:Ticket.Received",
+        state=b"{}",
+    )
 
 
 def test_a_killed_connection_is_replaced_and_nothing_is_lost_or_doubled(db_url: str) -> None:
@@ -53,7 +62,9 @@ def test_a_killed_connection_is_replaced_and_nothing_is_lost_or_doubled(db_url: 
         r.datastore.close()
 
 
-def test_a_version_conflict_is_the_librarys_integrity_error_and_the_connection_is_reused(db_url: str) -> None:
+def test_a_version_conflict_is_the_librarys_integrity_error_and_the_connection_is_reused(
+    db_url: str,
+) -> None:
     r = _recorder(db_url)
     try:
         aggregate = uuid.uuid4()

@@ -27,8 +27,14 @@ def seed(c: Any) -> str:
     c.app.register_region(ADMIN, "SH", "上海")
     c.app.register_project(ADMIN, "P1", "绿地花园", "SH")
     t = c.app.receive_ticket(
-        DESK, project="P1", kind="repair", channel="phone", priority="high", category="水电",
-        description="漏水", reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        DESK,
+        project="P1",
+        kind="repair",
+        channel="phone",
+        priority="high",
+        category="水电",
+        description="漏水",
+        reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
     )
     c.app.record_personal_data_read(DESK.principal, c.app.get_ticket(DESK, t.id))
     return t.id
@@ -47,7 +53,9 @@ def test_setup_roles_via_the_cli_is_idempotent_and_reports_what_it_did(
         assert "read-side schemas owned by qualtrace_app" in out
 
 
-def test_the_app_role_appends_and_reads_events_but_cannot_update_delete_or_truncate_them(container: Any) -> None:
+def test_the_app_role_appends_and_reads_events_but_cannot_update_delete_or_truncate_them(
+    container: Any,
+) -> None:
     seed(container)
     setup_roles(container.url, app_password=PASSWORD)
     with psycopg.connect(as_app(container.url), autocommit=True) as conn:
@@ -89,14 +97,26 @@ def test_the_service_runs_as_the_app_role_commands_projections_and_rebuilds(cont
         _, token = TokenStore(url).create("sup", "Zhao Lei", "supervisor")
         headers = {"Authorization": f"Bearer {token}"}
         with TestClient(create_app(c)) as client:
-            t = client.post("/tickets", headers=headers, json={
-                "project": "P1", "kind": "complaint", "channel": "app", "priority": "low", "category": "噪音",
-                "description": "楼上装修噪音", "reporter": {"name": "李四", "unit": "2-302", "phone": "13900001111"},
-            })
+            t = client.post(
+                "/tickets",
+                headers=headers,
+                json={
+                    "project": "P1",
+                    "kind": "complaint",
+                    "channel": "app",
+                    "priority": "low",
+                    "category": "噪音",
+                    "description": "楼上装修噪音",
+                    "reporter": {"name": "李四", "unit": "2-302", "phone": "13900001111"},
+                },
+            )
             assert t.status_code == 201, t.text
             key = {"Idempotency-Key": "3b7e0c1e-0a51-4d1c-9d0c-1f2a3b4c5d6e"}
-            r = client.post(f"/tickets/{t.json()['id']}/dispatch", headers={**headers, **key},
-                            json={"department": "engineering", "assignee": "wang"})
+            r = client.post(
+                f"/tickets/{t.json()['id']}/dispatch",
+                headers={**headers, **key},
+                json={"department": "engineering", "assignee": "wang"},
+            )
             assert r.status_code == 200, r.text
             assert c.run_projections_once() > 0
             listed = client.get("/tickets", headers=headers).json()["items"]

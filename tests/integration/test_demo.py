@@ -18,7 +18,9 @@ def test_the_demo_organisation_is_recorded_by_commands_without_a_rejection(db_ur
     assert result["tickets"] == 25
     assert result["inspections"] == 4  # each project, each month
     assert result["surveys"] == 1 and result["survey_responses"] == 8
-    assert result["events"] > result["commands"] * 0.9  # about one event per command, some raise more
+    assert (
+        result["events"] > result["commands"] * 0.9
+    )  # about one event per command, some raise more
 
     from qualtrace.bootstrap import bootstrap
     from qualtrace.settings import Settings
@@ -39,7 +41,9 @@ def test_the_demo_organisation_is_recorded_by_commands_without_a_rejection(db_ur
         assert count("SELECT count(*) FROM qt_read.projects") == 4
         assert count("SELECT count(*) FROM qt_read.tickets") == 25
         assert count("SELECT count(*) FROM qt_read.inspections") == 4
-        assert count("SELECT count(*) FROM qt_read.nonconformances") == result.get("nonconformances", 0)
+        assert count("SELECT count(*) FROM qt_read.nonconformances") == result.get(
+            "nonconformances", 0
+        )
         # Chinese texts, as in the company's documents.
         assert count("SELECT count(*) FROM qt_read.projects WHERE name ~ '[一-龥]'") == 4
         assert count("SELECT count(DISTINCT project) FROM qt_read.tickets") > 1

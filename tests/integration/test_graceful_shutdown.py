@@ -40,18 +40,26 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 60.
     raise AssertionError("serve did not become healthy")
 
 
-def test_a_command_in_flight_at_sigterm_is_finished_and_recorded(db_url: str, tmp_path: Path) -> None:
+def test_a_command_in_flight_at_sigterm_is_finished_and_recorded(
+    db_url: str, tmp_path: Path
+) -> None:
     _, token = TokenStore(db_url).create("admin", "Admin", "admin")
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "QUALTRACE_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "qualtrace.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qualtrace.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)
         body = json.dumps({"code": "SH", "name": "上海城市公司"}).encode()
-        head = (f"POST /regions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /regions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
         with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
             # The request is in flight: headers and half of the body are in.
             conn.sendall(head + body[:10])
@@ -81,7 +89,9 @@ def test_a_command_in_flight_at_sigterm_is_finished_and_recorded(db_url: str, tm
             proc.kill()
             proc.wait()
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT max(notification_id) FROM qualtrace_events").fetchone() == (position,)
+        assert conn.execute("SELECT max(notification_id) FROM qualtrace_events").fetchone() == (
+            position,
+        )
 
 
 QUALTRACE = [sys.executable, "-m", "qualtrace.cli"]
@@ -90,7 +100,11 @@ QUALTRACE = [sys.executable, "-m", "qualtrace.cli"]
 def _token(env: dict[str, str]) -> str:
     out = subprocess.run(
         [*QUALTRACE, "token", "create", "--user", "admin", "--name", "Admin", "--role", "admin"],
-        env=env, check=True, capture_output=True, text=True, timeout=60,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -118,12 +132,19 @@ def test_sigterm_stops_projections_at_a_committed_position(db_url: str, tmp_path
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "QUALTRACE_DATA_DIR": str(tmp_path)}
     token = _token(env)
-    proc = subprocess.Popen([*QUALTRACE, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*QUALTRACE, "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)
         headers = {"Authorization": f"Bearer {token}"}
-        r = httpx.post(f"{base}/regions", json={"code": "SH", "name": "上海"}, headers=headers, timeout=10)
+        r = httpx.post(
+            f"{base}/regions", json={"code": "SH", "name": "上海"}, headers=headers, timeout=10
+        )
         assert r.status_code == 201, r.text
         position = r.json()["position"]
     finally:
@@ -132,7 +153,9 @@ def test_sigterm_stops_projections_at_a_committed_position(db_url: str, tmp_path
     # Every projection's tracking row is at a committed position no later than the head,
     # and nothing is left half-applied: re-running the projections applies the rest once.
     with psycopg.connect(db_url) as conn:
-        rows = dict(conn.execute("SELECT name, position FROM qt_projection_tracking WHERE live").fetchall())
+        rows = dict(
+            conn.execute("SELECT name, position FROM qt_projection_tracking WHERE live").fetchall()
+        )
         head = conn.execute("SELECT max(notification_id) FROM qualtrace_events").fetchone()[0]
     assert head == position
     assert rows and all(0 <= p <= head for p in rows.values())
@@ -143,7 +166,12 @@ def test_sigterm_stops_the_embedded_postgres(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["QUALTRACE_DATA_DIR"] = str(tmp_path / "data")
     env["XDG_RUNTIME_DIR"] = str(tmp_path)
-    proc = subprocess.Popen([*QUALTRACE, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*QUALTRACE, "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc)
         pid_file = tmp_path / "data" / "pgdata" / "postmaster.pid"

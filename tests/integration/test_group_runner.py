@@ -35,15 +35,22 @@ class FailingTicketList(TicketListProjection):
 def more_tickets(app: Any, n: int) -> None:
     for _ in range(n):
         app.receive_ticket(
-            Call(principal=DESK, correlation_id="more"), project="P1", kind="repair", channel="phone",
-            priority="normal", category="水电", description="漏水",
+            Call(principal=DESK, correlation_id="more"),
+            project="P1",
+            kind="repair",
+            channel="phone",
+            priority="normal",
+            category="水电",
+            description="漏水",
             reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
         )
 
 
 def positions(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        return dict(conn.execute("SELECT name, position FROM qt_projection_tracking WHERE live").fetchall())
+        return dict(
+            conn.execute("SELECT name, position FROM qt_projection_tracking WHERE live").fetchall()
+        )
 
 
 def head(url: str) -> int:
@@ -69,7 +76,9 @@ def test_a_failing_projection_is_isolated_and_retried_from_where_it_stands(conta
     group.start()
     try:
         end = head(container.url)
-        assert wait_until(lambda: positions(container.url)["audit"] >= end), "the healthy projection goes on"
+        assert wait_until(lambda: positions(container.url)["audit"] >= end), (
+            "the healthy projection goes on"
+        )
         # The failing one stays before its bad event (its whole batch rolled back).
         assert positions(container.url)["tickets"] < failing.fail_at
         assert isinstance(group.error, RuntimeError)
@@ -119,8 +128,12 @@ def test_two_group_runners_racing_apply_every_event_exactly_once(container: Any)
         while not stop.is_set():
             more_tickets(container.app, 1)
 
-    groups = [GroupRunner(container.url, container.source, [TicketListProjection(), AuditTrailProjection()])
-              for _ in range(2)]
+    groups = [
+        GroupRunner(
+            container.url, container.source, [TicketListProjection(), AuditTrailProjection()]
+        )
+        for _ in range(2)
+    ]
     writer = threading.Thread(target=write)
     for g in groups:
         g.start()
@@ -130,7 +143,9 @@ def test_two_group_runners_racing_apply_every_event_exactly_once(container: Any)
     writer.join()
     end = head(container.url)
     try:
-        assert wait_until(lambda: min(positions(container.url)[n] for n in ("tickets", "audit")) >= end)
+        assert wait_until(
+            lambda: min(positions(container.url)[n] for n in ("tickets", "audit")) >= end
+        )
     finally:
         for g in groups:
             g.stop()

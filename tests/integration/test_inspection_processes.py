@@ -25,10 +25,19 @@ INSPECTOR = Principal("insp-1", "Chen Jie", "inspector")
 PM = Principal("pm-1", "Liu Yang", "project_manager", projects=("P1",))
 
 SECTIONS = [
-    {"code": "CS", "name": "客户服务", "items": [
-        {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
-        {"code": "CS-02", "requirement": "投诉24小时内回复", "max_points": 10, "critical": True},
-    ]},
+    {
+        "code": "CS",
+        "name": "客户服务",
+        "items": [
+            {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
+            {
+                "code": "CS-02",
+                "requirement": "投诉24小时内回复",
+                "max_points": 10,
+                "critical": True,
+            },
+        ],
+    },
 ]
 STRICT = [
     {"min_score": 98, "grade": "优秀", "pay_adjustment_pct": 8},
@@ -46,7 +55,9 @@ def call(p: Principal, key: str | None = None) -> Call:
 def strict_container(db_url: str, clock: Any) -> Iterator[Any]:
     from qualtrace.bootstrap import bootstrap
 
-    c = bootstrap(Settings(database_url=db_url, pool_size=2, grading_policy=STRICT), clock=clock, setup=True)
+    c = bootstrap(
+        Settings(database_url=db_url, pool_size=2, grading_policy=STRICT), clock=clock, setup=True
+    )
     yield c
     c.close()
 
@@ -57,26 +68,40 @@ def scored_inspection(app: Any) -> str:
     t = app.draft_template(call(QM), "月检表", SECTIONS)
     app.publish_template(call(QM), t.number)
     ins = app.schedule_inspection(
-        call(INSPECTOR), project="P1", kind="regional_monthly", template_id=t.id, planned_for="2026-03-05",
+        call(INSPECTOR),
+        project="P1",
+        kind="regional_monthly",
+        template_id=t.id,
+        planned_for="2026-03-05",
         inspectors=["Chen Jie"],
     )
     app.start_inspection(call(INSPECTOR), ins.number)
     app.score_inspection_item(call(INSPECTOR), ins.number, "CS-01", 9, "pass")
-    app.score_inspection_item(call(INSPECTOR), ins.number, "CS-02", 3, "fail", "投诉未回复", ["a.jpg"])
+    app.score_inspection_item(
+        call(INSPECTOR), ins.number, "CS-02", 3, "fail", "投诉未回复", ["a.jpg"]
+    )
     return ins.number
 
 
-def test_the_configured_grading_policy_grades_the_result_and_is_recorded_with_it(strict_container: Any) -> None:
+def test_the_configured_grading_policy_grades_the_result_and_is_recorded_with_it(
+    strict_container: Any,
+) -> None:
     app = strict_container.app
     ref = scored_inspection(app)
     result = app.submit_inspection(call(INSPECTOR), ref)
     # (9 + 3) / 20 = 60 → 合格 under the configured policy (it would be E, −10% by default).
-    assert (result.extra["score"], result.extra["grade"], result.extra["pay_adjustment_pct"]) == (60.0, "合格", 0)
+    assert (result.extra["score"], result.extra["grade"], result.extra["pay_adjustment_pct"]) == (
+        60.0,
+        "合格",
+        0,
+    )
     ins = app.load(Inspection, ref)
     assert ins.grading_policy == STRICT
 
 
-def test_a_submission_and_its_nonconformances_are_saved_together_exactly_once(container: Any) -> None:
+def test_a_submission_and_its_nonconformances_are_saved_together_exactly_once(
+    container: Any,
+) -> None:
     app = container.app
     ref = scored_inspection(app)
     first = app.submit_inspection(call(INSPECTOR, key="k-1"), ref)
@@ -89,18 +114,22 @@ def test_a_submission_and_its_nonconformances_are_saved_together_exactly_once(co
     ins = app.load(Inspection, ref)
     [raised] = ins.raised_nonconformances
     nc = app.load(Nonconformance, raised["number"])
-    assert nc.severity == "major" and nc.source["item"] == "CS-02" and nc.source["id"] == str(ins.id)
+    assert (
+        nc.severity == "major" and nc.source["item"] == "CS-02" and nc.source["id"] == str(ins.id)
+    )
     with psycopg.connect(container.url) as conn:
         rows = conn.execute(
             "SELECT originator_id, originator_version, notification_id FROM qualtrace_events"
-            " WHERE originator_id IN (%s, %s) ORDER BY notification_id", (ins.id, nc.id),
+            " WHERE originator_id IN (%s, %s) ORDER BY notification_id",
+            (ins.id, nc.id),
         ).fetchall()
         # The NC's Raised event directly follows the Submitted event in the store.
         submitted_pos = next(r[2] for r in rows if r[0] == ins.id and r[1] == ins.version)
         raised_pos = next(r[2] for r in rows if r[0] == nc.id)
         assert raised_pos == submitted_pos + 1
         count = conn.execute(
-            "SELECT count(*) FROM qualtrace_events WHERE topic LIKE %s", ("%Nonconformance.Raised%",)
+            "SELECT count(*) FROM qualtrace_events WHERE topic LIKE %s",
+            ("%Nonconformance.Raised%",),
         ).fetchone()
     assert count is not None and count[0] == 1
 

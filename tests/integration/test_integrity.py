@@ -34,8 +34,14 @@ def two_tickets(app: Any) -> tuple[str, str]:
     ids = []
     for desc in ("厨房漏水", "电梯异响"):
         t = app.receive_ticket(
-            call(DESK), project="P1", kind="repair", channel="phone", priority="normal", category="维修",
-            description=desc, reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+            call(DESK),
+            project="P1",
+            kind="repair",
+            channel="phone",
+            priority="normal",
+            category="维修",
+            description=desc,
+            reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
         )
         app.dispatch_ticket(call(SUP), t.id, "engineering", "wang.wei")
         app.accept_ticket(call(STAFF), t.id)
@@ -51,7 +57,13 @@ def row(conn: psycopg.Connection[Any], issue_id: str, version: int) -> dict[str,
         (issue_id, version),
     ).fetchone()
     assert r is not None
-    return {"position": r[0], "topic": r[1], "state": bytes(r[2]), "prev_hash": r[3], "event_hash": r[4]}
+    return {
+        "position": r[0],
+        "topic": r[1],
+        "state": bytes(r[2]),
+        "prev_hash": r[3],
+        "event_hash": r[4],
+    }
 
 
 def tamper(url: str, *statements: tuple[str, tuple[Any, ...]]) -> None:
@@ -74,14 +86,18 @@ def sealed(container: Any) -> tuple[Any, str, str]:
     return container, a, b
 
 
-def test_every_event_is_hashed_when_written_and_chained_to_the_previous_version_of_its_issue(container: Any) -> None:
+def test_every_event_is_hashed_when_written_and_chained_to_the_previous_version_of_its_issue(
+    container: Any,
+) -> None:
     a, _ = two_tickets(container.app)
     with psycopg.connect(container.url) as conn:
         first, second = row(conn, a, 1), row(conn, a, 2)
     assert first["prev_hash"] == GENESIS
     assert second["prev_hash"] == first["event_hash"]
     # Anyone can recompute the hash from the stored row with the standard library.
-    assert second["event_hash"] == event_hash(a, 2, second["topic"], second["prev_hash"], state_digest(second["state"]))
+    assert second["event_hash"] == event_hash(
+        a, 2, second["topic"], second["prev_hash"], state_digest(second["state"])
+    )
 
 
 def test_the_database_refuses_update_delete_and_truncate_of_events(container: Any) -> None:
@@ -94,7 +110,9 @@ def test_the_database_refuses_update_delete_and_truncate_of_events(container: An
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="immutable"):
                 conn.execute(stmt)
-        count = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE originator_id=%s", (a,)).fetchone()
+        count = conn.execute(
+            f"SELECT count(*) FROM {TABLE} WHERE originator_id=%s", (a,)
+        ).fetchone()
     assert count is not None and count[0] == 4
 
 
@@ -105,7 +123,13 @@ def test_verify_catches_a_changed_byte_of_state(sealed: tuple[Any, str, str]) ->
     state = bytearray(target["state"])
     i = state.index(b"actor")
     state[i] = ord("A")
-    tamper(container.url, (f"UPDATE {TABLE} SET state=%s WHERE originator_id=%s AND originator_version=3", (bytes(state), a)))
+    tamper(
+        container.url,
+        (
+            f"UPDATE {TABLE} SET state=%s WHERE originator_id=%s AND originator_version=3",
+            (bytes(state), a),
+        ),
+    )
     result = container.app.verify_integrity()
     assert not result.ok
     broken = result.as_dict()["first_broken_link"]
@@ -113,15 +137,22 @@ def test_verify_catches_a_changed_byte_of_state(sealed: tuple[Any, str, str]) ->
     assert (broken["issue_id"], broken["version"], broken["position"]) == (a, 3, target["position"])
 
 
-def test_verify_catches_a_rewrite_that_also_recomputes_the_issue_chain_through_the_ledger(sealed: tuple[Any, str, str]) -> None:
+def test_verify_catches_a_rewrite_that_also_recomputes_the_issue_chain_through_the_ledger(
+    sealed: tuple[Any, str, str],
+) -> None:
     container, a, _ = sealed
     with psycopg.connect(container.url) as conn:
         v4 = row(conn, a, 4)
     # The forger edits the last event and recomputes its hash consistently.
     state = v4["state"].replace(b"parts ordered", b"parts arrived")
     forged = event_hash(a, 4, v4["topic"], v4["prev_hash"], state_digest(state))
-    tamper(container.url, (f"UPDATE {TABLE} SET state=%s, event_hash=%s WHERE originator_id=%s AND originator_version=4",
-                           (state, forged, a)))
+    tamper(
+        container.url,
+        (
+            f"UPDATE {TABLE} SET state=%s, event_hash=%s WHERE originator_id=%s AND originator_version=4",
+            (state, forged, a),
+        ),
+    )
     broken = container.app.verify_integrity().as_dict()["first_broken_link"]
     assert broken["check"] == "ledger_event_hash"
     assert (broken["issue_id"], broken["version"], broken["position"]) == (a, 4, v4["position"])
@@ -131,7 +162,10 @@ def test_verify_catches_a_deleted_row(sealed: tuple[Any, str, str]) -> None:
     container, a, _ = sealed
     with psycopg.connect(container.url) as conn:
         v2 = row(conn, a, 2)
-    tamper(container.url, (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=2", (a,)))
+    tamper(
+        container.url,
+        (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=2", (a,)),
+    )
     result = container.app.verify_integrity()
     checks = {b.check for b in result.breaks}
     broken = result.as_dict()["first_broken_link"]
@@ -143,9 +177,16 @@ def test_verify_catches_a_deleted_row(sealed: tuple[Any, str, str]) -> None:
 
 def test_verify_catches_the_deletion_of_an_issues_last_event(sealed: tuple[Any, str, str]) -> None:
     container, _, b = sealed
-    tamper(container.url, (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=4", (b,)))
+    tamper(
+        container.url,
+        (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=4", (b,)),
+    )
     broken = container.app.verify_integrity().as_dict()["first_broken_link"]
-    assert broken["check"] == "ledger_event_missing" and broken["issue_id"] == b and broken["version"] == 4
+    assert (
+        broken["check"] == "ledger_event_missing"
+        and broken["issue_id"] == b
+        and broken["version"] == 4
+    )
 
 
 def test_verify_catches_two_rows_whose_states_were_swapped(sealed: tuple[Any, str, str]) -> None:
@@ -154,8 +195,14 @@ def test_verify_catches_two_rows_whose_states_were_swapped(sealed: tuple[Any, st
         ra, rb = row(conn, a, 3), row(conn, b, 3)
     tamper(
         container.url,
-        (f"UPDATE {TABLE} SET state=%s WHERE originator_id=%s AND originator_version=3", (rb["state"], a)),
-        (f"UPDATE {TABLE} SET state=%s WHERE originator_id=%s AND originator_version=3", (ra["state"], b)),
+        (
+            f"UPDATE {TABLE} SET state=%s WHERE originator_id=%s AND originator_version=3",
+            (rb["state"], a),
+        ),
+        (
+            f"UPDATE {TABLE} SET state=%s WHERE originator_id=%s AND originator_version=3",
+            (ra["state"], b),
+        ),
     )
     result = container.app.verify_integrity()
     hashed = {(x.issue_id, x.version) for x in result.breaks if x.check == "event_hash"}
@@ -168,8 +215,13 @@ def test_verify_catches_an_inserted_row_without_a_valid_hash(sealed: tuple[Any, 
     with psycopg.connect(container.url) as conn:
         v4 = row(conn, a, 4)
     state = v4["state"].replace(b"parts ordered", b"forged note")
-    tamper(container.url, (f"INSERT INTO {TABLE} (originator_id, originator_version, topic, state) VALUES (%s, 5, %s, %s)",
-                           (a, v4["topic"], state)))
+    tamper(
+        container.url,
+        (
+            f"INSERT INTO {TABLE} (originator_id, originator_version, topic, state) VALUES (%s, 5, %s, %s)",
+            (a, v4["topic"], state),
+        ),
+    )
     broken = container.app.verify_integrity().as_dict()["first_broken_link"]
     assert broken["check"] == "event_hash" and broken["issue_id"] == a and broken["version"] == 5
 
@@ -179,12 +231,20 @@ def test_verify_catches_a_well_hashed_row_slipped_into_the_sealed_range(containe
     app.register_region(call(ADMIN), "SH", "上海")
     app.register_project(call(ADMIN), "P1", "绿地花园", "SH")
     t = app.receive_ticket(
-        call(DESK), project="P1", kind="repair", channel="phone", priority="normal", category="维修",
-        description="漏水", reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        call(DESK),
+        project="P1",
+        kind="repair",
+        channel="phone",
+        priority="normal",
+        category="维修",
+        description="漏水",
+        reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
     )
     # A free position inside what the ledger will seal (a rolled-back append leaves such gaps).
     with psycopg.connect(container.url, autocommit=True) as conn:
-        gap = conn.execute(f"SELECT nextval(pg_get_serial_sequence('{TABLE}', 'notification_id'))").fetchone()
+        gap = conn.execute(
+            f"SELECT nextval(pg_get_serial_sequence('{TABLE}', 'notification_id'))"
+        ).fetchone()
     assert gap is not None
     app.note_ticket(call(DESK), t.id, "later note")
     container.run_projections_once()
@@ -195,24 +255,44 @@ def test_verify_catches_a_well_hashed_row_slipped_into_the_sealed_range(containe
     forged_id = "00000000-0000-4000-8000-000000000001"
     state = v1["state"].replace(t.id.encode(), forged_id.encode())
     forged = event_hash(forged_id, 1, v1["topic"], GENESIS, state_digest(state))
-    tamper(container.url, (
-        f"INSERT INTO {TABLE} (originator_id, originator_version, topic, state, prev_hash, event_hash, notification_id)"
-        " VALUES (%s, 1, %s, %s, %s, %s, %s)",
-        (forged_id, v1["topic"], state, GENESIS, forged, gap[0]),
-    ))
+    tamper(
+        container.url,
+        (
+            f"INSERT INTO {TABLE} (originator_id, originator_version, topic, state, prev_hash, event_hash, notification_id)"
+            " VALUES (%s, 1, %s, %s, %s, %s, %s)",
+            (forged_id, v1["topic"], state, GENESIS, forged, gap[0]),
+        ),
+    )
     broken = app.verify_integrity().as_dict()["first_broken_link"]
     assert broken["check"] == "ledger_unsealed"
     assert (broken["issue_id"], broken["version"], broken["position"]) == (forged_id, 1, gap[0])
 
 
-def test_qualtrace_verify_exits_non_zero_and_names_the_broken_link(sealed: tuple[Any, str, str]) -> None:
+def test_qualtrace_verify_exits_non_zero_and_names_the_broken_link(
+    sealed: tuple[Any, str, str],
+) -> None:
     container, a, _ = sealed
     env = {"DATABASE_URL": container.url, "PATH": "/usr/bin:/bin"}
-    ok = subprocess.run([sys.executable, "-m", "qualtrace.cli", "verify"], env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "qualtrace.cli", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stderr
     assert '"ok": true' in ok.stdout
-    tamper(container.url, (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=3", (a,)))
-    bad = subprocess.run([sys.executable, "-m", "qualtrace.cli", "verify"], env=env, capture_output=True, text=True, timeout=60)
+    tamper(
+        container.url,
+        (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=3", (a,)),
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "qualtrace.cli", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1
     assert "ledger_event_missing" in bad.stdout and a in bad.stdout
 
@@ -225,7 +305,10 @@ def test_verify_catches_two_rows_whose_positions_were_swapped(sealed: tuple[Any,
     tamper(
         container.url,
         (f"UPDATE {TABLE} SET notification_id = -1 WHERE notification_id = %s", (ra["position"],)),
-        (f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = %s", (ra["position"], rb["position"])),
+        (
+            f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = %s",
+            (ra["position"], rb["position"]),
+        ),
         (f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = -1", (rb["position"],)),
     )
     result = container.app.verify_integrity()
@@ -234,13 +317,24 @@ def test_verify_catches_two_rows_whose_positions_were_swapped(sealed: tuple[Any,
     # out of order there; the ledger sees another event than the one it sealed).
     assert broken["position"] == min(ra["position"], rb["position"])
     assert broken["check"] in ("version_sequence", "ledger_event_hash")
-    assert {x.position for x in result.breaks if x.check == "ledger_event_hash"} == {ra["position"], rb["position"]}
+    assert {x.position for x in result.breaks if x.check == "ledger_event_hash"} == {
+        ra["position"],
+        rb["position"],
+    }
 
 
-def test_verify_catches_a_moved_event_time_that_would_mislead_as_of(sealed: tuple[Any, str, str]) -> None:
+def test_verify_catches_a_moved_event_time_that_would_mislead_as_of(
+    sealed: tuple[Any, str, str],
+) -> None:
     container, a, _ = sealed
     # `occurred_at` (what as-of searches by) is stamped from the state; moving it is named.
-    tamper(container.url, (f"UPDATE {TABLE} SET occurred_at = occurred_at - interval '1 year'"
-                           " WHERE originator_id=%s AND originator_version=3", (a,)))
+    tamper(
+        container.url,
+        (
+            f"UPDATE {TABLE} SET occurred_at = occurred_at - interval '1 year'"
+            " WHERE originator_id=%s AND originator_version=3",
+            (a,),
+        ),
+    )
     broken = container.app.verify_integrity().as_dict()["first_broken_link"]
     assert (broken["check"], broken["issue_id"], broken["version"]) == ("occurred_at", a, 3)

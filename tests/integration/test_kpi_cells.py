@@ -34,8 +34,9 @@ from tests.integration.test_kpi_rebuild import (
 START = datetime(2025, 11, 20, 2, 0, tzinfo=timezone.utc)
 
 
-def live_rows(conn: psycopg.Connection[Any], spec: Any, dims: tuple[str, ...], start: datetime,
-              end: datetime) -> list[dict[str, Any]]:
+def live_rows(
+    conn: psycopg.Connection[Any], spec: Any, dims: tuple[str, ...], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(kpi_query(spec, list(dims), start=start, end=end))
         return [{k: plain(v) for k, v in r.items()} for r in cur.fetchall()]
@@ -53,19 +54,27 @@ def check_cells(c: Any, names: list[str]) -> int:
             cells_view, state_view = f"{spec.prefix}_kpi_cells", f"{spec.prefix}_kpi_cell_state"
             state = conn.execute(f"SELECT position, lo, hi FROM qt_read.{state_view}").fetchone()
             assert state is not None, f"{name}: cells never filled"
-            cells = {(r[0], r[1], r[2]): (r[3], r[4]) for r in conn.execute(
-                f"SELECT level, unit, period_start, rows, body FROM qt_read.{cells_view}").fetchall()}
+            cells = {
+                (r[0], r[1], r[2]): (r[3], r[4])
+                for r in conn.execute(
+                    f"SELECT level, unit, period_start, rows, body FROM qt_read.{cells_view}"
+                ).fetchall()
+            }
             values = []
             for table, anchors in anchor_columns(spec).items():
                 lo_hi = conn.execute(
-                    "SELECT " + ", ".join(f"min({a}), max({a})" for a in anchors) + f" FROM qt_read.{table}"
+                    "SELECT "
+                    + ", ".join(f"min({a}), max({a})" for a in anchors)
+                    + f" FROM qt_read.{table}"
                 ).fetchone()
                 assert lo_hi is not None
                 values += [v for v in lo_hi if v is not None]
             if values:
                 for unit, start, _ in periods(min(values), max(values)):
                     for level in LEVELS:
-                        assert (level, unit, start) in cells, f"{name}: no cell {level} {unit} {start}"
+                        assert (level, unit, start) in cells, (
+                            f"{name}: no cell {level} {unit} {start}"
+                        )
             for (level, unit, start), (rows, body) in cells.items():
                 end = next(e for u, s, e in periods(start, start) if u == unit and s == start)
                 live = live_rows(conn, spec, LEVELS[level], start, end)
@@ -74,7 +83,9 @@ def check_cells(c: Any, names: list[str]) -> int:
     return checked
 
 
-def random_history(c: Any, clock: Any, rng: random.Random, rounds: int = 3, per_round: int = 14) -> None:
+def random_history(
+    c: Any, clock: Any, rng: random.Random, rounds: int = 3, per_round: int = 14
+) -> None:
     """Tickets over several months, moved on at random (also long after they came in:
     closing, reopening, cancelling, escalating old tickets), projections and cells
     brought up to date after each round, every cell checked against the live query."""
@@ -89,16 +100,34 @@ def random_history(c: Any, clock: Any, rng: random.Random, rounds: int = 3, per_
     for _ in range(rounds):
         for _ in range(per_round):
             clock.advance(hours=rng.randint(1, 60))
-            numbers.append(ticket(app, rng.choice(["P1", "P2", "P3"]), rng.choice(["urgent", "high", "normal", "low"]),
-                                  rng.choice(["repair", "complaint", "inquiry"])))
+            numbers.append(
+                ticket(
+                    app,
+                    rng.choice(["P1", "P2", "P3"]),
+                    rng.choice(["urgent", "high", "normal", "low"]),
+                    rng.choice(["repair", "complaint", "inquiry"]),
+                )
+            )
             for _ in range(rng.randint(0, 4)):
                 t = rng.choice(numbers)
                 clock.advance(minutes=rng.randint(1, 3000))
-                step = rng.choice(["dispatch", "accept", "resolve", "callback", "close", "reopen", "cancel",
-                                   "escalate"])
+                step = rng.choice(
+                    [
+                        "dispatch",
+                        "accept",
+                        "resolve",
+                        "callback",
+                        "close",
+                        "reopen",
+                        "cancel",
+                        "escalate",
+                    ]
+                )
                 try:
                     if step == "dispatch":
-                        app.dispatch_ticket(SUP, t, rng.choice(["engineering", "customer_service"]), "wang")
+                        app.dispatch_ticket(
+                            SUP, t, rng.choice(["engineering", "customer_service"]), "wang"
+                        )
                     elif step == "accept":
                         app.accept_ticket(STAFF, t)
                     elif step == "resolve":
@@ -180,7 +209,9 @@ def march(c: Any, clock: Any) -> int:
                 app.close_ticket(DESK, t, None)
     c.run_projections_once()
     with psycopg.connect(c.url) as conn:
-        row = conn.execute("SELECT position FROM qt_projection_tracking WHERE name='kpi_tickets' AND live").fetchone()
+        row = conn.execute(
+            "SELECT position FROM qt_projection_tracking WHERE name='kpi_tickets' AND live"
+        ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -194,11 +225,15 @@ BENCH_SHAPES = [
 ]
 
 
-def test_the_cell_path_and_the_live_path_answer_identical_json_and_csv(quiet_api: Any, clock: Any) -> None:
+def test_the_cell_path_and_the_live_path_answer_identical_json_and_csv(
+    quiet_api: Any, clock: Any
+) -> None:
     c = quiet_api.container
     position = march(c, clock)
     shapes = [*BENCH_SHAPES, *({**s, "format": "csv"} for s in BENCH_SHAPES)]
-    live = [quiet_api.get("/kpis/tickets", role="reporting", params=s) for s in shapes]  # no cells yet
+    live = [
+        quiet_api.get("/kpis/tickets", role="reporting", params=s) for s in shapes
+    ]  # no cells yet
     c.refresher.refresh_once()
     cells = [quiet_api.get("/kpis/tickets", role="reporting", params=s) for s in shapes]
     for shape, a, b in zip(shapes, live, cells, strict=True):
@@ -229,15 +264,25 @@ def test_min_position_newer_than_the_cells_is_answered_live(quiet_api: Any, cloc
     c.refresher.refresh_once()
     poison(c, "company", "month", MARCH, [{"cell": 1}])
     params = {"from": "2026-03", "to": "2026-03"}
-    r = quiet_api.get("/kpis/tickets", role="reporting", params={**params, "min_position": position})
+    r = quiet_api.get(
+        "/kpis/tickets", role="reporting", params={**params, "min_position": position}
+    )
     assert r.json()["rows"] == [{"cell": 1}] and r.headers["X-Read-Position"] == str(position)
     # Without min_position too, while the cells are as fresh as the fact projection.
-    assert quiet_api.get("/kpis/tickets", role="reporting", params=params).json()["rows"] == [{"cell": 1}]
+    assert quiet_api.get("/kpis/tickets", role="reporting", params=params).json()["rows"] == [
+        {"cell": 1}
+    ]
 
     clock.now = datetime(2026, 3, 20, tzinfo=timezone.utc)
     newer = c.app.receive_ticket(
-        DESK, project="P1", kind="repair", channel="phone", priority="low", category="水电",
-        description="漏水", reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        DESK,
+        project="P1",
+        kind="repair",
+        channel="phone",
+        priority="low",
+        category="水电",
+        description="漏水",
+        reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
     ).position
     c.run_projections_once()  # the facts move on; the cells do not (no refresh)
     r = quiet_api.get("/kpis/tickets", role="reporting", params={**params, "min_position": newer})
@@ -247,7 +292,9 @@ def test_min_position_newer_than_the_cells_is_answered_live(quiet_api: Any, cloc
     (row,) = quiet_api.get("/kpis/tickets", role="reporting", params=params).json()["rows"]
     assert row["received"] == 10
     # An older min_position still takes the (older) cell, and says how old it is.
-    r = quiet_api.get("/kpis/tickets", role="reporting", params={**params, "min_position": position})
+    r = quiet_api.get(
+        "/kpis/tickets", role="reporting", params={**params, "min_position": position}
+    )
     assert r.json()["rows"] == [{"cell": 1}] and r.headers["X-Read-Position"] == str(position)
     # Refreshed: the March cells are recomputed (the new ticket marked them dirty).
     c.refresher.refresh_once()
@@ -256,11 +303,17 @@ def test_min_position_newer_than_the_cells_is_answered_live(quiet_api: Any, cloc
     assert check_cells(c, ["kpi_tickets"]) > 0
 
 
-def test_cells_serve_a_callers_scope_and_filters_only_when_exactly_equivalent(quiet_api: Any, clock: Any) -> None:
+def test_cells_serve_a_callers_scope_and_filters_only_when_exactly_equivalent(
+    quiet_api: Any, clock: Any
+) -> None:
     c = quiet_api.container
     march(c, clock)
     c.refresher.refresh_once()
-    proj = [{"project": "P1", "cell": 1}, {"project": "P2", "cell": 2}, {"project": "P3", "cell": 3}]
+    proj = [
+        {"project": "P1", "cell": 1},
+        {"project": "P2", "cell": 2},
+        {"project": "P3", "cell": 3},
+    ]
     poison(c, "project", "month", MARCH, proj)
     poison(c, "region", "month", MARCH, [{"region": "BJ", "cell": 4}, {"region": "SH", "cell": 5}])
     poison(c, "company", "month", MARCH, [{"cell": 6}])
@@ -268,8 +321,13 @@ def test_cells_serve_a_callers_scope_and_filters_only_when_exactly_equivalent(qu
 
     def rows(role: str = "reporting", **kw: Any) -> list[dict[str, Any]]:
         scope = {k: kw.pop(k) for k in ("projects", "region_scope") if k in kw}
-        r = quiet_api.get("/kpis/tickets", role=role, params={**month, **kw}, projects=scope.get("projects", ()),
-                          region=scope.get("region_scope"))
+        r = quiet_api.get(
+            "/kpis/tickets",
+            role=role,
+            params={**month, **kw},
+            projects=scope.get("projects", ()),
+            region=scope.get("region_scope"),
+        )
         assert r.status_code == 200, r.text
         return list(r.json()["rows"])
 
@@ -280,7 +338,9 @@ def test_cells_serve_a_callers_scope_and_filters_only_when_exactly_equivalent(qu
     assert rows() == [{"cell": 6}]
     # A project manager of P1 and P2: their project rows of the cell, nothing else.
     assert rows("project_manager", projects=("P1", "P2"), group_by="project") == proj[:2]
-    assert rows("project_manager", projects=("P1", "P2"), group_by="project", project="P2,P3") == [proj[1]]
+    assert rows("project_manager", projects=("P1", "P2"), group_by="project", project="P2,P3") == [
+        proj[1]
+    ]
     # ... but their region and company figures are computed live over their projects.
     (sh,) = rows("project_manager", projects=("P1", "P2"), group_by="region")
     assert sh["region"] == "SH" and sh["received"] == 6
@@ -297,9 +357,13 @@ def test_cells_serve_a_callers_scope_and_filters_only_when_exactly_equivalent(qu
     assert all("cell" not in r for r in rows(group_by="project", kind="repair"))
     assert all("cell" not in r for r in rows(group_by="project,region"))
     assert all("cell" not in r for r in rows(group_by="project,month"))
-    r = quiet_api.get("/kpis/tickets", role="reporting", params={"from": "2026-03-01", "to": "2026-03-30"})
+    r = quiet_api.get(
+        "/kpis/tickets", role="reporting", params={"from": "2026-03-01", "to": "2026-03-30"}
+    )
     assert "cell" not in r.json()["rows"][0]
-    r = quiet_api.get("/kpis/tickets", role="reporting", params={"from": "2026-02", "to": "2026-03"})
+    r = quiet_api.get(
+        "/kpis/tickets", role="reporting", params={"from": "2026-02", "to": "2026-03"}
+    )
     assert "cell" not in r.json()["rows"][0]
 
 

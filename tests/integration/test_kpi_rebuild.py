@@ -41,8 +41,14 @@ def org(app: Any) -> None:
 
 def ticket(app: Any, project: str, priority: str = "normal", kind: str = "repair") -> str:
     return app.receive_ticket(
-        DESK, project=project, kind=kind, channel="phone", priority=priority, category="水电",
-        description="漏水", reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        DESK,
+        project=project,
+        kind=kind,
+        channel="phone",
+        priority=priority,
+        category="水电",
+        description="漏水",
+        reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
     ).number
 
 
@@ -88,46 +94,94 @@ def mixed_history(c: Any, clock: Any, tickets: int = 12) -> None:
         if i == 7:
             app.escalate_ticket(SUP, t, "反复", "major")
         c.run_projections_once()  # incremental: small, uneven batches
-    tpl = app.draft_template(QM, "检查表", [{"code": "CS", "name": "客户服务", "items": [
-        {"code": "CS-01", "requirement": "礼貌", "max_points": 10, "critical": False},
-        {"code": "CS-02", "requirement": "回复", "max_points": 10, "critical": True}]}])
+    tpl = app.draft_template(
+        QM,
+        "检查表",
+        [
+            {
+                "code": "CS",
+                "name": "客户服务",
+                "items": [
+                    {"code": "CS-01", "requirement": "礼貌", "max_points": 10, "critical": False},
+                    {"code": "CS-02", "requirement": "回复", "max_points": 10, "critical": True},
+                ],
+            }
+        ],
+    )
     app.publish_template(QM, tpl.id)
-    ins = app.schedule_inspection(QM, project="P1", kind="regional_monthly", template_id=tpl.number,
-                                  template_version=None, planned_for="2026-03-10", inspectors=["王"]).number
+    ins = app.schedule_inspection(
+        QM,
+        project="P1",
+        kind="regional_monthly",
+        template_id=tpl.number,
+        template_version=None,
+        planned_for="2026-03-10",
+        inspectors=["王"],
+    ).number
     app.start_inspection(QM, ins)
     app.score_inspection_item(QM, ins, "CS-01", 9, "pass", None, None, None)
     app.score_inspection_item(QM, ins, "CS-02", 3, "fail", "超时", None, None)
     app.submit_inspection(QM, ins)
     c.run_projections_once()
-    nc = app.raise_nonconformance(QM, project="P2", source={"type": "audit", "ref": "ISO-1"}, severity="minor",
-                                  description="记录不全").number
+    nc = app.raise_nonconformance(
+        QM,
+        project="P2",
+        source={"type": "audit", "ref": "ISO-1"},
+        severity="minor",
+        description="记录不全",
+    ).number
     app.notice_nonconformance(QM, nc, "administration", "王工", None)
-    sv = app.draft_survey(QM, title="满意度", objectives="了解", party="first_party", methods=["phone"],
-                          segments=["owner"], projects=["P1", "P2"], period={"start": "2026-03-01", "end": "2026-03-31"},
-                          target_sample=5, target_csi=85, questions=[
-                              {"code": "Q1", "text": "服务", "dimension": "service", "weight": 1, "overall": False},
-                              {"code": "OV", "text": "总体", "dimension": "overall", "weight": 1, "overall": True}]).number
+    sv = app.draft_survey(
+        QM,
+        title="满意度",
+        objectives="了解",
+        party="first_party",
+        methods=["phone"],
+        segments=["owner"],
+        projects=["P1", "P2"],
+        period={"start": "2026-03-01", "end": "2026-03-31"},
+        target_sample=5,
+        target_csi=85,
+        questions=[
+            {"code": "Q1", "text": "服务", "dimension": "service", "weight": 1, "overall": False},
+            {"code": "OV", "text": "总体", "dimension": "overall", "weight": 1, "overall": True},
+        ],
+    ).number
     app.submit_survey(QM, sv)
     app.decide_survey(Call(Principal("wu", "Wu Lei", "quality_manager"), "c-qm2"), sv, True, None)
     app.open_survey(QM, sv)
     for n, (q1, ov) in enumerate([(5, 4), (2, 1), (4, 4)]):
-        app.record_survey_response(DESK, sv, respondent_ref=f"R{n}", project=("P1", "P2")[n % 2], segment="owner",
-                                   method="phone", answers={"Q1": q1, "OV": ov})
+        app.record_survey_response(
+            DESK,
+            sv,
+            respondent_ref=f"R{n}",
+            project=("P1", "P2")[n % 2],
+            segment="owner",
+            method="phone",
+            answers={"Q1": q1, "OV": ov},
+        )
     c.run_projections_once()
 
 
-def test_a_rebuilt_kpi_view_equals_the_incrementally_built_one_row_for_row(container: Any, clock: Any) -> None:
+def test_a_rebuilt_kpi_view_equals_the_incrementally_built_one_row_for_row(
+    container: Any, clock: Any
+) -> None:
     mixed_history(container, clock)
     before = snapshot(container, KPI_NAMES)
     # Every family has facts to compare.
     assert all(before[f"{n}.kpis.[]"] for n in KPI_NAMES)
-    assert len(before["kpi_tickets.ticket_facts"]) == 12 and before["kpi_surveys.survey_action_facts"]
+    assert (
+        len(before["kpi_tickets.ticket_facts"]) == 12 and before["kpi_surveys.survey_action_facts"]
+    )
     for name in KPI_NAMES:
         result = container.rebuild(name)
         assert result["generation"] == 2 and result["projection"] == name
     assert snapshot(container, KPI_NAMES) == before
     with psycopg.connect(container.url) as conn:
-        schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'qt_kpi_%'")}
+        schemas = {
+            r[0]
+            for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'qt_kpi_%'")
+        }
     # The old generations are gone; the new ones serve the views.
     assert schemas == {f"qt_{n}_g2" for n in KPI_NAMES}
 
@@ -142,7 +196,9 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
         c.app.dispatch_ticket(SUP, t, "engineering", "wang")
         c.app.accept_ticket(STAFF, t)
     c.run_projections_once()
-    before = api.get("/kpis/tickets", role="reporting", params={"group_by": "project,month"}).json()["rows"]
+    before = api.get(
+        "/kpis/tickets", role="reporting", params={"group_by": "project,month"}
+    ).json()["rows"]
     monkeypatch.setenv("DATABASE_URL", c.url)
 
     failures: list[str] = []
@@ -174,10 +230,19 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
 
     def write() -> None:
         while not done.is_set():
-            r = api.post("/tickets", {"project": "P1", "kind": "inquiry", "channel": "app", "priority": "low",
-                                      "category": "咨询", "description": "停车",
-                                      "reporter": {"name": "李四", "unit": "2-202", "phone": "13900001111"}},
-                         role="front_desk")
+            r = api.post(
+                "/tickets",
+                {
+                    "project": "P1",
+                    "kind": "inquiry",
+                    "channel": "app",
+                    "priority": "low",
+                    "category": "咨询",
+                    "description": "停车",
+                    "reporter": {"name": "李四", "unit": "2-202", "phone": "13900001111"},
+                },
+                role="front_desk",
+            )
             if r.status_code != 201:
                 failures.append(f"POST /tickets: {r.status_code} {r.text[:200]}")
             else:
@@ -185,8 +250,13 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
             time.sleep(0.06)  # under the per-principal rate limit, as the readers
 
     threads = [
-        threading.Thread(target=read, args=("/kpis/tickets", {"group_by": "project,month"}, "bi-1")),
-        threading.Thread(target=read, args=("/kpis/tickets", {"group_by": "region,kind", "format": "csv"}, "bi-2")),
+        threading.Thread(
+            target=read, args=("/kpis/tickets", {"group_by": "project,month"}, "bi-1")
+        ),
+        threading.Thread(
+            target=read,
+            args=("/kpis/tickets", {"group_by": "region,kind", "format": "csv"}, "bi-2"),
+        ),
         threading.Thread(target=read, args=("/kpis/tickets", {}, "bi-3")),
         threading.Thread(target=write),
         threading.Thread(target=read_sql),
@@ -206,20 +276,38 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
     assert answered[0] > 0 and written
     # The live view (generation 3) has every ticket: the 60 and each one written during the rebuilds.
     c.run_projections_once()
-    (company,) = api.get("/kpis/tickets", role="reporting", params={"min_position": max(written)}).json()["rows"]
+    (company,) = api.get(
+        "/kpis/tickets", role="reporting", params={"min_position": max(written)}
+    ).json()["rows"]
     assert company["received"] == 60 + len(written)
     with psycopg.connect(c.url) as conn:
-        gens = conn.execute("SELECT generation, live FROM qt_projection_tracking WHERE name = 'kpi_tickets'").fetchall()
+        gens = conn.execute(
+            "SELECT generation, live FROM qt_projection_tracking WHERE name = 'kpi_tickets'"
+        ).fetchall()
     assert gens == [(3, True)]
     # The figures of the 60 tickets did not change (the new ones are inquiries at P1, received later).
-    after = api.get("/kpis/tickets", role="reporting", params={"group_by": "project,month", "kind": "repair"}).json()
+    after = api.get(
+        "/kpis/tickets", role="reporting", params={"group_by": "project,month", "kind": "repair"}
+    ).json()
     assert after["rows"] == [{**r} for r in before]
 
 
 # -- property: random command sequences, incrementally projected vs rebuilt ---------------
 
-TICKET_OPS = ("receive", "dispatch", "accept", "resolve", "callback", "reopen", "close", "cancel", "transfer",
-              "escalate", "watch", "flush")
+TICKET_OPS = (
+    "receive",
+    "dispatch",
+    "accept",
+    "resolve",
+    "callback",
+    "reopen",
+    "close",
+    "cancel",
+    "transfer",
+    "escalate",
+    "watch",
+    "flush",
+)
 NC_OPS = ("nc_raise", "nc_notice", "nc_rectify", "nc_verify", "nc_cancel")
 
 op = st.tuples(
@@ -240,8 +328,14 @@ def apply_op(c: Any, clock: Any, state: dict[str, list[str]], o: tuple[str, int,
     dept = ("engineering", "cleaning", "security", "customer_service")[choice]
     try:
         if name == "receive":
-            tickets.append(ticket(app, ("P1", "P2")[which % 2], ("urgent", "high", "normal", "low")[choice],
-                                  ("repair", "complaint")[which % 2]))
+            tickets.append(
+                ticket(
+                    app,
+                    ("P1", "P2")[which % 2],
+                    ("urgent", "high", "normal", "low")[choice],
+                    ("repair", "complaint")[which % 2],
+                )
+            )
         elif name == "flush":
             for r in c.runners:
                 r.BATCH = choice + 1
@@ -250,15 +344,23 @@ def apply_op(c: Any, clock: Any, state: dict[str, list[str]], o: tuple[str, int,
             c.run_projections_once()
             c.deadline_watcher.run_once()
         elif name == "nc_raise":
-            ncs.append(app.raise_nonconformance(QM, project=("P1", "P2")[which % 2], source={"type": "self_report"},
-                                                severity=("minor", "major", "critical")[choice % 3],
-                                                description="问题").number)
+            ncs.append(
+                app.raise_nonconformance(
+                    QM,
+                    project=("P1", "P2")[which % 2],
+                    source={"type": "self_report"},
+                    severity=("minor", "major", "critical")[choice % 3],
+                    description="问题",
+                ).number
+            )
         elif t is not None and name in TICKET_OPS:
             {
                 "dispatch": lambda: app.dispatch_ticket(SUP, t, dept, "wang"),
                 "accept": lambda: app.accept_ticket(STAFF, t),
                 "resolve": lambda: app.resolve_ticket(STAFF, t, "处理"),
-                "callback": lambda: app.callback_ticket(DESK, t, choice > 0, choice > 1, choice + 1, None),
+                "callback": lambda: app.callback_ticket(
+                    DESK, t, choice > 0, choice > 1, choice + 1, None
+                ),
                 "reopen": lambda: app.reopen_ticket(SUP, t, "未解决"),
                 "close": lambda: app.close_ticket(DESK, t, None),
                 "cancel": lambda: app.cancel_ticket(DESK, t, "重复"),
@@ -289,8 +391,12 @@ def world(container: Any, clock: Any) -> dict[str, Any]:
 
 # Bounded and fast: 10 sequences of up to 25 commands; no shrinking (each example is a
 # database history, so shrinking is slow; a failure prints its full sequence).
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(ops=st.lists(op, min_size=3, max_size=25))
 def test_random_command_sequences_give_the_same_kpis_incrementally_and_rebuilt(
     container: Any, clock: Any, world: dict[str, Any], ops: list[tuple[str, int, int, int]]
@@ -310,7 +416,6 @@ def test_random_command_sequences_give_the_same_kpis_incrementally_and_rebuilt(
     with psycopg.connect(container.url) as conn:
         (n,) = conn.execute("SELECT count(*) FROM qt_read.ticket_facts").fetchone() or (0,)
     assert n == len(incremental["kpi_tickets.ticket_facts"]) + 1
-
 
 
 def test_the_cli_names_the_known_projections_for_an_unknown_name(

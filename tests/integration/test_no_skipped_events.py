@@ -30,7 +30,9 @@ ROUNDS = 3
 CONTROL_ROUNDS = 8
 
 
-def datastore(url: str, db_functions: bool = False, pool_size: int = WRITERS + 2) -> PostgresDatastore:
+def datastore(
+    url: str, db_functions: bool = False, pool_size: int = WRITERS + 2
+) -> PostgresDatastore:
     p = conninfo_to_dict(url)
     return PostgresDatastore(
         dbname=str(p["dbname"]),
@@ -53,7 +55,9 @@ def write_concurrently(recorder: Any, table_rounds: int) -> list[int]:
     def writer() -> None:
         start.wait()
         for _ in range(EVENTS_PER_WRITER):
-            event = StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic="t", state=b"{}")
+            event = StoredEvent(
+                originator_id=uuid.uuid4(), originator_version=1, topic="t", state=b"{}"
+            )
             got = recorder.insert_events([event])
             with lock:
                 ids.extend(got or [])
@@ -121,8 +125,11 @@ def test_tailing_reader_sees_every_event_exactly_once_in_order_under_concurrent_
         seen_set: set[int] = set()
         order: list[tuple[int, int]] = []
 
-        def read_next(state: dict[str, ReadCursor] = state, seen_set: set[int] = seen_set,
-                      order: list[tuple[int, int]] = order) -> list[int]:
+        def read_next(
+            state: dict[str, ReadCursor] = state,
+            seen_set: set[int] = seen_set,
+            order: list[tuple[int, int]] = order,
+        ) -> list[int]:
             notifications, after = source.read_notifications(state["cursor"], 50)
             got = [n.id for n in notifications]
             seen_set.update(got)
@@ -130,7 +137,9 @@ def test_tailing_reader_sees_every_event_exactly_once_in_order_under_concurrent_
                 order.append((after.xid, after.id))
             # The reported position means: every id at or below it has been read.
             missing = [i for i in range(1, after.position + 1) if i not in seen_set]
-            assert not missing, f"position {after.position} claims ids {missing[:5]} that were not read"
+            assert not missing, (
+                f"position {after.position} claims ids {missing[:5]} that were not read"
+            )
             state["cursor"] = after
             return got
 
@@ -138,7 +147,9 @@ def test_tailing_reader_sees_every_event_exactly_once_in_order_under_concurrent_
         def stored() -> set[int]:
             return {n.id for n in our_recorder.select_notifications(start=None, limit=10**6)}
 
-        written, seen = tail_while(lambda: write_concurrently(our_recorder, ROUNDS), read_next, stored)
+        written, seen = tail_while(
+            lambda: write_concurrently(our_recorder, ROUNDS), read_next, stored
+        )
         all_ids = sorted(stored())
         assert set(written) <= set(all_ids)
         assert sorted(seen) == sorted(all_ids), f"skipped {sorted(set(all_ids) - set(seen))[:10]}"
@@ -165,9 +176,14 @@ def test_an_out_of_order_commit_is_skipped_by_id_tailing_but_not_by_our_reader(d
     ours.create_table()
     try:
         for recorder, table in ((library, "ooo_library"), (ours, "ooo_ours")):
-            with psycopg.connect(db_url, autocommit=True) as a, psycopg.connect(db_url, autocommit=True) as b:
-                insert = f"INSERT INTO {table} (originator_id, originator_version, topic, state)" \
+            with (
+                psycopg.connect(db_url, autocommit=True) as a,
+                psycopg.connect(db_url, autocommit=True) as b,
+            ):
+                insert = (
+                    f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
                     " VALUES (%s, 1, 't', '{}') RETURNING notification_id"
+                )
                 with a.transaction():
                     row_a = a.execute(insert, (uuid.uuid4(),)).fetchone()
                     with b.transaction():
@@ -175,7 +191,12 @@ def test_an_out_of_order_commit_is_skipped_by_id_tailing_but_not_by_our_reader(d
                     assert row_a is not None and row_b is not None and row_a[0] < row_b[0]
                     # B is committed, A is not: both readers look now.
                     if recorder is library:
-                        first = [n.id for n in library.select_notifications(start=0, limit=10, inclusive_of_start=False)]
+                        first = [
+                            n.id
+                            for n in library.select_notifications(
+                                start=0, limit=10, inclusive_of_start=False
+                            )
+                        ]
                         assert first == [row_b[0]]
                     else:
                         source = EventSource(ours, mapper=None)
@@ -183,21 +204,34 @@ def test_an_out_of_order_commit_is_skipped_by_id_tailing_but_not_by_our_reader(d
                         assert got == [] and cursor.position == 0  # A holds the horizon back
                 # A commits.
                 if recorder is library:
-                    after = [n.id for n in library.select_notifications(start=first[-1], limit=10, inclusive_of_start=False)]
+                    after = [
+                        n.id
+                        for n in library.select_notifications(
+                            start=first[-1], limit=10, inclusive_of_start=False
+                        )
+                    ]
                     assert after == [], "tailing by id never returns to A's smaller id"
                     assert row_a[0] not in first + after
                 else:
                     # (The horizon is cluster-wide: another database's transaction can delay it.)
                     deadline = time.monotonic() + 10
-                    while not (got := source.read_notifications(cursor, 10)[0]) and time.monotonic() < deadline:
+                    while (
+                        not (got := source.read_notifications(cursor, 10)[0])
+                        and time.monotonic() < deadline
+                    ):
                         time.sleep(0.01)
-                    assert [n.id for n in got] == [row_a[0], row_b[0]]  # commit-safe order: A, then B
+                    assert [n.id for n in got] == [
+                        row_a[0],
+                        row_b[0],
+                    ]  # commit-safe order: A, then B
     finally:
         ds.close()
         ours_ds.close()
 
 
-def test_library_db_functions_mode_skips_events_under_the_same_stress(db_url: str, record_property: Any) -> None:
+def test_library_db_functions_mode_skips_events_under_the_same_stress(
+    db_url: str, record_property: Any
+) -> None:
     """The negative control of the stress test above: the same writers, tailed by id on
     the library's lock-free mode. How many events a round skips depends on timing, so
     the count is measured and recorded (it is also in the benchmark's output), and the
@@ -214,7 +248,9 @@ def test_library_db_functions_mode_skips_events_under_the_same_stress(db_url: st
             def read_next(state: dict[str, int] = state) -> list[int]:
                 got = [
                     n.id
-                    for n in recorder.select_notifications(start=state["last"], limit=50, inclusive_of_start=False)
+                    for n in recorder.select_notifications(
+                        start=state["last"], limit=50, inclusive_of_start=False
+                    )
                 ]
                 if got:
                     state["last"] = got[-1]
@@ -226,7 +262,9 @@ def test_library_db_functions_mode_skips_events_under_the_same_stress(db_url: st
                 box["written"] = write_concurrently(recorder, ROUNDS)
                 return box["written"]
 
-            written, seen = tail_while(writing, read_next, lambda box=box: set(box["written"]), settle_seconds=0.5)
+            written, seen = tail_while(
+                writing, read_next, lambda box=box: set(box["written"]), settle_seconds=0.5
+            )
             assert set(seen) <= set(written) and len(seen) == len(set(seen))
             skipped = set(written) - set(seen)
             counts.append((len(skipped), len(written)))

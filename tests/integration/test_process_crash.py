@@ -32,11 +32,20 @@ SUPERVISOR = Principal("sup-1", "Wang Wei", "supervisor")
 FRONT = Principal("fd-1", "Li Na", "front_desk")
 
 SECTIONS = [
-    {"code": "CS", "name": "客户服务", "items": [
-        {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
-        {"code": "CS-02", "requirement": "投诉24小时内回复", "max_points": 10, "critical": True},
-        {"code": "SEC-02", "requirement": "消防通道畅通", "max_points": 10, "critical": False},
-    ]},
+    {
+        "code": "CS",
+        "name": "客户服务",
+        "items": [
+            {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
+            {
+                "code": "CS-02",
+                "requirement": "投诉24小时内回复",
+                "max_points": 10,
+                "critical": True,
+            },
+            {"code": "SEC-02", "requirement": "消防通道畅通", "max_points": 10, "critical": False},
+        ],
+    },
 ]
 
 
@@ -96,12 +105,18 @@ def scored_inspection(app: Any) -> str:
     t = app.draft_template(call(QM), "月检表", SECTIONS)
     app.publish_template(call(QM), t.number)
     ins = app.schedule_inspection(
-        call(INSPECTOR), project="P1", kind="regional_monthly", template_id=t.id, planned_for="2026-03-05",
+        call(INSPECTOR),
+        project="P1",
+        kind="regional_monthly",
+        template_id=t.id,
+        planned_for="2026-03-05",
         inspectors=["Chen Jie"],
     )
     app.start_inspection(call(INSPECTOR), ins.number)
     app.score_inspection_item(call(INSPECTOR), ins.number, "CS-01", 9, "pass")
-    app.score_inspection_item(call(INSPECTOR), ins.number, "CS-02", 3, "fail", "投诉未回复", ["a.jpg"])
+    app.score_inspection_item(
+        call(INSPECTOR), ins.number, "CS-02", 3, "fail", "投诉未回复", ["a.jpg"]
+    )
     app.score_inspection_item(call(INSPECTOR), ins.number, "SEC-02", 5, "fail", "通道堆物")
     return ins.number
 
@@ -187,8 +202,14 @@ def test_an_escalation_killed_before_its_nonconformance_is_raised_links_both_way
     c = boot.start()
     org(c.app)
     t = c.app.receive_ticket(
-        call(FRONT), project="P1", kind="complaint", channel="phone", priority="high", category="保洁",
-        description="楼道三天没有清扫", reporter={"name": "张三", "unit": "3-1201", "phone": "13812345678"},
+        call(FRONT),
+        project="P1",
+        kind="complaint",
+        channel="phone",
+        priority="high",
+        category="保洁",
+        description="楼道三天没有清扫",
+        reporter={"name": "张三", "unit": "3-1201", "phone": "13812345678"},
     )
     kill_inline(c.app)
     answer = c.app.escalate_ticket(call(SUPERVISOR), t.number, "重复投诉", "major")
@@ -209,18 +230,33 @@ def test_an_escalation_killed_before_its_nonconformance_is_raised_links_both_way
 
 
 def test_the_deadline_watcher_killed_before_or_after_saving_records_each_breach_once_across_restarts(
-    boot: Boot, clock: Any, monkeypatch: Any, capsys: Any, db_url: str,
+    boot: Boot,
+    clock: Any,
+    monkeypatch: Any,
+    capsys: Any,
+    db_url: str,
 ) -> None:
     c = boot.start()
     org(c.app)
     nc = c.app.raise_nonconformance(
-        call(INSPECTOR), project="P1", source={"type": "audit", "ref": "IA-1"}, severity="minor",
+        call(INSPECTOR),
+        project="P1",
+        source={"type": "audit", "ref": "IA-1"},
+        severity="minor",
         description="消防通道堆放杂物",
     )
-    c.app.notice_nonconformance(call(QM), nc.number, "security", "Wang Qiang", None)  # due in 7 days
+    c.app.notice_nonconformance(
+        call(QM), nc.number, "security", "Wang Qiang", None
+    )  # due in 7 days
     t = c.app.receive_ticket(
-        call(FRONT), project="P1", kind="repair", channel="phone", priority="normal", category="水电",
-        description="厨房漏水", reporter={"name": "李四", "unit": "1-101", "phone": "13900001111"},
+        call(FRONT),
+        project="P1",
+        kind="repair",
+        channel="phone",
+        priority="normal",
+        category="水电",
+        description="厨房漏水",
+        reporter={"name": "李四", "unit": "1-101", "phone": "13900001111"},
     )
     c.run_projections_once()
     clock.advance(days=8)  # both the NC's due date and the ticket's SLA have passed
@@ -257,7 +293,11 @@ def test_the_deadline_watcher_killed_before_or_after_saving_records_each_breach_
     # `qualtrace deadlines run --once`, twice (each a new process, on the real clock, by
     # which the second NC's due date has passed too): it is recorded by the first only.
     nc2 = c.app.raise_nonconformance(
-        call(INSPECTOR), project="P1", source={"type": "self_report"}, severity="minor", description="绿化带缺苗",
+        call(INSPECTOR),
+        project="P1",
+        source={"type": "self_report"},
+        severity="minor",
+        description="绿化带缺苗",
     )
     c.app.notice_nonconformance(call(QM), nc2.number, "landscaping", "Zhao Lei", None)
     from qualtrace.cli import main
@@ -268,8 +308,14 @@ def test_the_deadline_watcher_killed_before_or_after_saving_records_each_breach_
     for _ in range(2):
         assert main(["deadlines", "run", "--once"]) == 0
         reports.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
-    assert [(r["overdue"], r["sla_breaches"], r["errors"]) for r in reports] == [(1, 0, []), (0, 0, [])]
-    assert count(c.url, uuid.UUID(nc.id), "Overdue") == 1 and count(c.url, uuid.UUID(nc2.id), "Overdue") == 1
+    assert [(r["overdue"], r["sla_breaches"], r["errors"]) for r in reports] == [
+        (1, 0, []),
+        (0, 0, []),
+    ]
+    assert (
+        count(c.url, uuid.UUID(nc.id), "Overdue") == 1
+        and count(c.url, uuid.UUID(nc2.id), "Overdue") == 1
+    )
     assert count(c.url, uuid.UUID(t.id), "SlaBreached") == 2
     [overdue] = [e for e in c.app.events.get(uuid.UUID(nc.id)) if type(e).__name__ == "Overdue"]
     assert overdue.actor["role"] == "system" and overdue.causation_id == f"{nc.id}:2"  # the notice
@@ -290,15 +336,20 @@ def test_over_http_a_killed_inline_run_is_completed_by_the_running_follower_befo
     # The answer is truthful: the numbers are reserved by the stored trigger. The follower
     # (running with the projections) raises them; `min_position` waits for it.
     for nc in answer["nonconformances"]:
-        got = api.get(f"/nonconformances/{nc['number']}", params={"min_position": answer["position"]})
+        got = api.get(
+            f"/nonconformances/{nc['number']}", params={"min_position": answer["position"]}
+        )
         assert got.status_code == 200, got.text
         assert got.json()["source"]["item"] == nc["item"]
-        events = api.get(f"/audit/{nc['number']}", params={"min_position": answer["position"]}).json()["events"]
+        events = api.get(
+            f"/audit/{nc['number']}", params={"min_position": answer["position"]}
+        ).json()["events"]
         assert events[0]["causation_id"] == f"{answer['id']}:{answer['version']}"
     # What makes that read wait: the follower noted how far its events go for this trigger.
     with psycopg.connect(api.container.url) as conn:
         noted = conn.execute(
-            "SELECT through FROM qt_process_consequences WHERE trigger_position = %s", (answer["position"],)
+            "SELECT through FROM qt_process_consequences WHERE trigger_position = %s",
+            (answer["position"],),
         ).fetchone()
         last = conn.execute("SELECT max(notification_id) FROM qualtrace_events").fetchone()[0]
     assert noted is not None and answer["position"] < noted[0] <= last

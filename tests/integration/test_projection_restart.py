@@ -25,8 +25,14 @@ def make_events(app: Any, tickets: int) -> None:
     app.register_project(c(ADMIN), "P1", "绿地花园", "SH")
     for i in range(tickets):
         t = app.receive_ticket(
-            c(DESK), project="P1", kind="repair", channel="phone", priority="normal", category="水电",
-            description=f"漏水 {i}", reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+            c(DESK),
+            project="P1",
+            kind="repair",
+            channel="phone",
+            priority="normal",
+            category="水电",
+            description=f"漏水 {i}",
+            reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
         )
         app.dispatch_ticket(c(SUP), t.id, "engineering", "wang.wei")
         if i % 2:
@@ -36,7 +42,8 @@ def make_events(app: Any, tickets: int) -> None:
 def dump(url: str, projection: Any) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(url) as conn:
         gen = conn.execute(
-            "SELECT generation FROM qt_projection_tracking WHERE name=%s AND live", (projection.name,)
+            "SELECT generation FROM qt_projection_tracking WHERE name=%s AND live",
+            (projection.name,),
         ).fetchone()[0]
         schema = schema_name(projection, gen)
         out = {}
@@ -47,7 +54,9 @@ def dump(url: str, projection: Any) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.mark.parametrize("projection_class", [TicketListProjection, AuditTrailProjection])
-def test_stopped_midstream_and_restarted_equals_a_rebuild(container: Any, projection_class: Any) -> None:
+def test_stopped_midstream_and_restarted_equals_a_rebuild(
+    container: Any, projection_class: Any
+) -> None:
     make_events(container.app, 15)
     projection = projection_class()
     runner = ProjectionRunner(container.url, container.source, projection)
@@ -85,7 +94,9 @@ def test_a_crash_mid_batch_commits_nothing_of_that_batch(container: Any) -> None
     with pytest.raises(RuntimeError):
         runner.run_once()
     with psycopg.connect(container.url) as conn:
-        position = conn.execute("SELECT position FROM qt_projection_tracking WHERE name='tickets' AND live").fetchone()[0]
+        position = conn.execute(
+            "SELECT position FROM qt_projection_tracking WHERE name='tickets' AND live"
+        ).fetchone()[0]
     assert position == 10  # the batch 11..15 was rolled back whole
     projection.explode_at = None
     runner.run_once()

@@ -57,7 +57,9 @@ class _Recorder:
         return recorder
 
 
-class TestQualtraceRecorderAsApplicationRecorder(_Recorder, ApplicationRecorderTestCase[QualtraceRecorder]):
+class TestQualtraceRecorderAsApplicationRecorder(
+    _Recorder, ApplicationRecorderTestCase[QualtraceRecorder]
+):
     def test_performance(self) -> None:
         pytest.skip("timing only; see bench/")
 

@@ -37,7 +37,11 @@ def test_a_failing_session_is_reported_and_started_again_until_it_holds() -> Non
     loop.start()
     assert loop.steady.wait(10), "a session held after the failures"
     assert loop.running and loop.sessions == 4
-    assert [str(e) for e in loop.reported] == ["session 1 failed", "session 2 failed", "session 3 failed"]
+    assert [str(e) for e in loop.reported] == [
+        "session 1 failed",
+        "session 2 failed",
+        "session 3 failed",
+    ]
     assert str(loop.error) == "session 3 failed"
     loop.stop()
     assert not loop.running

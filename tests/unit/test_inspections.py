@@ -25,22 +25,55 @@ TEMPLATE: dict[str, Any] = {
     "template_version": 1,
     "name": "月度品质检查表",
     "sections": [
-        {"code": "CS", "name": "客户服务", "items": [
-            {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
-            {"code": "CS-02", "requirement": "投诉24小时内回复", "max_points": 10, "critical": True},
-        ]},
-        {"code": "SEC", "name": "安全管理", "items": [
-            {"code": "SEC-01", "requirement": "夜间巡逻记录完整", "max_points": 10, "critical": False},
-            {"code": "SEC-02", "requirement": "消防通道畅通", "max_points": 10, "critical": False},
-        ]},
+        {
+            "code": "CS",
+            "name": "客户服务",
+            "items": [
+                {
+                    "code": "CS-01",
+                    "requirement": "前台接待礼貌",
+                    "max_points": 10,
+                    "critical": False,
+                },
+                {
+                    "code": "CS-02",
+                    "requirement": "投诉24小时内回复",
+                    "max_points": 10,
+                    "critical": True,
+                },
+            ],
+        },
+        {
+            "code": "SEC",
+            "name": "安全管理",
+            "items": [
+                {
+                    "code": "SEC-01",
+                    "requirement": "夜间巡逻记录完整",
+                    "max_points": 10,
+                    "critical": False,
+                },
+                {
+                    "code": "SEC-02",
+                    "requirement": "消防通道畅通",
+                    "max_points": 10,
+                    "critical": False,
+                },
+            ],
+        },
     ],
 }
 
 
 def scheduled(kind: str = "regional_monthly") -> Inspection:
     return Inspection.schedule(
-        INSPECTOR, number="INS-2026-000001", project="P1", kind=kind, template=TEMPLATE,
-        planned_for="2026-03-05", inspectors=["Chen Jie"],
+        INSPECTOR,
+        number="INS-2026-000001",
+        project="P1",
+        kind=kind,
+        template=TEMPLATE,
+        planned_for="2026-03-05",
+        inspectors=["Chen Jie"],
     )
 
 
@@ -72,8 +105,18 @@ def submitted() -> Inspection:
 
 @pytest.mark.parametrize(
     ("score", "grade", "pay"),
-    [(100, "A", 10), (95, "A", 10), (94.99, "B", 5), (90, "B", 5), (89.99, "C", 0), (80, "C", 0),
-     (79.99, "D", -5), (75, "D", -5), (74.99, "E", -10), (0, "E", -10)],
+    [
+        (100, "A", 10),
+        (95, "A", 10),
+        (94.99, "B", 5),
+        (90, "B", 5),
+        (89.99, "C", 0),
+        (80, "C", 0),
+        (79.99, "D", -5),
+        (75, "D", -5),
+        (74.99, "E", -10),
+        (0, "E", -10),
+    ],
 )
 def test_grading_bands_include_their_lower_bound(score: float, grade: str, pay: int) -> None:
     assert grade_for(score, DEFAULT_GRADING) == (grade, pay)
@@ -90,8 +133,12 @@ def test_score_is_awarded_over_applicable_max_with_na_items_left_out() -> None:
 
 def test_a_grading_policy_must_be_ordered_and_end_at_zero() -> None:
     with pytest.raises(ValueError, match="highest first"):
-        validate_grading([{"min_score": 50, "grade": "X", "pay_adjustment_pct": 0},
-                          {"min_score": 60, "grade": "Y", "pay_adjustment_pct": 0}])
+        validate_grading(
+            [
+                {"min_score": 50, "grade": "X", "pay_adjustment_pct": 0},
+                {"min_score": 60, "grade": "Y", "pay_adjustment_pct": 0},
+            ]
+        )
     with pytest.raises(ValueError, match="min_score 0"):
         validate_grading([{"min_score": 50, "grade": "X", "pay_adjustment_pct": 0}])
     assert validate_grading(DEFAULT_GRADING) == DEFAULT_GRADING
@@ -99,7 +146,12 @@ def test_a_grading_policy_must_be_ordered_and_end_at_zero() -> None:
 
 def test_an_inspection_pins_the_template_versions_items() -> None:
     ins = scheduled()
-    assert ins.template_version == 1 and [it["code"] for it in ins.items] == ["CS-01", "CS-02", "SEC-01", "SEC-02"]
+    assert ins.template_version == 1 and [it["code"] for it in ins.items] == [
+        "CS-01",
+        "CS-02",
+        "SEC-01",
+        "SEC-02",
+    ]
     assert ins.items[1]["critical"] is True and ins.items[2]["section"] == "SEC"
 
 
@@ -112,11 +164,19 @@ def test_items_are_scored_only_while_in_progress() -> None:
 
 @pytest.mark.parametrize(
     ("points", "result", "finding", "field"),
-    [(11, "pass", None, "points"), (-1, "fail", "x", "points"), (0, "pass", None, "points"),
-     (10, "fail", "x", "points"), (3, "na", None, "points"), (4, "fail", "", "finding"),
-     (4, "maybe", None, "result")],
+    [
+        (11, "pass", None, "points"),
+        (-1, "fail", "x", "points"),
+        (0, "pass", None, "points"),
+        (10, "fail", "x", "points"),
+        (3, "na", None, "points"),
+        (4, "fail", "", "finding"),
+        (4, "maybe", None, "result"),
+    ],
 )
-def test_points_must_fit_the_item_and_the_result(points: Any, result: str, finding: Any, field: str) -> None:
+def test_points_must_fit_the_item_and_the_result(
+    points: Any, result: str, finding: Any, field: str
+) -> None:
     ins = in_progress()
     with pytest.raises(InvalidValue) as e:
         ins.score_item(INSPECTOR, "CS-01", points, result, finding)
@@ -159,22 +219,32 @@ def test_an_all_not_applicable_inspection_cannot_be_submitted() -> None:
         ins.check_submittable()
 
 
-def test_submission_records_score_grade_policy_and_links_to_one_nonconformance_per_failed_item() -> None:
+def test_submission_records_score_grade_policy_and_links_to_one_nonconformance_per_failed_item() -> (
+    None
+):
     ins = submitted()
     # (10 + 4 + 10 + 4) / 40 = 70 → E, −10%.
     assert (ins.score, ins.grade, ins.pay_adjustment_pct) == (70.0, "E", -10)
     event = ins.pending_events[-1]
     assert type(event).__name__ == "Submitted" and event.grading_policy == DEFAULT_GRADING
     assert [(link["rel"], link["item"], link["severity"]) for link in event.links] == [
-        ("raised", "CS-02", "major"), ("raised", "SEC-02", "minor")
+        ("raised", "CS-02", "major"),
+        ("raised", "SEC-02", "minor"),
     ]
     requests = ins.nonconformance_requests()
     assert [r["source"]["item"] for r in requests] == ["CS-02", "SEC-02"]
     assert requests[0]["source"] == {
-        "type": "inspection", "id": str(ins.id), "number": "INS-2026-000001", "kind": "inspection",
-        "item": "CS-02", "ref": "INS-2026-000001",
+        "type": "inspection",
+        "id": str(ins.id),
+        "number": "INS-2026-000001",
+        "kind": "inspection",
+        "item": "CS-02",
+        "ref": "INS-2026-000001",
     }
-    assert "投诉24小时内回复" in requests[0]["description"] and "发现问题" in requests[0]["description"]
+    assert (
+        "投诉24小时内回复" in requests[0]["description"]
+        and "发现问题" in requests[0]["description"]
+    )
     assert ins.last_event_id == event_id(ins.id, ins.version)
 
 
@@ -184,14 +254,19 @@ def test_submission_refuses_numbers_that_do_not_match_the_failed_items() -> None
         ins.submit(INSPECTOR, DEFAULT_GRADING, {"CS-02": "NC-2026-000001"})
 
 
-def test_an_accepted_appeal_recomputes_score_and_grade_and_marks_the_overturned_nonconformance() -> None:
+def test_an_accepted_appeal_recomputes_score_and_grade_and_marks_the_overturned_nonconformance() -> (
+    None
+):
     ins = submitted()
     ins.appeal_score(PM, ["CS-02", "SEC-02"], "投诉已在24小时内电话回复, 有录音为证")
     assert ins.status == "appealed"
     ins.decide_appeal(QM, True, [{"item": "CS-02", "points": 10}], "录音核实属实")
     # (10 + 10 + 10 + 4) / 40 = 85 → C, 0%.
     assert (ins.score, ins.grade, ins.pay_adjustment_pct) == (85.0, "C", 0)
-    assert ins.item("CS-02")["result"] == "pass" and ins.item("CS-02")["history"][-1]["result"] == "fail"
+    assert (
+        ins.item("CS-02")["result"] == "pass"
+        and ins.item("CS-02")["history"][-1]["result"] == "fail"
+    )
     overturned = [nc["item"] for nc in ins.raised_nonconformances if nc["overturned_on_appeal"]]
     assert overturned == ["CS-02"]
     event = ins.pending_events[-1]
@@ -219,13 +294,17 @@ def test_a_rejected_appeal_keeps_the_score() -> None:
 
 @pytest.mark.parametrize(
     ("adjustments", "field"),
-    [([{"item": "SEC-01", "points": 10}], "adjustments.0.item"),
-     ([{"item": "CS-02", "points": 2}], "adjustments.0.points"),
-     ([{"item": "CS-02", "points": 11}], "adjustments.0.points"),
-     ([{"item": "CS-02", "points": 5}, {"item": "CS-02", "points": 6}], "adjustments.1.item"),
-     ([], "adjustments")],
+    [
+        ([{"item": "SEC-01", "points": 10}], "adjustments.0.item"),
+        ([{"item": "CS-02", "points": 2}], "adjustments.0.points"),
+        ([{"item": "CS-02", "points": 11}], "adjustments.0.points"),
+        ([{"item": "CS-02", "points": 5}, {"item": "CS-02", "points": 6}], "adjustments.1.item"),
+        ([], "adjustments"),
+    ],
 )
-def test_an_appeal_decision_adjusts_only_appealed_items_upwards(adjustments: Any, field: str) -> None:
+def test_an_appeal_decision_adjusts_only_appealed_items_upwards(
+    adjustments: Any, field: str
+) -> None:
     ins = submitted()
     ins.appeal_score(PM, ["CS-02"], "不服")
     with pytest.raises(InvalidValue) as e:
@@ -258,12 +337,26 @@ def test_cancel_needs_a_reason_and_is_refused_after_submission() -> None:
 
 def test_a_reinspection_links_to_the_nonconformance_it_verifies() -> None:
     ins = Inspection.schedule(
-        INSPECTOR, number="INS-2026-000009", project="P1", kind="regional_monthly", template=TEMPLATE,
-        planned_for="2026-03-12", inspectors=["Chen Jie"],
-        reinspection_of={"id": str(id_for("nonconformance", "NC-2026-000001")), "number": "NC-2026-000001"},
+        INSPECTOR,
+        number="INS-2026-000009",
+        project="P1",
+        kind="regional_monthly",
+        template=TEMPLATE,
+        planned_for="2026-03-12",
+        inspectors=["Chen Jie"],
+        reinspection_of={
+            "id": str(id_for("nonconformance", "NC-2026-000001")),
+            "number": "NC-2026-000001",
+        },
     )
-    assert ins.links == [{"rel": "reinspects", "kind": "nonconformance",
-                          "id": str(id_for("nonconformance", "NC-2026-000001")), "number": "NC-2026-000001"}]
+    assert ins.links == [
+        {
+            "rel": "reinspects",
+            "kind": "nonconformance",
+            "id": str(id_for("nonconformance", "NC-2026-000001")),
+            "number": "NC-2026-000001",
+        }
+    ]
     assert ins.reinspection_of is not None and ins.reinspection_of["number"] == "NC-2026-000001"
 
 
@@ -283,24 +376,32 @@ a_score = st.one_of(
     raise_to=st.integers(min_value=0, max_value=10),
 )
 def test_any_scoring_grades_by_the_policy_raises_one_nc_per_failed_item_and_an_appeal_never_lowers_it(
-    first: list[tuple[str, int | None]], rescores: list[tuple[str, tuple[str, int | None]]], raise_to: int,
+    first: list[tuple[str, int | None]],
+    rescores: list[tuple[str, tuple[str, int | None]]],
+    raise_to: int,
 ) -> None:
     ins = in_progress()
     for code, (result, points) in zip(ITEM_CODES, first, strict=True):
         ins.score_item(INSPECTOR, code, points, result, "发现" if result == "fail" else None)
     for code, (result, points) in rescores:
-        ins.score_item(INSPECTOR, code, points, result, "发现" if result == "fail" else None, reason="复核")
+        ins.score_item(
+            INSPECTOR, code, points, result, "发现" if result == "fail" else None, reason="复核"
+        )
     applicable = [it for it in ins.items if it["result"] != "na"]
     if not applicable:
         with pytest.raises(RuleViolation):
             ins.submit(INSPECTOR, DEFAULT_GRADING, {})
         return
     ins.submit(INSPECTOR, DEFAULT_GRADING, numbers_for(ins))
-    expected = round(sum(it["points"] for it in applicable) / sum(it["max_points"] for it in applicable) * 100, 2)
+    expected = round(
+        sum(it["points"] for it in applicable) / sum(it["max_points"] for it in applicable) * 100, 2
+    )
     assert ins.score == expected and 0 <= ins.score <= 100
     assert (ins.grade, ins.pay_adjustment_pct) == grade_for(expected, DEFAULT_GRADING)
     # One nonconformance per failed item, each named once; rescored items keep every old score.
-    assert sorted(nc["item"] for nc in ins.raised_nonconformances) == sorted(it["code"] for it in ins.failed_items())
+    assert sorted(nc["item"] for nc in ins.raised_nonconformances) == sorted(
+        it["code"] for it in ins.failed_items()
+    )
     assert sum(len(it["history"]) for it in ins.items) == len(rescores)
     # An accepted appeal of an item that lost points may only raise the score.
     lost = [it for it in applicable if it["points"] < it["max_points"]]
@@ -309,13 +410,21 @@ def test_any_scoring_grades_by_the_policy_raises_one_nc_per_failed_item_and_an_a
         before = ins.score
         ins.appeal_score(PM, [it["code"]], "申诉")
         points = max(it["points"], min(raise_to, it["max_points"]))
-        result = "pass" if points > 0 and (it["result"] == "pass" or points == it["max_points"]) else it["result"]
-        ins.decide_appeal(QM, True, [{"item": it["code"], "points": points, "result": result}], "核实")
+        result = (
+            "pass"
+            if points > 0 and (it["result"] == "pass" or points == it["max_points"])
+            else it["result"]
+        )
+        ins.decide_appeal(
+            QM, True, [{"item": it["code"], "points": points, "result": result}], "核实"
+        )
         assert ins.score >= before
         assert (ins.grade, ins.pay_adjustment_pct) == grade_for(ins.score, DEFAULT_GRADING)
 
 
-def test_a_failed_item_without_a_finding_is_accepted_and_its_nonconformance_says_none_was_recorded() -> None:
+def test_a_failed_item_without_a_finding_is_accepted_and_its_nonconformance_says_none_was_recorded() -> (
+    None
+):
     ins = in_progress()
     for it in ins.items:
         if it["code"] == "SEC-02":
@@ -324,4 +433,6 @@ def test_a_failed_item_without_a_finding_is_accepted_and_its_nonconformance_says
             ins.score_item(INSPECTOR, it["code"], 10, "pass")
     ins.submit(INSPECTOR, DEFAULT_GRADING, numbers_for(ins))
     [request] = ins.nonconformance_requests()
-    assert request["source"]["item"] == "SEC-02" and request["description"].endswith("finding: none recorded")
+    assert request["source"]["item"] == "SEC-02" and request["description"].endswith(
+        "finding: none recorded"
+    )

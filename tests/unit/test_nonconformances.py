@@ -63,8 +63,12 @@ def test_the_default_due_date_is_the_end_of_the_seventh_day_in_company_time() ->
     assert nc.due_set_by == event_id(nc.id, 2)
 
 
-def test_a_due_date_given_as_a_date_means_the_end_of_that_day_and_an_instant_is_kept_exactly() -> None:
-    assert noticed(date(2026, 3, 5)).due_date == datetime(2026, 3, 5, 15, 59, 59, tzinfo=timezone.utc)
+def test_a_due_date_given_as_a_date_means_the_end_of_that_day_and_an_instant_is_kept_exactly() -> (
+    None
+):
+    assert noticed(date(2026, 3, 5)).due_date == datetime(
+        2026, 3, 5, 15, 59, 59, tzinfo=timezone.utc
+    )
     exact = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
     assert noticed(exact).due_date == exact
     with pytest.raises(InvalidValue) as e:
@@ -78,8 +82,14 @@ def test_the_full_loop_closes_on_time_after_an_effective_verification() -> None:
     nc.verify(ctx(INSPECTOR), True, "复检通过", SHANGHAI)
     assert nc.status == "closed" and nc.closed_on_time is True
     assert types(nc) == [
-        "Raised", "NoticeIssued", "RootCauseAnalysed", "PlanSubmitted", "PlanApproved",
-        "RectificationReported", "Verified", "Closed",
+        "Raised",
+        "NoticeIssued",
+        "RootCauseAnalysed",
+        "PlanSubmitted",
+        "PlanApproved",
+        "RectificationReported",
+        "Verified",
+        "Closed",
     ]
 
 
@@ -122,7 +132,9 @@ def test_an_ineffective_verification_re_notices_escalates_and_flags_a_deduction(
     events = nc.collect_events()
     renotice = events[-1]
     assert type(renotice).__name__ == "NoticeIssued"
-    assert renotice.causation_id == event_id(nc.id, renotice.originator_version - 1)  # the Verified event
+    assert renotice.causation_id == event_id(
+        nc.id, renotice.originator_version - 1
+    )  # the Verified event
     # A second failure goes company-wide (全公司通报), and stays there.
     for _ in range(2):
         nc.analyse(ctx(PM, later), "cause")
@@ -150,7 +162,9 @@ def test_an_extension_is_requested_before_the_due_date_and_approval_moves_it() -
 def test_an_extension_after_the_due_date_is_refused() -> None:
     nc = noticed(date(2026, 3, 3))
     with pytest.raises(RuleViolation) as e:
-        nc.request_extension(ctx(PM, T0 + timedelta(days=3)), date(2026, 3, 20), "late", "x", SHANGHAI)
+        nc.request_extension(
+            ctx(PM, T0 + timedelta(days=3)), date(2026, 3, 20), "late", "x", SHANGHAI
+        )
     assert "before the due date" in str(e.value)
 
 
@@ -216,12 +230,25 @@ def test_disposition_is_one_of_five_and_changing_it_needs_a_reason() -> None:
 
 
 def test_a_recurrence_links_to_the_earlier_nonconformance_once() -> None:
-    nc = raised({"type": "inspection", "id": "x", "number": "INS-2026-000002", "kind": "inspection", "item": "S-01"})
+    nc = raised(
+        {
+            "type": "inspection",
+            "id": "x",
+            "number": "INS-2026-000002",
+            "kind": "inspection",
+            "item": "S-01",
+        }
+    )
     assert nc.item_key == "S-01"
     nc.mark_recurrence(ctx(), "abc", "NC-2026-000001", T0 - timedelta(days=30))
     nc.mark_recurrence(ctx(), "def", "NC-2026-000000", T0 - timedelta(days=60))
     assert nc.recurrence_of is not None and nc.recurrence_of["number"] == "NC-2026-000001"
-    assert {"rel": "recurrence_of", "kind": "nonconformance", "id": "abc", "number": "NC-2026-000001"} in nc.links
+    assert {
+        "rel": "recurrence_of",
+        "kind": "nonconformance",
+        "id": "abc",
+        "number": "NC-2026-000001",
+    } in nc.links
     assert types(nc) == ["Raised", "RecurrenceMarked"]
 
 
@@ -233,17 +260,42 @@ def test_the_aggregate_state_is_plain_data_for_snapshots() -> None:
 
 
 # -- any command sequence keeps the aggregate valid (Hypothesis) ------------------------
-STEPS = ("notice", "root_cause", "plan", "approve", "send_back", "rectify", "effective", "not_effective",
-         "extend", "approve_extension", "reject_extension", "watch", "dispose", "cancel")
+STEPS = (
+    "notice",
+    "root_cause",
+    "plan",
+    "approve",
+    "send_back",
+    "rectify",
+    "effective",
+    "not_effective",
+    "extend",
+    "approve_extension",
+    "reject_extension",
+    "watch",
+    "dispose",
+    "cancel",
+)
 #: "next" takes the happy path's next step from the current state, so sequences get deep.
-NEXT = {"raised": "notice", "noticed": "root_cause", "analysed": "plan", "planned": "approve",
-        "plan_approved": "rectify"}
+NEXT = {
+    "raised": "notice",
+    "noticed": "root_cause",
+    "analysed": "plan",
+    "planned": "approve",
+    "plan_approved": "rectify",
+}
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(STEPS + ("next",) * 8), st.integers(min_value=0, max_value=96)),
-                max_size=40))
-def test_any_sequence_of_steps_keeps_the_nonconformance_valid_and_replayable(script: list[tuple[str, int]]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(STEPS + ("next",) * 8), st.integers(min_value=0, max_value=96)),
+        max_size=40,
+    )
+)
+def test_any_sequence_of_steps_keeps_the_nonconformance_valid_and_replayable(
+    script: list[tuple[str, int]],
+) -> None:
     """Each step either applies or is refused with a domain error that changes nothing;
     whatever happened, the invariants of §3 hold and replaying the events rebuilds the state."""
     nc = raised()
@@ -267,13 +319,17 @@ def test_any_sequence_of_steps_keeps_the_nonconformance_valid_and_replayable(scr
             elif step == "plan":
                 nc.plan(ctx(PM, now), ["fix"], [])
             elif step in ("approve", "send_back"):
-                nc.decide_plan(ctx(QM, now), step == "approve", None if step == "approve" else "redo")
+                nc.decide_plan(
+                    ctx(QM, now), step == "approve", None if step == "approve" else "redo"
+                )
             elif step == "rectify":
                 nc.rectify(ctx(PM, now), "done", ["p.jpg"])
             elif step in ("effective", "not_effective"):
                 nc.verify(ctx(INSPECTOR, now), step == "effective", None, SHANGHAI)
             elif step == "extend":
-                nc.request_extension(ctx(PM, now), (now + timedelta(days=10)).date(), "why", "measures", SHANGHAI)
+                nc.request_extension(
+                    ctx(PM, now), (now + timedelta(days=10)).date(), "why", "measures", SHANGHAI
+                )
             elif step in ("approve_extension", "reject_extension"):
                 nc.decide_extension(ctx(QM, now), step == "approve_extension", "because")
             elif step == "watch":
@@ -295,7 +351,9 @@ def test_any_sequence_of_steps_keeps_the_nonconformance_valid_and_replayable(scr
             assert nc.notice_count >= 1
         assert nc.deduction == (nc.notice_count >= 2)
         level = ESCALATION_LEVELS.index(nc.escalation_level) if nc.escalation_level else 0
-        assert level >= level_seen and level == min(max(nc.notice_count - 1, 0), len(ESCALATION_LEVELS) - 1)
+        assert level >= level_seen and level == min(
+            max(nc.notice_count - 1, 0), len(ESCALATION_LEVELS) - 1
+        )
         level_seen = level
         assert len(nc.overdue_dues) == len(set(nc.overdue_dues))  # one Overdue per due date
         if nc.status == "closed":

@@ -33,4 +33,6 @@ def test_the_table_has_a_row_per_action_and_a_column_per_role() -> None:
     for row, (action, roles) in zip(rows, PERMISSIONS.items(), strict=True):
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[0] == f"`{action}`"
-        assert [r for r, cell in zip(ROLES, cells[1:], strict=True) if cell == "✓"] == [r for r in ROLES if r in roles]
+        assert [r for r, cell in zip(ROLES, cells[1:], strict=True) if cell == "✓"] == [
+            r for r in ROLES if r in roles
+        ]

@@ -24,7 +24,12 @@ PREFIXES = {
 
 
 def _post_paths() -> set[str]:
-    return {r.path for router in ROUTERS for r in router.routes if "POST" in getattr(r, "methods", set())}
+    return {
+        r.path
+        for router in ROUTERS
+        for r in router.routes
+        if "POST" in getattr(r, "methods", set())
+    }
 
 
 @pytest.mark.parametrize("aggregate", list(PREFIXES), ids=lambda a: a.__name__)
@@ -32,11 +37,18 @@ def test_every_allowed_step_is_a_command_a_client_can_post(aggregate: type) -> N
     posts = _post_paths()
     steps = sorted({s for allowed in aggregate.STATES.values() for s in allowed})
     assert steps, aggregate
-    missing = [p for p in step_paths(steps) if not any(prefix + p in posts for prefix in PREFIXES[aggregate])]
+    missing = [
+        p
+        for p in step_paths(steps)
+        if not any(prefix + p in posts for prefix in PREFIXES[aggregate])
+    ]
     assert missing == [], f"{aggregate.__name__}: no POST route for {missing}"
 
 
 def test_underscores_become_hyphens_and_renamed_steps_use_their_route() -> None:
     assert step_paths(["root_cause", "plan_decision", "note", "decide_appeal"]) == [
-        "root-cause", "plan-decision", "notes", "appeal-decision",
+        "root-cause",
+        "plan-decision",
+        "notes",
+        "appeal-decision",
     ]

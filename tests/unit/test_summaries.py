@@ -44,13 +44,28 @@ def sample(ev: type[Any]) -> dict[str, Any]:
             elif text.startswith(("int", "float")):
                 data[field] = 3
             elif text.startswith("dict") or "dict[" in text and not text.startswith("list"):
-                data[field] = {"id": "00000000-0000-0000-0000-000000000001", "number": "X-1", "csi": 80.0}
+                data[field] = {
+                    "id": "00000000-0000-0000-0000-000000000001",
+                    "number": "X-1",
+                    "csi": 80.0,
+                }
             elif text.startswith("list"):
-                data[field] = [{"id": "00000000-0000-0000-0000-000000000002", "number": "X-2", "item": "CS-01"}]
+                data[field] = [
+                    {"id": "00000000-0000-0000-0000-000000000002", "number": "X-2", "item": "CS-01"}
+                ]
             else:
                 data[field] = f"<{field}>"
-    for meta in ("actor", "correlation_id", "causation_id", "reason", "timestamp", "originator_id",
-                 "originator_version", "originator_topic", "originator_id_type"):
+    for meta in (
+        "actor",
+        "correlation_id",
+        "causation_id",
+        "reason",
+        "timestamp",
+        "originator_id",
+        "originator_version",
+        "originator_topic",
+        "originator_id_type",
+    ):
         data.pop(meta, None)
     return data
 
@@ -60,8 +75,16 @@ EVENTS = event_classes()
 
 def test_the_walk_finds_the_events_of_every_aggregate_kind() -> None:
     aggregates = {agg.__name__ for agg, _ in EVENTS}
-    assert {"Ticket", "Inspection", "Nonconformance", "SurveyCampaign", "SurveyResponse", "ChecklistTemplate",
-            "Region", "Project"} <= aggregates
+    assert {
+        "Ticket",
+        "Inspection",
+        "Nonconformance",
+        "SurveyCampaign",
+        "SurveyResponse",
+        "ChecklistTemplate",
+        "Region",
+        "Project",
+    } <= aggregates
     assert len(EVENTS) >= 50
     # Every aggregate has its issue kind in the audit trail.
     assert aggregates <= set(KINDS)
@@ -70,7 +93,9 @@ def test_the_walk_finds_the_events_of_every_aggregate_kind() -> None:
 @pytest.mark.parametrize("agg,ev", EVENTS, ids=[f"{a.__name__}.{e.__name__}" for a, e in EVENTS])
 def test_every_event_class_has_its_own_one_line_summary(agg: type[Any], ev: type[Any]) -> None:
     kind, etype = KINDS[agg.__name__], ev.__name__
-    assert (kind, etype) in PHRASES, f"add a phrase for {agg.__name__}.{etype} to api/summaries.PHRASES"
+    assert (kind, etype) in PHRASES, (
+        f"add a phrase for {agg.__name__}.{etype} to api/summaries.PHRASES"
+    )
     line = summarize(kind, etype, sample(ev), "Li Na", "a reason", 2)
     assert line and "\n" not in line and "Li Na" in line, line
     # It is the event's own phrase, not the generic fallback.
@@ -85,12 +110,23 @@ def test_no_phrase_is_left_for_an_event_that_no_longer_exists() -> None:
 
 
 def test_personal_data_never_enters_a_summary() -> None:
-    data = {"number": "TK-2026-000001", "kind": "complaint", "channel": "phone", "priority": "high",
-            "category": "保洁", "project": "P1", "reporter": {"name": "张三", "phone": "13812345678"}}
+    data = {
+        "number": "TK-2026-000001",
+        "kind": "complaint",
+        "channel": "phone",
+        "priority": "high",
+        "category": "保洁",
+        "project": "P1",
+        "reporter": {"name": "张三", "phone": "13812345678"},
+    }
     line = summarize("ticket", "Received", data, "Li Na", None, 1)
     assert "13812345678" not in line and "张三" not in line
-    response = {"campaign_number": "SV-2026-0001", "respondent_ref": "13812345678", "project": "P1",
-                "segment": "owner", "method": "web"}
+    response = {
+        "campaign_number": "SV-2026-0001",
+        "respondent_ref": "13812345678",
+        "project": "P1",
+        "segment": "owner",
+        "method": "web",
+    }
     assert "13812345678" not in summarize("survey_response", "Recorded", response, "Li Na", None, 1)
     assert "13812345678" not in summarize("survey_response", "Unknown", response, "Li Na", None, 1)
-

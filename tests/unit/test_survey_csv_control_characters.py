@@ -12,8 +12,13 @@ from domain.survey_csv import CsvRejected, parse_responses_csv
 
 
 def campaign() -> Any:
-    return SimpleNamespace(question_codes=("Q1",), projects=["P1"], segments=["owner"], methods=["phone"],
-                           check_response=lambda **kw: kw)
+    return SimpleNamespace(
+        question_codes=("Q1",),
+        projects=["P1"],
+        segments=["owner"],
+        methods=["phone"],
+        check_response=lambda **kw: kw,
+    )
 
 
 @pytest.mark.parametrize("bad", ["\x00", "\x1b[31m", "\x7f"])

@@ -18,16 +18,28 @@ QUESTIONS = [
 ]
 
 
-def row(project: str, segment: str, method: str, valid: bool = True, **answers: int | None) -> dict[str, Any]:
-    return {"project": project, "segment": segment, "method": method, "answers": answers, "valid": valid}
+def row(
+    project: str, segment: str, method: str, valid: bool = True, **answers: int | None
+) -> dict[str, Any]:
+    return {
+        "project": project,
+        "segment": segment,
+        "method": method,
+        "answers": answers,
+        "valid": valid,
+    }
 
 
 #   respondent score s = Σ w·a / Σ w over answered questions; c = (s − 1) / 4 × 100
 ROWS = [
     row("P1", "owner", "web", Q1=5, Q2=4, OV=5),  # (10 + 4 + 5) / 4 = 4.75 → 93.75, loyal
-    row("P1", "tenant", "phone", Q1=4, Q2=None, OV=4),  # null Q2 drops out: (8 + 4) / 3 = 4 → 75, favourable
+    row(
+        "P1", "tenant", "phone", Q1=4, Q2=None, OV=4
+    ),  # null Q2 drops out: (8 + 4) / 3 = 4 → 75, favourable
     row("P2", "owner", "web", Q1=2, Q2=3, OV=3),  # (4 + 3 + 3) / 4 = 2.5 → 37.5, vulnerable
-    row("P2", "owner", "web", valid=False, Q1=1, Q2=1, OV=1),  # invalidated: counted as recorded only
+    row(
+        "P2", "owner", "web", valid=False, Q1=1, Q2=1, OV=1
+    ),  # invalidated: counted as recorded only
     row("P2", "tenant", "web", Q1=None, Q2=2, OV=None),  # 2 / 1 = 2 → 25; no overall answer
 ]
 SCORES = [93.75, 75.0, 37.5, 25.0]
@@ -35,13 +47,19 @@ SCORES = [93.75, 75.0, 37.5, 25.0]
 
 def results(rows: list[dict[str, Any]] = ROWS, **kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
-        "questions": QUESTIONS, "responses": rows, "loyalty_mapping": DEFAULT_LOYALTY_MAPPING,
-        "target_sample": 8, "target_csi": 80, "party": "third_party",
+        "questions": QUESTIONS,
+        "responses": rows,
+        "loyalty_mapping": DEFAULT_LOYALTY_MAPPING,
+        "target_sample": 8,
+        "target_csi": 80,
+        "party": "third_party",
     }
     return compute_results(**{**args, **kw})
 
 
-def test_csi_is_the_mean_of_weighted_respondent_scores_with_nulls_and_invalidated_left_out() -> None:
+def test_csi_is_the_mean_of_weighted_respondent_scores_with_nulls_and_invalidated_left_out() -> (
+    None
+):
     r = results()
     assert (r["recorded"], r["invalidated"], r["n"]) == (5, 1, 4)
     assert r["csi"] == round((93.75 + 75 + 37.5 + 25) / 4, 2) == 57.81
@@ -67,12 +85,16 @@ def test_the_95_percent_interval_uses_the_sample_standard_deviation() -> None:
 def test_the_interval_is_clamped_to_the_scale_and_undefined_for_one_respondent() -> None:
     # 100, 100, 0: mean 66.67, sd = sqrt((2 × 33.33² + 66.67²) / 2) = 57.735; margin = 1.96 × 57.735 / √3 = 65.33
     ci = interval([100.0, 100.0, 0.0])
-    assert ci["high"] == 100.0 and round(ci["low"] or 0, 2) == round(200 / 3 - 1.96 * math.sqrt(10000 / 3) / math.sqrt(3), 2)
+    assert ci["high"] == 100.0 and round(ci["low"] or 0, 2) == round(
+        200 / 3 - 1.96 * math.sqrt(10000 / 3) / math.sqrt(3), 2
+    )
     single = results([row("P1", "owner", "web", Q1=3, Q2=None, OV=4)])
     # (6 + 4) / 3 = 3.333 → (3.333 − 1) / 4 × 100 = 58.33
     assert single["n"] == 1 and single["csi"] == round((10 / 3 - 1) / 4 * 100, 2) == 58.33
     assert single["ci95"] is None and single["sd"] is None
-    assert single["top2_box_pct"] == 100.0 and single["cli"] == 100.0  # OV = 4: satisfied, favourable
+    assert (
+        single["top2_box_pct"] == 100.0 and single["cli"] == 100.0
+    )  # OV = 4: satisfied, favourable
 
 
 def test_top_2_box_loyalty_and_cli_count_respondents_who_answered_the_overall_question() -> None:
@@ -82,7 +104,11 @@ def test_top_2_box_loyalty_and_cli_count_respondents_who_answered_the_overall_qu
     assert r["top2_box_pct"] == round(2 / 3 * 100, 2) == 66.67
     assert r["cli"] == 66.67  # loyal (5) + favourable (4) of 3
     assert {k: v["count"] for k, v in r["loyalty"].items()} == {
-        "loyal": 1, "favourable": 1, "vulnerable": 1, "at_risk": 0, "not_assessable": 0,
+        "loyal": 1,
+        "favourable": 1,
+        "vulnerable": 1,
+        "at_risk": 0,
+        "not_assessable": 0,
     }
     assert r["loyalty"]["vulnerable"]["pct"] == 33.33
 
@@ -99,13 +125,25 @@ def test_per_dimension_question_project_segment_and_method() -> None:
     r = results()
     # service = Q1 only: 5, 4, 2 → 100, 75, 25 → 66.67; top-2: 2 of 3 answers
     assert r["by_dimension"]["service"]["csi"] == round(200 / 3, 2) == 66.67
-    assert r["by_dimension"]["service"]["n"] == 3 and r["by_dimension"]["service"]["top2_box_pct"] == 66.67
+    assert (
+        r["by_dimension"]["service"]["n"] == 3
+        and r["by_dimension"]["service"]["top2_box_pct"] == 66.67
+    )
     # value = Q2: 4, 3, 2 → 75, 50, 25 → 50
     assert r["by_dimension"]["value"]["csi"] == 50.0
     q1 = r["by_question"]["Q1"]
-    assert q1["n"] == 3 and q1["mean"] == round(11 / 3, 2) and q1["distribution"] == {
-        "1": 0, "2": 1, "3": 0, "4": 1, "5": 1,
-    }
+    assert (
+        q1["n"] == 3
+        and q1["mean"] == round(11 / 3, 2)
+        and q1["distribution"]
+        == {
+            "1": 0,
+            "2": 1,
+            "3": 0,
+            "4": 1,
+            "5": 1,
+        }
+    )
     assert r["by_project"]["P1"]["csi"] == round((93.75 + 75) / 2, 2) == 84.38
     assert r["by_project"]["P2"]["csi"] == round((37.5 + 25) / 2, 2) == 31.25
     assert r["by_project"]["P2"]["n"] == 2  # the invalidated respondent is not counted
@@ -127,7 +165,13 @@ def test_response_rate_gap_to_target_and_comparison_with_the_previous_campaign()
 
 def test_no_valid_response_gives_no_figures() -> None:
     r = results([row("P1", "owner", "web", valid=False, Q1=5, Q2=5, OV=5)])
-    assert (r["n"], r["csi"], r["cli"], r["ci95"], r["gap_to_target"]) == (0, None, None, None, None)
+    assert (r["n"], r["csi"], r["cli"], r["ci95"], r["gap_to_target"]) == (
+        0,
+        None,
+        None,
+        None,
+        None,
+    )
     assert r["by_project"] == {} and r["by_party"] == {}
 
 

@@ -29,9 +29,16 @@ QM2 = Actor("qm-2", "Wu Lei", "quality_manager")
 DESK = Actor("desk-1", "Li Na", "front_desk")
 
 PLAN: dict[str, Any] = {
-    "title": "2026 满意度调查", "objectives": "了解满意度", "party": "third_party", "agency": "Horizon",
-    "methods": ["web", "phone"], "segments": ["owner", "tenant"], "projects": ["P1", "P2"],
-    "period": {"start": "2026-03-01", "end": "2026-03-31"}, "target_sample": 100, "target_csi": 87,
+    "title": "2026 满意度调查",
+    "objectives": "了解满意度",
+    "party": "third_party",
+    "agency": "Horizon",
+    "methods": ["web", "phone"],
+    "segments": ["owner", "tenant"],
+    "projects": ["P1", "P2"],
+    "period": {"start": "2026-03-01", "end": "2026-03-31"},
+    "target_sample": 100,
+    "target_csi": 87,
     "questions": [
         {"code": "Q1", "text": "服务质量", "dimension": "service", "weight": 2, "overall": False},
         {"code": "OV", "text": "总体满意度", "dimension": "overall", "weight": 1, "overall": True},
@@ -80,7 +87,15 @@ def test_the_lifecycle_from_draft_to_published_with_a_rejection_on_the_way() -> 
     s.publish(ctx(), {"n": 1, "csi": 75.0}, {"z": 1.96})
     assert s.status == "published" and s.results == {"n": 1, "csi": 75.0}
     assert [type(e).__name__ for e in s.collect_events()] == [
-        "Drafted", "Submitted", "Rejected", "Revised", "Submitted", "Approved", "Opened", "Closed", "Published",
+        "Drafted",
+        "Submitted",
+        "Rejected",
+        "Revised",
+        "Submitted",
+        "Approved",
+        "Opened",
+        "Closed",
+        "Published",
     ]
 
 
@@ -94,9 +109,15 @@ def test_the_lifecycle_from_draft_to_published_with_a_rejection_on_the_way() -> 
         ({"period": {"start": "2026-03-31", "end": "2026-03-01"}}, "period.end"),
         ({"target_sample": 0}, "target_sample"),
         ({"target_csi": 101}, "target_csi"),
-        ({"questions": [{**PLAN["questions"][0], "weight": 0}, PLAN["questions"][1]]}, "questions.0.weight"),
+        (
+            {"questions": [{**PLAN["questions"][0], "weight": 0}, PLAN["questions"][1]]},
+            "questions.0.weight",
+        ),
         ({"questions": [PLAN["questions"][0]]}, "questions"),  # no overall question
-        ({"questions": [{**PLAN["questions"][0], "code": "project"}, PLAN["questions"][1]]}, "questions.0.code"),
+        (
+            {"questions": [{**PLAN["questions"][0], "code": "project"}, PLAN["questions"][1]]},
+            "questions.0.code",
+        ),
         ({"loyalty_mapping": {"1": "loyal"}}, "loyalty_mapping.2"),
     ],
 )
@@ -107,8 +128,14 @@ def test_a_bad_plan_names_the_bad_field(changes: dict[str, Any], field: str) -> 
 
 
 def response(s: SurveyCampaign, **changes: Any) -> dict[str, Any]:
-    fields = {"respondent_ref": "R-1", "project": "P1", "segment": "owner", "method": "web",
-              "answers": {"Q1": 4, "OV": 5}, **changes}
+    fields = {
+        "respondent_ref": "R-1",
+        "project": "P1",
+        "segment": "owner",
+        "method": "web",
+        "answers": {"Q1": 4, "OV": 5},
+        **changes,
+    }
     return s.check_response(**fields)
 
 
@@ -116,7 +143,10 @@ def test_responses_are_checked_against_the_questionnaire() -> None:
     s = opened()
     ok = response(s, answers={"Q1": None, "OV": 3})
     assert ok["answers"] == {"Q1": None, "OV": 3} and ok["complaint"] is False
-    assert response(s, answers={"OV": 2})["answers"] == {"Q1": None, "OV": 2}  # a missing code is null
+    assert response(s, answers={"OV": 2})["answers"] == {
+        "Q1": None,
+        "OV": 2,
+    }  # a missing code is null
     for changes, field in [
         ({"answers": {"Q9": 3}}, "answers.Q9"),
         ({"answers": {"Q1": 6}}, "answers.Q1"),
@@ -140,7 +170,12 @@ def test_respondents_are_pseudonymous_and_contacts_in_comments_are_redacted() ->
         with pytest.raises(InvalidValue):
             check_respondent_ref("f", bad)
     text = redact("请联系 138-1234-5678 或 wang@example.com，3号楼")
-    assert "5678" not in text and "example.com" not in text and text.count(REDACTED) == 2 and "3号楼" in text
+    assert (
+        "5678" not in text
+        and "example.com" not in text
+        and text.count(REDACTED) == 2
+        and "3号楼" in text
+    )
     s = opened()
     checked = response(s, comment="电梯坏了 13812345678")
     assert "13812345678" not in checked["comment"]
@@ -150,8 +185,16 @@ def test_a_low_answer_or_a_complaint_calls_for_an_improvement_action() -> None:
     s = opened()
     assert s.low_answers({"Q1": 2, "OV": 3}) == {"Q1": 2}
     assert s.low_answers({"Q1": 3, "OV": None}) == {}
-    assert needs_improvement({"Q1": 1}, False) and needs_improvement({}, True) and not needs_improvement({}, False)
-    assert is_complaint("我要投诉物业", False) and is_complaint(None, True) and not is_complaint("很好", False)
+    assert (
+        needs_improvement({"Q1": 1}, False)
+        and needs_improvement({}, True)
+        and not needs_improvement({}, False)
+    )
+    assert (
+        is_complaint("我要投诉物业", False)
+        and is_complaint(None, True)
+        and not is_complaint("很好", False)
+    )
     assert response(s, comment="This is a complaint about noise")["complaint"] is True
 
 
@@ -203,23 +246,33 @@ def test_the_csv_parser_reports_every_bad_cell_with_row_and_column() -> None:
         "A-5,P1,owner\n"  # row 7: too few cells
     )
     assert errors_of(data) == {
-        (3, "Q1"), (4, "OV"), (4, "complaint"), (4, "project"), (4, "segment"), (4, "method"),
-        (6, "respondent_ref"), (7, ""),
+        (3, "Q1"),
+        (4, "OV"),
+        (4, "complaint"),
+        (4, "project"),
+        (4, "segment"),
+        (4, "method"),
+        (6, "respondent_ref"),
+        (7, ""),
     }
 
 
 def test_the_csv_header_must_name_exactly_the_known_columns() -> None:
     assert errors_of("respondent_ref,name,phone,project,segment,method,Q1\n") == {
-        (1, "name"), (1, "phone"), (1, "OV"),
+        (1, "name"),
+        (1, "phone"),
+        (1, "OV"),
     }
     assert errors_of("") == {(1, "")}
     assert errors_of("respondent_ref,project,segment,method,Q1,OV\n") == {(2, "")}  # no rows
 
 
 def test_a_good_csv_gives_checked_rows_with_their_row_numbers() -> None:
-    data = "\ufeffrespondent_ref,OV,project,segment,method,Q1,complaint,comment\n" \
-           "A-1,5,P1,owner,web,4,,\n" \
-           "A-2,,P2,tenant,phone,2,yes,\"噪音, 投诉\"\n"
+    data = (
+        "\ufeffrespondent_ref,OV,project,segment,method,Q1,complaint,comment\n"
+        "A-1,5,P1,owner,web,4,,\n"
+        'A-2,,P2,tenant,phone,2,yes,"噪音, 投诉"\n'
+    )
     parsed = parse_responses_csv(opened(), data.encode())
     assert [n for n, _ in parsed.rows] == [2, 3]
     second = parsed.rows[1][1]

@@ -11,21 +11,45 @@ from domain.base import Actor, Ctx
 from domain.errors import IllegalStep, InvalidValue, RuleViolation
 from domain.templates import ChecklistTemplate
 
-QM = Ctx(Actor("qm-1", "Zhou Min", "quality_manager"), datetime(2026, 3, 1, tzinfo=timezone.utc), "corr-1")
+QM = Ctx(
+    Actor("qm-1", "Zhou Min", "quality_manager"),
+    datetime(2026, 3, 1, tzinfo=timezone.utc),
+    "corr-1",
+)
 
 SECTIONS: list[dict[str, Any]] = [
-    {"code": "CS", "name": "客户服务", "items": [
-        {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
-        {"code": "CS-02", "requirement": "投诉24小时内回复", "max_points": 10, "critical": True},
-    ]},
-    {"code": "SEC", "name": "安全管理", "items": [
-        {"code": "SEC-01", "requirement": "夜间巡逻记录完整", "max_points": 5, "critical": False},
-    ]},
+    {
+        "code": "CS",
+        "name": "客户服务",
+        "items": [
+            {"code": "CS-01", "requirement": "前台接待礼貌", "max_points": 10, "critical": False},
+            {
+                "code": "CS-02",
+                "requirement": "投诉24小时内回复",
+                "max_points": 10,
+                "critical": True,
+            },
+        ],
+    },
+    {
+        "code": "SEC",
+        "name": "安全管理",
+        "items": [
+            {
+                "code": "SEC-01",
+                "requirement": "夜间巡逻记录完整",
+                "max_points": 5,
+                "critical": False,
+            },
+        ],
+    },
 ]
 
 
 def draft(sections: Any = None) -> ChecklistTemplate:
-    return ChecklistTemplate.draft(QM, number="CT-2026-000001", name="月度品质检查表", sections=sections or SECTIONS)
+    return ChecklistTemplate.draft(
+        QM, number="CT-2026-000001", name="月度品质检查表", sections=sections or SECTIONS
+    )
 
 
 def test_publishing_numbers_versions_from_one_and_keeps_each_versions_content() -> None:
@@ -81,18 +105,66 @@ def test_a_template_without_a_published_version_cannot_be_pinned() -> None:
     [
         ([], "sections"),
         ([{"code": "A", "name": "A", "items": []}], "sections.0.items"),
-        ([{"code": "A", "name": "A", "items": [{"code": "X", "requirement": "r", "max_points": 0}]}],
-         "sections.0.items.0.max_points"),
-        ([{"code": "A", "name": "A", "items": [{"code": "X", "requirement": "r", "max_points": True}]}],
-         "sections.0.items.0.max_points"),
-        ([{"code": "A", "name": "A", "items": [{"code": "X", "requirement": "r", "max_points": 5}]},
-          {"code": "B", "name": "B", "items": [{"code": "X", "requirement": "r", "max_points": 5}]}],
-         "sections.1.items.0.code"),
-        ([{"code": "A", "name": "A", "items": [{"code": "X", "requirement": "r", "max_points": 5}]},
-          {"code": "A", "name": "B", "items": [{"code": "Y", "requirement": "r", "max_points": 5}]}],
-         "sections.1.code"),
-        ([{"code": "A", "name": "A", "items": [{"code": "X", "requirement": " ", "max_points": 5}]}],
-         "sections.0.items.0.requirement"),
+        (
+            [
+                {
+                    "code": "A",
+                    "name": "A",
+                    "items": [{"code": "X", "requirement": "r", "max_points": 0}],
+                }
+            ],
+            "sections.0.items.0.max_points",
+        ),
+        (
+            [
+                {
+                    "code": "A",
+                    "name": "A",
+                    "items": [{"code": "X", "requirement": "r", "max_points": True}],
+                }
+            ],
+            "sections.0.items.0.max_points",
+        ),
+        (
+            [
+                {
+                    "code": "A",
+                    "name": "A",
+                    "items": [{"code": "X", "requirement": "r", "max_points": 5}],
+                },
+                {
+                    "code": "B",
+                    "name": "B",
+                    "items": [{"code": "X", "requirement": "r", "max_points": 5}],
+                },
+            ],
+            "sections.1.items.0.code",
+        ),
+        (
+            [
+                {
+                    "code": "A",
+                    "name": "A",
+                    "items": [{"code": "X", "requirement": "r", "max_points": 5}],
+                },
+                {
+                    "code": "A",
+                    "name": "B",
+                    "items": [{"code": "Y", "requirement": "r", "max_points": 5}],
+                },
+            ],
+            "sections.1.code",
+        ),
+        (
+            [
+                {
+                    "code": "A",
+                    "name": "A",
+                    "items": [{"code": "X", "requirement": " ", "max_points": 5}],
+                }
+            ],
+            "sections.0.items.0.requirement",
+        ),
     ],
 )
 def test_invalid_sections_are_refused_naming_the_field(sections: Any, field: str) -> None:

@@ -72,7 +72,9 @@ def test_an_event_cannot_be_recorded_without_an_actor() -> None:
         # the metadata fields are required: no default actor exists
         t.trigger_event(Ticket.NoteAdded, text="x")
     with pytest.raises(MissingActor):
-        t.trigger_event(Ticket.NoteAdded, text="x", actor={}, correlation_id="c", causation_id=None, reason=None)
+        t.trigger_event(
+            Ticket.NoteAdded, text="x", actor={}, correlation_id="c", causation_id=None, reason=None
+        )
     with pytest.raises(MissingActor):
         QAggregate.meta(None)  # type: ignore[arg-type]
 
@@ -146,15 +148,29 @@ def test_escalation_links_the_nonconformance_and_happens_once() -> None:
     t = new_ticket()
     nc = id_for("nonconformance", "NC-2026-000001")
     t.escalate(ctx(SUP), "repeated complaint", "major", nc, "NC-2026-000001")
-    assert t.links == [{"rel": "escalated_to", "kind": "nonconformance", "id": str(nc), "number": "NC-2026-000001"}]
+    assert t.links == [
+        {"rel": "escalated_to", "kind": "nonconformance", "id": str(nc), "number": "NC-2026-000001"}
+    ]
     with pytest.raises(RuleViolation):
         t.escalate(ctx(SUP), "again", "major", nc, "NC-2026-000001")
 
 
 STEPS = st.lists(
     st.sampled_from(
-        ["dispatch", "accept", "transfer", "note", "resolve", "callback_ok", "callback_bad", "callback_none",
-         "reopen", "close", "close_override", "cancel"]
+        [
+            "dispatch",
+            "accept",
+            "transfer",
+            "note",
+            "resolve",
+            "callback_ok",
+            "callback_bad",
+            "callback_none",
+            "reopen",
+            "close",
+            "close_override",
+            "cancel",
+        ]
     ),
     max_size=25,
 )
