@@ -13,7 +13,6 @@ from api import errors
 from api.auth import Authenticator
 from api.deps import document_headers
 from api.middleware import RequestGuard
-from api.principal_cache import RevocationListener
 from api.ratelimit import TokenBuckets
 from api.routes import audit, health, org, tickets
 from api.routes import inspections as inspection_routes
@@ -23,6 +22,7 @@ from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
 from application.security import Principal
+from store.principal_cache import RevocationListener
 
 log = logging.getLogger("qualtrace.api")
 
@@ -57,7 +57,7 @@ def create_app(container: Any) -> FastAPI:
     )
     app.state.container = container
     app.state.authenticator = token_authenticator(container)
-    # Its cache answers only while the listener hears revocations (api/principal_cache.py).
+    # Its cache answers only while the listener hears revocations (store/principal_cache.py).
     app.state.token_listener = RevocationListener(container.url)
     if getattr(app.state.authenticator, "cache", None) is not None:
         app.state.token_listener.attach(app.state.authenticator.cache)

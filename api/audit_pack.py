@@ -13,9 +13,9 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from api.views import masked_reporter, record_unmasked_read
-from application.integrity import state_digest
 from application.security import UNMASKED_ROLES, Principal
 from domain.errors import InvalidValue
+from store.integrity import state_digest
 
 FORMAT = "qualtrace-audit-pack/1"
 MAX_EVENTS = 50_000

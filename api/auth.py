@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import HTTPException
 
 from api.auth_jwt import JwtRejected, JwtVerifier, KeysUnavailable, looks_like_jwt
-from api.principal_cache import PrincipalCache, token_key
 from api.tokens import TokenStore
 from application.security import Principal
+from store.principal_cache import PrincipalCache, token_key
 
 log = logging.getLogger("qualtrace.auth")
 
@@ -21,7 +21,7 @@ MAX_TOKEN_LENGTH = 8192
 class Authenticator:
     """`authenticate(token)` → the principal, or None (401). Never logs the token.
 
-    Accepted tokens are remembered briefly (`api.principal_cache`): `cached(token)` answers
+    Accepted tokens are remembered briefly (`store.principal_cache`): `cached(token)` answers
     from memory without I/O, or None when the token must be looked up."""
 
     def __init__(self, container: Any, cache: PrincipalCache | None = None) -> None:

@@ -6,7 +6,7 @@ HMAC-with-the-public-key confusion are impossible). Required claims: `iss` (the
 configured issuer), `aud` (when an audience is configured), `exp`, `sub`, `jti`;
 `exp`/`nbf`/`iat` are checked with a small leeway for clock skew. A token whose `jti`
 is in `revoked_jwts` (`qualtrace token revoke-jwt JTI`) is refused, by every running service
-once the command returns (see `api.principal_cache`).
+once the command returns (see `store.principal_cache`).
 
 Claims map to a principal: `sub` (configurable) → id, `name` (falling back to
 `preferred_username`, then the id) → name, the role claim (a string, or a list holding
@@ -28,8 +28,8 @@ from typing import Any
 import jwt
 import psycopg
 
-from api.principal_cache import revoke_and_notify
 from application.security import ROLES, Principal
+from store.principal_cache import revoke_and_notify
 
 log = logging.getLogger("qualtrace.auth")
 

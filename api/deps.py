@@ -17,7 +17,7 @@ from application.app import Qualtrace
 from application.base import Call, Idempotency, fingerprint
 from application.security import Principal, can
 from domain.errors import InvalidValue
-from projections.runner import positions, read_target
+from store.tracking import positions, read_target
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in

@@ -1,5 +1,5 @@
 """Audit use cases: an issue's state at any past moment, raw events for audit packs,
-and verification of the store's hash chains (`application/integrity.py`)."""
+and verification of the store's hash chains (`store/integrity.py`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from uuid import UUID
 import psycopg
 from eventsourcing.application import AggregateNotFoundError
 
-from application import integrity
 from application.base import QualtraceBase
 from application.errors import NotFound
 from domain.base import QAggregate
+from store import integrity
 
 
 class AuditQueries(QualtraceBase):
@@ -88,6 +88,5 @@ class AuditQueries(QualtraceBase):
         }
         kwargs["autocommit"] = True
         with psycopg.connect(info, **kwargs) as conn:
-            return integrity.verify_store(
-                conn, self.datastore.schema, self.recorder.events_table_name
-            )  # type: ignore[attr-defined]
+            table = self.recorder.events_table_name  # type: ignore[attr-defined]
+            return integrity.verify_store(conn, self.datastore.schema, table)

@@ -28,6 +28,7 @@ from application.errors import (
 from application.security import Principal, authorize
 from domain.base import Actor, Ctx, QAggregate, id_for
 from domain.errors import DomainError
+from store.schema import NUMBER_SEQUENCE
 
 A = TypeVar("A", bound=QAggregate)
 
@@ -93,7 +94,7 @@ class QualtraceBase(Application):
     name = "qualtrace"
     env: ClassVar[dict[str, str]] = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "APPLICATION_RECORDER_TOPIC": "application.recorder:QualtraceRecorder",
+        "APPLICATION_RECORDER_TOPIC": "store.recorder:QualtraceRecorder",
         "POSTGRES_POOL_SIZE": "8",
         "POSTGRES_MAX_OVERFLOW": "8",
         "POSTGRES_LOCK_TIMEOUT": "10",
@@ -205,7 +206,7 @@ class QualtraceBase(Application):
         if seq not in known:  # one DDL round trip per process and year, not per command
             try:
                 with self.datastore.transaction(commit=True) as cur:
-                    cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {seq}")
+                    cur.execute(NUMBER_SEQUENCE.format(name=seq))
             except (IntegrityError, ProgrammingError):
                 pass  # two first-of-the-year commands raced to create it; the other one did
             known.add(seq)

@@ -27,11 +27,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from application.background import BackgroundLoop
 from application.base import QualtraceBase
 from domain.base import SYSTEM, Ctx, event_id
 from domain.nonconformances import PENDING_RECTIFICATION, Nonconformance
 from domain.tickets import Ticket
+from store.background import BackgroundLoop
 
 log = logging.getLogger("qualtrace.deadlines")
 

@@ -36,7 +36,6 @@ from psycopg.rows import DictRow
 from application.base import Call, CommandResult, QualtraceBase, parse_ref
 from application.errors import UnknownReference
 from application.org import OrgCommands
-from application.recorder import EXTRA_DDL
 from domain.base import SYSTEM, Actor, Ctx, event_id, id_for
 from domain.inspections import Inspection
 from domain.nonconformances import (
@@ -51,20 +50,6 @@ log = logging.getLogger("qualtrace.processes")
 
 #: The events that call for nonconformances: (aggregate class name, event class name).
 PROCESS_TRIGGERS = frozenset({("Inspection", "Submitted"), ("Ticket", "Escalated")})
-
-RECURRENCE_DDL = [
-    """CREATE TABLE IF NOT EXISTS {schema}.qt_nc_recurrence (
-        nc_id uuid PRIMARY KEY,
-        number text NOT NULL,
-        project text NOT NULL,
-        item text NOT NULL,
-        raised_at timestamptz NOT NULL,
-        cancelled boolean NOT NULL DEFAULT false)""",
-    "CREATE INDEX IF NOT EXISTS qt_nc_recurrence_item ON {schema}.qt_nc_recurrence (project, item, raised_at)",
-]
-for _ddl in RECURRENCE_DDL:
-    if _ddl not in EXTRA_DDL:
-        EXTRA_DDL.append(_ddl)
 
 #: source.type -> the kind of issue its `ref` names (others are free-text references).
 LINKED_SOURCES = {"ticket": "ticket", "inspection": "inspection", "survey": "survey"}

@@ -33,7 +33,6 @@ from psycopg.sql import SQL, Identifier, Literal
 from application.base import Call, CommandResult, QualtraceBase, parse_ref
 from application.errors import Conflict, Forbidden, NotFound, PreconditionFailed, UnknownReference
 from application.org import OrgCommands
-from application.recorder import EXTRA_DDL
 from application.security import can
 from domain.base import Ctx, QAggregate, event_id, id_for
 from domain.nonconformances import Nonconformance
@@ -46,31 +45,6 @@ from domain.surveys import (
     improvement_description,
     needs_improvement,
     response_id,
-)
-
-EXTRA_DDL.extend(
-    [
-        """CREATE TABLE IF NOT EXISTS {schema}.survey_response_ids (
-            campaign_id uuid NOT NULL,
-            response_id uuid NOT NULL,
-            PRIMARY KEY (campaign_id, response_id))""",
-        """CREATE TABLE IF NOT EXISTS {schema}.survey_campaign_scopes (
-            campaign_id uuid PRIMARY KEY,
-            scope text NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS survey_campaign_scopes_scope ON {schema}.survey_campaign_scopes (scope)",
-        # Called inside a response's append transaction: wait for (share) the campaign's
-        # lock, then fail the transaction if the campaign moved on since it was loaded.
-        # (A database error, so the transaction rolls back; a Python exception would not.)
-        """CREATE OR REPLACE FUNCTION {schema}.qt_survey_guard(campaign uuid, expected bigint, lock_key text)
-        RETURNS void LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM pg_advisory_xact_lock_shared(hashtextextended(lock_key, 0));
-            IF (SELECT max(originator_version) FROM {schema}.{table} WHERE originator_id = campaign)
-                IS DISTINCT FROM expected THEN
-                RAISE EXCEPTION 'qt_campaign_moved';
-            END IF;
-        END $$""",
-    ]
 )
 
 #: Runs in a command's append transaction; may return ids of further events it wrote.
@@ -174,7 +148,7 @@ class SurveyCommands(OrgCommands, QualtraceBase):
         try:
             with self.datastore.transaction(commit=True) as cur:
                 # As the recorder does: the transaction's xid is taken before any row draws
-                # a notification id (readers rely on it; see application/recorder.py).
+                # a notification id (readers rely on it; see store/recorder.py).
                 cur.execute(
                     SQL("SELECT set_config('lock_timeout', {}, true), pg_current_xact_id()").format(
                         Literal(f"{self.datastore.lock_timeout}s")

@@ -38,7 +38,9 @@ from domain.base import Actor, Ctx  # noqa: E402
 from domain.org import Project, Region  # noqa: E402
 from domain.tickets import Ticket  # noqa: E402
 from projections import registry  # noqa: E402
-from projections.runner import create_generation, process_batch, rebuild, schema_name  # noqa: E402
+from store.consumer import process_batch  # noqa: E402
+from store.generations import create_generation, rebuild  # noqa: E402
+from store.tracking import schema_name  # noqa: E402
 
 DESK = Actor("bench.desk", "Bench Desk", "front_desk")
 SUP = Actor("bench.sup", "Bench Supervisor", "supervisor")
@@ -138,7 +140,7 @@ def run_catchup(
         p = registry.by_name(projection, c.settings.timezone)
         events, seconds = _catch_up(c, p, 900, batch, None)
         one_events, one_seconds = _catch_up(c, p, 901, 1, sample)
-        full = rebuild(c.url, c.source, p, batch)
+        full = rebuild(c.url, c.source, p, batch, publish_hooks=c.publish_hooks)
         with psycopg.connect(c.url) as conn:
             (facts,) = conn.execute("SELECT count(*) FROM qt_read.ticket_facts").fetchone() or (0,)
         return {

@@ -50,8 +50,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from application.recorder import QualtraceRecorder  # noqa: E402
-from projections.runner import EventSource, ReadCursor  # noqa: E402
+from store.recorder import QualtraceRecorder  # noqa: E402
+from store.source import EventSource, ReadCursor  # noqa: E402
 
 TARGETS = {
     "append_vs_raw_8": 0.8,
@@ -598,9 +598,9 @@ def kpis_at_size(url: str, events: int, samples: int) -> dict[str, Any]:
     HTTP on a service started without projection runners, once the cells are fresh."""
     from api.tokens import TokenStore
     from projections import registry
-    from projections.runner import ProjectionRunner
     from qualtrace.bootstrap import bootstrap
     from qualtrace.settings import Settings
+    from store.consumer import ProjectionRunner
 
     c = bootstrap(
         Settings(database_url=url, pool_size=2, run_projections=False), setup=True
@@ -658,8 +658,8 @@ def ticket_cells(c: Any, new_tickets: int = 20) -> dict[str, Any]:
     from domain.tickets import Ticket
     from projections import registry
     from projections.kpi_cells import refresh
-    from projections.runner import ProjectionRunner
     from qualtrace.demo import _projects
+    from store.consumer import ProjectionRunner
 
     p = registry.by_name("kpi_tickets", c.settings.timezone)
     out: dict[str, Any] = {}

@@ -22,7 +22,7 @@ position all come from one snapshot. A rebuild makes a new generation schema, wh
 cells are empty until the refresher fills them: nothing of the old one is served.
 
 `qt_read.<prefix>_kpi_cells` / `<prefix>_kpi_cell_state` views follow the live
-generation (a `VIEW_HOOKS` hook), so the API reads a cell and its position in one query.
+generation (`publish_cell_views`, a publish hook), so the API reads a cell and its position in one query.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Json
 
-from application.background import BackgroundLoop
 from projections.base import READ_SCHEMA
 from projections.kpis_query import KpiSpec, kpi_query, plain
-from projections.runner import VIEW_HOOKS, schema_name
+from store.background import BackgroundLoop
+from store.schema import KPI_CELL_TABLES
+from store.tracking import schema_name
 
 log = logging.getLogger("qualtrace.kpi_cells")
 
@@ -51,29 +52,6 @@ log = logging.getLogger("qualtrace.kpi_cells")
 LEVELS: dict[str, tuple[str, ...]] = {"company": (), "region": ("region",), "project": ("project",)}
 UNITS = ("month", "quarter", "year")
 MONTHS = {"month": 1, "quarter": 3, "year": 12}
-
-CELL_DDL = [
-    """CREATE TABLE IF NOT EXISTS {schema}.kpi_cells (
-        level text NOT NULL,
-        unit text NOT NULL,
-        period_start timestamp NOT NULL,
-        rows json NOT NULL,
-        body text NOT NULL,
-        PRIMARY KEY (level, unit, period_start))""",
-    """CREATE TABLE IF NOT EXISTS {schema}.kpi_cell_state (
-        one boolean PRIMARY KEY DEFAULT true CHECK (one),
-        position bigint NOT NULL,
-        lo timestamp,
-        hi timestamp,
-        cells int NOT NULL DEFAULT 0,
-        refreshed int NOT NULL DEFAULT 0,
-        seconds double precision,
-        refreshed_at timestamptz NOT NULL DEFAULT now())""",
-    """CREATE TABLE IF NOT EXISTS {schema}.kpi_cell_dirty (
-        id bigserial PRIMARY KEY,
-        since timestamp NOT NULL,
-        until timestamp NOT NULL)""",
-]
 
 
 # -- periods ------------------------------------------------------------------------------
@@ -149,8 +127,9 @@ def view_names(spec: KpiSpec) -> tuple[str, str]:
     return f"{spec.prefix}_kpi_cells", f"{spec.prefix}_kpi_cell_state"
 
 
-def publish_views(conn: psycopg.Connection[Any], projection: Any, generation: int) -> None:
-    """VIEW_HOOKS hook: point the cell views at a KPI projection's (new) generation."""
+def publish_cell_views(conn: psycopg.Connection[Any], projection: Any, generation: int) -> None:
+    """Publish hook (`store.generations.publish_read_views`, passed by the composition
+    root): point the cell views at a KPI projection's (new) generation."""
     spec = getattr(projection, "SPEC", None)
     if not isinstance(spec, KpiSpec):
         return
@@ -161,10 +140,6 @@ def publish_views(conn: psycopg.Connection[Any], projection: Any, generation: in
                 sql.Identifier(READ_SCHEMA, view), sql.Identifier(schema, table)
             )
         )
-
-
-if publish_views not in VIEW_HOOKS:
-    VIEW_HOOKS.append(publish_views)
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -247,9 +222,9 @@ def ensure_tables(conn: psycopg.Connection[Any], projection: Any) -> str | None:
             if row is None:
                 return None
             if not row[1]:
-                for ddl in CELL_DDL:
+                for ddl in KPI_CELL_TABLES:
                     conn.execute(ddl.format(schema=schema_name(projection, row[0])))  # type: ignore[arg-type]
-                publish_views(conn, projection, row[0])
+                publish_cell_views(conn, projection, row[0])
     return schema_name(projection, row[0])
 
 

@@ -27,8 +27,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from projections.base import EventRecord, Projection
-from projections.kpi_cells import CELL_DDL, anchor_columns, mark_dirty, span
+from projections.kpi_cells import anchor_columns, mark_dirty, span
 from projections.kpis_query import KpiSpec
+from store.schema import KPI_CELL_TABLES
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -76,11 +77,6 @@ class FactProjection(Projection):
     JSON_COLUMNS: ClassVar[frozenset[str]] = frozenset()
     #: The KPI figures this projection's facts feed (API and reporting schema).
     SPEC: ClassVar[KpiSpec | None] = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Every generation also holds the report cells of its figures (projections.kpi_cells).
-        cls.tables = [*cls.tables, *(d for d in CELL_DDL if d not in cls.tables)]
 
     def __init__(self, timezone: str = DEFAULT_TIMEZONE) -> None:
         self.timezone = timezone
@@ -175,7 +171,7 @@ class FactProjection(Projection):
             if (
                 found is None or found[0] is None
             ):  # created in this batch's transaction: check again next time
-                for ddl in CELL_DDL:
+                for ddl in KPI_CELL_TABLES:
                     cur.execute(ddl.format(schema=schema))  # type: ignore[arg-type]
             else:
                 self._cells_ready.add(schema)

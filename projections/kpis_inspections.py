@@ -27,6 +27,7 @@ from uuid import UUID
 from projections.base import EventRecord
 from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
 from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure
+from store.schema import KPI_CELL_TABLES
 
 ITEMS = "inspection_item_facts"
 
@@ -101,6 +102,8 @@ class InspectionKpiProjection(FactProjection):
             PRIMARY KEY (inspection_id, item))""",
         "CREATE INDEX ON {schema}.inspection_item_facts (project, planned_local)",
         PROJECT_REGIONS_DDL,
+        # the report cells of its figures (projections.kpi_cells)
+        *KPI_CELL_TABLES,
     ]
     views = ["inspection_facts", ITEMS]
 

@@ -22,6 +22,7 @@ from typing import Any
 from projections.base import EventRecord
 from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
 from projections.kpis_query import ExtraView, Family, KpiSpec, Measure
+from store.schema import KPI_CELL_TABLES
 
 
 def _pct(num: str, den: str) -> str:
@@ -68,6 +69,8 @@ class NonconformanceKpiProjection(FactProjection):
             ended_local timestamp)""",
         "CREATE INDEX ON {schema}.nonconformance_facts (project, raised_local)",
         PROJECT_REGIONS_DDL,
+        # the report cells of its figures (projections.kpi_cells)
+        *KPI_CELL_TABLES,
     ]
     views = ["nonconformance_facts"]
 

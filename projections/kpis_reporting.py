@@ -6,7 +6,7 @@ column commented, readable by one read-only role and nothing else.
 - `reporting.<prefix>_kpis_<level>_<period>`: the KPI figures per project, region or the
   company (level) and month, quarter or year (period) — the same SQL as `GET /kpis/...`.
 
-Views are (re)created by a `VIEW_HOOKS` hook whenever a KPI projection publishes a
+Views are (re)created by a publish hook (`publish_reporting_views`) whenever a KPI projection publishes a
 generation (setup and every rebuild, in the switching transaction), so they always
 read the live generation. Role `qualtrace_reporting` is NOLOGIN unless a password is
 configured (`QUALTRACE_REPORTING_PASSWORD`), then LOGIN with that password.
@@ -23,17 +23,13 @@ from psycopg import errors, sql
 
 from projections.kpis_base import FactProjection
 from projections.kpis_query import TIME_DOC, KpiSpec, kpi_query
-from projections.runner import VIEW_HOOKS
+from store.schema import REPORTING_VIEW_HASHES
 
 log = logging.getLogger("qualtrace.reporting")
 
 SCHEMA = "reporting"
 ROLE = "qualtrace_reporting"
 LEVELS = ("project", "region", "company")
-#: The SQL each reporting view was created with (outside the reporting schema).
-HASHES_DDL = (
-    "CREATE TABLE IF NOT EXISTS qt_reporting_views (name text PRIMARY KEY, sql_hash text NOT NULL)"
-)
 PERIODS = ("month", "quarter", "year")
 
 LEVEL_DOC = {
@@ -113,8 +109,11 @@ def _comment_view(
         )
 
 
-def publish(conn: psycopg.Connection[Any], projection: Any, generation: int) -> None:
-    """VIEW_HOOKS hook: (re)create the reporting views of a KPI projection."""
+def publish_reporting_views(
+    conn: psycopg.Connection[Any], projection: Any, generation: int
+) -> None:
+    """Publish hook (`store.generations.publish_read_views`, passed by the composition
+    root): (re)create the reporting views of a KPI projection."""
     if not isinstance(projection, FactProjection) or projection.SPEC is None:
         return
     spec = projection.SPEC
@@ -208,7 +207,7 @@ def _replace(conn: psycopg.Connection[Any], view: str, query: sql.Composable) ->
     take locks in the opposite order to a BI tool's query and could deadlock with it."""
     digest = hashlib.sha256(query.as_string(conn).encode()).hexdigest()
     ident = sql.Identifier(SCHEMA, view)
-    conn.execute(HASHES_DDL)
+    conn.execute(REPORTING_VIEW_HASHES)
     exists = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{view}",)).fetchone()
     if exists and exists[0] is not None:
         row = conn.execute(
@@ -232,7 +231,3 @@ def _replace(conn: psycopg.Connection[Any], view: str, query: sql.Composable) ->
     if _role_exists(conn):
         conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, sql.Identifier(ROLE)))
     return True
-
-
-if publish not in VIEW_HOOKS:
-    VIEW_HOOKS.append(publish)

@@ -25,6 +25,7 @@ from domain.survey_results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_
 from projections.base import EventRecord
 from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
 from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure
+from store.schema import KPI_CELL_TABLES
 
 CAMPAIGNS = "survey_campaign_facts"
 RESPONSES = "survey_response_facts"
@@ -118,6 +119,8 @@ class SurveyKpiProjection(FactProjection):
             closed_local timestamp,
             cancelled_at timestamptz)""",
         PROJECT_REGIONS_DDL,
+        # the report cells of its figures (projections.kpi_cells)
+        *KPI_CELL_TABLES,
     ]
     views = [CAMPAIGNS, RESPONSES, ACTIONS]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from projections.base import EventRecord
 from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
 from projections.kpis_query import Family, KpiSpec, Measure
+from store.schema import KPI_CELL_TABLES
 
 
 def _pct(num: str, den: str) -> str:
@@ -75,6 +76,8 @@ class TicketKpiProjection(FactProjection):
             escalated_at timestamptz)""",
         "CREATE INDEX ON {schema}.ticket_facts (project, received_local)",
         PROJECT_REGIONS_DDL,
+        # the report cells of its figures (projections.kpi_cells)
+        *KPI_CELL_TABLES,
     ]
     views = ["ticket_facts"]
 

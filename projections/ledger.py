@@ -5,7 +5,7 @@ in the order the store hands them out, it reads the `event_hash` the insert trig
 stamped on the row and appends `(seq, position, issue_id, version, event_hash,
 chain_hash)` with `chain_hash = sha256(prev_chain_hash \\n position \\n event_hash)`.
 A rebuild recomputes identical rows from the same events. `qualtrace verify` compares
-the ledger with the store (see `application/integrity.py`).
+the ledger with the store (see `store/integrity.py`).
 
 Lock-free appends commit out of id order, so the ledger seals in the order the store
 hands events out, `(xid, notification_id)`, below the oldest running transaction: an
@@ -21,8 +21,8 @@ from typing import Any
 
 from psycopg import Cursor
 
-from application.integrity import EVENTS_TABLE, GENESIS, chain_hash
 from projections.base import EventRecord, Projection
+from store.integrity import EVENTS_TABLE, GENESIS, chain_hash
 
 
 class LedgerProjection(Projection):

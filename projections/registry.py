@@ -8,7 +8,6 @@ from projections.inspections import InspectionListProjection
 from projections.kpis_base import DEFAULT_TIMEZONE, FactProjection
 from projections.kpis_inspections import InspectionKpiProjection
 from projections.kpis_nonconformances import NonconformanceKpiProjection
-from projections.kpis_reporting import publish as publish_reporting_views  # noqa: F401 (registers its hook)
 from projections.kpis_surveys import SurveyKpiProjection
 from projections.kpis_tickets import TicketKpiProjection
 from projections.ledger import LedgerProjection

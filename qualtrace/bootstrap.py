@@ -18,14 +18,22 @@ from application.deadlines import DeadlineWatcher
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
-from projections.kpi_cells import CellRefresher
+from projections.kpi_cells import CellRefresher, publish_cell_views
 from projections.kpis_reporting import ensure_role as ensure_reporting_role
-from projections.runner import EventSource, GroupRunner, ProjectionRunner, rebuild
-from qualtrace.database import EmbeddedPostgres, eventsourcing_env, setup_service_tables
+from projections.kpis_reporting import publish_reporting_views
 from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
+from store import generations, roles
+from store.consumer import GroupRunner, ProjectionRunner
+from store.database import EmbeddedPostgres, create_service_tables, eventsourcing_env
+from store.generations import PublishHook
+from store.source import EventSource
 
 log = logging.getLogger("qualtrace")
+
+#: Run whenever a projection generation is published (setup and every rebuild), after its
+#: `qt_read` views: the views built on a KPI projection's tables.
+PUBLISH_HOOKS: tuple[PublishHook, ...] = (publish_cell_views, publish_reporting_views)
 
 
 @dataclass
@@ -44,6 +52,7 @@ class Container:
     embedded: EmbeddedPostgres | None = None
     deadline_watcher: DeadlineWatcher | None = None
     refresher: CellRefresher | None = None  # KPI report cells (projections.kpi_cells)
+    publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
 
     def start_projections(self) -> None:
         for g in self.groups:
@@ -74,7 +83,9 @@ class Container:
 
     def rebuild(self, name: str) -> dict[str, Any]:
         projection = registry.by_name(name, self.settings.timezone)
-        return rebuild(self.url, self.source, projection)
+        return generations.rebuild(
+            self.url, self.source, projection, publish_hooks=self.publish_hooks
+        )
 
     def close(self) -> None:
         self.stop_projections()
@@ -99,8 +110,9 @@ def bootstrap(
 ) -> Container:
     settings = settings or Settings()
     url, embedded = database_url(settings)
+    # The schema, in the order of `store.schema`: 1. service tables ...
     if setup:
-        setup_service_tables(url)
+        create_service_tables(url)
     policies: dict[str, Any] = {
         "sla": validate_sla(settings.sla_policy) if settings.sla_policy else DEFAULT_SLA,
         "unreached_attempts_for_override": settings.unreached_attempts_for_override,
@@ -109,19 +121,24 @@ def bootstrap(
         else DEFAULT_GRADING,
     }
     env = eventsourcing_env(url, settings.pool_size)
+    # ... 2. the events table (the library's, then `store.schema.EVENT_STORE`) ...
     env["CREATE_TABLE"] = "y" if setup else "n"
     app = Qualtrace(env, clock=clock, timezone_name=settings.timezone, policies=policies)
     source = EventSource(app.recorder, app.mapper)
     # The process follower rides on the projection machinery (tracking, batches, restarts).
     projections = [*registry.all_projections(settings.timezone), ProcessFollower(app)]
     if setup:
+        # ... the reporting role, 4. tracking, 5. generations and 6. their views.
         with psycopg.connect(url, autocommit=True) as conn:
             ensure_reporting_role(conn, settings.reporting_password)
-            ProjectionRunner.setup(conn, projections)
+            generations.setup(conn, projections, publish_hooks=PUBLISH_HOOKS)
     runners = [ProjectionRunner(url, source, p) for p in projections]
     models = [p for p in projections if not isinstance(p, ProcessFollower)]
     followers = [r for r in runners if isinstance(r.projection, ProcessFollower)]
-    groups: list[GroupRunner] = [GroupRunner(url, source, models, name="read-models"), *followers]
+    groups: list[GroupRunner] = [
+        GroupRunner(url, source, models, name="read-models"),
+        *(f.group for f in followers),
+    ]
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=settings.pool_size, kwargs={"autocommit": True}, open=True
     )
@@ -136,4 +153,17 @@ def bootstrap(
         embedded=embedded,
         deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
         refresher=CellRefresher(url, projections),
+    )
+
+
+def setup_roles(
+    url: str, app_password: str | None = None, reporting_password: str | None = None
+) -> list[str]:
+    """`qualtrace db setup-roles`: the service's role and grants (`store.roles`), and the
+    read side's reporting role."""
+    return roles.setup_roles(
+        url,
+        app_password=app_password,
+        reporting_password=reporting_password,
+        reporting_role=ensure_reporting_role,
     )

@@ -99,7 +99,7 @@ def cmd_projections(args: argparse.Namespace) -> int:
             print(json.dumps(result), flush=True)
             return 0
         if args.action == "status":
-            from projections.runner import positions
+            from store.tracking import positions
 
             with c.pool.connection() as conn:
                 print(json.dumps(positions(conn), indent=2))
@@ -211,7 +211,7 @@ def cmd_permissions(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from qualtrace.db_roles import setup_roles
+    from qualtrace.bootstrap import setup_roles
 
     c = _container()
     try:

@@ -12,58 +12,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-log = logging.getLogger("qualtrace.database")
+from store.schema import SERVICE_TABLES
 
-SERVICE_DDL = [
-    """CREATE TABLE IF NOT EXISTS idempotency_keys (
-        principal_id text NOT NULL,
-        key text NOT NULL,
-        fingerprint text NOT NULL,
-        status_code int NOT NULL,
-        answer jsonb NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        CONSTRAINT idempotency_keys_pkey PRIMARY KEY (principal_id, key))""",
-    """CREATE TABLE IF NOT EXISTS api_tokens (
-        id text PRIMARY KEY,
-        token_hash text NOT NULL UNIQUE,
-        user_id text NOT NULL,
-        name text NOT NULL,
-        role text NOT NULL,
-        projects text[] NOT NULL DEFAULT '{}',
-        region text,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        expires_at timestamptz,
-        revoked_at timestamptz)""",
-    # -- security: revoked JWT ids, and the append-only log of unmasked personal-data reads
-    """CREATE TABLE IF NOT EXISTS revoked_jwts (
-        jti text PRIMARY KEY,
-        revoked_at timestamptz NOT NULL DEFAULT now(),
-        reason text)""",
-    """CREATE TABLE IF NOT EXISTS personal_data_reads (
-        id bigserial PRIMARY KEY,
-        read_at timestamptz NOT NULL,
-        principal_id text NOT NULL,
-        principal_name text NOT NULL,
-        principal_role text NOT NULL,
-        issue_id uuid NOT NULL,
-        issue_kind text NOT NULL,
-        issue_number text,
-        project text,
-        region text,
-        fields text[] NOT NULL,
-        via text NOT NULL,
-        correlation_id text)""",
-    "CREATE INDEX IF NOT EXISTS personal_data_reads_issue ON personal_data_reads (issue_id, id)",
-    "CREATE INDEX IF NOT EXISTS personal_data_reads_principal ON personal_data_reads (principal_id, id)",
-    """CREATE OR REPLACE FUNCTION qt_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
-    END $$""",
-    """CREATE OR REPLACE TRIGGER personal_data_reads_no_update BEFORE UPDATE OR DELETE ON personal_data_reads
-    FOR EACH ROW EXECUTE FUNCTION qt_append_only()""",
-    """CREATE OR REPLACE TRIGGER personal_data_reads_no_truncate BEFORE TRUNCATE ON personal_data_reads
-    FOR EACH STATEMENT EXECUTE FUNCTION qt_append_only()""",
-]
+log = logging.getLogger("qualtrace.database")
 
 
 class EmbeddedPostgres:
@@ -138,8 +89,9 @@ def conninfo(url: str) -> str:
     return make_conninfo(url)
 
 
-def setup_service_tables(url: str) -> None:
+def create_service_tables(url: str) -> None:
+    """`store.schema.SERVICE_TABLES`, once even when several processes start together."""
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('qt_service_setup'))")
-        for ddl in SERVICE_DDL:
+        for ddl in SERVICE_TABLES:
             conn.execute(ddl)

@@ -18,7 +18,8 @@ Two chains, both SHA-256, both recomputable by anyone holding the events:
        chain_hash = sha256(utf8(f"{prev_chain_hash}\\n{position}\\n{event_hash}"))
 
 Further triggers make the database refuse UPDATE, DELETE and TRUNCATE on the events
-table. ``verify`` re-hashes everything and names the first broken link.
+table (the columns, functions and triggers: ``store.schema.EVENTS_INTEGRITY``).
+``verify_store`` re-hashes everything and names the first broken link.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from application.recorder import EXTRA_DDL
+from store.schema import EVENTS_TABLE
 
 GENESIS = "0" * 64
-EVENTS_TABLE = "qualtrace_events"
 LEDGER_VIEW = ("qt_read", "ledger")
 
 
@@ -53,97 +53,6 @@ def event_hash(
 
 def chain_hash(prev_chain_hash: str, position: int, event_hash_hex: str) -> str:
     return hashlib.sha256(f"{prev_chain_hash}\n{position}\n{event_hash_hex}".encode()).hexdigest()
-
-
-# -- database side -------------------------------------------------------------------
-# `{schema}` and `{table}` are filled in by the recorder (psycopg.sql.SQL.format), so the
-# bodies below must not contain other braces.
-INTEGRITY_DDL: list[str] = [
-    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS prev_hash text",
-    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS event_hash text",
-    # The event's own time (the command's `now`, inside the state), so that "the version at
-    # a moment" is an index range read instead of a JSON parse of every version.
-    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS occurred_at timestamptz",
-    # The time inside a stored event: the transcoder writes it first, as
-    # {"timestamp":{"_type_":"datetime_iso","_data_":"<ISO 8601>"}, ... (chr(123) is a brace,
-    # which this template cannot hold). Anything else (not an event of ours) gives NULL.
-    """CREATE OR REPLACE FUNCTION {schema}.qt_event_time(s bytea) RETURNS timestamptz
-    LANGUAGE sql STABLE AS $$
-        SELECT CASE WHEN left(encode(substring(s FROM 1 FOR 48), 'escape'), 48)
-                         = chr(123) || '"timestamp":' || chr(123) || '"_type_":"datetime_iso","_data_":"'
-               THEN split_part(encode(substring(s FROM 49 FOR 64), 'escape'), '"', 1)::timestamptz END
-    $$""",
-    """CREATE OR REPLACE FUNCTION {schema}.qt_event_hash() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        NEW.prev_hash := coalesce(
-            (SELECT e.event_hash FROM {schema}.{table} e
-              WHERE e.originator_id = NEW.originator_id
-                AND e.originator_version = NEW.originator_version - 1),
-            repeat('0', 64));
-        NEW.event_hash := encode(sha256(convert_to(
-            NEW.originator_id::text || E'\\n' || NEW.originator_version::text || E'\\n'
-            || coalesce(NEW.topic, '') || E'\\n' || NEW.prev_hash || E'\\n'
-            || encode(sha256(coalesce(NEW.state, ''::bytea)), 'hex'), 'UTF8')), 'hex');
-        NEW.occurred_at := {schema}.qt_event_time(NEW.state);
-        RETURN NEW;
-    END $$""",
-    """CREATE OR REPLACE FUNCTION {schema}.qt_events_are_immutable() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        RAISE EXCEPTION 'qualtrace events are immutable: % on % refused', TG_OP, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'record a correcting event instead';
-    END $$""",
-    # Rows written before integrity was installed get their hashes once (in issue order).
-    # Only then: a row slipped in later around the trigger must stay unhashed for verify.
-    """DO $$
-    DECLARE r record; prev text; h text;
-    BEGIN
-        IF EXISTS (SELECT 1 FROM {schema}.{table} WHERE event_hash IS NULL)
-           AND NOT EXISTS (SELECT 1 FROM {schema}.{table} WHERE event_hash IS NOT NULL) THEN
-            ALTER TABLE {schema}.{table} DISABLE TRIGGER USER;
-            FOR r IN SELECT originator_id, originator_version, topic, state
-                     FROM {schema}.{table} ORDER BY originator_id, originator_version LOOP
-                prev := coalesce((SELECT e.event_hash FROM {schema}.{table} e
-                                   WHERE e.originator_id = r.originator_id
-                                     AND e.originator_version = r.originator_version - 1),
-                                 repeat('0', 64));
-                h := encode(sha256(convert_to(
-                    r.originator_id::text || E'\\n' || r.originator_version::text || E'\\n'
-                    || coalesce(r.topic, '') || E'\\n' || prev || E'\\n'
-                    || encode(sha256(coalesce(r.state, ''::bytea)), 'hex'), 'UTF8')), 'hex');
-                UPDATE {schema}.{table} SET prev_hash = prev, event_hash = h
-                 WHERE originator_id = r.originator_id AND originator_version = r.originator_version
-                   AND event_hash IS NULL;
-            END LOOP;
-            ALTER TABLE {schema}.{table} ENABLE TRIGGER USER;
-        END IF;
-    END $$""",
-    """DO $$
-    BEGIN
-        IF EXISTS (SELECT 1 FROM {schema}.{table} WHERE occurred_at IS NULL)
-           AND NOT EXISTS (SELECT 1 FROM {schema}.{table} WHERE occurred_at IS NOT NULL) THEN
-            ALTER TABLE {schema}.{table} DISABLE TRIGGER USER;
-            UPDATE {schema}.{table}
-               SET occurred_at = {schema}.qt_event_time(state)
-             WHERE occurred_at IS NULL;
-            ALTER TABLE {schema}.{table} ENABLE TRIGGER USER;
-        END IF;
-    END $$""",
-    """CREATE OR REPLACE TRIGGER qt_event_hash BEFORE INSERT ON {schema}.{table}
-    FOR EACH ROW EXECUTE FUNCTION {schema}.qt_event_hash()""",
-    """CREATE OR REPLACE TRIGGER qt_events_no_update BEFORE UPDATE ON {schema}.{table}
-    FOR EACH ROW EXECUTE FUNCTION {schema}.qt_events_are_immutable()""",
-    """CREATE OR REPLACE TRIGGER qt_events_no_delete BEFORE DELETE ON {schema}.{table}
-    FOR EACH ROW EXECUTE FUNCTION {schema}.qt_events_are_immutable()""",
-    """CREATE OR REPLACE TRIGGER qt_events_no_truncate BEFORE TRUNCATE ON {schema}.{table}
-    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.qt_events_are_immutable()""",
-]
-
-for _ddl in INTEGRITY_DDL:
-    if _ddl not in EXTRA_DDL:
-        EXTRA_DDL.append(_ddl)
 
 
 # -- verification ----------------------------------------------------------------------

@@ -33,12 +33,11 @@ import time
 import weakref
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import psycopg
 
-from application.background import BackgroundLoop
-from application.security import Principal
+from store.background import BackgroundLoop
 
 log = logging.getLogger("qualtrace.auth")
 
@@ -57,7 +56,18 @@ _MAX_PAYLOAD = (
     7000  # PostgreSQL refuses payloads of 8000 bytes or more; longer ids clear whole caches
 )
 
-_caches: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
+
+class Cacheable(Protocol):
+    """What the cache needs of a principal: the id of the token that authenticated it."""
+
+    @property
+    def token_id(self) -> str | None: ...
+
+
+#: The principal type (the API caches `application.security.Principal`).
+P = TypeVar("P", bound=Cacheable)
+
+_caches: weakref.WeakSet[PrincipalCache[Any]] = weakref.WeakSet()
 _caches_lock = threading.Lock()
 
 
@@ -65,7 +75,7 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class PrincipalCache:
+class PrincipalCache(Generic[P]):
     def __init__(
         self,
         seconds: float = TOKEN_CACHE_SECONDS,
@@ -77,9 +87,7 @@ class PrincipalCache:
         self.clock = clock
         self.wall = wall
         self.max_entries = max_entries
-        self._entries: dict[
-            str, tuple[Principal, float]
-        ] = {}  # token key -> (principal, fresh until)
+        self._entries: dict[str, tuple[P, float]] = {}  # token key -> (principal, fresh until)
         #: Bumped by every revocation and every change of `enabled`: a lookup that started
         #: before one must not be cached.
         self.generation = 0
@@ -89,7 +97,7 @@ class PrincipalCache:
         with _caches_lock:
             _caches.add(self)
 
-    def get(self, key: str) -> Principal | None:
+    def get(self, key: str) -> P | None:
         if not self.enabled:
             return None
         entry = self._entries.get(key)
@@ -103,7 +111,7 @@ class PrincipalCache:
     def put(
         self,
         key: str,
-        principal: Principal,
+        principal: P,
         expires_at: datetime | None = None,
         generation: int | None = None,
     ) -> None:
@@ -223,7 +231,7 @@ class RevocationListener(BackgroundLoop):
     def __init__(
         self,
         url: str,
-        caches: list[PrincipalCache] | None = None,
+        caches: list[PrincipalCache[Any]] | None = None,
         backoff: float = 0.05,
         max_backoff: float = 2.0,
         poll: float = 0.25,
@@ -237,14 +245,14 @@ class RevocationListener(BackgroundLoop):
         #: How many times LISTEN was established; the backend's pid while it is.
         self.sessions = 0
         self.backend_pid: int | None = None
-        self._caches: list[PrincipalCache] = []
+        self._caches: list[PrincipalCache[Any]] = []
         self._state = threading.Lock()
         self._delay = backoff
         super().__init__()
         for cache in caches or []:
             self.attach(cache)
 
-    def attach(self, cache: PrincipalCache) -> None:
+    def attach(self, cache: PrincipalCache[Any]) -> None:
         with self._state:
             self._caches.append(cache)
             if self.listening.is_set():

@@ -5,20 +5,19 @@ notification ids commit in id order and a reader tailing by id never passes a ga
 is filled later. That caps appends at about a fifth of what PostgreSQL can do.
 
 Instead each row records the id of the transaction that wrote it (`xid xid8 DEFAULT
-pg_current_xact_id()`), and readers (`projections.runner.EventSource`) consume, in
+pg_current_xact_id()`), and readers (`store.source.EventSource`) consume, in
 `(xid, notification_id)` order, only rows whose transaction is older than the oldest
 transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`). Every
 transaction below that horizon has finished, and every later one gets a larger xid,
 so the set of rows below the horizon never grows behind a reader: nothing is skipped,
 nothing is reordered, and writers never wait for each other.
 
-Wake-ups: `NOTIFY` inside the append transaction serialises commits (PostgreSQL takes
-a global lock on the notification queue at commit). Appends therefore only poke an
-in-process notifier thread, which sends one `NOTIFY` after the commit, coalescing
-bursts. A lost notification only delays a projection until its next poll.
+Wake-ups: appends poke `store.notifier.Notifier`, which sends `NOTIFY` after the commit.
 
-Extension points used by Qualtrace (all run inside the append transaction):
-- `EXTRA_DDL`: statements run after the library creates its table (triggers, columns).
+After the library creates its table, `create_table` runs `table_ddl`
+(`store.schema.EVENT_STORE`: the xid column, the hash chain, the write-side indexes).
+
+Extension point (runs inside the append transaction):
 - `after_insert(cursor, notification_ids)`: a callable passed to `Application.save(...)`
   as a keyword; it writes rows that must commit atomically with the events (for
   example the idempotency key and its answer).
@@ -52,87 +51,12 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg.sql import SQL, Identifier, Literal
 
+from store.notifier import Notifier
+from store.schema import EVENT_STORE
+
 log = logging.getLogger("qualtrace.recorder")
 
 AfterInsert = Callable[[Cursor[DictRow], Sequence[int]], None]
-
-#: DDL run after the events table exists; `{schema}` and `{table}` are filled in.
-EXTRA_DDL: list[str] = []
-
-#: Our own columns and indexes, run before `EXTRA_DDL`.
-XID_DDL: list[str] = [
-    # A volatile default: every row carries the id of the (top-level) transaction that wrote it.
-    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS xid xid8 NOT NULL DEFAULT pg_current_xact_id()",
-    "CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} (xid, notification_id)",
-]
-
-
-class Notifier:
-    """Sends `NOTIFY <channel>` after commits, from one thread, coalescing bursts.
-
-    The thread starts on the first poke and ends (closing its connection) after
-    `idle_seconds` without one, so nothing lingers after an application is closed.
-    """
-
-    def __init__(
-        self, conninfo: str, kwargs: dict[str, Any], channel: str, idle_seconds: float = 2.0
-    ) -> None:
-        self.conninfo = conninfo
-        self.kwargs = {k: v for k, v in kwargs.items() if k != "row_factory"}
-        self.statement = SQL("NOTIFY {}").format(Identifier(channel))
-        self.idle_seconds = idle_seconds
-        #: At most one NOTIFY per this interval: every NOTIFY wakes every projection runner
-        #: (a read and a transaction each), so under load the rate must not follow the appends.
-        self.coalesce_seconds = 0.02
-        self._poked = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.sent = 0
-
-    def poke(self) -> None:
-        # Setting an Event takes its lock; most pokes under load find it set already (a
-        # NOTIFY sent after the flag is cleared covers this commit too).
-        if not self._poked.is_set():
-            self._poked.set()
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="qualtrace-notifier", daemon=True
-                    )
-                    self._thread.start()
-
-    def _run(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        try:
-            while True:
-                if not self._poked.wait(self.idle_seconds):
-                    with self._lock:
-                        if not self._poked.is_set():
-                            self._thread = None
-                            return
-                self._poked.clear()
-                try:
-                    if conn is None or conn.closed:
-                        conn = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
-                        # NOTIFY gives its transaction an xid, so its commit would wait for a
-                        # WAL flush, competing with the appends' own; a wake-up needs no durability.
-                        conn.execute("SET synchronous_commit = off")
-                    conn.execute(self.statement)
-                    self.sent += 1
-                except psycopg.Error as e:  # a lost wake-up only delays readers until they poll
-                    log.warning("NOTIFY failed: %s", e)
-                    if conn is not None:
-                        conn.close()
-                    conn = None
-                # Let a burst of commits share one notification.
-                time.sleep(self.coalesce_seconds)
-        finally:
-            if conn is not None:
-                conn.close()
-            with self._lock:
-                if self._thread is threading.current_thread():
-                    self._thread = None
 
 
 class AppendConnections:
@@ -246,6 +170,10 @@ class QualtraceRecorder(PostgresApplicationRecorder):
     """PostgreSQL application recorder: no table lock, rows stamped with their xid,
     NOTIFY after commit, and an in-transaction `after_insert` hook."""
 
+    #: Run after the library created the events table; `{schema}`, `{table}` and
+    #: `{index}` (the xid index) are filled in.
+    table_ddl: Sequence[str] = EVENT_STORE
+
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
@@ -318,7 +246,7 @@ class QualtraceRecorder(PostgresApplicationRecorder):
     def create_table(self) -> None:
         super().create_table()
         with self.datastore.transaction(commit=True) as curs:
-            for ddl in [*XID_DDL, *EXTRA_DDL]:
+            for ddl in self.table_ddl:
                 curs.execute(
                     SQL(ddl).format(  # type: ignore[arg-type]
                         schema=Identifier(self.datastore.schema),

@@ -1,7 +1,7 @@
 """Database rights: the service runs as `qualtrace_app`, which may INSERT and SELECT
 events but never UPDATE, DELETE or TRUNCATE them; reporting tools use
 `qualtrace_reporting` (its grants on the `reporting` schema come from
-`projections.kpis_reporting`).
+`projections.kpis_reporting`, handed in as `reporting_role`).
 
 `qualtrace db setup-roles` runs these statements as the database's owner (an admin
 login, not the service). It is idempotent: run it again after an upgrade that adds
@@ -20,13 +20,15 @@ tables or projections.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg import errors, sql
 
+from store.schema import EVENTS_TABLE
+
 APP_ROLE = "qualtrace_app"
-EVENTS_TABLE = "qualtrace_events"
 #: Tables the service may only append to.
 APPEND_ONLY = (EVENTS_TABLE, "personal_data_reads")
 READ_SIDE_PREFIXES = ("qt_",)
@@ -51,9 +53,16 @@ def _ensure_role(conn: psycopg.Connection[Any], role: str, password: str | None)
 
 
 def setup_roles(
-    url: str, app_password: str | None = None, reporting_password: str | None = None
+    url: str,
+    app_password: str | None = None,
+    reporting_password: str | None = None,
+    *,
+    reporting_role: Callable[[psycopg.Connection[Any], str | None], bool] | None = None,
 ) -> list[str]:
-    """Create or update the roles and their grants; return a report, one line per step."""
+    """Create or update the roles and their grants; return a report, one line per step.
+
+    `reporting_role(conn, password)` sets up the read-only reporting role (the read side
+    owns it: `projections.kpis_reporting.ensure_role`, passed by the composition root)."""
     report: list[str] = []
     app = sql.Identifier(APP_ROLE)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -94,10 +103,8 @@ def setup_roles(
             )
             # ... except the append-only ones: SELECT and INSERT, never UPDATE/DELETE/TRUNCATE.
             for table in APPEND_ONLY:
-                if (
-                    conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0]
-                    is None
-                ):  # type: ignore[index]
+                found = conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()
+                if found is None or found[0] is None:
                     continue
                 t = sql.Identifier("public", table)
                 conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(t, app))
@@ -137,12 +144,8 @@ def setup_roles(
             report.append(
                 f"read-side schemas owned by {APP_ROLE}: {', '.join(sorted(schemas)) or 'none yet'}"
             )
-        try:
-            from projections.kpis_reporting import ensure_role as ensure_reporting_role
-        except ImportError:  # pragma: no cover - the KPI read side is not installed
-            ensure_reporting_role = None
-        if ensure_reporting_role is not None:
-            ok = ensure_reporting_role(conn, reporting_password)
+        if reporting_role is not None:
+            ok = reporting_role(conn, reporting_password)
             report.append(
                 "role qualtrace_reporting: " + ("ready" if ok else "not created (no CREATEROLE)")
             )

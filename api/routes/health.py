@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import Container
-from projections.runner import positions
+from store.tracking import positions
 
 router = APIRouter(tags=["service"])
 

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from api.auth import Authenticator
-from api.principal_cache import TOKEN_CACHE_SECONDS, PrincipalCache
+from store.principal_cache import TOKEN_CACHE_SECONDS, PrincipalCache
 
 
 class Mono:

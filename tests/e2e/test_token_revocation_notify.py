@@ -1,6 +1,6 @@
 """A revocation made by ANOTHER process (the token CLI while `qualtrace serve` runs) is
 honoured by the service on the very next request, although the service remembers
-accepted tokens (api/principal_cache.py):
+accepted tokens (store/principal_cache.py):
 
 - the revoker sends `NOTIFY qualtrace_tokens` in the revoking transaction and waits until
   every listening service has acknowledged dropping the token, so the tests below assert
@@ -30,10 +30,10 @@ import httpx
 import psycopg
 import pytest
 
-from api import principal_cache
 from api.auth import Authenticator
-from api.principal_cache import LISTENER_NAME, PrincipalCache, RevocationListener
 from api.tokens import TokenStore
+from store import principal_cache
+from store.principal_cache import LISTENER_NAME, PrincipalCache, RevocationListener
 from tests.e2e.test_security_identity import bearer, jwks_file, keys, settings, sign  # noqa: F401  (fixtures)
 
 QUALTRACE = [sys.executable, "-m", "qualtrace.cli"]

@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 
-from application.recorder import QualtraceRecorder
+from store.recorder import QualtraceRecorder
 
 
 def _recorder(db_url: str) -> QualtraceRecorder:

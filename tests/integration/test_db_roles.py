@@ -12,7 +12,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from application.base import Call
 from application.security import Principal
-from qualtrace.db_roles import APP_ROLE, setup_roles
+from qualtrace.bootstrap import setup_roles
+from store.roles import APP_ROLE
 
 PASSWORD = "app-secret-for-tests"
 ADMIN = Call(Principal("admin", "Admin", "admin"), "corr-1")

@@ -15,8 +15,8 @@ import pytest
 
 from application.base import Call
 from projections.audit import AuditTrailProjection
-from projections.runner import GroupRunner, ProjectionRunner
 from projections.tickets import TicketListProjection
+from store.consumer import GroupRunner, ProjectionRunner
 from tests.integration.test_projection_restart import DESK, dump, make_events
 
 

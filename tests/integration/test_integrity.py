@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from application.base import Call
-from application.integrity import GENESIS, event_hash, state_digest
 from application.security import Principal
+from store.integrity import GENESIS, event_hash, state_digest
 
 ADMIN = Principal("admin", "Admin", "admin")
 DESK = Principal("li.na", "Li Na", "front_desk")

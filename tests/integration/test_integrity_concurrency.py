@@ -16,7 +16,7 @@ from application.security import Principal
 from domain.base import Actor, Ctx
 from domain.org import Project, Region
 from domain.tickets import Ticket
-from projections.runner import process_batch
+from store.consumer import process_batch
 
 TABLE = "qualtrace_events"
 DESK = Actor("li.na", "Li Na", "front_desk")

@@ -21,8 +21,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 
-from application.recorder import QualtraceRecorder
-from projections.runner import EventSource, ReadCursor
+from store.recorder import QualtraceRecorder
+from store.source import EventSource, ReadCursor
 
 WRITERS = 16
 EVENTS_PER_WRITER = 60

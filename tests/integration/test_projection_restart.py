@@ -11,8 +11,9 @@ import pytest
 from application.base import Call
 from application.security import Principal
 from projections.audit import AuditTrailProjection
-from projections.runner import ProjectionRunner, schema_name
 from projections.tickets import TicketListProjection
+from store.consumer import ProjectionRunner
+from store.tracking import schema_name
 
 ADMIN = Principal("admin", "Admin", "admin")
 DESK = Principal("li.na", "Li Na", "front_desk")

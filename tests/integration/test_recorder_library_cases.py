@@ -22,8 +22,8 @@ from eventsourcing.tests.persistence import (
 )
 from psycopg.conninfo import conninfo_to_dict
 
-from application.recorder import QualtraceRecorder
-from projections.runner import EventSource, ReadCursor
+from store.recorder import QualtraceRecorder
+from store.source import EventSource, ReadCursor
 
 
 @pytest.fixture(autouse=True)

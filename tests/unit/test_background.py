@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from application.background import BackgroundLoop
+from store.background import BackgroundLoop
 
 
 class Flaky(BackgroundLoop):

@@ -1,12 +1,12 @@
-"""The cache of accepted tokens (api/principal_cache.py): bounded freshness, the token's
+"""The cache of accepted tokens (store/principal_cache.py): bounded freshness, the token's
 own expiry, revocation by token id, and no caching of a lookup that a revocation overtook."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from api.principal_cache import TOKEN_CACHE_SECONDS, PrincipalCache, forget_everywhere, token_key
 from application.security import Principal
+from store.principal_cache import TOKEN_CACHE_SECONDS, PrincipalCache, forget_everywhere, token_key
 
 
 class Ticking:
@@ -96,7 +96,7 @@ def test_a_full_cache_evicts_stale_entries_first() -> None:
 
 def test_a_disabled_cache_answers_nothing_and_starts_afresh_when_enabled() -> None:
     """While revocations by other processes cannot be heard, nothing is answered from memory
-    (api.principal_cache.RevocationListener), and nothing from before is trusted after."""
+    (store.principal_cache.RevocationListener), and nothing from before is trusted after."""
     t = Ticking()
     cache = make(t)
     cache.put("k1", LI)
@@ -113,7 +113,7 @@ def test_a_disabled_cache_answers_nothing_and_starts_afresh_when_enabled() -> No
 
 
 def test_a_listener_attaches_caches_switched_off_until_it_listens() -> None:
-    from api.principal_cache import RevocationListener
+    from store.principal_cache import RevocationListener
 
     t = Ticking()
     cache = make(t)
