@@ -28,16 +28,9 @@ from application.errors import (
 from application.security import Principal, authorize
 from domain.base import Actor, Ctx, QAggregate, id_for
 from domain.errors import DomainError
+from domain.vocabulary import NUMBER_PREFIXES
 
 A = TypeVar("A", bound=QAggregate)
-
-NUMBER_PREFIXES = {
-    "ticket": "TK",
-    "inspection": "INS",
-    "nonconformance": "NC",
-    "survey": "SV",
-    "checklist_template": "CT",
-}
 
 
 def parse_ref(kind: str, ref: str) -> UUID:
