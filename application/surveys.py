@@ -37,8 +37,6 @@ from application.recorder import EXTRA_DDL
 from application.security import can
 from domain.base import Ctx, QAggregate, event_id, id_for
 from domain.nonconformances import Nonconformance
-from domain.survey_csv import parse_responses_csv
-from domain.survey_results import compute_results, parameters
 from domain.surveys import (
     SCALE_LABELS,
     SurveyCampaign,
@@ -47,6 +45,8 @@ from domain.surveys import (
     needs_improvement,
     response_id,
 )
+from domain.surveys.csv import parse_responses_csv
+from domain.surveys.results import compute_results, parameters
 
 EXTRA_DDL.extend(
     [

@@ -1,7 +1,7 @@
 """Survey KPIs (DOMAIN.md §4): one fact row per response and one per improvement action
 (a nonconformance raised by a response), aggregated at query time.
 
-The figures follow `domain.survey_results` (the published results) exactly: a
+The figures follow `domain.surveys.results` (the published results) exactly: a
 respondent's score is the weighted mean of the questions answered, rescaled to 0-100;
 CSI = mean over valid, scored respondents, with a 95% normal interval (null when n < 2);
 top-2-box % and CLI over the respondents who answered the overall question.
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from domain.survey_results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
+from domain.surveys.results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
 from projections.base import EventRecord
 from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
 from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure

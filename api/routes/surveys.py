@@ -21,7 +21,7 @@ from api.schemas import Body, Code, CommandAnswer, Empty, ShortText, Text
 from api.views import aggregate_view, plain
 from application.security import can
 from domain.errors import InvalidValue
-from domain.survey_csv import CsvRejected
+from domain.surveys.csv import CsvRejected
 
 router = APIRouter(prefix="/surveys", tags=["surveys"])
 
