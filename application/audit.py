@@ -89,5 +89,7 @@ class AuditQueries(QualtraceBase):
         kwargs["autocommit"] = True
         with psycopg.connect(info, **kwargs) as conn:
             return integrity.verify_store(
-                conn, self.datastore.schema, self.recorder.events_table_name
-            )  # type: ignore[attr-defined]
+                conn,
+                self.datastore.schema,
+                self.recorder.events_table_name,  # type: ignore[attr-defined]
+            )
