@@ -32,6 +32,21 @@ META_FIELDS = frozenset(
 )
 
 
+#: Each projection keeps its own project → region map in its own schema (so that it
+#: rebuilds alone), filled from `Project.Registered` by `record_project_region`.
+PROJECT_REGIONS_DDL = (
+    "CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)"
+)
+
+
+def record_project_region(cur: Cursor[Any], schema: str, rec: EventRecord) -> None:
+    """Remember a registered project's region in this projection's `project_regions`."""
+    cur.execute(
+        f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (rec.event.code, rec.event.region),
+    )
+
+
 @dataclass(frozen=True)
 class EventRecord:
     """A stored event as projections see it."""

@@ -32,10 +32,6 @@ from projections.kpis_query import KpiSpec
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
-PROJECT_REGIONS_DDL = (
-    "CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)"
-)
-
 
 class Facts:
     """The fact rows one batch reads and writes: `rows[table][key] -> dict`."""

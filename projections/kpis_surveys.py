@@ -22,9 +22,9 @@ from typing import Any
 from uuid import UUID
 
 from domain.surveys.results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
-from projections.base import EventRecord
-from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
-from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure
+from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from projections.kpis_base import FactProjection, Facts
+from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure, pct
 
 CAMPAIGNS = "survey_campaign_facts"
 RESPONSES = "survey_response_facts"
@@ -39,10 +39,6 @@ PLAN = (
     "loyalty_mapping",
     "period",
 )
-
-
-def _pct(num: str, den: str) -> str:
-    return f"round((100.0 * ({num}) / nullif({den}, 0))::numeric, 2)"
 
 
 class SurveyKpiProjection(FactProjection):
@@ -427,7 +423,7 @@ SPEC = KpiSpec(
                 Measure("csi_ci95_high", _ci("high"), "CSI 95% interval, high."),
                 Measure(
                     "top2_box_pct",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE valid AND top2)",
                         "count(*) FILTER (WHERE valid AND top2 IS NOT NULL AND csi IS NOT NULL)",
                     ),
@@ -435,7 +431,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "cli",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE valid AND favourable)",
                         "count(*) FILTER (WHERE valid AND favourable IS NOT NULL AND csi IS NOT NULL)",
                     ),
@@ -454,7 +450,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "response_rate_pct",
-                    f"CASE WHEN {ONE_CAMPAIGN} THEN {_pct(N, 'max(target_sample)')} END",
+                    f"CASE WHEN {ONE_CAMPAIGN} THEN {pct(N, 'max(target_sample)')} END",
                     "Response rate: scored respondents / the campaign's target sample, % (rows of one campaign).",
                 ),
             ),
