@@ -84,6 +84,8 @@ class Ticket(QAggregate):
         self.assignee: str | None = None
         self.dispatched_at: datetime | None = None
         self.accepted_at: datetime | None = None
+        #: The resolution that stands (the latest); a reopen clears it. Resolution time and
+        #: the resolution SLA measure it, here and in the KPIs (projections/kpis_tickets.py).
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
         self.cancelled_at: datetime | None = None
@@ -303,7 +305,8 @@ class Ticket(QAggregate):
 
     # -- deadlines ---------------------------------------------------------------
     def due_breaches(self, now: datetime) -> list[tuple[str, datetime]]:
-        """SLA phases whose due time passed before the step was done and not yet recorded."""
+        """SLA phases whose due time passed before the step was done and not yet recorded:
+        response = the first dispatch, resolution = the resolution that stands."""
         out: list[tuple[str, datetime]] = []
         if self.status == "cancelled":
             return out
@@ -314,16 +317,14 @@ class Ticket(QAggregate):
             ):
                 out.append(("response", self.response_due))
         if "resolution" not in self.sla_breaches:
-            done = self.first_resolved_at
+            # The resolution that stands: a reopen (an unsatisfied callback) says the request
+            # was not resolved, clears `resolved_at`, and the clock runs on until the next one.
+            done = self.resolved_at
             if (done is None and now > self.resolution_due and self.status != "closed") or (
                 done is not None and done > self.resolution_due
             ):
                 out.append(("resolution", self.resolution_due))
         return out
-
-    @property
-    def first_resolved_at(self) -> datetime | None:
-        return self.resolved_at
 
     def record_breach(self, ctx: Ctx, phase: str, due_at: datetime) -> None:
         if phase in self.sla_breaches:
