@@ -13,6 +13,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from api.views import masked_reporter, record_unmasked_read
+from application.base import canonical_json
 from application.security import UNMASKED_ROLES, Principal
 from domain.errors import InvalidValue
 from store.integrity import state_digest
@@ -31,14 +32,8 @@ HASH_SCHEME = {
 }
 
 
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
-
-
 def digest(value: Any) -> str:
-    return hashlib.sha256(canonical(value)).hexdigest()
+    return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
 def file_bytes(pack: dict[str, Any]) -> bytes:

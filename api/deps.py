@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -14,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.ratelimit import retry_after
 from application.app import Qualtrace
-from application.base import Call, Idempotency, fingerprint
-from application.security import Principal, can
+from application.base import Call, Idempotency, canonical_json, fingerprint
+from application.security import Principal
 from domain.errors import InvalidValue
 from store.tracking import positions, read_target
 
@@ -78,17 +77,6 @@ async def current_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-def require(action: str) -> Any:
-    """Dependency that allows only the roles the permission matrix lists for `action`."""
-
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not can(principal, action):
-            raise HTTPException(403, f"role '{principal.role}' may not {action}")
-        return principal
-
-    return Depends(check)
 
 
 async def command_call(request: Request, principal: CurrentPrincipal) -> Call:
@@ -178,9 +166,7 @@ def canonical_body(body: bytes) -> bytes:
     """The body an Idempotency-Key is bound to: JSON compared by value (key order and
     whitespace do not matter), anything else byte for byte."""
     try:
-        return json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        return canonical_json(json.loads(body))
     except ValueError:
         return body
 
@@ -219,7 +205,3 @@ def read_position(
 
 
 ReadPosition = Annotated[int, Depends(read_position)]
-
-
-def new_correlation_id() -> str:
-    return str(uuid.uuid4())

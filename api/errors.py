@@ -136,26 +136,22 @@ def install(app: FastAPI) -> None:
             errors=[{"path": "Idempotency-Key", "message": "reused with another body"}],
         )
 
+    # The detail names steps as `step` and `allowed_steps` do: as the URL segments clients
+    # post to (`notes`, `root-cause`), not the domain's method names (`note`, `root_cause`).
     @app.exception_handler(IllegalStep)
     async def _illegal(_: Request, exc: IllegalStep) -> JSONResponse:
-        return problem(
-            409,
-            str(exc),
-            state=exc.state,
-            step=step_paths([exc.step])[0],
-            allowed_steps=step_paths(exc.allowed),
+        step, allowed = step_paths([exc.step])[0], step_paths(exc.allowed)
+        detail = (
+            f"cannot {step} a {exc.kind} in state '{exc.state}'; "
+            f"allowed steps: {', '.join(allowed) or 'none'}"
         )
+        return problem(409, detail, state=exc.state, step=step, allowed_steps=allowed)
 
     @app.exception_handler(RuleViolation)
     async def _rule(_: Request, exc: RuleViolation) -> JSONResponse:
-        detail = f"{exc} (state '{exc.state}'; allowed steps: {', '.join(exc.allowed) or 'none'})"
-        return problem(
-            409,
-            detail,
-            state=exc.state,
-            step=step_paths([exc.step])[0],
-            allowed_steps=step_paths(exc.allowed),
-        )
+        step, allowed = step_paths([exc.step])[0], step_paths(exc.allowed)
+        detail = f"{exc} (state '{exc.state}'; allowed steps: {', '.join(allowed) or 'none'})"
+        return problem(409, detail, state=exc.state, step=step, allowed_steps=allowed)
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:

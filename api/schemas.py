@@ -55,6 +55,11 @@ class Empty(Body):
     pass
 
 
+#: The body of a step that is a judgement (cancel, reopen, reject, ...): why.
+class Reason(Body):
+    reason: Text
+
+
 class CommandAnswer(BaseModel):
     id: str
     number: str
@@ -62,8 +67,3 @@ class CommandAnswer(BaseModel):
     version: int
     position: int | None
     model_config = ConfigDict(extra="allow")
-
-
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = None

@@ -88,5 +88,8 @@ class AuditQueries(QualtraceBase):
         }
         kwargs["autocommit"] = True
         with psycopg.connect(info, **kwargs) as conn:
-            table = self.recorder.events_table_name  # type: ignore[attr-defined]
-            return integrity.verify_store(conn, self.datastore.schema, table)
+            return integrity.verify_store(
+                conn,
+                self.datastore.schema,
+                self.recorder.events_table_name,  # type: ignore[attr-defined]
+            )

@@ -13,7 +13,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProgrammingError
+from eventsourcing.persistence import IntegrityError, ProgrammingError
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -28,17 +28,10 @@ from application.errors import (
 from application.security import Principal, authorize
 from domain.base import Actor, Ctx, QAggregate, id_for
 from domain.errors import DomainError
+from domain.vocabulary import NUMBER_PREFIXES
 from store.schema import NUMBER_SEQUENCE
 
 A = TypeVar("A", bound=QAggregate)
-
-NUMBER_PREFIXES = {
-    "ticket": "TK",
-    "inspection": "INS",
-    "nonconformance": "NC",
-    "survey": "SV",
-    "checklist_template": "CT",
-}
 
 
 def parse_ref(kind: str, ref: str) -> UUID:
@@ -115,9 +108,6 @@ class QualtraceBase(Application):
         self.tz = ZoneInfo(timezone_name)
         self.policies: dict[str, Any] = policies or {}
         self._project_cache: dict[str, Any] = {}
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """`Application.save`, step for step, with a `ProcessingEvent` that recognises our
@@ -378,8 +368,13 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+def canonical_json(value: Any) -> bytes:
+    """The one canonical JSON of Qualtrace: keys sorted, separators (',', ':'), UTF-8,
+    non-ASCII kept. Idempotency fingerprints and audit-pack digests hash it
+    (tools/verify_pack.py keeps its own copy: it must run with the standard library alone)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 __all__ = [
@@ -388,6 +383,7 @@ __all__ = [
     "DomainError",
     "Idempotency",
     "QualtraceBase",
+    "canonical_json",
     "fingerprint",
     "parse_ref",
 ]

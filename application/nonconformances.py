@@ -41,10 +41,10 @@ from domain.inspections import Inspection
 from domain.nonconformances import (
     DEFAULT_NOTICE_DAYS,
     RECURRENCE_WINDOW_DAYS,
-    SOURCES,
     Nonconformance,
 )
 from domain.tickets import Ticket
+from domain.vocabulary import NONCONFORMANCE_SOURCES
 
 log = logging.getLogger("qualtrace.processes")
 
@@ -106,7 +106,7 @@ class NonconformanceCommands(OrgCommands, QualtraceBase):
 
     def _resolve_source(self, project: str, source: dict[str, Any]) -> dict[str, Any]:
         """Resolve `source.ref` to the issue it names (ticket, inspection, survey)."""
-        if not isinstance(source, dict) or source.get("type") not in SOURCES:
+        if not isinstance(source, dict) or source.get("type") not in NONCONFORMANCE_SOURCES:
             return (
                 dict(source) if isinstance(source, dict) else {}
             )  # the domain names the bad field

@@ -9,17 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ROLES = (
-    "front_desk",
-    "staff",
-    "supervisor",
-    "project_manager",
-    "inspector",
-    "quality_manager",
-    "auditor",
-    "reporting",
-    "admin",
-)
+from domain.vocabulary import ROLES
 
 _OPERATIONAL = (
     "front_desk",

@@ -36,8 +36,6 @@ from application.org import OrgCommands
 from application.security import can
 from domain.base import Ctx, QAggregate, event_id, id_for
 from domain.nonconformances import Nonconformance
-from domain.survey_csv import parse_responses_csv
-from domain.survey_results import compute_results, parameters
 from domain.surveys import (
     SCALE_LABELS,
     SurveyCampaign,
@@ -46,6 +44,8 @@ from domain.surveys import (
     needs_improvement,
     response_id,
 )
+from domain.surveys.csv import parse_responses_csv
+from domain.surveys.results import compute_results, parameters
 
 #: Runs in a command's append transaction; may return ids of further events it wrote.
 Hook = Callable[[Cursor[DictRow], Sequence[int]], Sequence[int] | None]

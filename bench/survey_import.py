@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from application.base import Call  # noqa: E402
 from application.security import Principal  # noqa: E402
 from bench.scratch import bench_container  # noqa: E402
-from domain.survey_csv import CsvRejected  # noqa: E402
+from domain.surveys.csv import CsvRejected  # noqa: E402
 
 QM1 = Call(Principal("bench.qm1", "Bench QM One", "quality_manager"), "bench-survey-1")
 QM2 = Call(Principal("bench.qm2", "Bench QM Two", "quality_manager"), "bench-survey-2")

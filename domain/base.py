@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
 
 from domain.errors import IllegalStep, InvalidValue, MissingActor
 
@@ -147,3 +148,22 @@ def require_choice(name: str, value: Any, choices: tuple[str, ...] | frozenset[s
     if value not in choices:
         raise InvalidValue(name, f"must be one of {', '.join(sorted(choices))}")
     return str(value)
+
+
+def keep_topics(aggregate: type[QAggregate], module: str) -> None:
+    """Store `aggregate` and its events under the topics they had in `module`.
+
+    A stored event names its class by topic (`module:Class.Event`); moving an aggregate
+    to another module would change the topic of new events (and queries comparing topics
+    would miss the old ones). eventsourcing honours an explicit `TOPIC` on a class, and
+    `register_topic` resolves it back to the moved class.
+    """
+    classes = [aggregate] + [
+        v
+        for v in vars(aggregate).values()
+        if isinstance(v, type) and issubclass(v, Aggregate.Event)
+    ]
+    for cls in classes:
+        topic = f"{module}:{cls.__qualname__}"
+        setattr(cls, "TOPIC", topic)  # noqa: B010 - a class attribute the library reads
+        register_topic(topic, cls)

@@ -17,66 +17,25 @@ Rules chosen where the guide is silent (see the README's inspections section):
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
+from domain import inspection_events as events
 from domain.base import Ctx, QAggregate, id_for, require_choice, require_text
 from domain.errors import InvalidValue, RuleViolation
 from domain.grading import compute_score, grade_for
-
-KINDS = (
-    "self_check",
-    "cross_check",
-    "regional_monthly",
-    "company_quarterly",
-    "night_check",
-    "mystery_visit",
-    "internal_audit",
-    "third_party_audit",
+from domain.inspection_rules import (
+    check_adjustments,
+    check_appealed_items,
+    check_date,
+    check_evidence,
+    check_points,
 )
-RESULTS = ("pass", "fail", "na")
-
-
-def _check_points(field: str, points: Any, result: str, max_points: float) -> float | None:
-    """Validate points against the result and the item's maximum."""
-    if result == "na":
-        if points not in (None, 0):
-            raise InvalidValue(field, "must be 0 or null when the result is na")
-        return None
-    if isinstance(points, bool) or not isinstance(points, (int, float)):
-        raise InvalidValue(field, "must be a number")
-    if not 0 <= points <= max_points:
-        raise InvalidValue(field, f"must be from 0 to the item's max_points {max_points}")
-    if result == "pass" and points == 0:
-        raise InvalidValue(field, "a passed item scores more than 0 points")
-    if result == "fail" and points == max_points:
-        raise InvalidValue(field, "a failed item scores less than its max_points")
-    return points
-
-
-def _check_date(field: str, value: Any) -> str:
-    """A calendar date (company time zone) as `YYYY-MM-DD`."""
-    if isinstance(value, date):
-        return value.isoformat()
-    try:
-        if not isinstance(value, str) or len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise InvalidValue(field, "must be a date, YYYY-MM-DD") from None
-
-
-def _check_evidence(evidence: Any) -> list[str]:
-    if evidence is None:
-        return []
-    if not isinstance(evidence, list) or len(evidence) > 50:
-        raise InvalidValue("evidence", "must be a list of at most 50 references")
-    return [require_text(f"evidence.{i}", ref, 500) for i, ref in enumerate(evidence)]
+from domain.vocabulary import INSPECTION_KINDS, ITEM_RESULTS, NUMBER_PREFIXES
 
 
 class Inspection(QAggregate):
     KIND = "inspection"
-    PREFIX = "INS"
+    PREFIX = NUMBER_PREFIXES["inspection"]
     STATES = {
         "scheduled": ("start", "cancel"),
         "in_progress": ("score", "submit", "cancel"),
@@ -87,166 +46,16 @@ class Inspection(QAggregate):
         "cancelled": (),
     }
 
-    # -- events ------------------------------------------------------------------
-    class Scheduled(QAggregate.Created):
-        number: str
-        project: str
-        kind: str
-        template_id: str
-        template_number: str
-        template_version: int
-        template_name: str
-        items: list[dict[str, Any]]
-        planned_for: str
-        inspectors: list[str]
-        reinspection_of: dict[str, str] | None
-        links: list[dict[str, str]]
-
-    class Started(QAggregate.Event):
-        def apply(self, i: Inspection) -> None:
-            i.status = "in_progress"
-            i.started_at = self.timestamp
-
-    class ItemScored(QAggregate.Event):
-        item: str
-        points: float | None
-        result: str
-        finding: str | None
-        evidence: list[str]
-
-        def apply(self, i: Inspection) -> None:
-            i._set_score(
-                self.item,
-                self.points,
-                self.result,
-                self.finding,
-                self.evidence,
-                self.actor,
-                self.timestamp,
-            )
-
-    class ItemRescored(QAggregate.Event):
-        item: str
-        points: float | None
-        result: str
-        finding: str | None
-        evidence: list[str]
-        previous: dict[str, Any]
-
-        def apply(self, i: Inspection) -> None:
-            it = i.item(self.item)
-            it["history"].append(
-                {**self.previous, "replaced_at": self.timestamp.isoformat(), "reason": self.reason}
-            )
-            i._set_score(
-                self.item,
-                self.points,
-                self.result,
-                self.finding,
-                self.evidence,
-                self.actor,
-                self.timestamp,
-            )
-
-    class Submitted(QAggregate.Event):
-        score: float
-        grade: str
-        pay_adjustment_pct: float
-        awarded: float
-        applicable_max: float
-        grading_policy: list[dict[str, Any]]
-        failed_items: list[str]
-        links: list[dict[str, str]]
-
-        def apply(self, i: Inspection) -> None:
-            i.status = "submitted"
-            i.submitted_at = self.timestamp
-            i._set_result(
-                self.score, self.grade, self.pay_adjustment_pct, self.awarded, self.applicable_max
-            )
-            i.grading_policy = self.grading_policy
-            for link in self.links:
-                i.links.append(dict(link))
-                i.raised_nonconformances.append(
-                    {
-                        "item": link["item"],
-                        "id": link["id"],
-                        "number": link["number"],
-                        "severity": link["severity"],
-                        "overturned_on_appeal": False,
-                    }
-                )
-
-    class Appealed(QAggregate.Event):
-        items: list[str]
-
-        def apply(self, i: Inspection) -> None:
-            i.status = "appealed"
-            i.appeal = {
-                "items": list(self.items),
-                "reason": self.reason,
-                "by": dict(self.actor),
-                "at": self.timestamp.isoformat(),
-                "decision": None,
-            }
-
-    class AppealDecided(QAggregate.Event):
-        accepted: bool
-        adjustments: list[dict[str, Any]]
-        score: float
-        grade: str
-        pay_adjustment_pct: float
-        awarded: float
-        applicable_max: float
-        previous: dict[str, Any]
-        grading_policy: list[dict[str, Any]]
-        links: list[dict[str, str]]
-
-        def apply(self, i: Inspection) -> None:
-            i.status = "appeal_decided"
-            for adj in self.adjustments:
-                it = i.item(adj["item"])
-                it["history"].append(
-                    {
-                        **adj["previous"],
-                        "replaced_at": self.timestamp.isoformat(),
-                        "reason": f"appeal: {self.reason}",
-                    }
-                )
-                it["points"] = adj["points"]
-                it["result"] = adj["result"]
-                it["scored_by"] = dict(self.actor)
-                it["scored_at"] = self.timestamp.isoformat()
-            overturned = {link["id"] for link in self.links}
-            for nc in i.raised_nonconformances:
-                if nc["id"] in overturned:
-                    nc["overturned_on_appeal"] = True
-            i.links.extend(dict(link) for link in self.links)
-            i._set_result(
-                self.score, self.grade, self.pay_adjustment_pct, self.awarded, self.applicable_max
-            )
-            if i.appeal is not None:
-                i.appeal["decision"] = {
-                    "accepted": self.accepted,
-                    "reason": self.reason,
-                    "by": dict(self.actor),
-                    "at": self.timestamp.isoformat(),
-                    "previous": dict(self.previous),
-                }
-
-    class Finalized(QAggregate.Event):
-        score: float
-        grade: str
-        pay_adjustment_pct: float
-
-        def apply(self, i: Inspection) -> None:
-            i.status = "finalized"
-            i.finalized_at = self.timestamp
-
-    class Cancelled(QAggregate.Event):
-        def apply(self, i: Inspection) -> None:
-            i.status = "cancelled"
-            i.cancelled_at = self.timestamp
+    # -- events (domain/inspection_events.py) ---
+    Scheduled = events.Scheduled
+    Started = events.Started
+    ItemScored = events.ItemScored
+    ItemRescored = events.ItemRescored
+    Submitted = events.Submitted
+    Appealed = events.Appealed
+    AppealDecided = events.AppealDecided
+    Finalized = events.Finalized
+    Cancelled = events.Cancelled
 
     # -- state -------------------------------------------------------------------
     def __init__(
@@ -354,7 +163,7 @@ class Inspection(QAggregate):
         reinspection_of: dict[str, str] | None = None,
     ) -> Inspection:
         """`template` is `{id, number, template_version, name, sections}` of a published version."""
-        require_choice("kind", kind, KINDS)
+        require_choice("kind", kind, INSPECTION_KINDS)
         if not isinstance(inspectors, list) or not inspectors or len(inspectors) > 20:
             raise InvalidValue("inspectors", "must name from 1 to 20 inspectors")
         names = [require_text(f"inspectors.{n}", who, 100) for n, who in enumerate(inspectors)]
@@ -377,7 +186,7 @@ class Inspection(QAggregate):
             template_version=template["template_version"],
             template_name=template["name"],
             items=items,
-            planned_for=_check_date("planned_for", planned_for),
+            planned_for=check_date("planned_for", planned_for),
             inspectors=names,
             reinspection_of=dict(reinspection_of) if reinspection_of else None,
             links=links,
@@ -401,11 +210,11 @@ class Inspection(QAggregate):
         """Score one item; scoring an item again is a rescore and needs a reason."""
         self.check_step("score")
         it = self.item(item)
-        require_choice("result", result, RESULTS)
-        clean_points = _check_points("points", points, result, it["max_points"])
+        require_choice("result", result, ITEM_RESULTS)
+        clean_points = check_points("points", points, result, it["max_points"])
         if finding is not None:
             finding = require_text("finding", finding, 4000)
-        refs = _check_evidence(evidence)
+        refs = check_evidence(evidence)
         if it["result"] is None:
             if reason is not None:
                 raise InvalidValue("reason", "is only given when rescoring an item")
@@ -534,20 +343,8 @@ class Inspection(QAggregate):
     def appeal_score(self, ctx: Ctx, items: Any, reason: str) -> None:
         self.check_step("appeal")
         reason = require_text("reason", reason, 4000)
-        if not isinstance(items, list) or not items:
-            raise InvalidValue("items", "must name at least one item")
-        if len(set(items)) != len(items):
-            raise InvalidValue("items", "names an item twice")
-        for n, code in enumerate(items):
-            if not isinstance(code, str):
-                raise InvalidValue(f"items.{n}", "must be an item code")
-            try:
-                it = self.item(code)
-            except InvalidValue:
-                raise InvalidValue(f"items.{n}", f"no item '{code}' in this inspection") from None
-            if it["result"] == "na" or it["points"] >= it["max_points"]:
-                raise InvalidValue(f"items.{n}", f"item '{code}' lost no points; nothing to appeal")
-        self.record(self.Appealed, ctx, reason, items=list(items))
+        items = check_appealed_items(items, self.item)
+        self.record(self.Appealed, ctx, reason, items=items)
 
     def decide_appeal(
         self,
@@ -572,44 +369,7 @@ class Inspection(QAggregate):
             raise InvalidValue("adjustments", "an accepted appeal adjusts at least one item")
         assert self.appeal is not None
         policy = policy or self.grading_policy or []
-        appealed = self.appeal["items"]
-        clean: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for n, adj in enumerate(adjustments):
-            where = f"adjustments.{n}"
-            if not isinstance(adj, dict):
-                raise InvalidValue(where, "must be an object")
-            code = adj.get("item")
-            if not isinstance(code, str) or code not in appealed:
-                raise InvalidValue(
-                    f"{where}.item", f"'{code}' is not an appealed item ({', '.join(appealed)})"
-                )
-            if code in seen:
-                raise InvalidValue(f"{where}.item", f"'{code}' is adjusted twice")
-            seen.add(code)
-            it = self.item(code)
-            result = adj.get("result")
-            points = adj.get("points")
-            if result is None:
-                result = it["result"]
-                if result == "fail" and points == it["max_points"]:
-                    result = "pass"
-            require_choice(f"{where}.result", result, RESULTS)
-            if result == "fail" and it["result"] != "fail":
-                raise InvalidValue(f"{where}.result", "an appeal decision cannot fail an item")
-            clean_points = _check_points(f"{where}.points", points, result, it["max_points"])
-            if result != "na" and clean_points is not None and clean_points < (it["points"] or 0):
-                raise InvalidValue(
-                    f"{where}.points", "an appeal decision cannot lower an item's points"
-                )
-            clean.append(
-                {
-                    "item": code,
-                    "points": clean_points,
-                    "result": result,
-                    "previous": {"points": it["points"], "result": it["result"]},
-                }
-            )
+        clean = check_adjustments(adjustments, self.appeal["items"], self.item)
         after = {it["code"]: dict(it) for it in self.items}
         for adj in clean:
             after[adj["item"]].update(points=adj["points"], result=adj["result"])

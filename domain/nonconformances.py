@@ -14,26 +14,22 @@ An `Overdue` event is recorded once per due date that passes without rectificati
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
-from domain.base import SYSTEM, Ctx, QAggregate, event_id, id_for, require_choice, require_text, utc
+from domain import nonconformance_events as events
+from domain.base import SYSTEM, Ctx, QAggregate, id_for, require_choice, require_text
+from domain.due_dates import resolve_due
 from domain.errors import InvalidValue, RuleViolation
-
-SOURCES = ("inspection", "audit", "ticket", "survey", "self_report")
-SEVERITIES = ("minor", "major", "critical")
-DEPARTMENTS = (
-    "customer_service",
-    "engineering",
-    "security",
-    "cleaning",
-    "landscaping",
-    "administration",
-    "quality",
+from domain.vocabulary import (
+    DEPARTMENTS,
+    DISPOSITIONS,
+    ESCALATION_LEVELS,
+    NONCONFORMANCE_SOURCES,
+    NUMBER_PREFIXES,
+    SEVERITIES,
 )
-DISPOSITIONS = ("rework", "repair", "concession", "return", "scrap")
-#: Escalation ladder: project → region → company-wide circular (全公司通报).
-ESCALATION_LEVELS = ("project", "region", "company")
+
 DEFAULT_NOTICE_DAYS = 7
 RECURRENCE_WINDOW_DAYS = 90
 
@@ -44,30 +40,6 @@ _EXT = ("extension", "extension_decision")
 PENDING_RECTIFICATION = ("noticed", "analysed", "planned", "plan_approved")
 
 
-def end_of_day(day: date, tz: tzinfo) -> datetime:
-    """23:59:59 of `day` in `tz`, as UTC."""
-    return utc(datetime.combine(day, time(23, 59, 59), tzinfo=tz))
-
-
-def resolve_due(
-    field: str, now: datetime, tz: tzinfo, due: datetime | date | None, default_days: int
-) -> datetime:
-    """The due instant (UTC) for a requested due date, or the default."""
-    if due is None:
-        return end_of_day(now.astimezone(tz).date() + timedelta(days=default_days), tz)
-    if isinstance(due, datetime):
-        if due.tzinfo is None:
-            raise InvalidValue(field, "must carry a time zone offset")
-        resolved = utc(due)
-    elif isinstance(due, date):
-        resolved = end_of_day(due, tz)
-    else:
-        raise InvalidValue(field, "must be a date or a date-time")
-    if resolved <= now:
-        raise InvalidValue(field, "must be in the future")
-    return resolved
-
-
 def _actions(field: str, items: Any) -> list[str]:
     if not isinstance(items, list):
         raise InvalidValue(field, "must be a list of actions")
@@ -76,7 +48,7 @@ def _actions(field: str, items: Any) -> list[str]:
 
 class Nonconformance(QAggregate):
     KIND = "nonconformance"
-    PREFIX = "NC"
+    PREFIX = NUMBER_PREFIXES["nonconformance"]
     STATES = {
         "raised": ("notice", *_OPEN),
         "noticed": ("root_cause", *_EXT, *_OPEN),
@@ -88,156 +60,23 @@ class Nonconformance(QAggregate):
         "cancelled": (),
     }
 
-    # -- events ------------------------------------------------------------------
-    class Raised(QAggregate.Created):
-        number: str
-        project: str
-        source: dict[str, Any]
-        severity: str
-        description: str
-        department: str | None
-
-    class RecurrenceMarked(QAggregate.Event):
-        recurrence_of: dict[str, Any]
-        links: list[dict[str, str]]
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.recurrence_of = dict(self.recurrence_of)
-            nc.links.extend(dict(link) for link in self.links)
-
-    class NoticeIssued(QAggregate.Event):
-        notice_no: int
-        responsible_department: str
-        responsible_person: str
-        due_date: datetime
-        escalation_level: str
-        deduction: bool
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "noticed"
-            nc.notice_count = self.notice_no
-            nc.responsible_department = self.responsible_department
-            nc.responsible_person = self.responsible_person
-            nc.due_date = self.due_date
-            nc.due_set_by = event_id(self.originator_id, self.originator_version)
-            nc.escalation_level = self.escalation_level
-            nc.deduction = nc.deduction or self.deduction
-            nc.noticed_at = nc.noticed_at or self.timestamp
-            nc.overdue = False
-            nc.rectified_at = None
-            nc.plan_status = None
-            nc.extension_request = None
-
-    class RootCauseAnalysed(QAggregate.Event):
-        analysis: str
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "analysed"
-            nc.root_cause = self.analysis
-
-    class PlanSubmitted(QAggregate.Event):
-        corrective_actions: list[str]
-        preventive_actions: list[str]
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "planned"
-            nc.corrective_actions = list(self.corrective_actions)
-            nc.preventive_actions = list(self.preventive_actions)
-            nc.plan_status = "submitted"
-
-    class PlanApproved(QAggregate.Event):
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "plan_approved"
-            nc.plan_status = "approved"
-
-    class PlanSentBack(QAggregate.Event):
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "analysed"
-            nc.plan_status = "sent_back"
-
-    class RectificationReported(QAggregate.Event):
-        summary: str
-        evidence: list[str]
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "rectified"
-            nc.rectification = {"summary": self.summary, "evidence": list(self.evidence)}
-            nc.rectified_at = self.timestamp
-            nc.overdue = False
-
-    class Verified(QAggregate.Event):
-        effective: bool
-        notes: str | None
-        links: list[dict[str, str]]
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.verifications.append(
-                {
-                    "effective": self.effective,
-                    "notes": self.notes,
-                    "at": self.timestamp.isoformat(),
-                    "by": self.actor["name"],
-                    "inspection": self.links[0]["number"] if self.links else None,
-                }
-            )
-            nc.links.extend(dict(link) for link in self.links)
-
-    class Closed(QAggregate.Event):
-        on_time: bool
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "closed"
-            nc.closed_at = self.timestamp
-            nc.closed_on_time = self.on_time
-            nc.overdue = False
-
-    class ExtensionRequested(QAggregate.Event):
-        new_due_date: datetime
-        remedial_measures: str
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.extension_request = {
-                "new_due_date": self.new_due_date.isoformat(),
-                "remedial_measures": self.remedial_measures,
-                "reason": self.reason,
-                "requested_by": self.actor["name"],
-                "at": self.timestamp.isoformat(),
-            }
-
-    class ExtensionApproved(QAggregate.Event):
-        previous_due_date: datetime
-        due_date: datetime
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.due_date = self.due_date
-            nc.due_set_by = event_id(self.originator_id, self.originator_version)
-            nc.extension_request = None
-            nc.extensions += 1
-            nc.overdue = False
-
-    class ExtensionRejected(QAggregate.Event):
-        def apply(self, nc: Nonconformance) -> None:
-            nc.extension_request = None
-
-    class Overdue(QAggregate.Event):
-        due_date: datetime
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.overdue = True
-            nc.overdue_dues.append(self.due_date.isoformat())
-
-    class DispositionDecided(QAggregate.Event):
-        disposition: str
-        notes: str | None
-
-        def apply(self, nc: Nonconformance) -> None:
-            nc.disposition = self.disposition
-
-    class Cancelled(QAggregate.Event):
-        def apply(self, nc: Nonconformance) -> None:
-            nc.status = "cancelled"
-            nc.cancelled_at = self.timestamp
-            nc.overdue = False
+    # -- events (domain/nonconformance_events.py) ---
+    Raised = events.Raised
+    RecurrenceMarked = events.RecurrenceMarked
+    NoticeIssued = events.NoticeIssued
+    RootCauseAnalysed = events.RootCauseAnalysed
+    PlanSubmitted = events.PlanSubmitted
+    PlanApproved = events.PlanApproved
+    PlanSentBack = events.PlanSentBack
+    RectificationReported = events.RectificationReported
+    Verified = events.Verified
+    Closed = events.Closed
+    ExtensionRequested = events.ExtensionRequested
+    ExtensionApproved = events.ExtensionApproved
+    ExtensionRejected = events.ExtensionRejected
+    Overdue = events.Overdue
+    DispositionDecided = events.DispositionDecided
+    Cancelled = events.Cancelled
 
     # -- state -------------------------------------------------------------------
     def __init__(
@@ -309,7 +148,7 @@ class Nonconformance(QAggregate):
     ) -> Nonconformance:
         if not isinstance(source, dict):
             raise InvalidValue("source", "is required")
-        require_choice("source.type", source.get("type"), SOURCES)
+        require_choice("source.type", source.get("type"), NONCONFORMANCE_SOURCES)
         require_choice("severity", severity, SEVERITIES)
         if department is not None:
             require_choice("department", department, DEPARTMENTS)

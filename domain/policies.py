@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PRIORITIES = ("urgent", "high", "normal", "low")
+from domain.vocabulary import PRIORITIES
 
 #: Default ticket SLA in minutes (DOMAIN.md §1): response = dispatch, resolution = resolved.
 DEFAULT_SLA: dict[str, dict[str, int]] = {

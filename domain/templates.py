@@ -13,6 +13,7 @@ from typing import Any
 
 from domain.base import Ctx, QAggregate, id_for, require_text
 from domain.errors import InvalidValue, RuleViolation
+from domain.vocabulary import NUMBER_PREFIXES
 
 
 def _number(field: str, value: Any) -> float:
@@ -71,7 +72,7 @@ def check_sections(sections: Any) -> list[dict[str, Any]]:
 
 class ChecklistTemplate(QAggregate):
     KIND = "checklist_template"
-    PREFIX = "CT"
+    PREFIX = NUMBER_PREFIXES["checklist_template"]
     STATES = {
         "draft": ("revise", "publish"),
         "published": ("revise",),

@@ -6,29 +6,25 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from domain import ticket_events as events
 from domain.base import Ctx, QAggregate, event_id, id_for, require_choice, require_text
 from domain.errors import InvalidValue, RuleViolation
-from domain.policies import DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE, PRIORITIES
-
-KINDS = ("complaint", "repair", "inquiry", "suggestion", "praise")
-CHANNELS = ("phone", "walk_in", "letter", "app", "email", "web", "staff_relay")
-DEPARTMENTS = (
-    "customer_service",
-    "engineering",
-    "security",
-    "cleaning",
-    "landscaping",
-    "administration",
-    "quality",
+from domain.policies import DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE
+from domain.vocabulary import (
+    CHANNELS,
+    DEPARTMENTS,
+    NUMBER_PREFIXES,
+    PRIORITIES,
+    SEVERITIES,
+    TICKET_KINDS,
 )
-SEVERITIES = ("minor", "major", "critical")
 
 _ALWAYS = ("note",)
 
 
 class Ticket(QAggregate):
     KIND = "ticket"
-    PREFIX = "TK"
+    PREFIX = NUMBER_PREFIXES["ticket"]
     STATES = {
         "received": ("dispatch", "cancel", "escalate", *_ALWAYS),
         "dispatched": ("accept", "dispatch", "transfer", "cancel", "escalate", *_ALWAYS),
@@ -40,132 +36,19 @@ class Ticket(QAggregate):
         "cancelled": _ALWAYS,
     }
 
-    # -- events ------------------------------------------------------------------
-    class Received(QAggregate.Created):
-        number: str
-        project: str
-        kind: str
-        channel: str
-        priority: str
-        category: str
-        description: str
-        reporter: dict[str, str]
-        response_due: datetime
-        resolution_due: datetime
-        sla_policy: dict[str, int]
-
-    class Dispatched(QAggregate.Event):
-        department: str
-        assignee: str
-
-        def apply(self, t: Ticket) -> None:
-            t.status = "dispatched"
-            t.department = self.department
-            t.assignee = self.assignee
-            if t.dispatched_at is None:
-                t.dispatched_at = self.timestamp
-
-    class Accepted(QAggregate.Event):
-        def apply(self, t: Ticket) -> None:
-            t.status = "in_progress"
-            t.accepted_at = t.accepted_at or self.timestamp
-
-    class Transferred(QAggregate.Event):
-        from_department: str | None
-        department: str
-        assignee: str | None
-
-        def apply(self, t: Ticket) -> None:
-            t.status = "dispatched"
-            t.department = self.department
-            t.assignee = self.assignee
-            t.transfers += 1
-            if t.dispatched_at is None:
-                t.dispatched_at = self.timestamp
-
-    class NoteAdded(QAggregate.Event):
-        text: str
-
-        def apply(self, t: Ticket) -> None:
-            t.notes.append(
-                {"text": self.text, "at": self.timestamp.isoformat(), "by": self.actor["name"]}
-            )
-
-    class Resolved(QAggregate.Event):
-        resolution: str
-
-        def apply(self, t: Ticket) -> None:
-            t.status = "resolved"
-            t.resolution = self.resolution
-            t.resolved_at = self.timestamp
-
-    class CallbackRecorded(QAggregate.Event):
-        reached: bool
-        satisfied: bool | None
-        rating: int | None
-        comment: str | None
-
-        def apply(self, t: Ticket) -> None:
-            t.callbacks.append(
-                {
-                    "reached": self.reached,
-                    "satisfied": self.satisfied,
-                    "rating": self.rating,
-                    "comment": self.comment,
-                    "at": self.timestamp.isoformat(),
-                }
-            )
-            if not self.reached:
-                t.unreached_attempts += 1
-            elif self.satisfied:
-                t.status = "called_back"
-
-    class Reopened(QAggregate.Event):
-        automatic: bool
-
-        def apply(self, t: Ticket) -> None:
-            t.status = "reopened"
-            t.reopen_count += 1
-            t.resolved_at = None
-            t.unreached_attempts = 0
-
-    class Closed(QAggregate.Event):
-        override: bool
-
-        def apply(self, t: Ticket) -> None:
-            t.status = "closed"
-            t.closed_at = self.timestamp
-            t.closed_by_override = self.override
-
-    class Cancelled(QAggregate.Event):
-        def apply(self, t: Ticket) -> None:
-            t.status = "cancelled"
-            t.cancelled_at = self.timestamp
-
-    class Escalated(QAggregate.Event):
-        severity: str
-        nonconformance_id: UUID
-        nonconformance_number: str
-
-        def apply(self, t: Ticket) -> None:
-            t.escalations.append(
-                {"id": str(self.nonconformance_id), "number": self.nonconformance_number}
-            )
-            t.links.append(
-                {
-                    "rel": "escalated_to",
-                    "kind": "nonconformance",
-                    "id": str(self.nonconformance_id),
-                    "number": self.nonconformance_number,
-                }
-            )
-
-    class SlaBreached(QAggregate.Event):
-        phase: str  # response | resolution
-        due_at: datetime
-
-        def apply(self, t: Ticket) -> None:
-            t.sla_breaches.append(self.phase)
+    # -- events (domain/ticket_events.py) ---------------------------------------------
+    Received = events.Received
+    Dispatched = events.Dispatched
+    Accepted = events.Accepted
+    Transferred = events.Transferred
+    NoteAdded = events.NoteAdded
+    Resolved = events.Resolved
+    CallbackRecorded = events.CallbackRecorded
+    Reopened = events.Reopened
+    Closed = events.Closed
+    Cancelled = events.Cancelled
+    Escalated = events.Escalated
+    SlaBreached = events.SlaBreached
 
     # -- state -------------------------------------------------------------------
     def __init__(
@@ -201,6 +84,8 @@ class Ticket(QAggregate):
         self.assignee: str | None = None
         self.dispatched_at: datetime | None = None
         self.accepted_at: datetime | None = None
+        #: The resolution that stands (the latest); a reopen clears it. Resolution time and
+        #: the resolution SLA measure it, here and in the KPIs (projections/kpis_tickets.py).
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
         self.cancelled_at: datetime | None = None
@@ -231,7 +116,7 @@ class Ticket(QAggregate):
         reporter: dict[str, Any],
         sla: dict[str, dict[str, int]],
     ) -> Ticket:
-        require_choice("kind", kind, KINDS)
+        require_choice("kind", kind, TICKET_KINDS)
         require_choice("channel", channel, CHANNELS)
         require_choice("priority", priority, PRIORITIES)
         category = require_text("category", category, 200)
@@ -420,7 +305,8 @@ class Ticket(QAggregate):
 
     # -- deadlines ---------------------------------------------------------------
     def due_breaches(self, now: datetime) -> list[tuple[str, datetime]]:
-        """SLA phases whose due time passed before the step was done and not yet recorded."""
+        """SLA phases whose due time passed before the step was done and not yet recorded:
+        response = the first dispatch, resolution = the resolution that stands."""
         out: list[tuple[str, datetime]] = []
         if self.status == "cancelled":
             return out
@@ -431,16 +317,14 @@ class Ticket(QAggregate):
             ):
                 out.append(("response", self.response_due))
         if "resolution" not in self.sla_breaches:
-            done = self.first_resolved_at
+            # The resolution that stands: a reopen (an unsatisfied callback) says the request
+            # was not resolved, clears `resolved_at`, and the clock runs on until the next one.
+            done = self.resolved_at
             if (done is None and now > self.resolution_due and self.status != "closed") or (
                 done is not None and done > self.resolution_due
             ):
                 out.append(("resolution", self.resolution_due))
         return out
-
-    @property
-    def first_resolved_at(self) -> datetime | None:
-        return self.resolved_at
 
     def record_breach(self, ctx: Ctx, phase: str, due_at: datetime) -> None:
         if phase in self.sla_breaches:

@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from projections.base import EventRecord, Projection
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
 
 #: aggregate class name -> issue kind
 KINDS = {
@@ -94,7 +94,7 @@ class AuditTrailProjection(Projection):
             position bigint NOT NULL,
             PRIMARY KEY (from_id, to_id, rel))""",
         "CREATE INDEX ON {schema}.issue_links (to_id)",
-        """CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)""",
+        PROJECT_REGIONS_DDL,
     ]
     views = ["issues", "audit_events", "issue_links"]
 
@@ -103,10 +103,7 @@ class AuditTrailProjection(Projection):
         data = rec.data()
         kind = KINDS.get(rec.aggregate, rec.aggregate.lower())
         if rec.aggregate == "Project" and rec.type == "Registered":
-            cur.execute(
-                f"INSERT INTO {schema}.project_regions VALUES (%s,%s) ON CONFLICT DO NOTHING",
-                (e.code, e.region),
-            )
+            record_project_region(cur, schema, rec)
         if rec.version == 1:
             project = data.get("project") if kind != "project" else data.get("code")
             number = data.get("number") or data.get("code")

@@ -10,7 +10,32 @@ beside the live one and switches the views in one transaction (see
 
 from __future__ import annotations
 
+from typing import Any
+
+from psycopg import Cursor
+
 from store.records import META_FIELDS, EventRecord, Projection
 from store.schema import READ_SCHEMA
 
-__all__ = ["META_FIELDS", "READ_SCHEMA", "EventRecord", "Projection"]
+__all__ = [
+    "META_FIELDS",
+    "PROJECT_REGIONS_DDL",
+    "READ_SCHEMA",
+    "EventRecord",
+    "Projection",
+    "record_project_region",
+]
+
+#: Each projection keeps its own project → region map in its own schema (so that it
+#: rebuilds alone), filled from `Project.Registered` by `record_project_region`.
+PROJECT_REGIONS_DDL = (
+    "CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)"
+)
+
+
+def record_project_region(cur: Cursor[Any], schema: str, rec: EventRecord) -> None:
+    """Remember a registered project's region in this projection's `project_regions`."""
+    cur.execute(
+        f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (rec.event.code, rec.event.region),
+    )

@@ -10,7 +10,7 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from projections.base import EventRecord, Projection
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
 
 
 def _period(planned_for: str) -> tuple[date, str, str]:
@@ -110,7 +110,7 @@ class InspectionListProjection(Projection):
             published_at timestamptz NOT NULL,
             published_by text NOT NULL,
             PRIMARY KEY (template_id, template_version))""",
-        """CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)""",
+        PROJECT_REGIONS_DDL,
     ]
     views = [
         "inspections",
@@ -126,10 +126,7 @@ class InspectionListProjection(Projection):
 
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         if rec.aggregate == "Project":
-            cur.execute(
-                f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (rec.event.code, rec.event.region),
-            )
+            record_project_region(cur, schema, rec)
         elif rec.aggregate == "ChecklistTemplate":
             self._template(cur, rec, schema)
         else:

@@ -33,10 +33,6 @@ from store.schema import KPI_CELL_TABLES
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
-PROJECT_REGIONS_DDL = (
-    "CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)"
-)
-
 
 class Facts:
     """The fact rows one batch reads and writes: `rows[table][key] -> dict`."""

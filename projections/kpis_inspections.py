@@ -24,16 +24,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from projections.base import EventRecord
-from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
-from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure
+from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from projections.kpis_base import FactProjection, Facts
+from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure, pct
 from store.schema import KPI_CELL_TABLES
 
 ITEMS = "inspection_item_facts"
-
-
-def _pct(num: str, den: str) -> str:
-    return f"round((100.0 * ({num}) / nullif({den}, 0))::numeric, 2)"
 
 
 def _round(expr: str) -> str:
@@ -315,7 +311,7 @@ SPEC = KpiSpec(
                 Measure("cancelled", "count(cancelled_at)", "Of those, cancelled.", count=True),
                 Measure(
                     "done_pct",
-                    _pct(f"count(*) FILTER (WHERE {DONE})", "count(*)"),
+                    pct(f"count(*) FILTER (WHERE {DONE})", "count(*)"),
                     "Done vs planned, %.",
                 ),
                 Measure(
@@ -389,9 +385,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "self_checks_on_time_pct",
-                    _pct(
-                        f"count(*) FILTER (WHERE {ON_TIME})", f"count(*) FILTER (WHERE {DECIDED})"
-                    ),
+                    pct(f"count(*) FILTER (WHERE {ON_TIME})", f"count(*) FILTER (WHERE {DECIDED})"),
                     "Self-checks on time, % of those submitted or past due.",
                 ),
             ),
@@ -417,7 +411,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "item_fail_rate_pct",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE result = 'fail')",
                         "count(*) FILTER (WHERE result IN ('pass', 'fail'))",
                     ),

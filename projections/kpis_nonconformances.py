@@ -19,18 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.base import EventRecord
-from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
-from projections.kpis_query import ExtraView, Family, KpiSpec, Measure
+from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from projections.kpis_base import FactProjection, Facts
+from projections.kpis_query import ExtraView, Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
-
-
-def _pct(num: str, den: str) -> str:
-    return f"round((100.0 * ({num}) / nullif({den}, 0))::numeric, 2)"
-
-
-def _pctl(p: float, col: str) -> str:
-    return f"round((percentile_cont({p}) WITHIN GROUP (ORDER BY {col}))::numeric, 2)"
 
 
 class NonconformanceKpiProjection(FactProjection):
@@ -227,7 +219,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "recurrence_rate_pct",
-                    _pct("count(*) FILTER (WHERE recurrence)", "count(*)"),
+                    pct("count(*) FILTER (WHERE recurrence)", "count(*)"),
                     "Recurrence rate, % of raised.",
                 ),
                 Measure(
@@ -238,7 +230,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "re_notice_rate_pct",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE notices > 1)", "count(*) FILTER (WHERE notices > 0)"
                     ),
                     "Re-notice rate, % of those noticed.",
@@ -263,17 +255,17 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "closed_on_time_pct",
-                    _pct("count(*) FILTER (WHERE closed_on_time)", "count(*)"),
+                    pct("count(*) FILTER (WHERE closed_on_time)", "count(*)"),
                     "Closed on time, % of closed.",
                 ),
                 Measure(
                     "days_to_close_median",
-                    _pctl(0.5, "days_to_close"),
+                    percentile(0.5, "days_to_close"),
                     "Median days from raised to closed.",
                 ),
                 Measure(
                     "days_to_close_p90",
-                    _pctl(0.9, "days_to_close"),
+                    percentile(0.9, "days_to_close"),
                     "90th percentile days to close.",
                 ),
             ),

@@ -37,6 +37,17 @@ TIME_DOC = {
 }
 
 
+def pct(num: str, den: str) -> str:
+    """SQL for `num` as a percentage of `den`, two decimals; NULL when `den` is 0."""
+    return f"round((100.0 * ({num}) / nullif({den}, 0))::numeric, 2)"
+
+
+def percentile(p: float, col: str, scale: float = 1) -> str:
+    """SQL for the `p` percentile of `col` (divided by `scale`), two decimals."""
+    divided = f" / {scale}" if scale != 1 else ""
+    return f"round((percentile_cont({p}) WITHIN GROUP (ORDER BY {col}){divided})::numeric, 2)"
+
+
 @dataclass(frozen=True)
 class Measure:
     name: str
@@ -116,9 +127,6 @@ class KpiSpec:
             n in TIME_SQL or n in ("project", "region") or n in self.dims or n in family.dims
             for n in names
         )
-
-    def dim_docs_all(self) -> dict[str, str]:
-        return dict(self.dim_docs)
 
     @property
     def measures(self) -> list[Measure]:

@@ -1,7 +1,7 @@
 """Survey KPIs (DOMAIN.md §4): one fact row per response and one per improvement action
 (a nonconformance raised by a response), aggregated at query time.
 
-The figures follow `domain.survey_results` (the published results) exactly: a
+The figures follow `domain.surveys.results` (the published results) exactly: a
 respondent's score is the weighted mean of the questions answered, rescaled to 0-100;
 CSI = mean over valid, scored respondents, with a 95% normal interval (null when n < 2);
 top-2-box % and CLI over the respondents who answered the overall question.
@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from domain.survey_results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
-from projections.base import EventRecord
-from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
-from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure
+from domain.surveys.results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
+from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from projections.kpis_base import FactProjection, Facts
+from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure, pct
 from store.schema import KPI_CELL_TABLES
 
 CAMPAIGNS = "survey_campaign_facts"
@@ -40,10 +40,6 @@ PLAN = (
     "loyalty_mapping",
     "period",
 )
-
-
-def _pct(num: str, den: str) -> str:
-    return f"round((100.0 * ({num}) / nullif({den}, 0))::numeric, 2)"
 
 
 class SurveyKpiProjection(FactProjection):
@@ -430,7 +426,7 @@ SPEC = KpiSpec(
                 Measure("csi_ci95_high", _ci("high"), "CSI 95% interval, high."),
                 Measure(
                     "top2_box_pct",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE valid AND top2)",
                         "count(*) FILTER (WHERE valid AND top2 IS NOT NULL AND csi IS NOT NULL)",
                     ),
@@ -438,7 +434,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "cli",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE valid AND favourable)",
                         "count(*) FILTER (WHERE valid AND favourable IS NOT NULL AND csi IS NOT NULL)",
                     ),
@@ -457,7 +453,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "response_rate_pct",
-                    f"CASE WHEN {ONE_CAMPAIGN} THEN {_pct(N, 'max(target_sample)')} END",
+                    f"CASE WHEN {ONE_CAMPAIGN} THEN {pct(N, 'max(target_sample)')} END",
                     "Response rate: scored respondents / the campaign's target sample, % (rows of one campaign).",
                 ),
             ),

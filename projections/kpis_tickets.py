@@ -17,18 +17,10 @@ Definitions (where DOMAIN.md is silent):
 
 from __future__ import annotations
 
-from projections.base import EventRecord
-from projections.kpis_base import PROJECT_REGIONS_DDL, FactProjection, Facts
-from projections.kpis_query import Family, KpiSpec, Measure
+from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from projections.kpis_base import FactProjection, Facts
+from projections.kpis_query import Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
-
-
-def _pct(num: str, den: str) -> str:
-    return f"round((100.0 * ({num}) / nullif({den}, 0))::numeric, 2)"
-
-
-def _pctl(p: float, col: str, scale: float) -> str:
-    return f"round((percentile_cont({p}) WITHIN GROUP (ORDER BY {col}) / {scale})::numeric, 2)"
 
 
 class TicketKpiProjection(FactProjection):
@@ -243,37 +235,37 @@ SPEC = KpiSpec(
                 Measure("resolved", "count(resolved_at)", "Of those, resolved now.", count=True),
                 Measure(
                     "response_median_minutes",
-                    _pctl(0.5, "response_seconds", 60),
+                    percentile(0.5, "response_seconds", 60),
                     "Median response time (received to first dispatch), minutes.",
                 ),
                 Measure(
                     "response_p90_minutes",
-                    _pctl(0.9, "response_seconds", 60),
+                    percentile(0.9, "response_seconds", 60),
                     "90th percentile response time, minutes.",
                 ),
                 Measure(
                     "resolution_median_hours",
-                    _pctl(0.5, "resolution_seconds", 3600),
+                    percentile(0.5, "resolution_seconds", 3600),
                     "Median resolution time (received to resolved), hours.",
                 ),
                 Measure(
                     "resolution_p90_hours",
-                    _pctl(0.9, "resolution_seconds", 3600),
+                    percentile(0.9, "resolution_seconds", 3600),
                     "90th percentile resolution time, hours.",
                 ),
                 Measure(
                     "response_sla_met_pct",
-                    _pct("count(*) FILTER (WHERE response_met)", "count(response_met)"),
+                    pct("count(*) FILTER (WHERE response_met)", "count(response_met)"),
                     "Response SLA met, % of decided tickets.",
                 ),
                 Measure(
                     "resolution_sla_met_pct",
-                    _pct("count(*) FILTER (WHERE resolution_met)", "count(resolution_met)"),
+                    pct("count(*) FILTER (WHERE resolution_met)", "count(resolution_met)"),
                     "Resolution SLA met, % of decided tickets.",
                 ),
                 Measure(
                     "sla_met_pct",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE response_met AND resolution_met)",
                         "count(*) FILTER (WHERE (response_met AND resolution_met) IS NOT NULL)",
                     ),
@@ -287,7 +279,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "callback_rate_pct",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE resolved_at IS NOT NULL AND callbacks_reached > 0)",
                         "count(resolved_at)",
                     ),
@@ -295,7 +287,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "satisfaction_pct",
-                    _pct("sum(callbacks_satisfied)", "sum(callbacks_reached)"),
+                    pct("sum(callbacks_satisfied)", "sum(callbacks_reached)"),
                     "Callback satisfaction (满意率): satisfied ÷ reached callbacks, %.",
                 ),
                 Measure(
@@ -311,7 +303,7 @@ SPEC = KpiSpec(
                 ),
                 Measure(
                     "reopen_rate_pct",
-                    _pct(
+                    pct(
                         "count(*) FILTER (WHERE reopen_count > 0)",
                         "count(*) FILTER (WHERE resolved_at IS NOT NULL OR reopen_count > 0)",
                     ),

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import Cursor
 
-from projections.base import EventRecord, Projection
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
 
 _PENDING = ("noticed", "analysed", "planned", "plan_approved")
 
@@ -51,7 +51,7 @@ class NonconformanceListProjection(Projection):
         "CREATE INDEX ON {schema}.nonconformances (project, status)",
         "CREATE INDEX ON {schema}.nonconformances (raised_at)",
         "CREATE INDEX ON {schema}.nonconformances (due_date) WHERE NOT overdue",
-        """CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)""",
+        PROJECT_REGIONS_DDL,
     ]
     views = ["nonconformances"]
 
@@ -63,10 +63,7 @@ class NonconformanceListProjection(Projection):
         t = f"{schema}.nonconformances"
         if rec.aggregate == "Project":
             if rec.type == "Registered":
-                cur.execute(
-                    f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    (e.code, e.region),
-                )
+                record_project_region(cur, schema, rec)
             return
         if rec.type == "Raised":
             src = e.source or {}

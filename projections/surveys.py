@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg import Cursor
 
-from projections.base import EventRecord, Projection
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
 
 _RESPONSE_COLUMNS = (
     "id",
@@ -88,7 +88,7 @@ class SurveyListProjection(Projection):
             invalidation_reason text,
             version int NOT NULL)""",
         "CREATE INDEX ON {schema}.survey_responses (survey_id, recorded_at)",
-        """CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)""",
+        PROJECT_REGIONS_DDL,
     ]
     views = ["surveys", "survey_responses"]
 
@@ -140,10 +140,7 @@ class SurveyListProjection(Projection):
         e = rec.event
         if rec.aggregate == "Project":
             if rec.type == "Registered":
-                cur.execute(
-                    f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    (e.code, e.region),
-                )
+                record_project_region(cur, schema, rec)
                 self._regions[e.code] = e.region
             return
         if rec.aggregate == "SurveyResponse":

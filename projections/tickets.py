@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg import Cursor
 
-from projections.base import EventRecord, Projection
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
 
 
 class TicketListProjection(Projection):
@@ -47,7 +47,7 @@ class TicketListProjection(Projection):
             updated_at timestamptz NOT NULL)""",
         "CREATE INDEX ON {schema}.tickets (project, status)",
         "CREATE INDEX ON {schema}.tickets (received_at)",
-        """CREATE TABLE {schema}.project_regions (project text PRIMARY KEY, region text NOT NULL)""",
+        PROJECT_REGIONS_DDL,
     ]
     views = ["tickets"]
 
@@ -59,10 +59,7 @@ class TicketListProjection(Projection):
         t = f"{schema}.tickets"
         if rec.aggregate == "Project":
             if rec.type == "Registered":
-                cur.execute(
-                    f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    (e.code, e.region),
-                )
+                record_project_region(cur, schema, rec)
             return
         if rec.type == "Received":
             cur.execute(

@@ -13,22 +13,14 @@ from pydantic import BeforeValidator, Field
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import list_rows
 from api.responses import answer
-from api.schemas import Body, Code, CommandAnswer, Empty, ShortText, Text
+from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from api.views import aggregate_view
+from domain.vocabulary import INSPECTION_KINDS, ITEM_RESULTS
 
 router = APIRouter(prefix="/inspections", tags=["inspections"])
 
-Kind = Literal[
-    "self_check",
-    "cross_check",
-    "regional_monthly",
-    "company_quarterly",
-    "night_check",
-    "mystery_visit",
-    "internal_audit",
-    "third_party_audit",
-]
-Result = Literal["pass", "fail", "na"]
+Kind = Literal[INSPECTION_KINDS]
+Result = Literal[ITEM_RESULTS]
 Points = Annotated[float, Field(ge=0, le=1000)]
 EvidenceRef = Annotated[str, Field(min_length=1, max_length=500)]
 Month = Annotated[
@@ -80,10 +72,6 @@ class Adjustment(Body):
 class AppealDecision(Body):
     accepted: bool
     adjustments: Annotated[list[Adjustment], Field(max_length=500)] | None = None
-    reason: Text
-
-
-class Reason(Body):
     reason: Text
 
 

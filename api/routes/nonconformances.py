@@ -12,26 +12,23 @@ from pydantic import AfterValidator, Field
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import jsonable, list_rows
 from api.responses import answer
-from api.schemas import Body, Code, CommandAnswer, ShortText, Text
+from api.schemas import Body, Code, CommandAnswer, Reason, ShortText, Text
 from api.views import aggregate_view
+from domain.vocabulary import (
+    DEPARTMENTS,
+    DISPOSITIONS,
+    NONCONFORMANCE_SOURCES,
+    NONCONFORMANCE_STATUSES,
+    SEVERITIES,
+)
 
 router = APIRouter(prefix="/nonconformances", tags=["nonconformances"])
 
-SourceType = Literal["inspection", "audit", "ticket", "survey", "self_report"]
-Severity = Literal["minor", "major", "critical"]
-Department = Literal[
-    "customer_service",
-    "engineering",
-    "security",
-    "cleaning",
-    "landscaping",
-    "administration",
-    "quality",
-]
-Disposition = Literal["rework", "repair", "concession", "return", "scrap"]
-Status = Literal[
-    "raised", "noticed", "analysed", "planned", "plan_approved", "rectified", "closed", "cancelled"
-]
+SourceType = Literal[NONCONFORMANCE_SOURCES]
+Severity = Literal[SEVERITIES]
+Department = Literal[DEPARTMENTS]
+Disposition = Literal[DISPOSITIONS]
+Status = Literal[NONCONFORMANCE_STATUSES]
 
 
 def _due(value: str) -> date | datetime:
@@ -111,10 +108,6 @@ class DispositionBody(Body):
     disposition: Disposition
     notes: Text | None = None
     reason: Text | None = None
-
-
-class Reason(Body):
-    reason: Text
 
 
 @router.post("", status_code=201, response_model=CommandAnswer)

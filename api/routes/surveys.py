@@ -17,17 +17,18 @@ from api import errors
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import decode_cursor, encode_cursor, jsonable, list_rows
 from api.responses import answer
-from api.schemas import Body, Code, CommandAnswer, Empty, ShortText, Text
+from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from api.views import aggregate_view, plain
 from application.security import can
 from domain.errors import InvalidValue
-from domain.survey_csv import CsvRejected
+from domain.surveys.csv import CsvRejected
+from domain.vocabulary import LOYALTY_LEVELS, SURVEY_METHODS, SURVEY_PARTIES
 
 router = APIRouter(prefix="/surveys", tags=["surveys"])
 
-Party = Literal["first_party", "third_party"]
-Method = Literal["web", "face_to_face", "email", "phone"]
-Level = Literal["loyal", "favourable", "vulnerable", "at_risk", "not_assessable"]
+Party = Literal[SURVEY_PARTIES]
+Method = Literal[SURVEY_METHODS]
+Level = Literal[LOYALTY_LEVELS]
 Answer = Annotated[int, Field(ge=1, le=5)]
 
 
@@ -98,10 +99,6 @@ class ResponseIn(Body):
     answers: Annotated[dict[str, Answer | None], Field(max_length=200)]
     comment: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
     complaint: bool = False
-
-
-class Reason(Body):
-    reason: Text
 
 
 def _plan_fields(body: Plan | Revision) -> dict[str, Any]:

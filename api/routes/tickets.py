@@ -10,24 +10,17 @@ from pydantic import Field
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import list_rows
 from api.responses import answer
-from api.schemas import Body, Code, CommandAnswer, Empty, ShortText, Text
+from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from api.views import ticket_view
+from domain.vocabulary import CHANNELS, DEPARTMENTS, PRIORITIES, SEVERITIES, TICKET_KINDS
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
-Kind = Literal["complaint", "repair", "inquiry", "suggestion", "praise"]
-Channel = Literal["phone", "walk_in", "letter", "app", "email", "web", "staff_relay"]
-Priority = Literal["urgent", "high", "normal", "low"]
-Department = Literal[
-    "customer_service",
-    "engineering",
-    "security",
-    "cleaning",
-    "landscaping",
-    "administration",
-    "quality",
-]
-Severity = Literal["minor", "major", "critical"]
+Kind = Literal[TICKET_KINDS]
+Channel = Literal[CHANNELS]
+Priority = Literal[PRIORITIES]
+Department = Literal[DEPARTMENTS]
+Severity = Literal[SEVERITIES]
 
 
 class Reporter(Body):
@@ -70,10 +63,6 @@ class Callback(Body):
     satisfied: bool | None = None
     rating: Annotated[int, Field(ge=1, le=5)] | None = None
     comment: Text | None = None
-
-
-class Reason(Body):
-    reason: Text
 
 
 class Close(Body):

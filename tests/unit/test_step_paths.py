@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timezone
+from typing import Any
 
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api import errors
 from api.app import ROUTERS
 from api.steps import step_paths
+from domain.base import Actor, Ctx
+from domain.errors import IllegalStep, RuleViolation
 from domain.inspections import Inspection
 from domain.nonconformances import Nonconformance
+from domain.policies import DEFAULT_SLA
 from domain.surveys import SurveyCampaign, SurveyResponse
 from domain.templates import ChecklistTemplate
 from domain.tickets import Ticket
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
 
 PREFIXES = {
     Ticket: ["/tickets/{ref}/"],
@@ -52,3 +63,64 @@ def test_underscores_become_hyphens_and_renamed_steps_use_their_route() -> None:
         "notes",
         "appeal-decision",
     ]
+
+
+def _answer_409(exc: Exception) -> dict[str, Any]:
+    app = FastAPI()
+    errors.install(app)
+
+    @app.post("/step")
+    def step() -> None:
+        raise exc
+
+    r = TestClient(app).post("/step")
+    assert r.status_code == 409
+    return r.json()
+
+
+def _steps_in(detail: str) -> list[str]:
+    return detail.rsplit("allowed steps: ", 1)[1].rstrip(")").split(", ")
+
+
+def test_a_refused_step_names_steps_in_the_detail_as_allowed_steps_does() -> None:
+    body = _answer_409(
+        IllegalStep("nonconformance", "noticed", "plan_decision", ("root_cause", "note"))
+    )
+    assert body["step"] == "plan-decision"
+    assert body["allowed_steps"] == ["root-cause", "notes"]
+    assert _steps_in(body["detail"]) == body["allowed_steps"]
+    assert body["detail"].startswith("cannot plan-decision a nonconformance in state 'noticed'")
+
+
+def test_a_broken_rule_names_steps_in_the_detail_as_allowed_steps_does() -> None:
+    body = _answer_409(
+        RuleViolation(
+            "ticket", "resolved", "close", "closing needs a callback", ["callback", "note"]
+        )
+    )
+    assert body["allowed_steps"] == ["callback", "notes"]
+    assert _steps_in(body["detail"]) == ["callback", "notes"]
+    assert "note," not in body["detail"] and "'resolved'" in body["detail"]
+
+
+def test_a_real_ticket_refusal_says_notes_in_both_places() -> None:
+    t = Ticket.receive(
+        Ctx(Actor("li.na", "Li Na", "front_desk"), T0, "c"),
+        number="TK-2026-000009",
+        project="P1",
+        kind="repair",
+        channel="phone",
+        priority="normal",
+        category="水电",
+        description="漏水",
+        reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
+        sla=DEFAULT_SLA,
+    )
+    try:
+        t.accept(Ctx(Actor("wang", "Wang", "staff"), T0, "c"))
+    except IllegalStep as refused:
+        body = _answer_409(refused)
+    else:
+        raise AssertionError("accepting a received ticket must be refused")
+    assert "notes" in body["allowed_steps"]
+    assert _steps_in(body["detail"]) == body["allowed_steps"]

@@ -20,8 +20,8 @@ BASES = {"Event", "Created"}
 
 def event_classes() -> list[tuple[type[QAggregate], type[QAggregate.Event]]]:
     found = []
-    for info in pkgutil.iter_modules(domain.__path__):
-        module = importlib.import_module(f"domain.{info.name}")
+    for info in pkgutil.walk_packages(domain.__path__, "domain."):
+        module = importlib.import_module(info.name)
         for agg in vars(module).values():
             if not (inspect.isclass(agg) and issubclass(agg, QAggregate) and agg is not QAggregate):
                 continue

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.survey_csv import CsvRejected, parse_responses_csv
+from domain.surveys.csv import CsvRejected, parse_responses_csv
 
 
 def campaign() -> Any:

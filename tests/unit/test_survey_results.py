@@ -1,4 +1,4 @@
-"""domain.survey_results against figures worked out by hand (each expectation shows its
+"""domain.surveys.results against figures worked out by hand (each expectation shows its
 arithmetic): weights, null answers, invalidated responses, a single response, the 95%
 interval, top-2-box, the loyalty mapping and CLI, the gap to target and the comparison
 with the previous campaign of the same scope."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from domain.survey_results import compute_results, interval, parameters, rescale, weighted_mean
 from domain.surveys import DEFAULT_LOYALTY_MAPPING, SCALE_LABELS
+from domain.surveys.results import compute_results, interval, parameters, rescale, weighted_mean
 
 QUESTIONS = [
     {"code": "Q1", "text": "服务质量", "dimension": "service", "weight": 2.0, "overall": False},

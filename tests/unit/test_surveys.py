@@ -11,7 +11,6 @@ import pytest
 
 from domain.base import Actor, Ctx
 from domain.errors import IllegalStep, InvalidValue, RuleViolation
-from domain.survey_csv import CsvRejected, parse_responses_csv
 from domain.surveys import (
     REDACTED,
     SurveyCampaign,
@@ -22,6 +21,7 @@ from domain.surveys import (
     redact,
     response_id,
 )
+from domain.surveys.csv import CsvRejected, parse_responses_csv
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
 QM1 = Actor("qm-1", "Zhou Min", "quality_manager")

@@ -210,3 +210,36 @@ def test_any_command_sequence_keeps_the_ticket_valid(steps: list[str]) -> None:
     for e in events:
         copy = e.mutate(copy)
     assert copy is not None and vars(copy) == vars(t) | {"_pending_events": copy._pending_events}
+
+
+def test_the_resolution_sla_measures_the_resolution_that_stands_not_the_first() -> None:
+    # Normal priority: resolution due 72 h after receipt. Resolved after one hour ...
+    t = resolved_ticket()
+    due = t.resolution_due
+    first = t.resolved_at
+    assert first == T0 + timedelta(minutes=60) and first < due
+    assert t.due_breaches(due + timedelta(minutes=1)) == []
+    # ... but the resident is not satisfied: the ticket reopens and is no longer resolved.
+    t.callback(ctx(DESK, 120), True, False, 2, "还在漏")
+    assert t.status == "reopened" and t.resolved_at is None
+    # Still within the SLA: nothing to record.
+    assert t.due_breaches(due - timedelta(minutes=1)) == []
+    # Past the due time and not resolved again: the resolution SLA is breached, although
+    # the first resolution was on time.
+    assert t.due_breaches(due + timedelta(minutes=1)) == [("resolution", due)]
+    # Resolved again after the due time: that resolution is the one measured, and it is late.
+    t.dispatch(ctx(SUP, 73 * 60), "engineering", "wang.wei")
+    t.accept(ctx(STAFF, 73 * 60 + 5))
+    t.resolve(ctx(STAFF, 74 * 60), "pipe replaced")
+    assert t.resolved_at == T0 + timedelta(hours=74)
+    assert t.due_breaches(due + timedelta(hours=3)) == [("resolution", due)]
+
+
+def test_a_reopened_ticket_resolved_again_in_time_meets_the_resolution_sla() -> None:
+    t = resolved_ticket()
+    t.reopen(ctx(SUP, 90), "resident called: still leaking")
+    t.dispatch(ctx(SUP, 95), "engineering", "wang.wei")
+    t.accept(ctx(STAFF, 100))
+    t.resolve(ctx(STAFF, 600), "pipe replaced")
+    assert t.resolved_at == T0 + timedelta(minutes=600)
+    assert t.due_breaches(t.resolution_due + timedelta(days=1)) == []

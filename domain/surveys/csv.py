@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import DomainError, InvalidValue
-from domain.surveys import SurveyCampaign
+from domain.surveys.campaign import SurveyCampaign
 
 REQUIRED = ("respondent_ref", "project", "segment", "method")
 OPTIONAL = ("comment", "complaint")
