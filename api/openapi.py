@@ -129,6 +129,19 @@ def _bare_ref(media: dict[str, Any]) -> None:
         media["schema"] = {"$ref": schema["$ref"]}
 
 
+def _optional_body(body: dict[str, Any] | None) -> None:
+    """An optional body (`body: Empty | None = None`) is documented as the model, not
+    required, rather than `anyOf [model, null]`: a client then sends nothing or the model
+    (openapi-python-client 0.29 would send its `UNSET` marker for the union)."""
+    if not body or body.get("required"):
+        return
+    for media in body.get("content", {}).values():
+        options = media.get("schema", {}).get("anyOf", [])
+        refs = [o for o in options if "$ref" in o]
+        if len(options) == 2 and len(refs) == 1 and {"type": "null"} in options:
+            media["schema"] = refs[0]
+
+
 def install(app: FastAPI) -> None:
     """Serve the document with the `Problem` schema and the bearer scheme filled in."""
     build = app.openapi
@@ -146,6 +159,7 @@ def install(app: FastAPI) -> None:
         doc["security"] = [{name: []} for name in BEARER]
         for operations in doc.get("paths", {}).values():
             for operation in operations.values():
+                _optional_body(operation.get("requestBody"))
                 for response in operation.get("responses", {}).values():
                     for media in response.get("content", {}).values():
                         _bare_ref(media)

@@ -93,6 +93,12 @@ class TicketReporter(Open):
     phone: str
 
 
+class TicketNote(Open):
+    text: str
+    at: datetime
+    by: str | None
+
+
 class TicketView(IssueView):
     number: str
     project: str
@@ -116,7 +122,7 @@ class TicketView(IssueView):
     resolution: str | None
     closed_by_override: bool
     callbacks: list[dict[str, Any]]
-    notes: list[dict[str, Any]]
+    notes: list[TicketNote]
     reopen_count: int
     transfers: int
     escalations: list[IssueRef]
