@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.auth import Authenticator
 from api.deps import document_headers
 from api.middleware import RequestGuard
@@ -54,7 +54,9 @@ def create_app(container: Any) -> FastAPI:
         version="0.1.0",
         description="Event-sourced quality management: tickets, inspections, nonconformances, surveys.",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.container = container
     app.state.authenticator = token_authenticator(container)
     # Its cache answers only while the listener hears revocations (store/principal_cache.py).

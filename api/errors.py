@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.steps import step_paths
@@ -41,30 +42,44 @@ TITLES = {
 }
 
 
-#: RFC 9457 problem details, as every error is documented in the OpenAPI document.
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-    "additionalProperties": True,
-}
+class ProblemError(BaseModel):
+    """One invalid input: the field's `path` (or a CSV file's `row` and `column`) and why."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str | None = None
+    row: int | None = None
+    column: str | None = None
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every error answer, `application/problem+json`.
+    The optional members appear with the errors that carry them."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="`about:blank`")
+    title: str = Field(description="the status code's title")
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = Field(
+        None, description="422: each invalid input (field path, or CSV row and column)"
+    )
+    error_count: int | None = Field(None, description="422 on a CSV import: all its errors")
+    state: str | None = Field(None, description="409: the issue's current state")
+    step: str | None = Field(None, description="409: the step that was refused")
+    allowed_steps: list[str] | None = Field(
+        None, description="409: the steps allowed in the current state"
+    )
+    current_version: int | None = Field(None, description="412: the issue's current version")
+
+
+#: Where the OpenAPI document holds `Problem` (api/openapi.py puts it there).
+PROBLEM_REF = "#/components/schemas/Problem"
 #: The error answers any endpoint may give (see API.md "Conventions"), for `include_router`.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
         "description": TITLES[status],
-        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
     }
     for status in (401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503, 504)
 }

@@ -23,6 +23,15 @@ from api import views
 from api.audit_pack import MAX_EVENTS, build_pack, file_bytes
 from api.deps import Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import decode_cursor, encode_cursor, jsonable, scope_clause
+from api.read_models import (
+    AuditEventPage,
+    AuditPack,
+    IntegrityReport,
+    IssueHistory,
+    IssueState,
+    IssueTrace,
+    ok,
+)
 from api.summaries import summarize
 from api.views import masked_reporter, plain
 from application.errors import NotFound
@@ -167,7 +176,7 @@ TRAIL_COLUMNS = [
 ]
 
 
-@router.get("/events")
+@router.get("/events", responses=ok(AuditEventPage))
 def trail(
     request: Request,
     call: QueryCall,
@@ -271,7 +280,7 @@ def trail(
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/integrity")
+@router.get("/integrity", responses=ok(IntegrityReport))
 def integrity(call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
     """Re-hash every stored event, walk the per-issue chains and the ledger; name the first broken link."""
     _require(call, "audit.verify")
@@ -290,7 +299,7 @@ def _pack_response(pack: dict[str, Any], filename: str) -> Response:
     )
 
 
-@router.get("/pack")
+@router.get("/pack", responses=ok(AuditPack))
 def period_pack(
     call: QueryCall,
     c: Container,
@@ -330,7 +339,7 @@ def period_pack(
 
 
 # -- one issue ----------------------------------------------------------------------------
-@router.get("/{ref}")
+@router.get("/{ref}", responses=ok(IssueHistory))
 def history(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     """The issue's whole history, oldest first, each event with a one-line summary."""
     issue = resolve_issue(c, call, ref)
@@ -372,7 +381,7 @@ def live_view(kind: str, agg: Any, principal: Any, app: Any) -> dict[str, Any]:
     return dict(fn(*args))
 
 
-@router.get("/{ref}/as-of")
+@router.get("/{ref}/as-of", responses=ok(IssueState))
 def as_of(
     ref: str,
     call: QueryCall,
@@ -492,7 +501,7 @@ def _brief(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/{ref}/trace")
+@router.get("/{ref}/trace", responses=ok(IssueTrace))
 def trace(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     """Every issue linked to this one, in both directions and transitively, with the kinds of its links."""
     root = resolve_issue(c, call, ref)
@@ -524,7 +533,7 @@ def trace(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     }
 
 
-@router.get("/{ref}/pack")
+@router.get("/{ref}/pack", responses=ok(AuditPack))
 def issue_pack(
     ref: str, call: QueryCall, c: Container, app: QualtraceApp, pos: ReadPosition
 ) -> Any:

@@ -7,18 +7,19 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import Container
+from api.read_models import Health, Readiness, ok
 from store.tracking import positions
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=ok(Health))
 def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=ok(Readiness))
 def readyz(c: Container, response: Response) -> Any:
     """The database is reachable; each projection's lag behind the event store."""
     try:

@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import list_rows
+from api.read_models import InspectionPage, InspectionView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from api.views import aggregate_view
@@ -170,7 +171,7 @@ def cancel(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, respons
     return answer(response, app.cancel_inspection(call, ref, body.reason))
 
 
-@router.get("")
+@router.get("", responses=ok(InspectionPage))
 def list_inspections(
     call: QueryCall,
     c: Container,
@@ -198,7 +199,7 @@ def list_inspections(
     )
 
 
-@router.get("/{ref}")
+@router.get("/{ref}", responses=ok(InspectionView))
 def get_inspection(
     ref: str,
     call: QueryCall,

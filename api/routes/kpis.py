@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
 
 from api.deps import Container, QueryCall, ReadPosition
+from api.read_models import KpiAnswer, ok
 from application.security import can
 from domain.errors import InvalidValue
 from projections import registry
@@ -303,6 +304,7 @@ def _endpoint(kind: str, summary: str) -> Any:
         summary=summary,
         description=f"{summary} group_by: {', '.join(spec.group_dims)}.",
         openapi_extra={"parameters": filters},
+        responses=ok(KpiAnswer),
     )
     return get_kpis
 

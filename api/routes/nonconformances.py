@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import jsonable, list_rows
+from api.read_models import NonconformancePage, NonconformanceView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Reason, ShortText, Text
 from api.views import aggregate_view
@@ -76,7 +77,7 @@ class RootCause(Body):
     analysis: Text
 
 
-class Plan(Body):
+class NonconformancePlan(Body):
     corrective_actions: Annotated[list[Action], Field(min_length=1, max_length=50)]
     preventive_actions: Annotated[list[Action], Field(max_length=50)]
 
@@ -140,7 +141,9 @@ def root_cause(
 
 
 @router.post("/{ref}/plan", response_model=CommandAnswer)
-def plan(ref: str, body: Plan, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def plan(
+    ref: str, body: NonconformancePlan, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
     """Submit the corrective and preventive actions."""
     return answer(
         response,
@@ -216,7 +219,7 @@ def cancel(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, respons
     return answer(response, app.cancel_nonconformance(call, ref, body.reason))
 
 
-@router.get("")
+@router.get("", responses=ok(NonconformancePage))
 def list_nonconformances(
     call: QueryCall,
     c: Container,
@@ -244,7 +247,7 @@ def list_nonconformances(
     )
 
 
-@router.get("/{ref}")
+@router.get("/{ref}", responses=ok(NonconformanceView))
 def get_nonconformance(
     ref: str,
     call: QueryCall,

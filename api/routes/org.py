@@ -9,6 +9,7 @@ from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import jsonable, scope_clause
+from api.read_models import ProjectPage, RegionPage, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, ShortText
 
@@ -45,7 +46,7 @@ def register_project(
     )
 
 
-@router.get("/regions")
+@router.get("/regions", responses=ok(RegionPage))
 def list_regions(call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     """Regions."""
     projects, region = call.principal.scope_filter()
@@ -64,7 +65,7 @@ def list_regions(call: QueryCall, c: Container, pos: ReadPosition) -> Any:
         return {"items": [jsonable(r) for r in cur.fetchall()], "next_cursor": None}
 
 
-@router.get("/projects")
+@router.get("/projects", responses=ok(ProjectPage))
 def list_projects(
     call: QueryCall, c: Container, pos: ReadPosition, region: str | None = None
 ) -> Any:

@@ -16,6 +16,14 @@ from pydantic import Field
 from api import errors
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import decode_cursor, encode_cursor, jsonable, list_rows
+from api.read_models import (
+    SurveyPage,
+    SurveyResponsePage,
+    SurveyResponseView,
+    SurveyResults,
+    SurveyView,
+    ok,
+)
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from api.views import aggregate_view, plain
@@ -56,7 +64,7 @@ class LoyaltyMapping(Body):
     a5: Level = Field(alias="5")
 
 
-class Plan(Body):
+class SurveyPlan(Body):
     title: ShortText
     objectives: Text
     party: Party
@@ -101,7 +109,7 @@ class ResponseIn(Body):
     complaint: bool = False
 
 
-def _plan_fields(body: Plan | Revision) -> dict[str, Any]:
+def _plan_fields(body: SurveyPlan | Revision) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=isinstance(body, Revision))
     if "period" in fields and fields["period"] is not None:
         fields["period"] = {k: v.isoformat() for k, v in fields["period"].items()}
@@ -111,7 +119,7 @@ def _plan_fields(body: Plan | Revision) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, response_model=CommandAnswer)
-def draft(body: Plan, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
+def draft(body: SurveyPlan, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Draft a campaign: plan, questionnaire (one overall question), scope and targets."""
     return answer(response, app.draft_survey(call, **_plan_fields(body)))
 
@@ -176,7 +184,11 @@ def record_response(
     "/{ref}/responses/import",
     response_model=CommandAnswer,
     openapi_extra={
-        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+        "requestBody": {
+            "required": True,
+            "description": "The agency's CSV file, UTF-8 (a BOM is allowed), header row first.",
+            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        }
     },
 )
 async def import_responses(
@@ -215,7 +227,7 @@ def invalidate(
     return answer(response, app.invalidate_survey_response(call, ref, rid, body.reason))
 
 
-@router.get("")
+@router.get("", responses=ok(SurveyPage))
 def list_surveys(
     call: QueryCall,
     c: Container,
@@ -260,7 +272,7 @@ def list_surveys(
     return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor}
 
 
-@router.get("/{ref}")
+@router.get("/{ref}", responses=ok(SurveyView))
 def get_survey(
     ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
 ) -> Any:
@@ -272,7 +284,7 @@ def get_survey(
     return out
 
 
-@router.get("/{ref}/results")
+@router.get("/{ref}/results", responses=ok(SurveyResults))
 def get_results(
     ref: str,
     call: QueryCall,
@@ -346,7 +358,7 @@ def _results_csv(out: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-@router.get("/{ref}/responses")
+@router.get("/{ref}/responses", responses=ok(SurveyResponsePage))
 def list_responses(
     ref: str,
     call: QueryCall,
@@ -374,7 +386,7 @@ def list_responses(
     )
 
 
-@router.get("/{ref}/responses/{rid}")
+@router.get("/{ref}/responses/{rid}", responses=ok(SurveyResponseView))
 def get_response(ref: str, rid: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
     """One response with its answers, status and the improvement action it raised."""
     return aggregate_view(app.get_survey_response(call, ref, rid))

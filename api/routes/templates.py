@@ -10,6 +10,7 @@ from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import decode_cursor, encode_cursor, jsonable
+from api.read_models import TemplatePage, TemplateView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, ShortText
 from api.views import aggregate_view
@@ -76,7 +77,7 @@ def publish(
     return answer(response, app.publish_template(call, ref))
 
 
-@router.get("")
+@router.get("", responses=ok(TemplatePage))
 def list_templates(
     call: QueryCall,
     c: Container,
@@ -111,7 +112,7 @@ def list_templates(
     return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor}
 
 
-@router.get("/{ref}")
+@router.get("/{ref}", responses=ok(TemplateView))
 def get_template(
     ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
 ) -> Any:

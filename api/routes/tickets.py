@@ -9,6 +9,7 @@ from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import list_rows
+from api.read_models import TicketPage, TicketView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from api.views import ticket_view
@@ -159,7 +160,7 @@ def escalate(
     return answer(response, app.escalate_ticket(call, ref, body.reason, body.severity))
 
 
-@router.get("")
+@router.get("", responses=ok(TicketPage))
 def list_tickets(
     call: QueryCall,
     c: Container,
@@ -183,7 +184,7 @@ def list_tickets(
     return list_rows(c, call, "ticket.read", "tickets", filters, "received_at", limit, cursor)
 
 
-@router.get("/{ref}")
+@router.get("/{ref}", responses=ok(TicketView))
 def get_ticket(
     ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
 ) -> Any:
