@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     max_import_bytes: int = 64 * 1_048_576
     import_timeout_seconds: float = 300.0
     log_level: str = "INFO"
-    # -- security (README "Security") ------------------------------------------------
+    # -- security (docs/security.md) -----------------------------------------------
     #: OIDC JWTs are accepted when an issuer and a JWKS (URL or file) are configured.
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
