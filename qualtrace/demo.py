@@ -18,6 +18,7 @@ import multiprocessing
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -28,6 +29,11 @@ from domain.errors import DomainError
 from qualtrace.settings import Settings
 
 YEAR_START = datetime(2025, 1, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+
+#: `progress(phase, done, total)`: told as the demo goes (the CLI draws bars from it).
+#: Phases: "organisation" (regions, projects, checklist), "tickets" (the year of tickets,
+#: with the monthly inspections between them), "survey responses".
+Progress = Callable[[str, int, int], None]
 
 REGIONS = [("EC", "华东区域"), ("SC", "华南区域"), ("NC", "华北区域"), ("SW", "西南区域")]
 ESTATES = [
@@ -484,6 +490,21 @@ def _projects(n: int) -> list[tuple[str, str, str, int]]:
     return out
 
 
+#: In a worker process: the tickets recorded by all workers, shared with the parent,
+#: which reads it to show progress (set by `_init_worker`).
+_tickets_done: Any = None
+
+
+def _init_worker(counter: Any) -> None:
+    global _tickets_done
+    _tickets_done = counter
+
+
+def _count_ticket() -> None:
+    with _tickets_done.get_lock():
+        _tickets_done.value += 1
+
+
 def _worker(args: tuple[str | None, list[str], str, int, int, int]) -> Stats:
     url, projects, template, tickets, months, seed = args
     from qualtrace.bootstrap import bootstrap
@@ -493,7 +514,16 @@ def _worker(args: tuple[str | None, list[str], str, int, int, int]) -> Stats:
         Settings(database_url=url, pool_size=2, run_projections=False), clock=clock, setup=False
     )
     try:
-        return run_projects(c.app, clock, projects, template, tickets, months, random.Random(seed))
+        return run_projects(
+            c.app,
+            clock,
+            projects,
+            template,
+            tickets,
+            months,
+            random.Random(seed),
+            on_ticket=_count_ticket if _tickets_done is not None else None,
+        )
     finally:
         c.close()
 
@@ -506,6 +536,7 @@ def run_projects(
     tickets: int,
     months: int,
     rng: random.Random,
+    on_ticket: Callable[[], None] | None = None,
 ) -> Stats:
     """Tickets spread over the months, and a monthly inspection of each project, in time order."""
     r = Runner(app, clock, rng)
@@ -517,6 +548,8 @@ def run_projects(
         start = YEAR_START + timedelta(days=day)
         for _ in range(per_day[day]):
             r.ticket(rng.choice(projects), start + timedelta(minutes=rng.randint(0, 600)))
+            if on_ticket is not None:
+                on_ticket()
         if start.day == 10:
             for p in projects:
                 r.inspection(p, template, start + timedelta(hours=1))
@@ -530,6 +563,7 @@ def survey(
     quarter: int,
     responses: int,
     rng: random.Random,
+    on_response: Callable[[], None] | None = None,
 ) -> Stats:
     r = Runner(app, clock, rng)
     first = YEAR_START + timedelta(days=91 * quarter + 60)
@@ -578,6 +612,8 @@ def survey(
             comment="希望改进维修响应速度" if low else None,
         )
         r.count("survey_responses")
+        if on_response is not None:
+            on_response()
         if answer is not None and answer.extra.get("nonconformance"):
             r.count("nonconformances")  # a low answer raises an improvement action
     r.do(QM1, first + timedelta(days=21), "close_survey", ref)
@@ -594,8 +630,11 @@ def fill(
     survey_responses: int = 200,
     workers: int = 1,
     seed: int = 2025,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Record the demo organisation into the store at `url` (None: the settings' database)."""
+    """Record the demo organisation into the store at `url` (None: the settings' database);
+    `progress` is told how far each phase is (see `Progress`)."""
+    report: Progress = progress or (lambda phase, done, total: None)
     from qualtrace.bootstrap import bootstrap
 
     started = time.monotonic()
@@ -613,10 +652,12 @@ def fill(
     try:
         setup = Runner(c.app, clock, rng)
         head_before = c.app.recorder.max_notification_id() or 0
+        org_total = len(REGIONS) + projects + 2
         for code, name in REGIONS:
             setup.do(ADMIN, YEAR_START - timedelta(days=30), "register_region", code, name)
+        report("organisation", len(REGIONS), org_total)
         plist = _projects(projects)
-        for code, name, region, households in plist:
+        for i, (code, name, region, households) in enumerate(plist, start=1):
             setup.do(
                 ADMIN,
                 YEAR_START - timedelta(days=29),
@@ -626,10 +667,12 @@ def fill(
                 region,
                 households,
             )
+            report("organisation", len(REGIONS) + i, org_total)
         tpl = setup.do(
             QM1, YEAR_START - timedelta(days=20), "draft_template", "物业服务月度检查表", SECTIONS
         )
         setup.do(QM1, YEAR_START - timedelta(days=19), "publish_template", tpl.number)
+        report("organisation", org_total, org_total)
         total.add(setup.stats)
         codes = [p[0] for p in plist]
         workers = max(1, min(workers, len(codes)))
@@ -644,7 +687,15 @@ def fill(
             )
             for i in range(workers)
         ]
+        report("tickets", 0, tickets)
         if workers == 1:
+            done = 0
+
+            def one_ticket() -> None:
+                nonlocal done
+                done += 1
+                report("tickets", done, tickets)
+
             total.add(
                 run_projects(
                     c.app,
@@ -654,16 +705,41 @@ def fill(
                     shares[0][3],
                     months,
                     random.Random(seed + 1),
+                    on_ticket=one_ticket,
                 )
             )
         else:
             ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers) as pool:
-                for s in pool.map(_worker, shares):
+            counter = ctx.Value("q", 0)
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(counter,)) as pool:
+                running = pool.map_async(_worker, shares)
+                while not running.ready():
+                    running.wait(0.25)
+                    report("tickets", counter.value, tickets)
+                for s in running.get():
                     total.add(s)
-        for q in range(min(4, max(1, months // 3))):
+        report("tickets", tickets, tickets)
+        quarters = min(4, max(1, months // 3))
+        responses_total = quarters * survey_responses
+        responses_done = 0
+
+        def one_response() -> None:
+            nonlocal responses_done
+            responses_done += 1
+            report("survey responses", responses_done, responses_total)
+
+        report("survey responses", 0, responses_total)
+        for q in range(quarters):
             total.add(
-                survey(c.app, clock, codes, q, survey_responses, random.Random(seed * 10 + q))
+                survey(
+                    c.app,
+                    clock,
+                    codes,
+                    q,
+                    survey_responses,
+                    random.Random(seed * 10 + q),
+                    on_response=one_response,
+                )
             )
         head = c.app.recorder.max_notification_id() or 0
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,7 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUALTRACE_", extra="ignore")
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
-    data_dir: Path = Path(".qualtrace")
+    #: Where the embedded PostgreSQL lives (DATABASE_URL unset). Relative to the working
+    #: directory of the process, resolved once here to an absolute path (docs/operations.md).
+    data_dir: Path = Field(default=Path(".qualtrace"), validate_default=True)
     timezone: str = "Asia/Shanghai"
     #: Password of the read-only `qualtrace_reporting` role; unset = NOLOGIN (grant it to a login role).
     reporting_password: str | None = None
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
     max_import_bytes: int = 64 * 1_048_576
     import_timeout_seconds: float = 300.0
     log_level: str = "INFO"
-    # -- security (README "Security") ------------------------------------------------
+    # -- security (docs/security.md) -----------------------------------------------
     #: OIDC JWTs are accepted when an issuer and a JWKS (URL or file) are configured.
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -51,3 +53,8 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = 30.0
     #: Create/upgrade the schema at start-up; false when running as the restricted `qualtrace_app` role.
     setup_schema: bool = True
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()

@@ -246,7 +246,7 @@ def test_organisation_tokens_and_conventions(
         ),
         201,
     )
-    command(api.post("/projects", {"code": "O2", "name": "Lake View", "region": "OSH"}), 201)
+    last = command(api.post("/projects", {"code": "O2", "name": "Lake View", "region": "OSH"}), 201)
     assert bad_paths(api.post("/projects", {"code": "O3", "name": "x", "region": "NOPE"})) == [
         "region"
     ]
@@ -255,7 +255,9 @@ def test_organisation_tokens_and_conventions(
     regions = api.get("/regions", params={"min_position": region["position"]})
     assert regions.status_code == 200 and "X-Read-Position" in regions.headers
     assert "OSH" in [x["code"] for x in regions.json()["items"]] and "next_cursor" in regions.json()
-    projects = {p["code"]: p for p in api.get("/projects", role="admin").json()["items"]}
+    # Read our own writes: at the position of the last project registered (O1 came before).
+    listed = api.get("/projects", role="admin", params={"min_position": last["position"]})
+    projects = {p["code"]: p for p in listed.json()["items"]}
     assert (projects["O1"]["name"], projects["O1"]["region"], projects["O1"]["households"]) == (
         "Green Garden",
         "OSH",
