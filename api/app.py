@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+import console
 from api import errors
 from api.auth import Authenticator
 from api.deps import document_headers
@@ -18,6 +19,7 @@ from api.ratelimit import TokenBuckets
 from api.routes import audit, health, org, tickets
 from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
+from api.routes import me as me_routes
 from api.routes import nonconformances as nonconformance_routes
 from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
@@ -31,6 +33,7 @@ ROUTERS += [kpi_routes.router]
 ROUTERS += [nonconformance_routes.router]
 ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
+ROUTERS += [me_routes.router]
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:
@@ -54,6 +57,7 @@ def create_app(container: Any) -> FastAPI:
         version="0.1.0",
         description="Event-sourced quality management: tickets, inspections, nonconformances, surveys.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by the console (console/routes.py)
     )
     app.state.container = container
     app.state.authenticator = token_authenticator(container)
@@ -71,4 +75,5 @@ def create_app(container: Any) -> FastAPI:
     for router in ROUTERS:
         document_headers(router.routes)
         app.include_router(router, responses=errors.PROBLEM_RESPONSES)
+    console.mount(app)
     return app
