@@ -142,12 +142,20 @@ def world(service: Service) -> dict[str, Any]:
     )
     template = service.post("/checklist-templates", TEMPLATE, **QM)
     service.post(f"/checklist-templates/{template['id']}/publish", **QM)
-    return {
-        "ticket": ticket,
-        "nc": escalated["nonconformance"],
-        "template": template,
-        "position": escalated["position"],
-    }
+    nc = escalated["nonconformance"]
+    reinspection = service.post(
+        "/inspections",
+        {
+            "project": "P1",
+            "kind": "regional_monthly",
+            "template_id": template["id"],
+            "planned_for": "2026-03-20",
+            "inspectors": ["chen.jie"],
+            "reinspection_of": nc["number"],
+        },
+        **INSPECTOR,
+    )
+    return {"ticket": ticket, "nc": nc, "template": template, "reinspection": reinspection}
 
 
 def new_ticket(service: Service, description: str = "楼道灯不亮") -> dict[str, Any]:
@@ -262,7 +270,10 @@ def test_trace_graph_shows_the_linked_nonconformance_and_clicks_through(
     console.sign_in(AUDITOR)
     console.open_issue("ticket", world["ticket"]["number"])
     node = console.find(f"#trace-node-{world['nc']['number']}")
-    console.driver.execute_script("arguments[0].scrollIntoView()", node)
+    console.find(f"#trace-node-{world['reinspection']['number']}")
+    console.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'})", console.find("#trace")
+    )
     console.screenshot("trace-graph")
     node.click()
     console.text_of("#issue-number", world["nc"]["number"])

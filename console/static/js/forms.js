@@ -91,9 +91,13 @@ function setPath(body, path, value) {
   target[parts.at(-1)] = value;
 }
 
+export function clearProblems(form) {
+  for (const p of form.querySelectorAll(".field-error, .form-error")) p.textContent = "";
+}
+
 /** Show each of the problem's errors next to its field; the rest above the form. */
 export function showProblem(form, error, staleHint) {
-  for (const p of form.querySelectorAll(".field-error, .form-error")) p.textContent = "";
+  clearProblems(form);
   const top = form.querySelector(".form-error");
   if (!(error instanceof ApiError)) {
     top.textContent = String(error.message || error);

@@ -17,7 +17,8 @@ function pick(obj, path) {
   return path.split(".").reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj);
 }
 
-function display(name, value) {
+function display(kind, name, value) {
+  if (name === "kind" && typeof value === "string") return label(`${kind}_kind`, value);
   if (name === "status") return h("span", { class: `status status-${value}` }, label("status", value));
   if (name === "source" && value && typeof value === "object") return value.number || value.ref || label("source", value.type);
   if (Array.isArray(value) && value.every((v) => typeof v !== "object")) return value.length ? value.join("; ") : "—";
@@ -31,7 +32,7 @@ export function stateList(kind, data, prefix) {
   return h(
     "dl",
     { class: "state", id: `${prefix}-fields` },
-    fields.map((f) => [h("dt", {}, t(`field.${f}`)), h("dd", { id: `${prefix}-${f.replace(/\./g, "-")}` }, display(f, pick(data, f)))]),
+    fields.map((f) => [h("dt", {}, t(`field.${f}`)), h("dd", { id: `${prefix}-${f.replace(/\./g, "-")}` }, display(kind, f, pick(data, f)))]),
   );
 }
 

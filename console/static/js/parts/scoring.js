@@ -3,7 +3,7 @@
 import { command } from "../api.js";
 import { h } from "../dom.js";
 import { label, t } from "../i18n.js";
-import { showProblem } from "../forms.js";
+import { clearProblems, showProblem } from "../forms.js";
 import { RESULTS } from "../vocabulary.js";
 
 /** `current` holds the inspection's version; each saved score moves it on. */
@@ -44,7 +44,7 @@ export function scoringGrid(inspection, current) {
       try {
         const answer = await command(`/inspections/${encodeURIComponent(inspection.number)}/scores`, body, seen);
         current.version = answer.version;
-        showProblem(form, { message: "" });
+        clearProblems(form);
         saved.textContent = t("score.saved", { version: answer.version });
       } catch (error) {
         showProblem(form, error, seen);

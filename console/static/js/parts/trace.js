@@ -5,10 +5,18 @@ import { h, s } from "../dom.js";
 import { label, t } from "../i18n.js";
 import { issueHref } from "../kinds.js";
 
-const COL = 240;
+const COL = 310;
 const ROW = 72;
-const W = 180;
+const W = 200;
 const H = 48;
+
+/** Links recorded by the later issue, pointing back at the earlier one. */
+const BACKWARD = new Set(["raised_from", "recurrence_of", "reinspects"]);
+
+/** [earlier, later] issue of a link: the graph reads left to right in the order things happened. */
+function flow(l) {
+  return BACKWARD.has(l.rel) ? [l.to, l.from] : [l.from, l.to];
+}
 
 /** Layer of each node: the longest chain of links leading to it (depth from the root if the links form a cycle). */
 export function layers(nodes, links) {
@@ -16,8 +24,10 @@ export function layers(nodes, links) {
   for (let i = 0; i <= nodes.length; i++) {
     let moved = false;
     for (const l of links) {
-      if (layer[l.to.id] < layer[l.from.id] + 1) {
-        layer[l.to.id] = layer[l.from.id] + 1;
+      const [a, b] = flow(l);
+      if (layer[a.id] === undefined || layer[b.id] === undefined) continue;
+      if (layer[b.id] < layer[a.id] + 1) {
+        layer[b.id] = layer[a.id] + 1;
         moved = true;
       }
     }
@@ -41,15 +51,17 @@ export function traceGraph(trace) {
   const height = 20 + Math.max(...Object.values(rows)) * ROW - (ROW - H);
   const defs = s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse" }, s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" })));
   const edges = trace.links.map((l) => {
-    const a = pos[l.from.id];
-    const b = pos[l.to.id];
+    const [first, second] = flow(l);
+    const a = pos[first.id];
+    const b = pos[second.id];
     if (!a || !b) return null;
+    const arrow = BACKWARD.has(l.rel) ? { "marker-start": "url(#arrow)" } : { "marker-end": "url(#arrow)" };
     const [x1, y1, x2, y2] = [a.x + W, a.y + H / 2, b.x, b.y + H / 2];
     const bend = x2 > x1 ? `C ${x1 + 40} ${y1}, ${x2 - 40} ${y2}, ${x2} ${y2}` : `C ${x1 + 60} ${y1 + 60}, ${x2 - 60} ${y2 + 60}, ${x2} ${y2}`;
     return s(
       "g",
       { class: "edge", "data-rel": l.rel },
-      s("path", { d: `M ${x1} ${y1} ${bend}`, "marker-end": "url(#arrow)" }),
+      s("path", { d: `M ${x1} ${y1} ${bend}`, ...arrow }),
       s("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 6, "text-anchor": "middle", class: "rel" }, label("rel", l.rel)),
     );
   });

@@ -45,6 +45,7 @@ function stepsSection(kind, issue, current) {
   const allowed = issue.allowed_steps || [];
   const buttons = allowed.map((step) => {
     const fields = forms[step];
+    if (kind === "inspection" && step === "scores") return h("a", { class: "button", href: "#", onclick: (e) => (e.preventDefault(), document.getElementById("scoring")?.scrollIntoView()) }, label("step", step));
     if (!fields) return h("span", { class: "chip", title: t("steps.elsewhere") }, label("step", step));
     return h(
       "button",
@@ -180,9 +181,8 @@ export async function render(main, params) {
     return;
   }
   right.append(section("timeline-panel", t("timeline.title", {}), h("p", { class: "muted" }, t("timeline.count", { n: history.events.length })), timeline(history)));
-  right.append(asOfSection(kind, number, history));
   const traceSlot = section("trace", t("trace.title"), h("p", { class: "muted" }, t("app.loading")));
-  right.append(traceSlot, auditSection(number, issue.id));
+  right.append(traceSlot, asOfSection(kind, number, history), auditSection(number, issue.id));
   try {
     const trace = await get(`/audit/${encodeURIComponent(number)}/trace`);
     traceSlot.replaceChildren(h("h2", {}, t("trace.title")), traceGraph(trace));
