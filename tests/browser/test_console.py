@@ -281,6 +281,17 @@ def test_trace_graph_shows_the_linked_nonconformance_and_clicks_through(
     console.find(f"#trace-node-{world['ticket']['number']}")
 
 
+def test_audit_pack_download_and_the_issues_chain(console: Console, world: dict[str, Any]) -> None:
+    console.sign_in(AUDITOR)
+    console.open_issue("ticket", world["ticket"]["number"])
+    console.find("#download-pack").click()
+    result = console.text_of("#pack-result", "Downloaded")
+    assert f"audit-pack-{world['ticket']['number']}.json" in result
+    assert re.search(r"SHA-256 [0-9a-f]{64}", result)
+    console.find("#verify-chain").click()
+    assert "intact" in console.text_of("#chain-result", "intact")
+
+
 def test_dispatch_a_ticket_through_the_form_and_see_the_new_version(
     console: Console, service: Service
 ) -> None:
