@@ -58,7 +58,7 @@ export default {
   "chain.verify": "校验哈希链 Verify the hash chain",
   "chain.checking": "校验中… Checking…",
   "chain.intact": "本记录的哈希链完好（{when} 校验，全库 {events} 个事件） This issue's chain is intact (checked {when}, {events} events in the store)",
-  "chain.intact_store_broken": "本记录的哈希链完好，但存储中其他位置有断链（{when}） This issue's chain is intact, but the store has a break elsewhere ({when})",
+  "chain.intact_store_broken": "列出的断链中没有本记录，但存储中有断链（{when}） No listed break names this issue, but the store has broken links ({when})",
   "chain.broken": "本记录的哈希链在版本 {version} 处断裂：{detail}（{when}） This issue's chain is broken at version {version}: {detail} ({when})",
 
   "integrity.title": "事件存储完整性 Event store integrity",

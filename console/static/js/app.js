@@ -56,7 +56,7 @@ function header(me) {
     h(
       "nav",
       { "aria-label": t("nav.label") },
-      NAV.map(([key, href]) => h("a", { href, class: current === href.replace(/^#\/$/, "#/") ? "active" : null }, t(key))),
+      NAV.map(([key, href]) => h("a", { href, class: current === href ? "active" : null }, t(key))),
     ),
     h(
       "div",

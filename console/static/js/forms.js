@@ -71,6 +71,7 @@ function inputFor(field, id) {
 
 function valueOf(field, raw) {
   const value = typeof raw === "string" ? raw.trim() : raw;
+  if (field.type === "lines" && value === "") return []; // a list the API requires may be empty
   if (value === "" || value === undefined) return undefined;
   switch (field.type) {
     case "bool":
