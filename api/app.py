@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+import console
 from api import errors, openapi
 from api.auth import Authenticator
 from api.deps import document_headers
@@ -17,6 +18,7 @@ from api.ratelimit import TokenBuckets
 from api.routes import audit, health, org, tickets
 from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
+from api.routes import me as me_routes
 from api.routes import nonconformances as nonconformance_routes
 from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
@@ -31,6 +33,7 @@ ROUTERS += [kpi_routes.router]
 ROUTERS += [nonconformance_routes.router]
 ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
+ROUTERS += [me_routes.router]
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:
@@ -55,6 +58,7 @@ def create_app(container: Any) -> FastAPI:
         description="Event-sourced quality management: tickets, inspections, nonconformances, surveys.",
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
+        docs_url=None,  # served offline by the console (console/routes.py)
     )
     openapi.install(app)
     app.state.container = container
@@ -73,4 +77,5 @@ def create_app(container: Any) -> FastAPI:
     for router in ROUTERS:
         document_headers(router.routes)
         app.include_router(router, responses=errors.PROBLEM_RESPONSES)
+    console.mount(app)
     return app
