@@ -16,6 +16,7 @@ from api.errors import PROBLEM_REF, Problem
 OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "getHealth",
     ("GET", "/readyz"): "getReadiness",
+    ("GET", "/me"): "getMe",
     # organisation
     ("POST", "/regions"): "registerRegion",
     ("GET", "/regions"): "listRegions",
