@@ -6,6 +6,9 @@ from __future__ import annotations
 #: Endpoints anyone may call, without a token.
 PUBLIC = {"GET /healthz", "GET /readyz"}
 
+#: Endpoints every signed-in principal may call, whatever its role (no matrix action).
+AUTHENTICATED = {"GET /me"}
+
 #: The matrix action each endpoint enforces.
 ROUTE_ACTIONS: dict[str, str] = {
     # organisation

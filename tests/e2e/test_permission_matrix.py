@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from api.app import ROUTERS
 from application.security import PERMISSIONS, ROLES
-from tests.route_actions import PUBLIC, ROUTE_ACTIONS
+from tests.route_actions import AUTHENTICATED, PUBLIC, ROUTE_ACTIONS
 
 #: Matrix actions no endpoint enforces on its own (checked inside another use case).
 NOT_ROUTED: dict[str, str] = {}
@@ -212,7 +212,7 @@ def served_routes() -> list[str]:
     ]
 
 
-ROUTES = [k for k in served_routes() if k not in PUBLIC]
+ROUTES = [k for k in served_routes() if k not in PUBLIC | AUTHENTICATED]
 COMMANDS = [k for k in ROUTES if k.startswith("POST ")]
 QUERIES = [k for k in ROUTES if k.startswith("GET ")]
 #: Endpoints on one issue of a project-scoped kind (templates are company-wide).
@@ -448,6 +448,18 @@ def test_every_endpoint_is_in_the_matrix() -> None:
     if unserved:
         warnings.warn(f"no endpoint serves these areas of the matrix yet: {unserved}", stacklevel=1)
     assert all(set(roles) <= set(ROLES) for roles in PERMISSIONS.values())
+
+
+@pytest.mark.parametrize("key", sorted(AUTHENTICATED))
+def test_every_role_may_call_the_signed_in_endpoints_and_nobody_without_a_token(
+    world: World, key: str
+) -> None:
+    assert key in served_routes()
+    for role in ROLES:
+        r = world.request(key, role, "company", "P1")
+        assert r.status_code == 200, f"{key} as {role} -> {r.status_code}: {r.text[:200]}"
+    method, path = key.split(" ", 1)
+    assert world.client.request(method, path).status_code == 401
 
 
 # -- every role × every endpoint, company-wide principals ----------------------------------
