@@ -224,6 +224,7 @@ def test_list_filters_find_the_escalated_nonconformance(
     console.sign_in(AUDITOR)
     console.open("#/list/nonconformances?source=ticket&severity=major")
     console.text_of("#list-table", world["nc"]["number"])
+    console.screenshot("nonconformance-list")
     console.open("#/list/nonconformances?severity=critical")
     console.find("#list-empty")
 
