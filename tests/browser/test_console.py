@@ -223,7 +223,10 @@ def test_list_filters_find_the_escalated_nonconformance(
 ) -> None:
     console.sign_in(AUDITOR)
     console.open("#/list/nonconformances?source=ticket&severity=major")
-    console.text_of("#list-table", world["nc"]["number"])
+    table = console.text_of("#list-table", world["nc"]["number"])
+    assert "严重 major" in table
+    assert "null" not in console.find("main").text and "undefined" not in console.find("main").text
+    console.screenshot("nonconformance-list")
     console.open("#/list/nonconformances?severity=critical")
     console.find("#list-empty")
 

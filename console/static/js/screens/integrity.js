@@ -28,6 +28,6 @@ export async function render(main) {
         ["integrity.head_hash", head.chain_hash],
       ].map(([k, v]) => [h("dt", {}, t(k)), h("dd", { class: k === "integrity.head_hash" ? "hash" : null }, show(v))]),
     ),
-    body.first_broken_link ? h("pre", { id: "integrity-break" }, JSON.stringify(body.first_broken_link, null, 2)) : null,
   );
+  if (body.first_broken_link) result.append(h("pre", { id: "integrity-break" }, JSON.stringify(body.first_broken_link, null, 2)));
 }

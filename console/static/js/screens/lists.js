@@ -2,7 +2,7 @@
 // address (#/list/tickets?status=received), so a filtered list can be bookmarked.
 
 import { get } from "../api.js";
-import { h, show } from "../dom.js";
+import { append, h, show } from "../dom.js";
 import { label, t } from "../i18n.js";
 import { issueHref } from "../kinds.js";
 import { maybeTime } from "../time.js";
@@ -43,6 +43,9 @@ function filterInput(f, value) {
   return h("label", { class: "filter" }, h("span", {}, t(`field.${f.name}`)), input);
 }
 
+/** Columns whose values are vocabulary (shown through the catalogue). */
+const LABELLED = ["kind", "priority", "department", "source", "severity", "party", "channel"];
+
 function cell(column, row, kind) {
   const value = row[column];
   if (column === "number") {
@@ -50,6 +53,7 @@ function cell(column, row, kind) {
     return h("td", {}, href ? h("a", { href, class: "issue-link" }, row.number || row.id) : show(value));
   }
   if (column === "status") return h("td", {}, h("span", { class: `status status-${value}` }, label("status", value)));
+  if (LABELLED.includes(column) && typeof value === "string") return h("td", {}, label(column === "kind" ? `${kind}_kind` : column, value));
   if (column === "overdue") return h("td", {}, value ? h("span", { class: "badge warn" }, t("field.overdue")) : "");
   return h("td", {}, show(maybeTime(value)));
 }
@@ -85,11 +89,11 @@ export async function render(main, params, query) {
   if (page.next_cursor) {
     pager.append(h("a", { href: `#/list/${params.kind}?${new URLSearchParams({ ...query, cursor: page.next_cursor })}`, id: "list-next" }, t("list.next")));
   }
-  main.append(
+  append(main, [
     h("h1", {}, t(`nav.${params.kind}`)),
     params.kind === "tickets" ? h("p", {}, h("a", { href: "#/new/ticket", class: "button" }, t("receive.title"))) : null,
     form,
     page.items.length ? table : h("p", { class: "muted", id: "list-empty" }, t("list.empty")),
     pager,
-  );
+  ]);
 }
