@@ -59,6 +59,7 @@ def create_app(container: Any) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
         docs_url=None,  # served offline by the console (console/routes.py)
+        redoc_url=None,  # ReDoc would load its script from a CDN; /docs is the offline UI
     )
     openapi.install(app)
     app.state.container = container

@@ -16,8 +16,6 @@ ROUTE_ACTIONS: dict[str, str] = {
     "POST /projects": "project.register",
     "GET /regions": "org.read",
     "GET /projects": "org.read",
-    # the caller itself: any authenticated principal, i.e. every role, as org.read
-    "GET /me": "org.read",
     # tickets
     "POST /tickets": "ticket.receive",
     "POST /tickets/{ref}/dispatch": "ticket.dispatch",
