@@ -8,6 +8,7 @@ from typing import Any
 from psycopg import Cursor
 
 from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from projections.reads import Page, Scope, list_page
 
 _PENDING = ("noticed", "analysed", "planned", "plan_approved")
 
@@ -165,3 +166,11 @@ class NonconformanceListProjection(Projection):
                 params.append(val)
         params.append(rec.issue_id)
         cur.execute(f"UPDATE {t} SET {', '.join(clauses)} WHERE id = %s", params)
+
+
+# -- reads ---------------------------------------------------------------------------------
+def list_nonconformances(
+    pool: Any, scope: Scope, filters: dict[str, Any], limit: int, after: Any = None
+) -> Page:
+    """Nonconformances in the caller's scope, newest raised first."""
+    return list_page(pool, "nonconformances", scope, filters, "raised_at", limit, after)

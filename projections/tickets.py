@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import Cursor
 
 from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from projections.reads import Page, Scope, list_page
 
 
 class TicketListProjection(Projection):
@@ -139,3 +140,11 @@ class TicketListProjection(Projection):
                 params.append(val)
         params.append(rec.issue_id)
         cur.execute(f"UPDATE {t} SET {', '.join(clauses)} WHERE id = %s", params)
+
+
+# -- reads ---------------------------------------------------------------------------------
+def list_tickets(
+    pool: Any, scope: Scope, filters: dict[str, Any], limit: int, after: Any = None
+) -> Page:
+    """Tickets in the caller's scope, newest received first."""
+    return list_page(pool, "tickets", scope, filters, "received_at", limit, after)
