@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from api.views import masked_reporter, record_unmasked_read
+from api.presenters import masked_reporter, record_unmasked_read
 from application.base import canonical_json
 from application.security import UNMASKED_ROLES, Principal
 from domain.errors import InvalidValue

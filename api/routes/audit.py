@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from api import views
+from api import presenters
 from api.audit_pack import MAX_EVENTS, build_pack, file_bytes
 from api.deps import Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import decode_cursor, encode_cursor, jsonable
+from api.presenters import masked_reporter, plain
 from api.read_models import (
     AuditEventPage,
     AuditPack,
@@ -31,7 +32,6 @@ from api.read_models import (
     ok,
 )
 from api.summaries import summarize
-from api.views import masked_reporter, plain
 from application.errors import NotFound
 from application.security import UNMASKED_ROLES, can
 from domain.errors import InvalidValue
@@ -212,9 +212,9 @@ def trail(
     next_cursor = encode_cursor([rows[-1]["position"], "p"]) if page.more else None
     role = call.principal.role
     if role in UNMASKED_ROLES:
-        shown = {r["issue_id"]: r for r in rows if views.shows_personal_data(r["data"])}
+        shown = {r["issue_id"]: r for r in rows if presenters.shows_personal_data(r["data"])}
         for r in shown.values():
-            views.record_unmasked_read(
+            presenters.record_unmasked_read(
                 c.app,
                 call.principal,
                 r["issue_id"],
@@ -309,9 +309,9 @@ def history(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     issue = resolve_issue(c, call, ref)
     rows = audit.issue_events(c.pool, issue["id"])
     if call.principal.role in UNMASKED_ROLES and any(
-        views.shows_personal_data(r["data"]) for r in rows
+        presenters.shows_personal_data(r["data"]) for r in rows
     ):
-        views.record_unmasked_read(
+        presenters.record_unmasked_read(
             c.app,
             call.principal,
             issue["id"],
@@ -330,11 +330,11 @@ def history(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
 
 
 def live_view(kind: str, agg: Any, principal: Any, app: Any) -> dict[str, Any]:
-    """The body the live `GET` of this kind answers: `api.views.<kind>_view` when there is
+    """The body the live `GET` of this kind answers: `api.presenters.<kind>_view` when there is
     one (tickets mask personal data), else `aggregate_view`."""
-    fn = getattr(views, f"{kind}_view", None)
+    fn = getattr(presenters, f"{kind}_view", None)
     if fn is None:
-        return views.aggregate_view(agg)
+        return presenters.aggregate_view(agg)
     n = len(inspect.signature(fn).parameters)
     args = (agg, principal, app)[:n]
     return dict(fn(*args))

@@ -11,10 +11,10 @@ from pydantic import BeforeValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, page_answer, require
+from api.presenters import aggregate_view
 from api.read_models import InspectionPage, InspectionView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
-from api.views import aggregate_view
 from domain.vocabulary import INSPECTION_KINDS, ITEM_RESULTS
 from projections import audit
 from projections import inspections as inspection_list

@@ -10,10 +10,10 @@ from pydantic import AfterValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, jsonable, page_answer, require
+from api.presenters import aggregate_view
 from api.read_models import NonconformancePage, NonconformanceView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Reason, ShortText, Text
-from api.views import aggregate_view
 from domain.vocabulary import (
     DEPARTMENTS,
     DISPOSITIONS,

@@ -14,6 +14,7 @@ from pydantic import Field
 from api import errors
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, page_answer, require
+from api.presenters import aggregate_view, plain
 from api.read_models import (
     SurveyPage,
     SurveyResponsePage,
@@ -24,7 +25,6 @@ from api.read_models import (
 )
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
-from api.views import aggregate_view, plain
 from domain.errors import InvalidValue
 from domain.surveys.csv import CsvRejected
 from domain.vocabulary import LOYALTY_LEVELS, SURVEY_METHODS, SURVEY_PARTIES

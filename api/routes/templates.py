@@ -9,10 +9,10 @@ from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, page_answer, require
+from api.presenters import aggregate_view
 from api.read_models import TemplatePage, TemplateView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, ShortText
-from api.views import aggregate_view
 from projections import inspections as inspection_list
 
 router = APIRouter(prefix="/checklist-templates", tags=["checklist templates"])

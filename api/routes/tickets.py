@@ -9,10 +9,10 @@ from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, page_answer, require
+from api.presenters import ticket_view
 from api.read_models import TicketPage, TicketView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
-from api.views import ticket_view
 from domain.vocabulary import CHANNELS, DEPARTMENTS, PRIORITIES, SEVERITIES, TICKET_KINDS
 from projections import tickets as ticket_list
 
