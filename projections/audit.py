@@ -13,6 +13,7 @@ from uuid import UUID
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
+from domain.org import Project
 from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
 from projections.reads import Page, Row, Scope, fetch_all, fetch_one, page_of, scope_clause
 
@@ -107,7 +108,7 @@ class AuditTrailProjection(Projection):
         e = rec.event
         data = rec.data()
         kind = KINDS.get(rec.aggregate, rec.aggregate.lower())
-        if rec.aggregate == "Project" and rec.type == "Registered":
+        if isinstance(e, Project.Registered):
             record_project_region(cur, schema, rec)
         if rec.version == 1:
             project = data.get("project") if kind != "project" else data.get("code")

@@ -6,6 +6,7 @@ from typing import Any
 
 from psycopg import Cursor, sql
 
+from domain.org import Project, Region
 from projections.base import EventRecord, Projection
 from projections.reads import Row, Scope, fetch_all, scope_clause
 
@@ -23,20 +24,20 @@ class OrgProjection(Projection):
     views = ["regions", "projects"]
 
     def handles(self, rec: EventRecord) -> bool:
-        return rec.aggregate in ("Region", "Project")
+        return isinstance(rec.event, (Region.Registered, Project.Registered))
 
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         e = rec.event
-        if rec.aggregate == "Region" and rec.type == "Registered":
+        if isinstance(e, Region.Registered):
             cur.execute(
-                f"INSERT INTO {schema}.regions (code, name, id, registered_at) VALUES (%s,%s,%s,%s)"
-                " ON CONFLICT (code) DO NOTHING",
+                f"""INSERT INTO {schema}.regions (code, name, id, registered_at)
+                    VALUES (%s, %s, %s, %s) ON CONFLICT (code) DO NOTHING""",
                 (e.code, e.name, rec.issue_id, e.timestamp),
             )
-        elif rec.aggregate == "Project" and rec.type == "Registered":
+        elif isinstance(e, Project.Registered):
             cur.execute(
-                f"INSERT INTO {schema}.projects (code, name, region, households, id, registered_at)"
-                " VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (code) DO NOTHING",
+                f"""INSERT INTO {schema}.projects (code, name, region, households, id, registered_at)
+                    VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (code) DO NOTHING""",
                 (e.code, e.name, e.region, e.households, rec.issue_id, e.timestamp),
             )
 
