@@ -10,12 +10,11 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from psycopg.rows import dict_row
-
-from api.views import masked_reporter, record_unmasked_read
+from api.presenters import masked_reporter, record_unmasked_read
 from application.base import canonical_json
 from application.security import UNMASKED_ROLES, Principal
 from domain.errors import InvalidValue
+from projections import audit, ledger
 from store.integrity import state_digest
 
 FORMAT = "qualtrace-audit-pack/1"
@@ -58,32 +57,18 @@ def build_pack(
     """Assemble a pack from raw stored rows (`AuditQueries.raw_events`) and issue rows."""
     unmasked = principal.role in UNMASKED_ROLES
     positions = [r["position"] for r in raw]
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            "SELECT seq, position FROM qt_read.ledger WHERE position = ANY(%s)", (positions,)
-        )
-        seq_of = {r["position"]: r["seq"] for r in cur.fetchall()}
-        segment: list[dict[str, Any]] = []
-        if seq_of:
-            # From the entry before the first sealed event (the anchor its chain starts
-            # from; entry 1 starts from the genesis hash) to the last sealed event.
-            first, last = max(min(seq_of.values()) - 1, 1), max(seq_of.values())
-            if last - first >= MAX_LEDGER:
-                raise InvalidValue(
-                    "to", f"the events span more than {MAX_LEDGER} ledger entries; narrow the pack"
-                )
-            cur.execute(
-                "SELECT seq, position, event_hash, chain_hash FROM qt_read.ledger WHERE seq BETWEEN %s AND %s"
-                " ORDER BY seq",
-                (first, last),
+    seq_of = ledger.seqs_of(c.pool, positions)
+    entries: list[dict[str, Any]] = []
+    if seq_of:
+        # From the entry before the first sealed event (the anchor its chain starts
+        # from; entry 1 starts from the genesis hash) to the last sealed event.
+        first, last = max(min(seq_of.values()) - 1, 1), max(seq_of.values())
+        if last - first >= MAX_LEDGER:
+            raise InvalidValue(
+                "to", f"the events span more than {MAX_LEDGER} ledger entries; narrow the pack"
             )
-            segment = [dict(r) for r in cur.fetchall()]
-        cur.execute(
-            "SELECT position, type, occurred_at, actor_id, actor_name, actor_role FROM qt_read.audit_events"
-            " WHERE position = ANY(%s)",
-            (positions,),
-        )
-        meta = {r["position"]: r for r in cur.fetchall()}
+        entries = [dict(r) for r in ledger.segment(c.pool, first, last)]
+    meta = audit.event_meta(c.pool, positions)
     events = []
     redacted = 0
     shown_unmasked: set[Any] = set()
@@ -130,7 +115,7 @@ def build_pack(
             issue.get("project"),
             "audit pack",
         )
-    head = segment[-1] if segment else None
+    head = entries[-1] if entries else None
     manifest = {
         "format": FORMAT,
         "generated_at": datetime.now(timezone.utc).isoformat(),
@@ -160,11 +145,11 @@ def build_pack(
         else None,
         "hash_scheme": HASH_SCHEME,
         "events_sha256": digest(events),
-        "ledger_sha256": digest(segment),
+        "ledger_sha256": digest(entries),
     }
     return {
         "manifest": manifest,
         "manifest_sha256": digest(manifest),
         "events": events,
-        "ledger": segment,
+        "ledger": entries,
     }

@@ -26,19 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import psycopg
 
 from application.security import ROLES, Principal
-from store.principal_cache import revoke_and_notify
+from store.tokens import RevokedJwtTable
 
 log = logging.getLogger("qualtrace.auth")
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
-
-REVOKED_JWTS_DDL = """CREATE TABLE IF NOT EXISTS revoked_jwts (
-    jti text PRIMARY KEY,
-    revoked_at timestamptz NOT NULL DEFAULT now(),
-    reason text)"""
 
 
 class JwtRejected(Exception):
@@ -175,14 +169,14 @@ class JwtVerifier:
         except jwt.PyJWTError as e:
             raise JwtRejected(f"{type(e).__name__}: {e}") from None
 
-    def principal(self, conn: psycopg.Connection[Any], token: str) -> Principal:
+    def principal(self, conn: Any, token: str) -> Principal:
         return self.authenticate(conn, token)[0]
 
-    def authenticate(self, conn: psycopg.Connection[Any], token: str) -> tuple[Principal, datetime]:
+    def authenticate(self, conn: Any, token: str) -> tuple[Principal, datetime]:
         """The principal of a valid token, and when it stops being valid (exp + leeway)."""
         claims = self.claims(token)
         jti = str(claims["jti"])
-        if conn.execute("SELECT 1 FROM revoked_jwts WHERE jti = %s", (jti,)).fetchone():
+        if RevokedJwtTable.contains(conn, jti):
             raise JwtRejected("token revoked")
         principal = principal_from_claims(claims, self.settings)
         try:
@@ -228,15 +222,4 @@ class RevokedJwts:
         jti = jti.strip()
         if not jti:
             raise ValueError("jti is required")
-        changed = revoke_and_notify(
-            self.url,
-            f"jwt:{jti}",
-            [
-                (REVOKED_JWTS_DDL, ()),
-                (
-                    "INSERT INTO revoked_jwts (jti, reason) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING",
-                    (jti, reason),
-                ),
-            ],
-        )
-        return changed == 1
+        return RevokedJwtTable(self.url).add(jti, reason)

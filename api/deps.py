@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
@@ -186,6 +187,7 @@ def read_position(
     ] = None,
 ) -> int:
     """Wait (bounded) until every projection has processed `min_position`; report where it is."""
+    request.state.min_position = min_position
     c = request.app.state.container
     deadline = time.monotonic() + c.settings.read_wait_seconds
     target, widened = min_position, False
@@ -205,3 +207,20 @@ def read_position(
 
 
 ReadPosition = Annotated[int, Depends(read_position)]
+
+
+@dataclass(frozen=True)
+class ReadPlaceValue:
+    """Where the read side stood (`position`) and what the caller asked for (`asked`:
+    its `min_position`, parsed once)."""
+
+    position: int
+    asked: int | None
+
+
+def read_place(request: Request, position: ReadPosition) -> ReadPlaceValue:
+    """`read_position`, with the `min_position` it waited for."""
+    return ReadPlaceValue(position, request.state.min_position)
+
+
+ReadPlace = Annotated[ReadPlaceValue, Depends(read_place)]

@@ -1,4 +1,6 @@
-"""Paged lists over the read side: scope-filtered, keyset-paginated with an opaque cursor."""
+"""Paged lists over the read side: opaque cursors, JSON-ready rows, the permission check.
+
+The queries themselves live beside their read models (`projections/`)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import HTTPException
-from psycopg import sql
-from psycopg.rows import dict_row
 
 from application.base import Call
 from application.security import can
 from domain.errors import InvalidValue
+from projections.reads import Page
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -31,72 +32,24 @@ def decode_cursor(cursor: str) -> list[Any]:
         raise InvalidValue("cursor", "not a cursor this API issued") from None
 
 
-def scope_clause(
-    call: Call, project_col: str = "project", region_col: str = "region"
-) -> tuple[sql.Composable, list[Any]]:
-    projects, region = call.principal.scope_filter()
-    if projects is None and region is None:
-        return sql.SQL("TRUE"), []
-    parts: list[sql.Composable] = []
-    params: list[Any] = []
-    if projects:
-        parts.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(project_col)))
-        params.append(list(projects))
-    if region:
-        parts.append(sql.SQL("{} = %s").format(sql.Identifier(region_col)))
-        params.append(region)
-    return sql.SQL("(") + sql.SQL(" OR ").join(parts) + sql.SQL(")"), params
-
-
-def list_rows(
-    c: Any,
-    call: Call,
-    action: str,
-    view: str,
-    filters: dict[str, Any],
-    order_col: str,
-    limit: int,
-    cursor: str | None,
-    descending: bool = True,
-    id_col: str = "id",
-) -> dict[str, Any]:
+def require(call: Call, action: str) -> None:
+    """403 unless the caller's role may `action`."""
     if not can(call.principal, action):
         raise HTTPException(403, f"role '{call.principal.role}' may not {action}")
-    where, params = scope_clause(call)
-    clauses: list[sql.Composable] = [where]
-    for col, value in filters.items():
-        if value is None:
-            continue
-        clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
-        params.append(value)
-    op = "<" if descending else ">"
-    if cursor:
-        last_value, last_id = decode_cursor(cursor)
-        clauses.append(
-            sql.SQL("({}, {}::text) " + op + " (%s, %s)").format(
-                sql.Identifier(order_col), sql.Identifier(id_col)
-            )
-        )
-        params.extend([last_value, last_id])
-    direction = sql.SQL("DESC" if descending else "ASC")
-    query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {} {}, {}::text {} LIMIT %s").format(
-        sql.Identifier("qt_read", view),
-        sql.SQL(" AND ").join(clauses),
-        sql.Identifier(order_col),
-        direction,
-        sql.Identifier(id_col),
-        direction,
-    )
-    params.append(limit + 1)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
+
+
+def after_of(cursor: str | None) -> list[Any] | None:
+    """The (order value, id) pair an opaque cursor stands for."""
+    return decode_cursor(cursor) if cursor else None
+
+
+def page_answer(page: Page, order_col: str, id_col: str = "id") -> dict[str, Any]:
+    """`{"items": [...], "next_cursor": ...}`: the cursor names the last row's place."""
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
+    if page.more and page.rows:
+        last = page.rows[-1]
         next_cursor = encode_cursor([last[order_col], str(last[id_col])])
-    return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor}
+    return {"items": [jsonable(r) for r in page.rows], "next_cursor": next_cursor}
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ class TokenStore:
         return self.rows.list()
 
     def principal(self, conn: Any, token: str) -> Principal | None:
-        """`conn`: a psycopg connection."""
+        """`conn`: a connection to the store (`store.tokens.TokenTable.lookup`)."""
         found = self.lookup(conn, hash_token(token))
         return found[0] if found else None
 

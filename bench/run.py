@@ -593,7 +593,7 @@ def kpis_at_size(url: str, events: int, samples: int) -> dict[str, Any]:
     """Grow the store with bulk ticket lifecycles to about `events` events, bring the
     ticket KPI projection up to date (the other projections are left behind: catching
     all of them up over a million events takes far longer than this run; their KPIs
-    keep the demo's figures), fill its report cells (projections.kpi_cells) and time one
+    keep the demo's figures), fill its report cells (projections.kpis.cells) and time one
     refresh of the cells a few new tickets make dirty, then time the KPI queries over
     HTTP on a service started without projection runners, once the cells are fresh."""
     from api.tokens import TokenStore
@@ -657,7 +657,7 @@ def ticket_cells(c: Any, new_tickets: int = 20) -> dict[str, Any]:
     from domain.base import Actor, Ctx
     from domain.tickets import Ticket
     from projections import registry
-    from projections.kpi_cells import refresh
+    from projections.kpis.cells import refresh
     from qualtrace.demo import _projects
     from store.consumer import ProjectionRunner
 

@@ -85,7 +85,7 @@ class Ticket(QAggregate):
         self.dispatched_at: datetime | None = None
         self.accepted_at: datetime | None = None
         #: The resolution that stands (the latest); a reopen clears it. Resolution time and
-        #: the resolution SLA measure it, here and in the KPIs (projections/kpis_tickets.py).
+        #: the resolution SLA measure it, here and in the KPIs (projections/kpis/tickets.py).
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
         self.cancelled_at: datetime | None = None

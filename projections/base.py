@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.domain import Aggregate
 from psycopg import Cursor
 
 from store.records import META_FIELDS, EventRecord, Projection
@@ -23,7 +24,9 @@ __all__ = [
     "READ_SCHEMA",
     "EventRecord",
     "Projection",
+    "events_of",
     "record_project_region",
+    "update_row",
 ]
 
 #: Each projection keeps its own project → region map in its own schema (so that it
@@ -38,4 +41,26 @@ def record_project_region(cur: Cursor[Any], schema: str, rec: EventRecord) -> No
     cur.execute(
         f"INSERT INTO {schema}.project_regions VALUES (%s, %s) ON CONFLICT DO NOTHING",
         (rec.event.code, rec.event.region),
+    )
+
+
+def events_of(*aggregates: type) -> tuple[type, ...]:
+    """Every event class the aggregates name as class attributes (`Ticket.Dispatched` …)."""
+    return tuple(
+        v
+        for aggregate in aggregates
+        for v in vars(aggregate).values()
+        if isinstance(v, type) and issubclass(v, Aggregate.Event)
+    )
+
+
+def update_row(
+    cur: Cursor[Any], table: str, rec: EventRecord, assignments: str = "", params: Any = ()
+) -> None:
+    """`UPDATE table SET <assignments>, version = …, updated_at = … WHERE id = <issue>`:
+    every event of an issue moves its row's version, even one that changes nothing else."""
+    head = f"{assignments}, " if assignments else ""
+    cur.execute(
+        f"UPDATE {table} SET {head}version = %s, updated_at = %s WHERE id = %s",
+        (*params, rec.version, rec.event.timestamp, rec.issue_id),
     )

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from psycopg import Cursor
+from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
 from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from projections.reads import Page, Scope, keyset_page, list_page
 
 
 def _period(planned_for: str) -> tuple[date, str, str]:
@@ -317,3 +318,20 @@ class InspectionListProjection(Projection):
             "items_failed": count("x.result = 'fail'"),
             "items_na": count("x.result = 'na'"),
         }
+
+
+# -- reads ---------------------------------------------------------------------------------
+def list_inspections(
+    pool: Any, scope: Scope, filters: dict[str, Any], limit: int, after: Any = None
+) -> Page:
+    """Inspections in the caller's scope, newest scheduled first."""
+    return list_page(pool, "inspections", scope, filters, "scheduled_at", limit, after)
+
+
+def list_templates(pool: Any, status: str | None, limit: int, after: Any = None) -> Page:
+    """Checklist templates (company-wide), newest first."""
+    where, params = [], []
+    if status is not None:
+        where.append(sql.SQL("status = %s"))
+        params.append(status)
+    return keyset_page(pool, "checklist_templates", where, params, "created_at", limit, after)

@@ -22,6 +22,7 @@ from typing import Any
 from psycopg import Cursor
 
 from projections.base import EventRecord, Projection
+from projections.reads import Row, fetch_all
 from store.integrity import EVENTS_TABLE, GENESIS, chain_hash
 
 
@@ -99,3 +100,22 @@ class LedgerProjection(Projection):
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             rows,
         )
+
+
+# -- reads ---------------------------------------------------------------------------------
+def seqs_of(pool: Any, positions: list[int]) -> dict[int, int]:
+    """The ledger entry (seq) sealing each of these store positions, by position."""
+    rows = fetch_all(
+        pool, "SELECT seq, position FROM qt_read.ledger WHERE position = ANY(%s)", (positions,)
+    )
+    return {r["position"]: r["seq"] for r in rows}
+
+
+def segment(pool: Any, first: int, last: int) -> list[Row]:
+    """Ledger entries `first`..`last` (by seq), in order."""
+    return fetch_all(
+        pool,
+        """SELECT seq, position, event_hash, chain_hash FROM qt_read.ledger
+            WHERE seq BETWEEN %s AND %s ORDER BY seq""",
+        (first, last),
+    )

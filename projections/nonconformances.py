@@ -7,7 +7,17 @@ from typing import Any
 
 from psycopg import Cursor
 
-from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from domain.nonconformances import Nonconformance
+from domain.org import Project
+from projections.base import (
+    PROJECT_REGIONS_DDL,
+    EventRecord,
+    Projection,
+    events_of,
+    record_project_region,
+    update_row,
+)
+from projections.reads import Page, Scope, list_page
 
 _PENDING = ("noticed", "analysed", "planned", "plan_approved")
 
@@ -56,22 +66,21 @@ class NonconformanceListProjection(Projection):
     views = ["nonconformances"]
 
     def handles(self, rec: EventRecord) -> bool:
-        return rec.aggregate in ("Nonconformance", "Project")
+        return isinstance(rec.event, HANDLED)
 
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         e = rec.event
         t = f"{schema}.nonconformances"
-        if rec.aggregate == "Project":
-            if rec.type == "Registered":
-                record_project_region(cur, schema, rec)
-            return
-        if rec.type == "Raised":
+        N = Nonconformance
+        if isinstance(e, Project.Registered):
+            record_project_region(cur, schema, rec)
+        elif isinstance(e, N.Raised):
             src = e.source or {}
             cur.execute(
-                f"""INSERT INTO {t} (id, number, project, region, source, source_id, source_number, source_item,
-                    severity, status, department, raised_at, version, updated_at)
-                    VALUES (%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),
-                            %s,%s,%s,%s,%s,'raised',%s,%s,%s,%s)""",
+                f"""INSERT INTO {t} (id, number, project, region, source, source_id, source_number,
+                        source_item, severity, status, department, raised_at, version, updated_at)
+                    VALUES (%s, %s, %s, (SELECT region FROM {schema}.project_regions WHERE project = %s),
+                            %s, %s, %s, %s, %s, 'raised', %s, %s, %s, %s)""",
                 (
                     rec.issue_id,
                     e.number,
@@ -88,80 +97,100 @@ class NonconformanceListProjection(Projection):
                     e.timestamp,
                 ),
             )
-            return
-        sets: dict[str, Any] = {}
-        if rec.type == "RecurrenceMarked":
-            sets = {
-                "recurrence_of": e.recurrence_of.get("number"),
-                "recurrence_of_id": e.recurrence_of.get("id"),
-            }
-        elif rec.type == "NoticeIssued":
-            sets = {
-                "status": "noticed",
-                "department": e.responsible_department,
-                "responsible_person": e.responsible_person,
-                "due_date": e.due_date,
-                "overdue": False,
-                "notice_count": e.notice_no,
-                "escalation_level": e.escalation_level,
-                "noticed_at": ("coalesce", e.timestamp),
-                "rectified_at": None,
-                "extension_pending": False,
-            }
-            if e.deduction:
-                sets["deduction"] = True
-        elif rec.type == "RootCauseAnalysed":
-            sets = {"status": "analysed"}
-        elif rec.type == "PlanSubmitted":
-            sets = {"status": "planned"}
-        elif rec.type == "PlanApproved":
-            sets = {"status": "plan_approved"}
-        elif rec.type == "PlanSentBack":
-            sets = {"status": "analysed"}
-        elif rec.type == "RectificationReported":
-            sets = {"status": "rectified", "rectified_at": e.timestamp, "overdue": False}
-        elif rec.type == "Verified":
-            sets = {"verified_at": e.timestamp}
-        elif rec.type == "Closed":
-            sets = {
-                "status": "closed",
-                "closed_at": e.timestamp,
-                "closed_on_time": e.on_time,
-                "overdue": False,
-            }
-        elif rec.type == "ExtensionRequested":
-            sets = {"extension_pending": True}
-        elif rec.type == "ExtensionApproved":
-            sets = {
-                "extension_pending": False,
-                "due_date": e.due_date,
-                "overdue": False,
-                "extensions": ("add", 1),
-            }
-        elif rec.type == "ExtensionRejected":
-            sets = {"extension_pending": False}
-        elif rec.type == "Overdue":
-            # Currently overdue only while rectification is still owed.
-            sets = {"overdue_count": ("add", 1), "overdue": ("pending", True)}
-        elif rec.type == "DispositionDecided":
-            sets = {"disposition": e.disposition}
-        elif rec.type == "Cancelled":
-            sets = {"status": "cancelled", "cancelled_at": e.timestamp, "overdue": False}
-        sets["version"] = rec.version
-        sets["updated_at"] = e.timestamp
-        clauses, params = [], []
-        for col, val in sets.items():
-            if isinstance(val, tuple) and val[0] == "coalesce":
-                clauses.append(f"{col} = coalesce({col}, %s)")
-                params.append(val[1])
-            elif isinstance(val, tuple) and val[0] == "add":
-                clauses.append(f"{col} = {col} + %s")
-                params.append(val[1])
-            elif isinstance(val, tuple) and val[0] == "pending":
-                clauses.append(f"{col} = (status = ANY(%s))")
-                params.append(list(_PENDING))
-            else:
-                clauses.append(f"{col} = %s")
-                params.append(val)
-        params.append(rec.issue_id)
-        cur.execute(f"UPDATE {t} SET {', '.join(clauses)} WHERE id = %s", params)
+        elif isinstance(e, N.RecurrenceMarked):
+            update_row(
+                cur,
+                t,
+                rec,
+                "recurrence_of = %s, recurrence_of_id = %s",
+                (e.recurrence_of.get("number"), e.recurrence_of.get("id")),
+            )
+        elif isinstance(e, N.NoticeIssued):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'noticed', department = %s, responsible_person = %s, due_date = %s,"
+                " overdue = false, notice_count = %s, escalation_level = %s,"
+                " noticed_at = COALESCE(noticed_at, %s), rectified_at = NULL,"
+                " extension_pending = false" + (", deduction = true" if e.deduction else ""),
+                (
+                    e.responsible_department,
+                    e.responsible_person,
+                    e.due_date,
+                    e.notice_no,
+                    e.escalation_level,
+                    e.timestamp,
+                ),
+            )
+        elif isinstance(e, (N.RootCauseAnalysed, N.PlanSentBack)):
+            update_row(cur, t, rec, "status = 'analysed'")
+        elif isinstance(e, N.PlanSubmitted):
+            update_row(cur, t, rec, "status = 'planned'")
+        elif isinstance(e, N.PlanApproved):
+            update_row(cur, t, rec, "status = 'plan_approved'")
+        elif isinstance(e, N.RectificationReported):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'rectified', rectified_at = %s, overdue = false",
+                (e.timestamp,),
+            )
+        elif isinstance(e, N.Verified):
+            update_row(cur, t, rec, "verified_at = %s", (e.timestamp,))
+        elif isinstance(e, N.Closed):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'closed', closed_at = %s, closed_on_time = %s, overdue = false",
+                (e.timestamp, e.on_time),
+            )
+        elif isinstance(e, N.ExtensionRequested):
+            update_row(cur, t, rec, "extension_pending = true")
+        elif isinstance(e, N.ExtensionApproved):
+            update_row(
+                cur,
+                t,
+                rec,
+                "extension_pending = false, due_date = %s, overdue = false,"
+                " extensions = extensions + 1",
+                (e.due_date,),
+            )
+        elif isinstance(e, N.ExtensionRejected):
+            update_row(cur, t, rec, "extension_pending = false")
+        elif isinstance(e, N.Overdue):
+            # Currently overdue only while rectification is still owed (the status before
+            # this update: SET reads the row as it was).
+            update_row(
+                cur,
+                t,
+                rec,
+                "overdue_count = overdue_count + 1, overdue = (status = ANY(%s))",
+                (list(_PENDING),),
+            )
+        elif isinstance(e, N.DispositionDecided):
+            update_row(cur, t, rec, "disposition = %s", (e.disposition,))
+        elif isinstance(e, N.Cancelled):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'cancelled', cancelled_at = %s, overdue = false",
+                (e.timestamp,),
+            )
+        else:
+            update_row(cur, t, rec)
+
+
+#: What the nonconformance list reads: every nonconformance event, and projects.
+HANDLED = (Project.Registered, *events_of(Nonconformance))
+
+
+# -- reads ---------------------------------------------------------------------------------
+def list_nonconformances(
+    pool: Any, scope: Scope, filters: dict[str, Any], limit: int, after: Any = None
+) -> Page:
+    """Nonconformances in the caller's scope, newest raised first."""
+    return list_page(pool, "nonconformances", scope, filters, "raised_at", limit, after)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from projections.audit import AuditTrailProjection
 from projections.base import Projection
 from projections.inspections import InspectionListProjection
-from projections.kpis_base import DEFAULT_TIMEZONE, FactProjection
-from projections.kpis_inspections import InspectionKpiProjection
-from projections.kpis_nonconformances import NonconformanceKpiProjection
-from projections.kpis_surveys import SurveyKpiProjection
-from projections.kpis_tickets import TicketKpiProjection
+from projections.kpis.facts import DEFAULT_TIMEZONE, FactProjection
+from projections.kpis.inspections import InspectionKpiProjection
+from projections.kpis.nonconformances import NonconformanceKpiProjection
+from projections.kpis.surveys import SurveyKpiProjection
+from projections.kpis.tickets import TicketKpiProjection
 from projections.ledger import LedgerProjection
 from projections.nonconformances import NonconformanceListProjection
 from projections.org import OrgProjection

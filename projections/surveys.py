@@ -9,9 +9,10 @@ from collections import defaultdict
 from typing import Any
 from uuid import UUID
 
-from psycopg import Cursor
+from psycopg import Cursor, sql
 
 from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from projections.reads import Page, Scope, keyset_page, list_page
 
 _RESPONSE_COLUMNS = (
     "id",
@@ -294,3 +295,39 @@ class SurveyListProjection(Projection):
         row = cur.fetchone()
         if row is not None:
             self._counts[UUID(str(row[0]))][counter] += 1
+
+
+# -- reads ---------------------------------------------------------------------------------
+def list_surveys(
+    pool: Any,
+    scope: Scope,
+    status: str | None,
+    party: str | None,
+    project: str | None,
+    limit: int,
+    after: Any = None,
+) -> Page:
+    """Campaigns that include a project in the caller's scope, newest drafted first."""
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    projects, region = scope
+    if projects is not None or region is not None:
+        where.append(sql.SQL("(projects && %s::text[] OR %s = ANY(regions))"))
+        params += [list(projects or []), region]
+    if status is not None:
+        where.append(sql.SQL("status = %s"))
+        params.append(status)
+    if party is not None:
+        where.append(sql.SQL("party = %s"))
+        params.append(party)
+    if project is not None:
+        where.append(sql.SQL("%s = ANY(projects)"))
+        params.append(project)
+    return keyset_page(pool, "surveys", where, params, "drafted_at", limit, after)
+
+
+def list_responses(
+    pool: Any, scope: Scope, filters: dict[str, Any], limit: int, after: Any = None
+) -> Page:
+    """A campaign's responses in the caller's scope, newest recorded first."""
+    return list_page(pool, "survey_responses", scope, filters, "recorded_at", limit, after)

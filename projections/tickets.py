@@ -6,7 +6,17 @@ from typing import Any
 
 from psycopg import Cursor
 
-from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from domain.org import Project
+from domain.tickets import Ticket
+from projections.base import (
+    PROJECT_REGIONS_DDL,
+    EventRecord,
+    Projection,
+    events_of,
+    record_project_region,
+    update_row,
+)
+from projections.reads import Page, Scope, list_page
 
 
 class TicketListProjection(Projection):
@@ -52,21 +62,19 @@ class TicketListProjection(Projection):
     views = ["tickets"]
 
     def handles(self, rec: EventRecord) -> bool:
-        return rec.aggregate in ("Ticket", "Project")
+        return isinstance(rec.event, HANDLED)
 
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         e = rec.event
         t = f"{schema}.tickets"
-        if rec.aggregate == "Project":
-            if rec.type == "Registered":
-                record_project_region(cur, schema, rec)
-            return
-        if rec.type == "Received":
+        if isinstance(e, Project.Registered):
+            record_project_region(cur, schema, rec)
+        elif isinstance(e, Ticket.Received):
             cur.execute(
-                f"""INSERT INTO {t} (id, number, project, region, kind, channel, priority, category, status,
-                    received_at, response_due, resolution_due, version, updated_at)
-                    VALUES (%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),
-                            %s,%s,%s,%s,'received',%s,%s,%s,%s,%s)""",
+                f"""INSERT INTO {t} (id, number, project, region, kind, channel, priority, category,
+                        status, received_at, response_due, resolution_due, version, updated_at)
+                    VALUES (%s, %s, %s, (SELECT region FROM {schema}.project_regions WHERE project = %s),
+                            %s, %s, %s, %s, 'received', %s, %s, %s, %s, %s)""",
                 (
                     rec.issue_id,
                     e.number,
@@ -83,59 +91,86 @@ class TicketListProjection(Projection):
                     e.timestamp,
                 ),
             )
-            return
-        sets: dict[str, Any] = {}
-        if rec.type == "Dispatched":
-            sets = {
-                "status": "dispatched",
-                "department": e.department,
-                "assignee": e.assignee,
-                "dispatched_at": ("coalesce", e.timestamp),
-            }
-        elif rec.type == "Transferred":
-            sets = {
-                "status": "dispatched",
-                "department": e.department,
-                "assignee": e.assignee,
-                "transfers": ("add", 1),
-                "dispatched_at": ("coalesce", e.timestamp),
-            }
-        elif rec.type == "Accepted":
-            sets = {"status": "in_progress", "accepted_at": ("coalesce", e.timestamp)}
-        elif rec.type == "Resolved":
-            sets = {
-                "status": "resolved",
-                "resolved_at": e.timestamp,
-                "first_resolved_at": ("coalesce", e.timestamp),
-            }
-        elif rec.type == "CallbackRecorded":
-            sets = {"callbacks": ("add", 1), "callback_reached": e.reached}
-            if e.reached:
-                sets.update({"callback_satisfied": e.satisfied, "callback_rating": e.rating})
-                if e.satisfied:
-                    sets["status"] = "called_back"
-        elif rec.type == "Reopened":
-            sets = {"status": "reopened", "reopen_count": ("add", 1), "resolved_at": None}
-        elif rec.type == "Closed":
-            sets = {"status": "closed", "closed_at": e.timestamp, "closed_by_override": e.override}
-        elif rec.type == "Cancelled":
-            sets = {"status": "cancelled", "cancelled_at": e.timestamp}
-        elif rec.type == "Escalated":
-            sets = {"escalated": True}
-        elif rec.type == "SlaBreached":
-            sets = {f"{e.phase}_breached": True}
-        sets["version"] = rec.version
-        sets["updated_at"] = e.timestamp
-        clauses, params = [], []
-        for col, val in sets.items():
-            if isinstance(val, tuple) and val[0] == "coalesce":
-                clauses.append(f"{col} = coalesce({col}, %s)")
-                params.append(val[1])
-            elif isinstance(val, tuple) and val[0] == "add":
-                clauses.append(f"{col} = {col} + %s")
-                params.append(val[1])
+        elif isinstance(e, Ticket.Dispatched):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'dispatched', department = %s, assignee = %s,"
+                " dispatched_at = COALESCE(dispatched_at, %s)",
+                (e.department, e.assignee, e.timestamp),
+            )
+        elif isinstance(e, Ticket.Transferred):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'dispatched', department = %s, assignee = %s, transfers = transfers + 1,"
+                " dispatched_at = COALESCE(dispatched_at, %s)",
+                (e.department, e.assignee, e.timestamp),
+            )
+        elif isinstance(e, Ticket.Accepted):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'in_progress', accepted_at = COALESCE(accepted_at, %s)",
+                (e.timestamp,),
+            )
+        elif isinstance(e, Ticket.Resolved):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'resolved', resolved_at = %s,"
+                " first_resolved_at = COALESCE(first_resolved_at, %s)",
+                (e.timestamp, e.timestamp),
+            )
+        elif isinstance(e, Ticket.CallbackRecorded):
+            if not e.reached:
+                update_row(cur, t, rec, "callbacks = callbacks + 1, callback_reached = false", ())
             else:
-                clauses.append(f"{col} = %s")
-                params.append(val)
-        params.append(rec.issue_id)
-        cur.execute(f"UPDATE {t} SET {', '.join(clauses)} WHERE id = %s", params)
+                update_row(
+                    cur,
+                    t,
+                    rec,
+                    "callbacks = callbacks + 1, callback_reached = true, callback_satisfied = %s,"
+                    " callback_rating = %s" + (", status = 'called_back'" if e.satisfied else ""),
+                    (e.satisfied, e.rating),
+                )
+        elif isinstance(e, Ticket.Reopened):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'reopened', reopen_count = reopen_count + 1, resolved_at = NULL",
+            )
+        elif isinstance(e, Ticket.Closed):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'closed', closed_at = %s, closed_by_override = %s",
+                (e.timestamp, e.override),
+            )
+        elif isinstance(e, Ticket.Cancelled):
+            update_row(cur, t, rec, "status = 'cancelled', cancelled_at = %s", (e.timestamp,))
+        elif isinstance(e, Ticket.Escalated):
+            update_row(cur, t, rec, "escalated = true")
+        elif isinstance(e, Ticket.SlaBreached):
+            breached = "response_breached" if e.phase == "response" else "resolution_breached"
+            update_row(cur, t, rec, f"{breached} = true")
+        else:  # a note: only the version moves
+            update_row(cur, t, rec)
+
+
+#: What the ticket list reads: every ticket event, and projects (for their regions).
+HANDLED = (Project.Registered, *events_of(Ticket))
+
+
+# -- reads ---------------------------------------------------------------------------------
+def list_tickets(
+    pool: Any, scope: Scope, filters: dict[str, Any], limit: int, after: Any = None
+) -> Page:
+    """Tickets in the caller's scope, newest received first."""
+    return list_page(pool, "tickets", scope, filters, "received_at", limit, after)

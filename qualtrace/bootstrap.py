@@ -19,9 +19,9 @@ from application.deadlines import DeadlineWatcher
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
-from projections.kpi_cells import CellRefresher, publish_cell_views
-from projections.kpis_reporting import ensure_role as ensure_reporting_role
-from projections.kpis_reporting import publish_reporting_views
+from projections.kpis.cells import CellRefresher, publish_cell_views
+from projections.kpis.reporting import ensure_role as ensure_reporting_role
+from projections.kpis.reporting import publish_reporting_views
 from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
 from store import generations, roles
@@ -52,7 +52,7 @@ class Container:
     groups: list[GroupRunner] = field(default_factory=list)
     embedded: EmbeddedPostgres | None = None
     deadline_watcher: DeadlineWatcher | None = None
-    refresher: CellRefresher | None = None  # KPI report cells (projections.kpi_cells)
+    refresher: CellRefresher | None = None  # KPI report cells (projections.kpis.cells)
     publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
 
     def start_projections(self) -> None:

@@ -1,7 +1,7 @@
 """Database rights: the service runs as `qualtrace_app`, which may INSERT and SELECT
 events but never UPDATE, DELETE or TRUNCATE them; reporting tools use
 `qualtrace_reporting` (its grants on the `reporting` schema come from
-`projections.kpis_reporting`, handed in as `reporting_role`).
+`projections.kpis.reporting`, handed in as `reporting_role`).
 
 `qualtrace db setup-roles` runs these statements as the database's owner (an admin
 login, not the service). It is idempotent: run it again after an upgrade that adds
@@ -62,7 +62,7 @@ def setup_roles(
     """Create or update the roles and their grants; return a report, one line per step.
 
     `reporting_role(conn, password)` sets up the read-only reporting role (the read side
-    owns it: `projections.kpis_reporting.ensure_role`, passed by the composition root)."""
+    owns it: `projections.kpis.reporting.ensure_role`, passed by the composition root)."""
     report: list[str] = []
     app = sql.Identifier(APP_ROLE)
     with psycopg.connect(url, autocommit=True) as conn:

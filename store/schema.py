@@ -251,7 +251,7 @@ TRACKING: tuple[str, ...] = (
 )
 
 # -- 5. projection generations -------------------------------------------------------------------
-#: Report cells, in every KPI projection's generation (see `projections.kpi_cells`).
+#: Report cells, in every KPI projection's generation (see `projections.kpis.cells`).
 KPI_CELL_TABLES: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS {schema}.kpi_cells (
         level text NOT NULL,

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from store.principal_cache import revoke_and_notify
+from store.schema import REVOKED_JWTS
 
 
 @dataclass(frozen=True)
@@ -94,4 +95,34 @@ class TokenTable:
             projects=tuple(row[4] or ()),
             region=row[5],
             expires_at=row[6],
+        )
+
+
+class RevokedJwtTable:
+    """Rows of `revoked_jwts` (`store.schema.REVOKED_JWTS`): revoked JWT ids, only ever added."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def add(self, jti: str, reason: str | None = None) -> bool:
+        """Revoke `jti`: when this returns, every running service refuses it
+        (`store.principal_cache.revoke_and_notify`). False when it was revoked already."""
+        changed = revoke_and_notify(
+            self.url,
+            f"jwt:{jti}",
+            [
+                (REVOKED_JWTS, ()),
+                (
+                    "INSERT INTO revoked_jwts (jti, reason) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING",
+                    (jti, reason),
+                ),
+            ],
+        )
+        return changed == 1
+
+    @staticmethod
+    def contains(conn: psycopg.Connection[Any], jti: str) -> bool:
+        """Whether `jti` was revoked."""
+        return (
+            conn.execute("SELECT 1 FROM revoked_jwts WHERE jti = %s", (jti,)).fetchone() is not None
         )

@@ -82,3 +82,9 @@ def positions(conn: psycopg.Connection[Any], names: Sequence[str] | None = None)
         (list(names),) if names else (),
     ).fetchall()
     return {r[0]: r[1] for r in rows}
+
+
+def head_position(conn: psycopg.Connection[Any], events_table: str) -> int:
+    """The largest notification id in the store (0 when it is empty)."""
+    row = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {events_table}").fetchone()
+    return int(row[0]) if row else 0

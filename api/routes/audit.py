@@ -16,13 +16,12 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from psycopg import sql
-from psycopg.rows import dict_row
 
-from api import views
+from api import presenters
 from api.audit_pack import MAX_EVENTS, build_pack, file_bytes
 from api.deps import Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import decode_cursor, encode_cursor, jsonable, scope_clause
+from api.listing import decode_cursor, encode_cursor, jsonable
+from api.presenters import masked_reporter, plain
 from api.read_models import (
     AuditEventPage,
     AuditPack,
@@ -33,10 +32,10 @@ from api.read_models import (
     ok,
 )
 from api.summaries import summarize
-from api.views import masked_reporter, plain
 from application.errors import NotFound
 from application.security import UNMASKED_ROLES, can
 from domain.errors import InvalidValue
+from projections import audit
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -73,15 +72,7 @@ def resolve_issue(c: Any, call: Any, ref: str) -> dict[str, Any]:
     """Find an issue of any kind by UUID or human number (TK-/INS-/NC-/SV-…, or a code),
     within the caller's scope (else 404, indistinguishable from a missing issue)."""
     _require(call, "audit.read")
-    try:
-        where, param = "id = %s", str(UUID(ref.strip()))
-    except ValueError:
-        where, param = "upper(number) = upper(%s)", ref.strip()
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"SELECT * FROM qt_read.issues WHERE {where} ORDER BY created_at LIMIT 1", (param,)
-        )
-        row = cur.fetchone()
+    row = audit.find_issue(c.pool, ref)
     if row is None or not in_scope(c, call.principal, row):
         raise NotFound("issue", ref)
     return row
@@ -201,45 +192,29 @@ def trail(
     start, end = _parse_time("from", from_, tz), _parse_time("to", to, tz, end=True)
     if start and end and start > end:
         raise InvalidValue("from", "must not be after 'to'")
-    where, params = scope_clause(call)
-    clauses: list[sql.Composable] = [where]
-    for col, value in (
-        ("actor_id", actor),
-        ("project", project),
-        ("issue_kind", kind),
-        ("type", type),
-    ):
-        if value is not None:
-            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
-            params.append(value)
-    if issue is not None:
-        clauses.append(sql.SQL("issue_id = %s"))
-        params.append(resolve_issue(c, call, issue)["id"])
-    if start is not None:
-        clauses.append(sql.SQL("occurred_at >= %s"))
-        params.append(start)
-    if end is not None:
-        clauses.append(sql.SQL("occurred_at < %s"))
-        params.append(end)
+    issue_id = resolve_issue(c, call, issue)["id"] if issue is not None else None
+    after: int | None = None
     if cursor:
         after, _ = decode_cursor(cursor)
         if not isinstance(after, int):
             raise InvalidValue("cursor", "not a cursor this API issued")
-        clauses.append(sql.SQL("position > %s"))
-        params.append(after)
-    query = sql.SQL(
-        "SELECT * FROM qt_read.audit_events WHERE {} ORDER BY position LIMIT %s"
-    ).format(sql.SQL(" AND ").join(clauses))
-    params.append(limit + 1)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    next_cursor = encode_cursor([rows[limit - 1]["position"], "p"]) if len(rows) > limit else None
+    only = audit.TrailFilter(
+        actor_id=actor,
+        project=project,
+        issue_kind=kind,
+        type=type,
+        issue_id=issue_id,
+        start=start,
+        end=end,
+    )
+    page = audit.trail(c.pool, call.principal.scope_filter(), only, limit, after)
+    rows = page.rows
+    next_cursor = encode_cursor([rows[-1]["position"], "p"]) if page.more else None
     role = call.principal.role
     if role in UNMASKED_ROLES:
-        shown = {r["issue_id"]: r for r in rows[:limit] if views.shows_personal_data(r["data"])}
+        shown = {r["issue_id"]: r for r in rows if presenters.shows_personal_data(r["data"])}
         for r in shown.values():
-            views.record_unmasked_read(
+            presenters.record_unmasked_read(
                 c.app,
                 call.principal,
                 r["issue_id"],
@@ -249,7 +224,7 @@ def trail(
                 "GET /audit/events",
             )
     items = []
-    for r in rows[:limit]:
+    for r in rows:
         item = jsonable(
             {k: r[k] for k in ("issue_id", "issue_kind", "issue_number", "project", "region")}
         )
@@ -317,21 +292,10 @@ def period_pack(
         raise InvalidValue("to", "is required")
     if start > end:
         raise InvalidValue("from", "must not be after 'to'")
-    where, params = scope_clause(call)
-    query = sql.SQL(
-        "SELECT position, issue_id FROM qt_read.audit_events WHERE {} AND occurred_at >= %s AND occurred_at < %s"
-        " ORDER BY position LIMIT %s"
-    ).format(where)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, [*params, start, end, MAX_EVENTS + 1])
-        found = cur.fetchall()
-        if len(found) > MAX_EVENTS:
-            raise InvalidValue("to", f"the period holds more than {MAX_EVENTS} events; narrow it")
-        cur.execute(
-            "SELECT * FROM qt_read.issues WHERE id = ANY(%s)",
-            (list({r["issue_id"] for r in found}),),
-        )
-        issues = {str(r["id"]): r for r in cur.fetchall()}
+    found = audit.period_events(c.pool, call.principal.scope_filter(), start, end, MAX_EVENTS + 1)
+    if len(found) > MAX_EVENTS:
+        raise InvalidValue("to", f"the period holds more than {MAX_EVENTS} events; narrow it")
+    issues = {str(r["id"]): r for r in audit.issues_by_id(c.pool, {r["issue_id"] for r in found})}
     raw = app.raw_events(positions=[r["position"] for r in found])
     subject = {"type": "period", "from": start.isoformat(), "to": end.isoformat()}
     pack = build_pack(c, call.principal, raw, issues, subject)
@@ -343,16 +307,11 @@ def period_pack(
 def history(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     """The issue's whole history, oldest first, each event with a one-line summary."""
     issue = resolve_issue(c, call, ref)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            "SELECT * FROM qt_read.audit_events WHERE issue_id = %s ORDER BY version",
-            (issue["id"],),
-        )
-        rows = cur.fetchall()
+    rows = audit.issue_events(c.pool, issue["id"])
     if call.principal.role in UNMASKED_ROLES and any(
-        views.shows_personal_data(r["data"]) for r in rows
+        presenters.shows_personal_data(r["data"]) for r in rows
     ):
-        views.record_unmasked_read(
+        presenters.record_unmasked_read(
             c.app,
             call.principal,
             issue["id"],
@@ -371,11 +330,11 @@ def history(ref: str, call: QueryCall, c: Container, pos: ReadPosition) -> Any:
 
 
 def live_view(kind: str, agg: Any, principal: Any, app: Any) -> dict[str, Any]:
-    """The body the live `GET` of this kind answers: `api.views.<kind>_view` when there is
+    """The body the live `GET` of this kind answers: `api.presenters.<kind>_view` when there is
     one (tickets mask personal data), else `aggregate_view`."""
-    fn = getattr(views, f"{kind}_view", None)
+    fn = getattr(presenters, f"{kind}_view", None)
     if fn is None:
-        return views.aggregate_view(agg)
+        return presenters.aggregate_view(agg)
     n = len(inspect.signature(fn).parameters)
     args = (agg, principal, app)[:n]
     return dict(fn(*args))
@@ -411,52 +370,14 @@ def as_of_extras(c: Any, app: Any, kind: str, agg: Any, at: datetime | None) -> 
     issue was at that version, up to its next event (or now, for the latest version)."""
     if kind not in ("inspection", "nonconformance", "survey"):
         return {}
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        if at is None:
-            cur.execute(
-                "SELECT position FROM qt_read.audit_events WHERE issue_id = %s AND version = %s",
-                (agg.id, agg.version + 1),
-            )
-            nxt = cur.fetchone()
-            bound = sql.SQL("e.position < %(bound)s") if nxt else sql.SQL("true")
-            params: dict[str, Any] = {"id": agg.id, "bound": nxt["position"] if nxt else None}
-        else:
-            bound, params = sql.SQL("e.occurred_at <= %(bound)s"), {"id": agg.id, "bound": at}
-        recorded = sql.SQL("JOIN qt_read.audit_events e ON e.position = l.position AND {}").format(
-            bound
-        )
-        if kind == "inspection":
-            cur.execute(
-                sql.SQL(
-                    """SELECT l.rel, i.kind, i.id::text AS id, i.number FROM qt_read.issue_links l {}
-                       JOIN qt_read.issues i ON i.id = l.from_id WHERE l.to_id = %(id)s ORDER BY l.position"""
-                ).format(recorded),
-                params,
-            )
-            return {"linked_from": [dict(r) for r in cur.fetchall()]}
-        if kind == "nonconformance":
-            cur.execute(
-                sql.SQL(
-                    """SELECT 'out' AS direction, l.rel, i.id, i.kind, i.number FROM qt_read.issue_links l {r}
-                         JOIN qt_read.issues i ON i.id = l.to_id WHERE l.from_id = %(id)s
-                       UNION ALL
-                       SELECT 'in', l.rel, i.id, i.kind, i.number FROM qt_read.issue_links l {r}
-                         JOIN qt_read.issues i ON i.id = l.from_id WHERE l.to_id = %(id)s
-                       ORDER BY 1, 2, 5"""
-                ).format(r=recorded),
-                params,
-            )
-            return {"linked_issues": [jsonable(r) for r in cur.fetchall()]}
-        ids = sql.Identifier(app.datastore.schema, "survey_response_ids")
-        cur.execute(
-            sql.SQL(
-                "SELECT count(*) AS n FROM {} s JOIN qt_read.audit_events e ON e.issue_id = s.response_id"
-                " AND e.version = 1 WHERE s.campaign_id = %(id)s AND {}"
-            ).format(ids, bound),
-            params,
-        )
-        row = cur.fetchone()
-        return {"responses_recorded": int(row["n"]) if row else 0}
+    moment = (
+        audit.AsOf(until=at) if at is not None else audit.as_of_version(c.pool, agg.id, agg.version)
+    )
+    if kind == "inspection":
+        return {"linked_from": [dict(r) for r in audit.linked_from(c.pool, agg.id, moment)]}
+    if kind == "nonconformance":
+        return {"linked_issues": [jsonable(r) for r in audit.linked_issues(c.pool, agg.id, moment)]}
+    return {"responses_recorded": audit.responses_recorded(c.pool, agg.id, moment)}
 
 
 def trace_of(
@@ -468,27 +389,20 @@ def trace_of(
     edges: dict[tuple[str, str, str], dict[str, Any]] = {}
     frontier = [str(root["id"])]
     depth = 0
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        while frontier and len(found) < MAX_TRACE:
-            depth += 1
-            cur.execute(
-                "SELECT from_id::text AS from_id, to_id::text AS to_id, rel, position FROM qt_read.issue_links"
-                " WHERE from_id = ANY(%s::uuid[]) OR to_id = ANY(%s::uuid[]) ORDER BY position",
-                (frontier, frontier),
-            )
-            links = cur.fetchall()
-            new = {x for link in links for x in (link["from_id"], link["to_id"])} - set(found)
-            visible: dict[str, dict[str, Any]] = {}
-            if new:
-                cur.execute("SELECT * FROM qt_read.issues WHERE id = ANY(%s::uuid[])", (list(new),))
-                for row in cur.fetchall():
-                    if in_scope(c, call.principal, row):
-                        visible[str(row["id"])] = {**row, "depth": depth}
-            found.update(visible)
-            for link in links:
-                if link["from_id"] in found and link["to_id"] in found:
-                    edges[(link["from_id"], link["to_id"], link["rel"])] = link
-            frontier = list(visible)
+    while frontier and len(found) < MAX_TRACE:
+        depth += 1
+        links = audit.links_touching(c.pool, frontier)
+        new = {x for link in links for x in (link["from_id"], link["to_id"])} - set(found)
+        visible: dict[str, dict[str, Any]] = {}
+        if new:
+            for row in audit.issues_by_id(c.pool, new):
+                if in_scope(c, call.principal, row):
+                    visible[str(row["id"])] = {**row, "depth": depth}
+        found.update(visible)
+        for link in links:
+            if link["from_id"] in found and link["to_id"] in found:
+                edges[(link["from_id"], link["to_id"], link["rel"])] = link
+        frontier = list(visible)
     return found, sorted(edges.values(), key=lambda e: e["position"])
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import Container
 from api.read_models import Health, Readiness, ok
-from store.tracking import positions
+from store.tracking import head_position, positions
 
 router = APIRouter(tags=["service"])
 
@@ -24,9 +24,7 @@ def readyz(c: Container, response: Response) -> Any:
     """The database is reachable; each projection's lag behind the event store."""
     try:
         with c.pool.connection(timeout=3) as conn:
-            head = conn.execute(
-                f"SELECT coalesce(max(notification_id), 0) FROM {c.app.recorder.events_table_name}"
-            ).fetchone()[0]
+            head = head_position(conn, c.app.recorder.events_table_name)
             pos = positions(conn)
     except Exception as e:  # noqa: BLE001 - any failure here means "not ready"
         response.status_code = 503

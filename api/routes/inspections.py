@@ -7,16 +7,17 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from psycopg.rows import dict_row
 from pydantic import BeforeValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import list_rows
+from api.listing import after_of, page_answer, require
+from api.presenters import aggregate_view
 from api.read_models import InspectionPage, InspectionView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
-from api.views import aggregate_view
 from domain.vocabulary import INSPECTION_KINDS, ITEM_RESULTS
+from projections import audit
+from projections import inspections as inspection_list
 
 router = APIRouter(prefix="/inspections", tags=["inspections"])
 
@@ -194,9 +195,11 @@ def list_inspections(
         "grade": grade,
         "reinspection_of": reinspection_of,
     }
-    return list_rows(
-        c, call, "inspection.read", "inspections", filters, "scheduled_at", limit, cursor
+    require(call, "inspection.read")
+    page = inspection_list.list_inspections(
+        c.pool, call.principal.scope_filter(), filters, limit, after_of(cursor)
     )
+    return page_answer(page, "scheduled_at")
 
 
 @router.get("/{ref}", responses=ok(InspectionView))
@@ -212,11 +215,5 @@ def get_inspection(
     ins = app.get_inspection(call, ref)
     response.headers["ETag"] = f'"{ins.version}"'
     out = aggregate_view(ins)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            """SELECT l.rel, i.kind, i.id::text AS id, i.number FROM qt_read.issue_links l
-               JOIN qt_read.issues i ON i.id = l.from_id WHERE l.to_id = %s ORDER BY l.position""",
-            (ins.id,),
-        )
-        out["linked_from"] = [dict(r) for r in cur.fetchall()]
+    out["linked_from"] = [dict(r) for r in audit.linked_from(c.pool, ins.id)]
     return out

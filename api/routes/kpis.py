@@ -8,20 +8,16 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from psycopg.rows import dict_row
 
-from api.deps import Container, QueryCall, ReadPosition
+from api.deps import Container, QueryCall, ReadPlace
 from api.read_models import KpiAnswer, ok
 from application.security import can
 from domain.errors import InvalidValue
-from projections import registry
-from projections.kpi_cells import LEVELS, read_cell, whole_period
-from projections.kpis_base import FactProjection
-from projections.kpis_query import KpiSpec, UnknownDimension, kpi_query, parse_group_by, plain
+from projections.kpis import answer as kpis
+from projections.kpis.spec import KpiSpec, UnknownDimension
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
 
@@ -37,17 +33,11 @@ ToDate = Annotated[
 ]
 
 
-def projection_for(kind: str) -> type[FactProjection]:
-    for cls in registry.PROJECTIONS:
-        if issubclass(cls, FactProjection) and cls.SPEC is not None and cls.SPEC.kind == kind:
-            return cls
-    raise HTTPException(404, f"no KPIs for '{kind}'")
-
-
-def spec_for(kind: str) -> KpiSpec:
-    spec = projection_for(kind).SPEC
-    assert spec is not None
-    return spec
+def family(kind: str) -> kpis.Family:
+    try:
+        return kpis.family(kind)
+    except kpis.UnknownKind:
+        raise HTTPException(404, f"no KPIs for '{kind}'") from None
 
 
 def _day(field: str, value: str | None, end: bool) -> datetime | None:
@@ -83,24 +73,21 @@ def dimension_filters(spec: KpiSpec, request: Request) -> dict[str, list[str]]:
 def kpi_answer(
     c: Any,
     call: Any,
-    kind: str,
+    fam: kpis.Family,
     project: str | None,
     region: str | None,
     start: str | None,
     end: str | None,
     group_by: str | None,
-    filters: dict[str, list[str]] | None = None,
+    filters: dict[str, list[str]],
     min_position: int | None = None,
     body: bool = False,
-) -> tuple[list[dict[str, Any]] | None, int | None, str | None]:
-    """The KPI rows, the read position of the report cell they came from (None when
-    computed live) and, when `body` and a whole cell answers, its rendered JSON answer
-    instead of the rows."""
+) -> kpis.KpiAnswer:
+    """The KPI answer (`projections.kpis.answer`) to a request's parameters."""
     if not can(call.principal, "kpi.read"):
         raise HTTPException(403, f"role '{call.principal.role}' may not kpi.read")
-    spec = spec_for(kind)
     try:
-        groups = parse_group_by(spec, group_by)
+        groups = kpis.group_by(fam, group_by)
     except UnknownDimension as e:
         raise InvalidValue("group_by", str(e)) from None
     lo = _day("from", start, end=False)
@@ -111,99 +98,21 @@ def kpi_answer(
         hi = c.app.clock().astimezone(tz).replace(tzinfo=None)
     if lo is not None and lo >= hi:
         raise InvalidValue("from", "must not be after 'to'")
-    projects = [p.strip() for p in project.split(",") if p.strip()] if project else None
-    scope = call.principal.scope_filter()
-    with c.pool.connection() as conn:
-        cell = _from_cell(
-            conn,
-            kind,
-            spec,
-            groups,
-            projects,
-            region or None,
-            scope,
-            lo,
-            hi,
-            filters,
-            min_position,
-            body,
-        )
-        if cell is not None:
-            return cell
-        try:
-            query = kpi_query(
-                spec,
-                groups,
-                projects=projects,
-                region=region or None,
-                scope=scope,
-                start=lo,
-                end=hi,
-                filters=filters,
-            )
-        except UnknownDimension as e:
-            raise InvalidValue("group_by", str(e)) from None
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query)
-            rows = cur.fetchall()
-    return [{k: plain(v) for k, v in r.items()} for r in rows], None, None
-
-
-def _from_cell(
-    conn: Any,
-    kind: str,
-    spec: KpiSpec,
-    groups: list[str],
-    projects: list[str] | None,
-    region: str | None,
-    scope: tuple[Any, Any],
-    lo: datetime | None,
-    hi: datetime | None,
-    filters: dict[str, list[str]] | None,
-    min_position: int | None,
-    body: bool = False,
-) -> tuple[list[dict[str, Any]] | None, int, str | None] | None:
-    """The answer from a report cell (projections.kpi_cells) when the request is exactly
-    one: a level (no dims, region or project), one whole calendar period, no dimension
-    filters, a scope and filters that only keep whole rows of the cell, and the cell at
-    least as fresh as `min_position` (or as the fact projection, without one)."""
-    period = whole_period(lo, hi)
-    level = next((name for name, dims in LEVELS.items() if list(dims) == groups), None)
-    if period is None or level is None or any(filters.values() if filters else ()):
-        return None
-    scope_projects, scope_region = scope
-    # Ranks order the rows within the period: a subset's ranks differ from the cell's.
-    ranked = any("{partition}" in m.expr or " over " in m.expr.lower() for m in spec.measures)
-    keep: list[tuple[str, set[str]]] = []
-    if scope_region is not None:
-        return None
-    if scope_projects is not None:
-        if level != "project":
-            return None
-        keep.append(("project", set(scope_projects)))
-    if projects:
-        if level != "project":
-            return None
-        keep.append(("project", set(projects)))
-    if region is not None:
-        if level != "region":
-            return None
-        keep.append(("region", {region}))
-    if keep and ranked:
-        return None
-    whole = body and not keep
+    request = kpis.KpiRequest(
+        group_by=groups,
+        projects=[p.strip() for p in project.split(",") if p.strip()] if project else None,
+        region=region or None,
+        scope=call.principal.scope_filter(),
+        start=lo,
+        end=hi,
+        filters=filters,
+        min_position=min_position,
+        body=body,
+    )
     try:
-        cell = read_cell(
-            conn, spec, projection_for(kind).name, level, period[0], period[1], min_position, whole
-        )
-    except psycopg.Error:  # no cells here (yet): a generation from before them, say
-        return None
-    if cell is None:
-        return None
-    if cell.body is not None:
-        return None, cell.position, cell.body
-    rows = [r for r in cell.rows or () if all(r.get(col) in values for col, values in keep)]
-    return rows, cell.position, None
+        return kpis.answer(c.pool, fam, request)
+    except UnknownDimension as e:
+        raise InvalidValue("group_by", str(e)) from None
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -252,12 +161,15 @@ def respond(
 
 
 def _endpoint(kind: str, summary: str) -> Any:
+    fam = family(kind)
+    spec = fam.spec
+
     def get_kpis(
         request: Request,
         response: Response,
         call: QueryCall,
         c: Container,
-        pos: ReadPosition,
+        pos: ReadPlace,
         project: Annotated[str | None, Query(description="project code (comma list)")] = None,
         region: Annotated[str | None, Query(description="region code")] = None,
         start: FromDate = None,
@@ -265,28 +177,26 @@ def _endpoint(kind: str, summary: str) -> Any:
         group_by: Annotated[str | None, Query(description="comma list of dimensions")] = None,
         format: Annotated[str | None, Query(description="json (default) or csv")] = None,
     ) -> Any:
-        filters = dimension_filters(spec_for(kind), request)
-        raw = request.query_params.get("min_position")
-        min_position = int(raw) if raw is not None and raw.strip().isdigit() else None
+        filters = dimension_filters(fam.spec, request)
         json_body = not wants_csv(request, format)
-        rows, cell_position, body = kpi_answer(
-            c, call, kind, project, region, start, end, group_by, filters, min_position, json_body
+        found = kpi_answer(
+            c, call, fam, project, region, start, end, group_by, filters, pos.asked, json_body
         )
         # A report cell's answer reflects the events up to its own position.
-        position = pos if cell_position is None else cell_position
+        position = pos.position if found.position is None else found.position
         response.headers["X-Read-Position"] = str(position)
-        if body is not None:  # a whole cell's answer, rendered when it was computed
-            out = Response(content=body, media_type="application/json")
+        if found.body is not None:  # a whole cell's answer, rendered when it was computed
+            out = Response(content=found.body, media_type="application/json")
             out.headers.raw.extend(
                 (k, v) for k, v in response.headers.raw if k != b"content-length"
             )
             return out
+        rows = found.rows
         assert rows is not None
         return respond(request, rows, format, kind, position, response)
 
     get_kpis.__doc__ = summary
     get_kpis.__name__ = f"kpis_{kind}"
-    spec = spec_for(kind)
     filters = [
         {
             "name": dim,

@@ -6,15 +6,14 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from psycopg.rows import dict_row
 from pydantic import AfterValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import jsonable, list_rows
+from api.listing import after_of, jsonable, page_answer, require
+from api.presenters import aggregate_view
 from api.read_models import NonconformancePage, NonconformanceView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Reason, ShortText, Text
-from api.views import aggregate_view
 from domain.vocabulary import (
     DEPARTMENTS,
     DISPOSITIONS,
@@ -22,6 +21,8 @@ from domain.vocabulary import (
     NONCONFORMANCE_STATUSES,
     SEVERITIES,
 )
+from projections import audit
+from projections import nonconformances as nc_list
 
 router = APIRouter(prefix="/nonconformances", tags=["nonconformances"])
 
@@ -242,9 +243,11 @@ def list_nonconformances(
         "overdue": overdue,
         "department": department,
     }
-    return list_rows(
-        c, call, "nonconformance.read", "nonconformances", filters, "raised_at", limit, cursor
+    require(call, "nonconformance.read")
+    page = nc_list.list_nonconformances(
+        c.pool, call.principal.scope_filter(), filters, limit, after_of(cursor)
     )
+    return page_answer(page, "raised_at")
 
 
 @router.get("/{ref}", responses=ok(NonconformanceView))
@@ -260,15 +263,5 @@ def get_nonconformance(
     nc = app.get_nonconformance(call, ref)
     response.headers["ETag"] = f'"{nc.version}"'
     out = aggregate_view(nc)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            """SELECT 'out' AS direction, l.rel, i.id, i.kind, i.number FROM qt_read.issue_links l
-                 JOIN qt_read.issues i ON i.id = l.to_id WHERE l.from_id = %(id)s
-               UNION ALL
-               SELECT 'in', l.rel, i.id, i.kind, i.number FROM qt_read.issue_links l
-                 JOIN qt_read.issues i ON i.id = l.from_id WHERE l.to_id = %(id)s
-               ORDER BY 1, 2, 5""",
-            {"id": nc.id},
-        )
-        out["linked_issues"] = [jsonable(r) for r in cur.fetchall()]
+    out["linked_issues"] = [jsonable(r) for r in audit.linked_issues(c.pool, nc.id)]
     return out

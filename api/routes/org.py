@@ -8,10 +8,11 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import jsonable, scope_clause
+from api.listing import jsonable
 from api.read_models import ProjectPage, RegionPage, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, ShortText
+from projections import org
 
 router = APIRouter(tags=["organisation"])
 
@@ -49,20 +50,8 @@ def register_project(
 @router.get("/regions", responses=ok(RegionPage))
 def list_regions(call: QueryCall, c: Container, pos: ReadPosition) -> Any:
     """Regions."""
-    projects, region = call.principal.scope_filter()
-    with c.pool.connection() as conn, conn.cursor() as cur:
-        from psycopg.rows import dict_row
-
-        cur.row_factory = dict_row  # type: ignore[assignment]
-        if projects is None and region is None:
-            cur.execute("SELECT code, name, id, registered_at FROM qt_read.regions ORDER BY code")
-        else:
-            cur.execute(
-                "SELECT r.code, r.name, r.id, r.registered_at FROM qt_read.regions r WHERE r.code = %s"
-                " OR r.code IN (SELECT region FROM qt_read.projects WHERE code = ANY(%s)) ORDER BY code",
-                (region, list(projects or [])),
-            )
-        return {"items": [jsonable(r) for r in cur.fetchall()], "next_cursor": None}
+    rows = org.list_regions(c.pool, call.principal.scope_filter())
+    return {"items": [jsonable(r) for r in rows], "next_cursor": None}
 
 
 @router.get("/projects", responses=ok(ProjectPage))
@@ -70,17 +59,5 @@ def list_projects(
     call: QueryCall, c: Container, pos: ReadPosition, region: str | None = None
 ) -> Any:
     """Projects in the caller's scope."""
-    where, params = scope_clause(call, "code", "region")
-    from psycopg import sql
-    from psycopg.rows import dict_row
-
-    query = sql.SQL(
-        "SELECT code, name, region, households, id, registered_at FROM qt_read.projects WHERE {}"
-    ).format(where)
-    if region:
-        query += sql.SQL(" AND region = %s")
-        params.append(region)
-    query += sql.SQL(" ORDER BY code")
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        return {"items": [jsonable(r) for r in cur.fetchall()], "next_cursor": None}
+    rows = org.list_projects(c.pool, call.principal.scope_filter(), region or None)
+    return {"items": [jsonable(r) for r in rows], "next_cursor": None}

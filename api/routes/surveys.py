@@ -9,13 +9,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from psycopg import sql
-from psycopg.rows import dict_row
 from pydantic import Field
 
 from api import errors
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import decode_cursor, encode_cursor, jsonable, list_rows
+from api.listing import after_of, page_answer, require
+from api.presenters import aggregate_view, plain
 from api.read_models import (
     SurveyPage,
     SurveyResponsePage,
@@ -26,11 +25,10 @@ from api.read_models import (
 )
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
-from api.views import aggregate_view, plain
-from application.security import can
 from domain.errors import InvalidValue
 from domain.surveys.csv import CsvRejected
 from domain.vocabulary import LOYALTY_LEVELS, SURVEY_METHODS, SURVEY_PARTIES
+from projections import surveys as survey_list
 
 router = APIRouter(prefix="/surveys", tags=["surveys"])
 
@@ -239,37 +237,11 @@ def list_surveys(
     cursor: str | None = None,
 ) -> Any:
     """Campaigns that include a project in the caller's scope, newest first."""
-    if not can(call.principal, "survey.read"):
-        raise HTTPException(403, f"role '{call.principal.role}' may not survey.read")
-    clauses: list[sql.Composable] = []
-    params: list[Any] = []
-    projects, region = call.principal.scope_filter()
-    if projects is not None or region is not None:
-        clauses.append(sql.SQL("(projects && %s::text[] OR %s = ANY(regions))"))
-        params += [list(projects or []), region]
-    for col, value in (("status", status), ("party", party)):
-        if value is not None:
-            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
-            params.append(value)
-    if project is not None:
-        clauses.append(sql.SQL("%s = ANY(projects)"))
-        params.append(project)
-    if cursor:
-        last, last_id = decode_cursor(cursor)
-        clauses.append(sql.SQL("(drafted_at, id::text) < (%s, %s)"))
-        params += [last, last_id]
-    query = sql.SQL(
-        "SELECT * FROM qt_read.surveys WHERE {} ORDER BY drafted_at DESC, id::text DESC LIMIT %s"
-    ).format(sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("TRUE"))
-    params.append(limit + 1)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1]["drafted_at"], str(rows[-1]["id"])])
-    return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor}
+    require(call, "survey.read")
+    page = survey_list.list_surveys(
+        c.pool, call.principal.scope_filter(), status, party, project, limit, after_of(cursor)
+    )
+    return page_answer(page, "drafted_at")
 
 
 @router.get("/{ref}", responses=ok(SurveyView))
@@ -381,9 +353,11 @@ def list_responses(
         "method": method,
         "valid": valid,
     }
-    return list_rows(
-        c, call, "survey.read", "survey_responses", filters, "recorded_at", limit, cursor
+    require(call, "survey.read")
+    page = survey_list.list_responses(
+        c.pool, call.principal.scope_filter(), filters, limit, after_of(cursor)
     )
+    return page_answer(page, "recorded_at")
 
 
 @router.get("/{ref}/responses/{rid}", responses=ok(SurveyResponseView))

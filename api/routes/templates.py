@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
-from psycopg.rows import dict_row
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import decode_cursor, encode_cursor, jsonable
+from api.listing import after_of, page_answer, require
+from api.presenters import aggregate_view
 from api.read_models import TemplatePage, TemplateView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, ShortText
-from api.views import aggregate_view
-from application.security import can
+from projections import inspections as inspection_list
 
 router = APIRouter(prefix="/checklist-templates", tags=["checklist templates"])
 
@@ -87,29 +86,9 @@ def list_templates(
     cursor: str | None = None,
 ) -> Any:
     """Checklist templates (company-wide), newest first."""
-    if not can(call.principal, "template.read"):
-        raise HTTPException(403, f"role '{call.principal.role}' may not template.read")
-    clauses, params = ["TRUE"], []
-    if status is not None:
-        clauses.append("status = %s")
-        params.append(status)
-    if cursor:
-        last_created, last_id = decode_cursor(cursor)
-        clauses.append("(created_at, id::text) < (%s, %s)")
-        params.extend([last_created, last_id])
-    params.append(limit + 1)
-    with c.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"SELECT * FROM qt_read.checklist_templates WHERE {' AND '.join(clauses)}"  # noqa: S608 - fixed fragments
-            " ORDER BY created_at DESC, id::text DESC LIMIT %s",
-            params,
-        )
-        rows = cur.fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1]["created_at"].isoformat(), str(rows[-1]["id"])])
-    return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor}
+    require(call, "template.read")
+    page = inspection_list.list_templates(c.pool, status, limit, after_of(cursor))
+    return page_answer(page, "created_at")
 
 
 @router.get("/{ref}", responses=ok(TemplateView))

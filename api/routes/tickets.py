@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import list_rows
+from api.listing import after_of, page_answer, require
+from api.presenters import ticket_view
 from api.read_models import TicketPage, TicketView, ok
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
-from api.views import ticket_view
 from domain.vocabulary import CHANNELS, DEPARTMENTS, PRIORITIES, SEVERITIES, TICKET_KINDS
+from projections import tickets as ticket_list
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -181,7 +182,11 @@ def list_tickets(
         "priority": priority,
         "department": department,
     }
-    return list_rows(c, call, "ticket.read", "tickets", filters, "received_at", limit, cursor)
+    require(call, "ticket.read")
+    page = ticket_list.list_tickets(
+        c.pool, call.principal.scope_filter(), filters, limit, after_of(cursor)
+    )
+    return page_answer(page, "received_at")
 
 
 @router.get("/{ref}", responses=ok(TicketView))

@@ -1,4 +1,4 @@
-"""KPI report cells (projections.kpi_cells): every cell equals the live query for its
+"""KPI report cells (projections.kpis.cells): every cell equals the live query for its
 level and period, through random histories refreshed incrementally; the API serves a
 cell only when the request is exactly one, for the caller's scope, fresh enough for
 `min_position`; otherwise (and after a rebuild) it answers live."""
@@ -18,9 +18,9 @@ from psycopg.types.json import Json
 from application.errors import ApplicationError
 from domain.errors import DomainError
 from projections import registry
-from projections.kpi_cells import LEVELS, anchor_columns, periods, render
-from projections.kpis_base import FactProjection
-from projections.kpis_query import kpi_query, plain
+from projections.kpis.cells import LEVELS, anchor_columns, periods, render
+from projections.kpis.facts import FactProjection
+from projections.kpis.query import kpi_query, plain
 from tests.integration.test_kpi_rebuild import (
     ADMIN,
     DESK,

@@ -18,8 +18,8 @@ from application.errors import ApplicationError
 from application.security import Principal
 from domain.errors import DomainError
 from projections import registry
-from projections.kpis_base import FactProjection
-from projections.kpis_query import kpi_query
+from projections.kpis.facts import FactProjection
+from projections.kpis.query import kpi_query
 from qualtrace import cli
 
 ADMIN = Call(Principal("admin", "Admin", "admin"), "c-admin")

@@ -23,8 +23,8 @@ from uuid import UUID
 
 from domain.surveys.results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
 from projections.base import PROJECT_REGIONS_DDL, EventRecord
-from projections.kpis_base import FactProjection, Facts
-from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure, pct
+from projections.kpis.facts import FactProjection, Facts
+from projections.kpis.spec import ExtraView, FactView, Family, KpiSpec, Measure, pct
 from store.schema import KPI_CELL_TABLES
 
 CAMPAIGNS = "survey_campaign_facts"
@@ -115,7 +115,7 @@ class SurveyKpiProjection(FactProjection):
             closed_local timestamp,
             cancelled_at timestamptz)""",
         PROJECT_REGIONS_DDL,
-        # the report cells of its figures (projections.kpi_cells)
+        # the report cells of its figures (projections.kpis.cells)
         *KPI_CELL_TABLES,
     ]
     views = [CAMPAIGNS, RESPONSES, ACTIONS]

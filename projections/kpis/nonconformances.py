@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from projections.base import PROJECT_REGIONS_DDL, EventRecord
-from projections.kpis_base import FactProjection, Facts
-from projections.kpis_query import ExtraView, Family, KpiSpec, Measure, pct, percentile
+from projections.kpis.facts import FactProjection, Facts
+from projections.kpis.spec import ExtraView, Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
 
 
@@ -61,7 +61,7 @@ class NonconformanceKpiProjection(FactProjection):
             ended_local timestamp)""",
         "CREATE INDEX ON {schema}.nonconformance_facts (project, raised_local)",
         PROJECT_REGIONS_DDL,
-        # the report cells of its figures (projections.kpi_cells)
+        # the report cells of its figures (projections.kpis.cells)
         *KPI_CELL_TABLES,
     ]
     views = ["nonconformance_facts"]

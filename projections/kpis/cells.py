@@ -41,7 +41,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json
 
 from projections.base import READ_SCHEMA
-from projections.kpis_query import KpiSpec, kpi_query, plain
+from projections.kpis.query import kpi_query, plain
+from projections.kpis.spec import KpiSpec
 from store.background import BackgroundLoop
 from store.schema import KPI_CELL_TABLES
 from store.tracking import schema_name

@@ -5,7 +5,7 @@ per nonconformance, per survey response …) holding UTC timestamps, the same in
 as local wall-clock timestamps in the company time zone (`*_local` columns, so a
 ticket received 23:30 UTC on 31 March is placed in April in Asia/Shanghai), durations
 in seconds and flags. Figures (counts, rates, real percentiles) are aggregated at
-query time by `projections.kpis_query`.
+query time by `projections.kpis.query`.
 
 Catch-up speed: `handle` only queues the event; `end_batch` loads the touched fact
 rows with one query per table, applies the whole batch in Python and writes the
@@ -27,8 +27,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from projections.base import EventRecord, Projection
-from projections.kpi_cells import anchor_columns, mark_dirty, span
-from projections.kpis_query import KpiSpec
+from projections.kpis.cells import anchor_columns, mark_dirty, span
+from projections.kpis.spec import KpiSpec
 from store.schema import KPI_CELL_TABLES
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"

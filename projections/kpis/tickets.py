@@ -18,8 +18,8 @@ Definitions (where DOMAIN.md is silent):
 from __future__ import annotations
 
 from projections.base import PROJECT_REGIONS_DDL, EventRecord
-from projections.kpis_base import FactProjection, Facts
-from projections.kpis_query import Family, KpiSpec, Measure, pct, percentile
+from projections.kpis.facts import FactProjection, Facts
+from projections.kpis.spec import Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
 
 
@@ -68,7 +68,7 @@ class TicketKpiProjection(FactProjection):
             escalated_at timestamptz)""",
         "CREATE INDEX ON {schema}.ticket_facts (project, received_local)",
         PROJECT_REGIONS_DDL,
-        # the report cells of its figures (projections.kpi_cells)
+        # the report cells of its figures (projections.kpis.cells)
         *KPI_CELL_TABLES,
     ]
     views = ["ticket_facts"]

@@ -25,8 +25,8 @@ from typing import Any
 from uuid import UUID
 
 from projections.base import PROJECT_REGIONS_DDL, EventRecord
-from projections.kpis_base import FactProjection, Facts
-from projections.kpis_query import ExtraView, FactView, Family, KpiSpec, Measure, pct
+from projections.kpis.facts import FactProjection, Facts
+from projections.kpis.spec import ExtraView, FactView, Family, KpiSpec, Measure, pct
 from store.schema import KPI_CELL_TABLES
 
 ITEMS = "inspection_item_facts"
@@ -98,7 +98,7 @@ class InspectionKpiProjection(FactProjection):
             PRIMARY KEY (inspection_id, item))""",
         "CREATE INDEX ON {schema}.inspection_item_facts (project, planned_local)",
         PROJECT_REGIONS_DDL,
-        # the report cells of its figures (projections.kpi_cells)
+        # the report cells of its figures (projections.kpis.cells)
         *KPI_CELL_TABLES,
     ]
     views = ["inspection_facts", ITEMS]

@@ -21,8 +21,9 @@ from typing import Any
 import psycopg
 from psycopg import errors, sql
 
-from projections.kpis_base import FactProjection
-from projections.kpis_query import TIME_DOC, KpiSpec, kpi_query
+from projections.kpis.facts import FactProjection
+from projections.kpis.query import kpi_query
+from projections.kpis.spec import TIME_DOC, KpiSpec
 from store.schema import REPORTING_VIEW_HASHES
 
 log = logging.getLogger("qualtrace.reporting")
