@@ -8,7 +8,7 @@ It creates a scratch database (dropped afterwards), records one ticket with `--e
 events (received, then notes) through the domain, then times, `--samples` times each:
 
 - `latest`: the current state (`repository.get`, snapshot every 50 versions + the rest);
-- `as_of_version`: the state at a random version (`AuditQueries.audit.issue_as_of(version=…)`);
+- `as_of_version`: the state at a random version (`AuditQueries.issue_as_of(version=…)`);
 - `as_of_time`: the state at a random moment (`issue_as_of(at=…)`: finds the version by
   time in SQL, then as above);
 - `version_at_lookup`: only the SQL that finds the version for a moment;

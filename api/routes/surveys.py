@@ -200,7 +200,7 @@ async def import_responses(
         raise HTTPException(415, "send the file as text/csv")
     data = await request.body()
     try:
-        result = await run_in_threadpool(app.import_survey_responses, call, ref, data)
+        result = await run_in_threadpool(app.survey_responses.import_csv, call, ref, data)
     except CsvRejected as e:
         return errors.problem(422, str(e), errors=e.errors, error_count=e.total)
     return answer(response, result)
