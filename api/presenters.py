@@ -84,19 +84,19 @@ def record_unmasked_read(
 ) -> None:
     """Record that `principal` was shown an issue's personal data unmasked in a view other
     than the issue's own `GET` (the audit trail, an audit pack)."""
-    record = getattr(app, "record_personal_data_read", None)
-    if record is not None:
+    reads = getattr(app, "personal_data", None)
+    if reads is not None:
         issue = SimpleNamespace(id=issue_id, KIND=kind or "issue", number=number, project=project)
-        record(principal, issue, correlation_id=current_correlation_id(), via=via)
+        reads.record_read(principal, issue, correlation_id=current_correlation_id(), via=via)
 
 
 def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:
     out = aggregate_view(ticket)
     if may_see_personal_data(principal, ticket.assignee):
         out["personal_data"] = "unmasked"
-        record = getattr(app, "record_personal_data_read", None)
-        if record is not None:
-            record(
+        reads = getattr(app, "personal_data", None)
+        if reads is not None:
+            reads.record_read(
                 principal, ticket, correlation_id=current_correlation_id(), via="GET /tickets/{id}"
             )
     else:

@@ -1,27 +1,51 @@
-"""The composed Qualtrace application: one event store, one mixin of verbs per context."""
+"""The composed Qualtrace application: one event store, one command service, and one
+small service per bounded context built over it (each given what it needs, explicitly).
+
+    app.tickets.dispatch(call, ref, department, assignee)
+    app.inspections.submit(call, ref)        # raises nonconformances through app.processes
+    app.surveys.publish(call, ref)
+    app.survey_responses.import_csv(call, ref, data)
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from application.audit import AuditQueries
-from application.inspections import InspectionCommands
-from application.nonconformances import NonconformanceCommands
+from application.base import QualtraceBase
+from application.inspections import InspectionService
+from application.nonconformances import NonconformanceService
+from application.org import OrgService
 from application.personal_data import PersonalDataReads
-from application.surveys import SurveyCommands
-from application.tickets import TicketCommands
+from application.processes import NonconformanceIndex, Processes
+from application.service import CommandService
+from application.survey_campaigns import CampaignAccess, SurveyCampaigns
+from application.survey_reads import SurveyReads
+from application.survey_responses import SurveyResponses
+from application.templates import TemplateService
+from application.tickets import TicketService
 from domain.inspections import Inspection
 from domain.nonconformances import Nonconformance
 from domain.tickets import Ticket
 
 
-class Qualtrace(
-    InspectionCommands,
-    NonconformanceCommands,
-    TicketCommands,
-    SurveyCommands,
-    AuditQueries,
-    PersonalDataReads,
-):
+class Qualtrace(QualtraceBase):
     name = "qualtrace"
     snapshotting_intervals: ClassVar = {Ticket: 50, Nonconformance: 50, Inspection: 50}
+
+    def __init__(self, env: dict[str, str] | None = None, **options: Any) -> None:
+        super().__init__(env, **options)
+        service = self.service = CommandService(self)
+        index = NonconformanceIndex(service)
+        self.processes = Processes(service, index)
+        self.org = OrgService(service)
+        self.tickets = TicketService(service, self.processes)
+        self.nonconformances = NonconformanceService(service, index)
+        self.templates = TemplateService(service)
+        self.inspections = InspectionService(service, self.processes)
+        survey_reads = SurveyReads(service)
+        access = CampaignAccess(service)
+        self.surveys = SurveyCampaigns(service, access, survey_reads)
+        self.survey_responses = SurveyResponses(service, access, survey_reads)
+        self.audit = AuditQueries(service)
+        self.personal_data = PersonalDataReads(service)

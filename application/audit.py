@@ -10,19 +10,23 @@ from uuid import UUID
 import psycopg
 from eventsourcing.application import AggregateNotFoundError
 
-from application.base import QualtraceBase
 from application.errors import NotFound
+from application.service import CommandService
 from domain.base import QAggregate
 from store import integrity
 
 
-class AuditQueries(QualtraceBase):
+class AuditQueries:
+    def __init__(self, service: CommandService) -> None:
+        self.service = service
+        self.store = service.store
+
     @property
     def events_table(self) -> str:
-        return f'"{self.datastore.schema}"."{self.recorder.events_table_name}"'  # type: ignore[attr-defined]
+        return f'"{self.store.datastore.schema}"."{self.store.recorder.events_table_name}"'  # type: ignore[attr-defined]
 
     def current_version(self, issue_id: UUID) -> int | None:
-        rows = self.sql(
+        rows = self.service.sql(
             f"SELECT max(originator_version) AS v FROM {self.events_table} WHERE originator_id = %s",
             (issue_id,),
         )
@@ -36,7 +40,7 @@ class AuditQueries(QualtraceBase):
         # `occurred_at` is stamped from the state by the insert trigger (and checked by
         # verify). Newest first on the primary key, stopping at the first match: the same
         # answer as max(version) over the matches.
-        rows = self.sql(
+        rows = self.service.sql(
             f"""SELECT originator_version AS v FROM {self.events_table}
                 WHERE originator_id = %s AND occurred_at <= %s
                 ORDER BY originator_version DESC LIMIT 1""",
@@ -59,7 +63,7 @@ class AuditQueries(QualtraceBase):
             if version is not None and version > current:
                 raise NotFound("version", f"{version} of {issue_id} (the latest is {current})")
         try:
-            agg: Any = self.repository.get(issue_id, version=version)
+            agg: Any = self.store.repository.get(issue_id, version=version)
         except AggregateNotFoundError:
             raise NotFound("issue", str(issue_id)) from None
         return agg
@@ -73,7 +77,7 @@ class AuditQueries(QualtraceBase):
             where, param = "originator_id = ANY(%s)", list(issue_ids)
         else:
             where, param = "notification_id = ANY(%s)", list(positions or [])
-        return self.sql(
+        return self.service.sql(
             f"""SELECT notification_id AS position, originator_id::text AS issue_id,
                        originator_version AS version, topic, state, prev_hash, event_hash
                 FROM {self.events_table} WHERE {where} ORDER BY notification_id""",
@@ -82,14 +86,16 @@ class AuditQueries(QualtraceBase):
 
     def verify_integrity(self) -> integrity.VerifyResult:
         """Re-hash every event and walk the per-issue chains and the ledger."""
-        info = self.datastore.pool.conninfo
+        info = self.store.datastore.pool.conninfo
         kwargs = {
-            k: v for k, v in dict(self.datastore.pool.kwargs or {}).items() if k != "row_factory"
+            k: v
+            for k, v in dict(self.store.datastore.pool.kwargs or {}).items()
+            if k != "row_factory"
         }
         kwargs["autocommit"] = True
         with psycopg.connect(info, **kwargs) as conn:
             return integrity.verify_store(
                 conn,
-                self.datastore.schema,
-                self.recorder.events_table_name,  # type: ignore[attr-defined]
+                self.store.datastore.schema,
+                self.store.recorder.events_table_name,  # type: ignore[attr-defined]
             )

@@ -27,7 +27,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from application.base import QualtraceBase
+from application.app import Qualtrace
 from domain.base import SYSTEM, Ctx, event_id
 from domain.nonconformances import PENDING_RECTIFICATION, Nonconformance
 from domain.tickets import Ticket
@@ -82,15 +82,16 @@ class DeadlineWatcher(BackgroundLoop):
 
     thread_name = "deadline-watcher"
 
-    def __init__(self, app: QualtraceBase, interval: float = 30.0) -> None:
+    def __init__(self, app: Qualtrace, interval: float = 30.0) -> None:
         super().__init__()
         self.app = app
+        self.service = app.service
         self.interval = interval
         self.last_report: RunReport | None = None
 
     # -- one pass -------------------------------------------------------------------
     def run_once(self) -> RunReport:
-        now = self.app.clock()
+        now = self.service.clock()
         report = RunReport(at=now, correlation_id=f"deadline-watcher:{uuid.uuid4()}")
         for ticket_id in self._candidates(TICKET_CANDIDATES, now):
             report.tickets_checked += 1
@@ -117,7 +118,7 @@ class DeadlineWatcher(BackgroundLoop):
         out: list[str] = []
         after = ""
         while True:
-            rows = self.app.sql(
+            rows = self.service.sql(
                 query,
                 {
                     "now": now,
@@ -142,7 +143,7 @@ class DeadlineWatcher(BackgroundLoop):
 
     def check_ticket(self, ticket_id: str, now: datetime, report: RunReport) -> int:
         """Record each SLA phase of the ticket whose due time has passed, once."""
-        ticket = self.app.load(Ticket, UUID(ticket_id))
+        ticket = self.service.load(Ticket, UUID(ticket_id))
         breaches = ticket.due_breaches(now)
         if not breaches:
             return 0
@@ -156,7 +157,7 @@ class DeadlineWatcher(BackgroundLoop):
 
     def check_nonconformance(self, nc_id: str, now: datetime, report: RunReport) -> int:
         """Record `Overdue` for the NC's current due date if it passed without rectification."""
-        nc = self.app.load(Nonconformance, UUID(nc_id))
+        nc = self.service.load(Nonconformance, UUID(nc_id))
         if not nc.record_overdue(Ctx(SYSTEM, now, report.correlation_id)):
             return 0
         self.save(nc)
@@ -164,7 +165,7 @@ class DeadlineWatcher(BackgroundLoop):
 
     def save(self, aggregate: Any) -> None:
         """Append the new events (optimistic concurrency: a lost race raises IntegrityError)."""
-        self.app.save(aggregate)
+        self.service.record(aggregate)
 
     # -- background (`BackgroundLoop`) --------------------------------------------------
     def _session(self) -> None:

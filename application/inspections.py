@@ -1,9 +1,9 @@
-"""Checklist template and inspection use cases (DOMAIN.md §2): verbs in, ids and positions out.
+"""Inspection use cases (DOMAIN.md §2): verbs in, ids and positions out.
 
 Submitting an inspection stores the `Submitted` event, which names one nonconformance
-per failed item (numbers drawn first); the process in `NonconformanceCommands`
-(`follow_up` inline, and the tracked follower after a crash) raises each of them
-exactly once with `causation_id` = that event's id.
+per failed item (numbers drawn first); `application.processes.Processes` (`follow_up`
+inline, and the tracked follower after a crash) raises each of them exactly once with
+`causation_id` = that event's id.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from application.base import Call, CommandResult, QualtraceBase
+from application.base import Call, CommandResult
 from application.errors import Forbidden, NotFound, UnknownReference
-from application.nonconformances import NonconformanceCommands
-from application.org import OrgCommands
+from application.processes import Processes
+from application.service import CommandService
 from domain.base import Ctx, QAggregate
 from domain.grading import DEFAULT_GRADING
 from domain.inspections import Inspection
@@ -25,50 +25,21 @@ from domain.templates import ChecklistTemplate
 SELF_CHECK_ONLY_ROLES = ("project_manager",)
 
 
-class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
+class InspectionService:
+    def __init__(self, service: CommandService, processes: Processes) -> None:
+        self.service = service
+        self.processes = processes
+
     @property
     def grading_policy(self) -> list[dict[str, Any]]:
-        return list(self.policies.get("grading") or DEFAULT_GRADING)
-
-    # -- checklist templates ---------------------------------------------------------
-    def draft_template(self, call: Call, name: str, sections: Any) -> CommandResult:
-        def build(ctx: Ctx) -> list[QAggregate]:
-            number = self.next_number("checklist_template")
-            return [ChecklistTemplate.draft(ctx, number=number, name=name, sections=sections)]
-
-        return self.create(call, "template.create", None, build)
-
-    def revise_template(
-        self, call: Call, ref: str, name: str | None, sections: Any
-    ) -> CommandResult:
-        return self.execute(
-            call,
-            "template.revise",
-            ChecklistTemplate,
-            ref,
-            lambda t, c: t.revise(c, name, sections),
-        )
-
-    def publish_template(self, call: Call, ref: str) -> CommandResult:
-        return self.execute(
-            call,
-            "template.publish",
-            ChecklistTemplate,
-            ref,
-            lambda t, c: t.publish(c),
-            extra=lambda t: {"template_version": t.latest_version},
-        )
-
-    def get_template(self, call: Call, ref: str, version: int | None = None) -> ChecklistTemplate:
-        self.authorize(call, "template.read", None)
-        return self.load(ChecklistTemplate, ref, version)
+        return list(self.service.policies.get("grading") or DEFAULT_GRADING)
 
     # -- inspections -----------------------------------------------------------------
     def _check_self_check_only(self, call: Call, kind: str, step: str) -> None:
         if call.principal.role in SELF_CHECK_ONLY_ROLES and kind != "self_check":
             raise Forbidden(call.principal.role, f"inspection.{step} of a {kind} (self_check only)")
 
-    def schedule_inspection(
+    def schedule(
         self,
         call: Call,
         *,
@@ -80,9 +51,9 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
         template_version: int | None = None,
         reinspection_of: str | None = None,
     ) -> CommandResult:
-        self.require_project("project", project)
+        self.service.require_project("project", project)
         try:
-            template = self.load(ChecklistTemplate, template_id)
+            template = self.service.load(ChecklistTemplate, template_id)
         except NotFound:
             raise UnknownReference(
                 "template_id", f"unknown checklist template '{template_id}'"
@@ -92,7 +63,7 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
         reinspects: dict[str, str] | None = None
         if reinspection_of is not None:
             try:
-                nc = self.load(Nonconformance, reinspection_of)
+                nc = self.service.load(Nonconformance, reinspection_of)
             except NotFound:
                 raise UnknownReference(
                     "reinspection_of", f"unknown nonconformance '{reinspection_of}'"
@@ -108,7 +79,7 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
             return [
                 Inspection.schedule(
                     ctx,
-                    number=self.next_number("inspection"),
+                    number=self.service.next_number("inspection"),
                     project=project,
                     kind=kind,
                     template=pinned,
@@ -118,7 +89,7 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
                 )
             ]
 
-        return self.create(call, "inspection.schedule", project, build)
+        return self.service.create(call, "inspection.schedule", project, build)
 
     def _run(
         self, call: Call, step_name: str, ref: str, step: Any, extra: Any = None
@@ -128,12 +99,14 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
                 self._check_self_check_only(call, ins.kind, step_name)
             return step(ins, ctx)
 
-        return self.execute(call, f"inspection.{step_name}", Inspection, ref, guarded, extra=extra)
+        return self.service.execute(
+            call, f"inspection.{step_name}", Inspection, ref, guarded, extra=extra
+        )
 
-    def start_inspection(self, call: Call, ref: str) -> CommandResult:
+    def start(self, call: Call, ref: str) -> CommandResult:
         return self._run(call, "start", ref, lambda i, c: i.start(c))
 
-    def score_inspection_item(
+    def score_item(
         self,
         call: Call,
         ref: str,
@@ -151,7 +124,7 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
             lambda i, c: i.score_item(c, item, points, result, finding, evidence, reason),
         )
 
-    def submit_inspection(self, call: Call, ref: str) -> CommandResult:
+    def submit(self, call: Call, ref: str) -> CommandResult:
         """Submit the result and raise a nonconformance for every failed item, atomically."""
         numbers: dict[str, str] = {}  # kept across a retry after a lost race: one number per item
 
@@ -159,7 +132,7 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
             ins.check_submittable()
             for it in ins.failed_items():
                 if it["code"] not in numbers:
-                    numbers[it["code"]] = self.next_number("nonconformance")
+                    numbers[it["code"]] = self.service.next_number("nonconformance")
             ins.submit(
                 ctx,
                 self.grading_policy,
@@ -168,14 +141,12 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
 
         result = self._run(call, "submit", ref, step, extra=_result)
         # The process: raise the nonconformances the stored `Submitted` event names.
-        return self.follow_up(result, UUID(result.id), result.version)
+        return self.processes.follow_up(result, UUID(result.id), result.version)
 
-    def appeal_inspection(
-        self, call: Call, ref: str, items: list[str], reason: str
-    ) -> CommandResult:
+    def appeal(self, call: Call, ref: str, items: list[str], reason: str) -> CommandResult:
         return self._run(call, "appeal", ref, lambda i, c: i.appeal_score(c, items, reason))
 
-    def decide_inspection_appeal(
+    def decide_appeal(
         self,
         call: Call,
         ref: str,
@@ -191,15 +162,15 @@ class InspectionCommands(NonconformanceCommands, OrgCommands, QualtraceBase):
             extra=_result,
         )
 
-    def finalize_inspection(self, call: Call, ref: str) -> CommandResult:
+    def finalize(self, call: Call, ref: str) -> CommandResult:
         return self._run(call, "finalize", ref, lambda i, c: i.finalize(c), extra=_result)
 
-    def cancel_inspection(self, call: Call, ref: str, reason: str) -> CommandResult:
+    def cancel(self, call: Call, ref: str, reason: str) -> CommandResult:
         return self._run(call, "cancel", ref, lambda i, c: i.cancel(c, reason))
 
-    def get_inspection(self, call: Call, ref: str, version: int | None = None) -> Inspection:
-        ins = self.load(Inspection, ref, version)
-        self.authorize(call, "inspection.read", ins.project)
+    def get(self, call: Call, ref: str, version: int | None = None) -> Inspection:
+        ins = self.service.load(Inspection, ref, version)
+        self.service.authorize(call, "inspection.read", ins.project)
         return ins
 
 

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-from application.base import Call, CommandResult, QualtraceBase
+from application.base import Call, CommandResult
 from application.errors import Conflict, UnknownReference
-from domain.base import id_for
+from application.service import CommandService
+from domain.base import Ctx, QAggregate, id_for
 from domain.org import Project, Region
 
 
-class OrgCommands(QualtraceBase):
+class OrgService:
+    def __init__(self, service: CommandService) -> None:
+        self.service = service
+
     def register_region(self, call: Call, code: str, name: str) -> CommandResult:
-        def build(ctx):  # type: ignore[no-untyped-def]
-            if self.exists(Region, id_for("region", code)):  # type: ignore[arg-type]
+        def build(ctx: Ctx) -> list[QAggregate]:
+            if self.service.exists(Region, str(id_for("region", code))):
                 raise Conflict("region", "registered", f"region {code} already exists")
             return [Region.register(ctx, code, name)]
 
-        return self.create(call, "region.register", None, build)
+        return self.service.create(call, "region.register", None, build)
 
     def register_project(
         self, call: Call, code: str, name: str, region: str, households: int | None = None
     ) -> CommandResult:
-        def build(ctx):  # type: ignore[no-untyped-def]
-            if not self.exists(Region, id_for("region", region)):  # type: ignore[arg-type]
+        def build(ctx: Ctx) -> list[QAggregate]:
+            if not self.service.exists(Region, str(id_for("region", region))):
                 raise UnknownReference("region", f"unknown region code '{region}'")
-            if self.exists(Project, id_for("project", code)):  # type: ignore[arg-type]
+            if self.service.exists(Project, str(id_for("project", code))):
                 raise Conflict("project", "registered", f"project {code} already exists")
             return [Project.register(ctx, code, name, region, households)]
 
-        return self.create(call, "project.register", None, build)
-
-    def require_project(self, field: str, code: str) -> str:
-        """Return the project's region, or raise naming the field with the unknown code."""
-        region = self.project_region(code)
-        if region is None:
-            raise UnknownReference(field, f"unknown project code '{code}'")
-        return region
+        return self.service.create(call, "project.register", None, build)

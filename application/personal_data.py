@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.base import Call, QualtraceBase
+from application.base import Call
 from application.errors import Forbidden
 from application.security import Principal, can
+from application.service import CommandService
 
 READ_LOG_ACTION = "audit.personal_data"
 
 
-class PersonalDataReads(QualtraceBase):
-    def record_personal_data_read(
+class PersonalDataReads:
+    def __init__(self, service: CommandService) -> None:
+        self.service = service
+
+    def record_read(
         self,
         principal: Principal,
         issue: Any,
@@ -30,12 +34,12 @@ class PersonalDataReads(QualtraceBase):
     ) -> None:
         """Record that `principal` was shown `issue`'s personal data unmasked."""
         project = getattr(issue, "project", None)
-        self.sql(
+        self.service.sql(
             "INSERT INTO personal_data_reads (read_at, principal_id, principal_name, principal_role, issue_id,"
             " issue_kind, issue_number, project, region, fields, via, correlation_id)"
             " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (
-                self.clock(),
+                self.service.clock(),
                 principal.id,
                 principal.name,
                 principal.role,
@@ -43,14 +47,14 @@ class PersonalDataReads(QualtraceBase):
                 getattr(issue, "KIND", "") or "issue",
                 getattr(issue, "number", None),
                 project,
-                self.project_region(project) if project else None,
+                self.service.project_region(project) if project else None,
                 list(fields),
                 via,
                 correlation_id,
             ),
         )
 
-    def personal_data_reads(
+    def reads(
         self,
         call: Call,
         *,
@@ -88,7 +92,7 @@ class PersonalDataReads(QualtraceBase):
             clauses.append("id > %s")
             params.append(after_id)
         params.append(limit)
-        return self.sql(
+        return self.service.sql(
             "SELECT id, read_at, principal_id, principal_name, principal_role, issue_id, issue_kind,"
             " issue_number, project, region, fields, via, correlation_id FROM personal_data_reads"
             f" WHERE {' AND '.join(clauses)} ORDER BY id LIMIT %s",

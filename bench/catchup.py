@@ -57,7 +57,7 @@ def record_tickets(app: Any, tickets: int, per_transaction: int = 200) -> int:
         Project.register(ctx, "P1", "绿地花园", "SH", 800),
         Project.register(ctx, "P2", "滨江苑", "SH", 600),
     )
-    sla = app.sla_policy
+    sla = app.tickets.sla_policy
     done = 0
     while done < tickets:
         batch = []

@@ -65,7 +65,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def ready_inspection(app: Any, template: str, fails: int) -> str:
-    ins = app.schedule_inspection(
+    ins = app.inspections.schedule(
         call(INSPECTOR),
         project="P1",
         kind="regional_monthly",
@@ -73,12 +73,14 @@ def ready_inspection(app: Any, template: str, fails: int) -> str:
         planned_for="2026-03-05",
         inspectors=["Chen Jie"],
     )
-    app.start_inspection(call(INSPECTOR), ins.number)
+    app.inspections.start(call(INSPECTOR), ins.number)
     for n, it in enumerate(it for s in SECTIONS for it in s["items"]):
         if n < fails:
-            app.score_inspection_item(call(INSPECTOR), ins.number, it["code"], 3, "fail", "finding")
+            app.inspections.score_item(
+                call(INSPECTOR), ins.number, it["code"], 3, "fail", "finding"
+            )
         else:
-            app.score_inspection_item(call(INSPECTOR), ins.number, it["code"], 10, "pass")
+            app.inspections.score_item(call(INSPECTOR), ins.number, it["code"], 10, "pass")
     return str(ins.number)
 
 
@@ -86,7 +88,7 @@ def timed_submits(app: Any, refs: list[str]) -> list[float]:
     out = []
     for ref in refs:
         t = time.perf_counter()
-        app.submit_inspection(call(INSPECTOR), ref)
+        app.inspections.submit(call(INSPECTOR), ref)
         out.append((time.perf_counter() - t) * 1000)
     return out
 
@@ -105,10 +107,10 @@ def run(admin_url: str, n: int) -> dict[str, Any]:
     results: dict[str, Any] = {"n": n}
     try:
         app = c.app
-        app.register_region(call(ADMIN), "SH", "上海")
-        app.register_project(call(ADMIN), "P1", "一号项目", "SH", 500)
-        t = app.draft_template(call(QM), "bench", SECTIONS)
-        app.publish_template(call(QM), t.number)
+        app.org.register_region(call(ADMIN), "SH", "上海")
+        app.org.register_project(call(ADMIN), "P1", "一号项目", "SH", 500)
+        t = app.templates.draft(call(QM), "bench", SECTIONS)
+        app.templates.publish(call(QM), t.number)
 
         clean = timed_submits(app, [ready_inspection(app, t.id, 0) for _ in range(n)])
         two = timed_submits(app, [ready_inspection(app, t.id, 2) for _ in range(n)])
@@ -127,9 +129,9 @@ def run(admin_url: str, n: int) -> dict[str, Any]:
         def killed(*_: Any) -> Any:
             raise RuntimeError("killed")
 
-        app._complete = killed
+        app.processes._complete = killed
         timed_submits(app, refs)
-        del app._complete
+        del app.processes._complete
         follower = next(r for r in c.runners if isinstance(r.projection, ProcessFollower))
         t0 = time.perf_counter()
         follower.run_once()
@@ -142,14 +144,14 @@ def run(admin_url: str, n: int) -> dict[str, Any]:
         }
 
         for _ in range(n):
-            nc = app.raise_nonconformance(
+            nc = app.nonconformances.raise_(
                 call(INSPECTOR),
                 project="P1",
                 source={"type": "self_report"},
                 severity="minor",
                 description="bench",
             )
-            app.notice_nonconformance(call(QM), nc.number, "security", "Wang Qiang", None)
+            app.nonconformances.notice(call(QM), nc.number, "security", "Wang Qiang", None)
         c.run_projections_once()
         clock.now += timedelta(days=8)
         t0 = time.perf_counter()

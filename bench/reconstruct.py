@@ -59,7 +59,7 @@ def record_long_ticket(app: Any, events: int, per_save: int = 100) -> Ticket:
         category="噪音",
         description="楼上装修噪音",
         reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
-        sla=app.sla_policy,
+        sla=app.tickets.sla_policy,
     )
     while t.version < events:
         for _ in range(min(per_save, events - t.version)):
@@ -111,16 +111,16 @@ def run_reconstruct(
             "samples": samples,
             "latest": _timed(lambda: app.repository.get(t.id), samples),
             "as_of_version": _timed(
-                lambda: app.issue_as_of(t.id, version=rng.randint(1, events)), samples
+                lambda: app.audit.issue_as_of(t.id, version=rng.randint(1, events)), samples
             ),
             "as_of_time": _timed(
-                lambda: app.issue_as_of(
+                lambda: app.audit.issue_as_of(
                     t.id, at=START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)
                 ),
                 samples,
             ),
             "version_at_lookup": _timed(
-                lambda: app.version_at(
+                lambda: app.audit.version_at(
                     t.id, START + timedelta(minutes=rng.randint(0, events - 1), seconds=30)
                 ),
                 samples,

@@ -395,7 +395,7 @@ def _bulk(url: str, tickets: int, per_transaction: int = 250, seed: int = 7) -> 
         done = 0
         while done < tickets:
             n = min(per_transaction, tickets - done)
-            numbers = c.app.next_numbers("ticket", n)
+            numbers = c.app.service.next_numbers("ticket", n)
             batch = []
             for k, number in enumerate(numbers):
                 at = YEAR_START + timedelta(minutes=rng.randint(0, 365 * 24 * 60 - 3000))
@@ -411,7 +411,7 @@ def _bulk(url: str, tickets: int, per_transaction: int = 250, seed: int = 7) -> 
                     category="水电",
                     description="卫生间水管漏水",
                     reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
-                    sla=c.app.sla_policy,
+                    sla=c.app.tickets.sla_policy,
                 )
                 t.dispatch(ctx(sup, rng.randint(3, 60)), "engineering", "王师傅")
                 t.accept(ctx(staff, 90))
@@ -677,7 +677,7 @@ def ticket_cells(c: Any, new_tickets: int = 20) -> dict[str, Any]:
         )
         projects = [q[0] for q in _projects(24)]
         batch = []
-        for i, number in enumerate(c.app.next_numbers("ticket", new_tickets)):
+        for i, number in enumerate(c.app.service.next_numbers("ticket", new_tickets)):
             t = Ticket.receive(
                 Ctx(desk, at, f"bench-cells-{i}"),
                 number=number,
@@ -688,7 +688,7 @@ def ticket_cells(c: Any, new_tickets: int = 20) -> dict[str, Any]:
                 category="水电",
                 description="卫生间水管漏水",
                 reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
-                sla=c.app.sla_policy,
+                sla=c.app.tickets.sla_policy,
             )
             t.dispatch(
                 Ctx(sup, at + timedelta(minutes=5), f"bench-cells-{i}"), "engineering", "王师傅"

@@ -123,20 +123,20 @@ def run_survey_import(
     a scratch database can be created and dropped) or `url` (an empty database)."""
     with bench_container(admin_url, url) as c:
         app = c.app
-        app.register_region(ADMIN, code="SH", name="上海")
-        app.register_project(ADMIN, code="P1", name="绿地花园", region="SH", households=800)
-        app.register_project(ADMIN, code="P2", name="滨江苑", region="SH", households=600)
-        sv = app.draft_survey(QM1, **PLAN).number
-        app.submit_survey(QM1, sv)
-        app.decide_survey(QM2, sv, True, None)
-        app.open_survey(QM1, sv)
+        app.org.register_region(ADMIN, code="SH", name="上海")
+        app.org.register_project(ADMIN, code="P1", name="绿地花园", region="SH", households=800)
+        app.org.register_project(ADMIN, code="P2", name="滨江苑", region="SH", households=600)
+        sv = app.surveys.draft(QM1, **PLAN).number
+        app.surveys.submit(QM1, sv)
+        app.surveys.decide(QM2, sv, True, None)
+        app.surveys.open(QM1, sv)
         data = make_csv(rows, low_pct)
         bad = make_csv(rows, low_pct, seed=8, bad_last_row=True)
         head0 = app.recorder.max_notification_id() or 0
 
         t0 = time.perf_counter()
         try:
-            app.import_survey_responses(QM1, sv, bad)
+            app.survey_responses.import_csv(QM1, sv, bad)
             raise AssertionError("the bad file was accepted")
         except CsvRejected as e:
             rejected_errors = e.total
@@ -147,14 +147,14 @@ def run_survey_import(
 
         b0 = _backend_cpu(c.url)
         t0, c0 = time.perf_counter(), time.process_time()
-        result = app.import_survey_responses(QM1, sv, data)
+        result = app.survey_responses.import_csv(QM1, sv, data)
         import_seconds, import_cpu = time.perf_counter() - t0, time.process_time() - c0
         server_cpu = _backend_cpu(c.url) - b0
         summary = result.extra["import"]
         head1 = app.recorder.max_notification_id() or 0
 
         t0 = time.perf_counter()
-        again = app.import_survey_responses(QM1, sv, data)
+        again = app.survey_responses.import_csv(QM1, sv, data)
         reimport_seconds = time.perf_counter() - t0
         assert (
             again.extra["import"]["recorded"] == 0
@@ -162,7 +162,7 @@ def run_survey_import(
         )
 
         t0 = time.perf_counter()
-        results = app.compute_survey_results(app.get_survey(QM1, sv))
+        results = app.surveys.reads.compute_results(app.surveys.get(QM1, sv))
         results_seconds = time.perf_counter() - t0
         return {
             "rows": rows,

@@ -137,7 +137,7 @@ def bootstrap(
     app = Qualtrace(env, clock=clock, timezone_name=settings.timezone, policies=policies)
     source = EventSource(app.recorder, app.mapper)
     # The process follower rides on the projection machinery (tracking, batches, restarts).
-    projections = [*registry.all_projections(settings.timezone), ProcessFollower(app)]
+    projections = [*registry.all_projections(settings.timezone), ProcessFollower(app.processes)]
     if setup:
         # ... the reporting role, 4. tracking, 5. generations and 6. their views.
         with psycopg.connect(url, autocommit=True) as conn:

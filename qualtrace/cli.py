@@ -268,7 +268,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     c = _container()
     try:
         with working("re-hashing every event, walking every chain and the ledger"):
-            result = c.app.verify_integrity().as_dict()
+            result = c.app.audit.verify_integrity().as_dict()
     finally:
         c.close()
     print(json.dumps(result, indent=2, default=str), flush=True)

@@ -263,7 +263,8 @@ class Runner:
         self.clock.now = at
         self.stats.commands += 1
         try:
-            return getattr(self.app, verb)(
+            context, _, name = verb.partition(".")
+            return getattr(getattr(self.app, context), name)(
                 Call(who, f"demo-{uuid.uuid4().hex[:12]}"), *args, **kwargs
             )
         except DomainError as e:
@@ -292,7 +293,7 @@ class Runner:
         r = self.do(
             DESK,
             at,
-            "receive_ticket",
+            "tickets.receive",
             project=project,
             kind=kind,
             channel=rng.choice(["phone", "phone", "app", "walk_in", "web", "staff_relay"]),
@@ -311,16 +312,16 @@ class Runner:
         ref = r.number
         t = at + timedelta(minutes=rng.randint(3, 40))
         if rng.random() < 0.03:
-            self.do(DESK, t, "cancel_ticket", ref, "业主自行处理，撤销报事")
+            self.do(DESK, t, "tickets.cancel", ref, "业主自行处理，撤销报事")
             return
         dept = DEPTS.get(category, "customer_service")
-        self.do(SUP, t, "dispatch_ticket", ref, dept, self.person())
+        self.do(SUP, t, "tickets.dispatch", ref, dept, self.person())
         if rng.random() < 0.06:
             t += timedelta(minutes=rng.randint(10, 120))
             self.do(
                 SUP,
                 t,
-                "transfer_ticket",
+                "tickets.transfer",
                 ref,
                 "engineering" if dept != "engineering" else "customer_service",
                 None,
@@ -328,24 +329,24 @@ class Runner:
             )
         for attempt in range(3):
             t += timedelta(minutes=rng.randint(5, 90))
-            self.do(STAFF, t, "accept_ticket", ref)
+            self.do(STAFF, t, "tickets.accept", ref)
             if rng.random() < 0.2:
                 t += timedelta(minutes=rng.randint(10, 60))
-                self.do(STAFF, t, "note_ticket", ref, "已到现场查看，需采购配件")
+                self.do(STAFF, t, "tickets.note", ref, "已到现场查看，需采购配件")
             t += timedelta(minutes=rng.randint(30, 60 * 30))
-            self.do(STAFF, t, "resolve_ticket", ref, "已处理完毕，现场恢复正常")
+            self.do(STAFF, t, "tickets.resolve", ref, "已处理完毕，现场恢复正常")
             t += timedelta(hours=rng.randint(2, 48))
             if rng.random() < 0.05:  # three unreached callbacks, then a supervisor closes
                 for _ in range(3):
-                    self.do(DESK, t, "callback_ticket", ref, False, None, None, None)
+                    self.do(DESK, t, "tickets.callback", ref, False, None, None, None)
                     t += timedelta(hours=rng.randint(4, 24))
-                self.do(SUP, t, "close_ticket", ref, "三次回访未接通，主管确认关闭")
+                self.do(SUP, t, "tickets.close", ref, "三次回访未接通，主管确认关闭")
                 return
             satisfied = attempt == 2 or rng.random() < 0.88
             self.do(
                 DESK,
                 t,
-                "callback_ticket",
+                "tickets.callback",
                 ref,
                 True,
                 satisfied,
@@ -354,18 +355,18 @@ class Runner:
             )
             if satisfied:
                 t += timedelta(minutes=rng.randint(1, 30))
-                self.do(DESK, t, "close_ticket", ref, None)
+                self.do(DESK, t, "tickets.close", ref, None)
                 if kind == "complaint" and rng.random() < 0.04:
                     t += timedelta(hours=2)
                     esc = self.do(
-                        SUP, t, "escalate_ticket", ref, "同类投诉反复发生，升级至品质部", "major"
+                        SUP, t, "tickets.escalate", ref, "同类投诉反复发生，升级至品质部", "major"
                     )
                     if esc is not None:
                         self.nonconformance(esc.extra["nonconformance"]["number"], t)
                 return
             self.count("reopened")
             t += timedelta(minutes=rng.randint(10, 60))
-            self.do(SUP, t, "dispatch_ticket", ref, dept, self.person())
+            self.do(SUP, t, "tickets.dispatch", ref, dept, self.person())
 
     # -- nonconformances ----------------------------------------------------------------
     def nonconformance(self, ref: str, at: datetime) -> None:
@@ -373,35 +374,35 @@ class Runner:
         self.count("nonconformances")
         t = at + timedelta(hours=rng.randint(1, 24))
         if rng.random() < 0.03:
-            self.do(QM1, t, "cancel_nonconformance", ref, "经复核不构成不合格，撤销")
+            self.do(QM1, t, "nonconformances.cancel", ref, "经复核不构成不合格，撤销")
             return
         self.do(
             QM1,
             t,
-            "notice_nonconformance",
+            "nonconformances.notice",
             ref,
             rng.choice(["engineering", "customer_service", "cleaning", "security"]),
             self.person(),
         )
         for round_ in range(2):  # a second round when the first verification finds it not effective
             t += timedelta(days=rng.randint(1, 3))
-            self.do(SUP, t, "analyse_nonconformance", ref, "人员培训不到位，巡检制度执行不严")
+            self.do(SUP, t, "nonconformances.analyse", ref, "人员培训不到位，巡检制度执行不严")
             t += timedelta(hours=rng.randint(2, 30))
             self.do(
                 SUP,
                 t,
-                "plan_nonconformance",
+                "nonconformances.plan",
                 ref,
                 ["立即整改现场问题", "补齐相关记录"],
                 ["每月开展专项培训", "纳入月度考核"],
             )
             t += timedelta(hours=rng.randint(2, 30))
-            self.do(QM1, t, "decide_nonconformance_plan", ref, True, None)
+            self.do(QM1, t, "nonconformances.decide_plan", ref, True, None)
             t += timedelta(days=rng.randint(1, 6))
             self.do(
                 SUP,
                 t,
-                "rectify_nonconformance",
+                "nonconformances.rectify",
                 ref,
                 "已按计划完成整改并拍照留存",
                 ["整改照片.jpg"],
@@ -411,7 +412,7 @@ class Runner:
             self.do(
                 INSPECTOR,
                 t,
-                "verify_nonconformance",
+                "nonconformances.verify",
                 ref,
                 effective,
                 "复检合格" if effective else "复检仍不合格",
@@ -425,7 +426,7 @@ class Runner:
         r = self.do(
             INSPECTOR,
             at - timedelta(days=5),
-            "schedule_inspection",
+            "inspections.schedule",
             project=project,
             kind="regional_monthly",
             template_id=template,
@@ -437,7 +438,7 @@ class Runner:
         self.count("inspections")
         ref = r.number
         t = at
-        self.do(INSPECTOR, t, "start_inspection", ref)
+        self.do(INSPECTOR, t, "inspections.start", ref)
         for section in SECTIONS:
             for item in section["items"]:
                 t += timedelta(minutes=rng.randint(3, 15))
@@ -445,7 +446,7 @@ class Runner:
                     self.do(
                         INSPECTOR,
                         t,
-                        "score_inspection_item",
+                        "inspections.score_item",
                         ref,
                         item["code"],
                         rng.randint(0, 5),
@@ -457,18 +458,18 @@ class Runner:
                     self.do(
                         INSPECTOR,
                         t,
-                        "score_inspection_item",
+                        "inspections.score_item",
                         ref,
                         item["code"],
                         rng.choice([8, 9, 10, 10]),
                         "pass",
                     )
         t += timedelta(minutes=30)
-        result = self.do(INSPECTOR, t, "submit_inspection", ref)
+        result = self.do(INSPECTOR, t, "inspections.submit", ref)
         if result is None:
             return
         t += timedelta(days=3)
-        self.do(QM1, t, "finalize_inspection", ref)
+        self.do(QM1, t, "inspections.finalize", ref)
         for nc in result.extra.get("nonconformances", []):
             self.nonconformance(nc["number"], t)
 
@@ -582,13 +583,13 @@ def survey(
         "target_csi": 80,
         "questions": SURVEY_QUESTIONS,
     }
-    made = r.do(QM1, first - timedelta(days=10), "draft_survey", **plan)
+    made = r.do(QM1, first - timedelta(days=10), "surveys.draft", **plan)
     if made is None:
         return r.stats
     ref = made.number
-    r.do(QM1, first - timedelta(days=9), "submit_survey", ref)
-    r.do(QM2, first - timedelta(days=8), "decide_survey", ref, True, None)
-    r.do(QM1, first, "open_survey", ref)
+    r.do(QM1, first - timedelta(days=9), "surveys.submit", ref)
+    r.do(QM2, first - timedelta(days=8), "surveys.decide", ref, True, None)
+    r.do(QM1, first, "surveys.open", ref)
     r.count("surveys")
     for i in range(responses):
         base = rng.choices([5, 4, 3, 2], [40, 40, 15, 5])[0]
@@ -602,7 +603,7 @@ def survey(
         answer = r.do(
             DESK,
             at,
-            "record_survey_response",
+            "survey_responses.record",
             ref,
             respondent_ref=f"H{quarter + 1}-{i + 1:05d}",
             project=rng.choice(projects),
@@ -616,8 +617,8 @@ def survey(
             on_response()
         if answer is not None and answer.extra.get("nonconformance"):
             r.count("nonconformances")  # a low answer raises an improvement action
-    r.do(QM1, first + timedelta(days=21), "close_survey", ref)
-    r.do(QM1, first + timedelta(days=22), "publish_survey", ref)
+    r.do(QM1, first + timedelta(days=21), "surveys.close", ref)
+    r.do(QM1, first + timedelta(days=22), "surveys.publish", ref)
     return r.stats
 
 
@@ -654,14 +655,14 @@ def fill(
         head_before = c.app.recorder.max_notification_id() or 0
         org_total = len(REGIONS) + projects + 2
         for code, name in REGIONS:
-            setup.do(ADMIN, YEAR_START - timedelta(days=30), "register_region", code, name)
+            setup.do(ADMIN, YEAR_START - timedelta(days=30), "org.register_region", code, name)
         report("organisation", len(REGIONS), org_total)
         plist = _projects(projects)
         for i, (code, name, region, households) in enumerate(plist, start=1):
             setup.do(
                 ADMIN,
                 YEAR_START - timedelta(days=29),
-                "register_project",
+                "org.register_project",
                 code,
                 name,
                 region,
@@ -669,9 +670,9 @@ def fill(
             )
             report("organisation", len(REGIONS) + i, org_total)
         tpl = setup.do(
-            QM1, YEAR_START - timedelta(days=20), "draft_template", "物业服务月度检查表", SECTIONS
+            QM1, YEAR_START - timedelta(days=20), "templates.draft", "物业服务月度检查表", SECTIONS
         )
-        setup.do(QM1, YEAR_START - timedelta(days=19), "publish_template", tpl.number)
+        setup.do(QM1, YEAR_START - timedelta(days=19), "templates.publish", tpl.number)
         report("organisation", org_total, org_total)
         total.add(setup.stats)
         codes = [p[0] for p in plist]

@@ -2,13 +2,13 @@
 
 A failed inspection item raises a nonconformance; an escalated ticket raises one
 (DOMAIN.md §2, §3). The command that stores the trigger runs the process inline right
-after (`NonconformanceCommands.follow_up`); this follower tails the event store like a
+after (`application.processes.Processes.follow_up`); this follower tails the event store like a
 projection, with its own tracking row (`qt_projection_tracking`, name `processes`), and
 completes any trigger whose result is missing — after a crash between the trigger and
 its result, or a failure of the inline run. Delivery is at least once (a batch whose
 transaction does not commit is read again); the effect is once, because each
 nonconformance is created at version 1 of an id derived from the number the trigger
-recorded, and `complete_process` skips (or loses the store's race for) one that exists.
+recorded, and `Processes.complete` skips (or loses the store's race for) one that exists.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg import Cursor
 
-from application.nonconformances import PROCESS_TRIGGERS, NonconformanceCommands
+from application.processes import PROCESS_TRIGGERS, Processes
 from projections.base import EventRecord, Projection
 
 
@@ -28,8 +28,8 @@ class ProcessFollower(Projection):
     tables: list[str] = []  # noqa: RUF012 - the Projection interface declares them as class attributes
     views: list[str] = []  # noqa: RUF012
 
-    def __init__(self, app: NonconformanceCommands) -> None:
-        self.app = app
+    def __init__(self, processes: Processes) -> None:
+        self.processes = processes
         self.completed = 0  # events recorded by this follower (a test and log aid)
 
     def handles(self, rec: EventRecord) -> bool:
@@ -38,8 +38,8 @@ class ProcessFollower(Projection):
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         # Runs inside the batch's tracking transaction; the nonconformances are saved in
         # their own. A crash after they commit and before the tracking moves only means the
-        # trigger is read again, and `complete_process` finds nothing left to do.
-        recorded = self.app.complete_process(rec.issue_id, rec.version)
+        # trigger is read again, and `Processes.complete` finds nothing left to do.
+        recorded = self.processes.complete(rec.issue_id, rec.version)
         self.completed += len(recorded)
         if recorded:
             # The trigger's answer could not name these positions (its inline run failed):

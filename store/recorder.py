@@ -21,6 +21,10 @@ Extension point (runs inside the append transaction):
 - `after_insert(cursor, notification_ids)`: a callable passed to `Application.save(...)`
   as a keyword; it writes rows that must commit atomically with the events (for
   example the idempotency key and its answer).
+
+Bulk appends (a survey file of 100,000 responses): `copy_events` writes the same rows
+with COPY instead of INSERT, several times faster: the same table, defaults
+(notification id, xid), triggers (the hash chain) and the same first statement.
 """
 
 from __future__ import annotations
@@ -305,3 +309,44 @@ class QualtraceRecorder(PostgresApplicationRecorder):
             connections.put(conn)
         self.notifier.poke()
         return ids
+
+    def copy_events(
+        self, stored_events: Sequence[StoredEvent], after_insert: AfterInsert | None = None
+    ) -> int | None:
+        """Append many events with COPY in one transaction, in list order, and return the
+        notification id of the last (positions are drawn from the same sequence as
+        `insert_events`, and the insert trigger stamps the same hash chain).
+        `after_insert(cursor, [last_id])` runs in the transaction, as for `insert_events`."""
+        if not stored_events:
+            return None
+        table = Identifier(self.datastore.schema, self.events_table_name)
+        copy = SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(table)
+        last = SQL(
+            "SELECT max(notification_id) AS p FROM {} WHERE xid = pg_current_xact_id()"
+        ).format(table)
+        connections = self.append_connections
+        conn = connections.get()
+        try:
+            with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                # As `insert_events`: the transaction's xid is taken before any row draws
+                # a notification id (readers rely on it; see the module's docstring).
+                cur.execute(self.begin_append_statement, prepare=True)
+                with cur.copy(copy) as cp:
+                    cp.set_types(["uuid", "int8", "text", "bytea"])
+                    for e in stored_events:
+                        cp.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+                cur.execute(last)
+                row = cur.fetchone()
+                position = int(row["p"]) if row and row["p"] is not None else None
+                if after_insert is not None:
+                    after_insert(cur, [position] if position is not None else [])
+        except psycopg.Error as e:
+            if conn.broken:
+                conn.close()
+            raise _translate(e) from e
+        finally:
+            connections.put(conn)
+        self.notifier.poke()
+        return position

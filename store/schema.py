@@ -192,7 +192,7 @@ NONCONFORMANCE_RECURRENCE: tuple[str, ...] = (
 )
 
 #: Which responses belong to a survey campaign, its scope, and the guard a response's
-#: append runs against the campaign's lock (see `application.surveys`).
+#: append runs against the campaign's lock (see `application.survey_campaigns`).
 SURVEY_MEMBERSHIP: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS {schema}.survey_response_ids (
         campaign_id uuid NOT NULL,
@@ -224,7 +224,7 @@ EVENT_STORE: tuple[str, ...] = (
 )
 
 # -- 3. human numbers -----------------------------------------------------------------------
-#: `{name}` is `qt_number_<prefix>_<year>` (see `application.base.next_number`).
+#: `{name}` is `qt_number_<prefix>_<year>` (see `application.service.CommandService.next_number`).
 NUMBER_SEQUENCE = "CREATE SEQUENCE IF NOT EXISTS {name}"
 
 # -- 4. tracking ------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def in_scope(c: Any, principal: Any, row: dict[str, Any]) -> bool:
             campaign = c.app.load(SurveyCampaign, UUID(str(row["id"])))
         except NotFound:
             return False
-        return any(principal.sees(p, c.app.project_region(p)) for p in campaign.projects)
+        return any(principal.sees(p, c.app.service.project_region(p)) for p in campaign.projects)
     return False
 
 
@@ -259,7 +259,7 @@ def trail(
 def integrity(call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
     """Re-hash every stored event, walk the per-issue chains and the ledger; name the first broken link."""
     _require(call, "audit.verify")
-    return app.verify_integrity().as_dict()
+    return app.audit.verify_integrity().as_dict()
 
 
 def _pack_response(pack: dict[str, Any], filename: str) -> Response:
@@ -296,7 +296,7 @@ def period_pack(
     if len(found) > MAX_EVENTS:
         raise InvalidValue("to", f"the period holds more than {MAX_EVENTS} events; narrow it")
     issues = {str(r["id"]): r for r in audit.issues_by_id(c.pool, {r["issue_id"] for r in found})}
-    raw = app.raw_events(positions=[r["position"] for r in found])
+    raw = app.audit.raw_events(positions=[r["position"] for r in found])
     subject = {"type": "period", "from": start.isoformat(), "to": end.isoformat()}
     pack = build_pack(c, call.principal, raw, issues, subject)
     return _pack_response(pack, f"audit-pack-{start:%Y%m%d}-{end:%Y%m%d}.json")
@@ -357,7 +357,7 @@ def as_of(
         raise InvalidValue("at", "give exactly one of 'at' or 'version'")
     moment = _parse_time("at", at)
     issue = resolve_issue(c, call, ref)
-    agg = app.issue_as_of(issue["id"], version=version, at=moment)
+    agg = app.audit.issue_as_of(issue["id"], version=version, at=moment)
     response.headers["X-As-Of-Version"] = str(agg.version)
     out = live_view(issue["kind"], agg, call.principal, app)
     out.update(as_of_extras(c, app, issue["kind"], agg, moment))
@@ -454,7 +454,7 @@ def issue_pack(
     """An audit pack of the issue's whole trace: every event of every issue in it."""
     root = resolve_issue(c, call, ref)
     found, edges = trace_of(c, call, root)
-    raw = app.raw_events(issue_ids=[UUID(i) for i in found])
+    raw = app.audit.raw_events(issue_ids=[UUID(i) for i in found])
     if len(raw) > MAX_EVENTS:
         raise InvalidValue("ref", f"the trace holds more than {MAX_EVENTS} events")
     subject = {

@@ -89,7 +89,7 @@ def schedule(
     """Schedule an inspection against a published template version (the latest when omitted)."""
     return answer(
         response,
-        app.schedule_inspection(
+        app.inspections.schedule(
             call,
             project=body.project,
             kind=body.kind,
@@ -107,7 +107,7 @@ def start(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Start the inspection on site."""
-    return answer(response, app.start_inspection(call, ref))
+    return answer(response, app.inspections.start(call, ref))
 
 
 @router.post("/{ref}/scores", response_model=CommandAnswer)
@@ -115,7 +115,7 @@ def score(ref: str, body: Score, call: CommandCall, app: QualtraceApp, response:
     """Score one item; scoring it again is a rescore and needs a reason."""
     return answer(
         response,
-        app.score_inspection_item(
+        app.inspections.score_item(
             call,
             ref,
             body.item,
@@ -133,13 +133,13 @@ def submit(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Submit: answers `score, grade, pay_adjustment_pct` and the nonconformances raised."""
-    return answer(response, app.submit_inspection(call, ref))
+    return answer(response, app.inspections.submit(call, ref))
 
 
 @router.post("/{ref}/appeal", response_model=CommandAnswer)
 def appeal(ref: str, body: Appeal, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """The project manager appeals items' scores (申诉)."""
-    return answer(response, app.appeal_inspection(call, ref, body.items, body.reason))
+    return answer(response, app.inspections.appeal(call, ref, body.items, body.reason))
 
 
 @router.post("/{ref}/appeal-decision", response_model=CommandAnswer)
@@ -154,7 +154,7 @@ def appeal_decision(
             for a in body.adjustments
         ]
     return answer(
-        response, app.decide_inspection_appeal(call, ref, body.accepted, adjustments, body.reason)
+        response, app.inspections.decide_appeal(call, ref, body.accepted, adjustments, body.reason)
     )
 
 
@@ -163,13 +163,13 @@ def finalize(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Finalise the result."""
-    return answer(response, app.finalize_inspection(call, ref))
+    return answer(response, app.inspections.finalize(call, ref))
 
 
 @router.post("/{ref}/cancel", response_model=CommandAnswer)
 def cancel(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Cancel before submission, with a reason."""
-    return answer(response, app.cancel_inspection(call, ref, body.reason))
+    return answer(response, app.inspections.cancel(call, ref, body.reason))
 
 
 @router.get("", responses=ok(InspectionPage))
@@ -212,7 +212,7 @@ def get_inspection(
     response: Response,
 ) -> Any:
     """One inspection with its items, score, grade, raised nonconformances and links both ways."""
-    ins = app.get_inspection(call, ref)
+    ins = app.inspections.get(call, ref)
     response.headers["ETag"] = f'"{ins.version}"'
     out = aggregate_view(ins)
     out["linked_from"] = [dict(r) for r in audit.linked_from(c.pool, ins.id)]

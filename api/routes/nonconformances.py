@@ -119,7 +119,7 @@ def raise_nonconformance(
     """Raise a nonconformance (from an audit, a ticket, a survey, an inspection or a self-report)."""
     fields = body.model_dump()
     fields["source"] = {k: v for k, v in fields["source"].items() if v is not None}
-    return answer(response, app.raise_nonconformance(call, **fields))
+    return answer(response, app.nonconformances.raise_(call, **fields))
 
 
 @router.post("/{ref}/notice", response_model=CommandAnswer)
@@ -127,7 +127,7 @@ def notice(ref: str, body: Notice, call: CommandCall, app: QualtraceApp, respons
     """Issue the rectification notice (整改通知): responsible party and due date (default 7 days)."""
     return answer(
         response,
-        app.notice_nonconformance(
+        app.nonconformances.notice(
             call, ref, body.responsible_department, body.responsible_person, body.due_date
         ),  # type: ignore[arg-type]
     )
@@ -138,7 +138,7 @@ def root_cause(
     ref: str, body: RootCause, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Record the root-cause analysis."""
-    return answer(response, app.analyse_nonconformance(call, ref, body.analysis))
+    return answer(response, app.nonconformances.analyse(call, ref, body.analysis))
 
 
 @router.post("/{ref}/plan", response_model=CommandAnswer)
@@ -148,7 +148,7 @@ def plan(
     """Submit the corrective and preventive actions."""
     return answer(
         response,
-        app.plan_nonconformance(call, ref, body.corrective_actions, body.preventive_actions),
+        app.nonconformances.plan(call, ref, body.corrective_actions, body.preventive_actions),
     )
 
 
@@ -157,7 +157,7 @@ def plan_decision(
     ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Approve the plan, or send it back with a reason."""
-    return answer(response, app.decide_nonconformance_plan(call, ref, body.approved, body.reason))
+    return answer(response, app.nonconformances.decide_plan(call, ref, body.approved, body.reason))
 
 
 @router.post("/{ref}/rectified", response_model=CommandAnswer)
@@ -165,7 +165,7 @@ def rectified(
     ref: str, body: Rectified, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Report the rectification done, with evidence references."""
-    return answer(response, app.rectify_nonconformance(call, ref, body.summary, body.evidence))
+    return answer(response, app.nonconformances.rectify(call, ref, body.summary, body.evidence))
 
 
 @router.post("/{ref}/verification", response_model=CommandAnswer)
@@ -175,7 +175,7 @@ def verification(
     """Record the re-inspection (复检): effective closes; not effective re-notices and escalates."""
     return answer(
         response,
-        app.verify_nonconformance(
+        app.nonconformances.verify(
             call, ref, body.effective, body.notes, body.due_date, body.inspection
         ),  # type: ignore[arg-type]
     )
@@ -188,7 +188,7 @@ def extension(
     """Request an extension before the due date, with the reason and remedial measures."""
     return answer(
         response,
-        app.request_nonconformance_extension(
+        app.nonconformances.request_extension(
             call, ref, body.new_due_date, body.reason, body.remedial_measures
         ),  # type: ignore[arg-type]
     )
@@ -200,7 +200,7 @@ def extension_decision(
 ) -> Any:
     """Approve (moves the due date) or reject (with a reason) the pending extension request."""
     return answer(
-        response, app.decide_nonconformance_extension(call, ref, body.approved, body.reason)
+        response, app.nonconformances.decide_extension(call, ref, body.approved, body.reason)
     )
 
 
@@ -210,14 +210,14 @@ def disposition(
 ) -> Any:
     """Decide the disposition of a product nonconformity (rework, repair, concession, return, scrap)."""
     return answer(
-        response, app.dispose_nonconformance(call, ref, body.disposition, body.notes, body.reason)
+        response, app.nonconformances.dispose(call, ref, body.disposition, body.notes, body.reason)
     )
 
 
 @router.post("/{ref}/cancel", response_model=CommandAnswer)
 def cancel(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Cancel with a reason (the quality manager's cancellation is the approval)."""
-    return answer(response, app.cancel_nonconformance(call, ref, body.reason))
+    return answer(response, app.nonconformances.cancel(call, ref, body.reason))
 
 
 @router.get("", responses=ok(NonconformancePage))
@@ -260,7 +260,7 @@ def get_nonconformance(
     response: Response,
 ) -> Any:
     """One nonconformance with its links in both directions (what raised it, what it led to)."""
-    nc = app.get_nonconformance(call, ref)
+    nc = app.nonconformances.get(call, ref)
     response.headers["ETag"] = f'"{nc.version}"'
     out = aggregate_view(nc)
     out["linked_issues"] = [jsonable(r) for r in audit.linked_issues(c.pool, nc.id)]

@@ -34,7 +34,7 @@ def register_region(
     body: NewRegion, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Register a region (city company / branch)."""
-    return answer(response, app.register_region(call, body.code, body.name))
+    return answer(response, app.org.register_region(call, body.code, body.name))
 
 
 @router.post("/projects", status_code=201, response_model=CommandAnswer)
@@ -43,7 +43,7 @@ def register_project(
 ) -> Any:
     """Register a project (a managed property site) in a region."""
     return answer(
-        response, app.register_project(call, body.code, body.name, body.region, body.households)
+        response, app.org.register_project(call, body.code, body.name, body.region, body.households)
     )
 
 

@@ -49,7 +49,7 @@ def personal_data_reads(
 ) -> Any:
     """Every unmasked read of personal data (who, when, which issue, correlation id), oldest first."""
     after = int(decode_cursor(cursor)[1]) if cursor else None
-    rows = app.personal_data_reads(
+    rows = app.personal_data.reads(
         call,
         issue=issue,
         principal_id=principal,

@@ -119,7 +119,7 @@ def _plan_fields(body: SurveyPlan | Revision) -> dict[str, Any]:
 @router.post("", status_code=201, response_model=CommandAnswer)
 def draft(body: SurveyPlan, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Draft a campaign: plan, questionnaire (one overall question), scope and targets."""
-    return answer(response, app.draft_survey(call, **_plan_fields(body)))
+    return answer(response, app.surveys.draft(call, **_plan_fields(body)))
 
 
 @router.post("/{ref}/revise", response_model=CommandAnswer)
@@ -127,7 +127,7 @@ def revise(
     ref: str, body: Revision, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Change a drafted (or rejected) plan; only the given fields change."""
-    return answer(response, app.revise_survey(call, ref, **_plan_fields(body)))
+    return answer(response, app.surveys.revise(call, ref, **_plan_fields(body)))
 
 
 @router.post("/{ref}/submit", response_model=CommandAnswer)
@@ -135,7 +135,7 @@ def submit(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Submit the plan for approval."""
-    return answer(response, app.submit_survey(call, ref))
+    return answer(response, app.surveys.submit(call, ref))
 
 
 @router.post("/{ref}/decision", response_model=CommandAnswer)
@@ -143,7 +143,7 @@ def decision(
     ref: str, body: Decision, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Approve, or reject with a reason (back to drafted); not by the submitter."""
-    return answer(response, app.decide_survey(call, ref, body.approved, body.reason))
+    return answer(response, app.surveys.decide(call, ref, body.approved, body.reason))
 
 
 @router.post("/{ref}/open", response_model=CommandAnswer)
@@ -151,7 +151,7 @@ def open_(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Open fieldwork: responses may be recorded from now on."""
-    return answer(response, app.open_survey(call, ref))
+    return answer(response, app.surveys.open(call, ref))
 
 
 @router.post("/{ref}/close", response_model=CommandAnswer)
@@ -159,7 +159,7 @@ def close(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Close fieldwork: no more responses."""
-    return answer(response, app.close_survey(call, ref))
+    return answer(response, app.surveys.close(call, ref))
 
 
 @router.post("/{ref}/publish", response_model=CommandAnswer)
@@ -167,7 +167,7 @@ def publish(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Compute and publish the results (recorded with the formulas' parameters)."""
-    return answer(response, app.publish_survey(call, ref))
+    return answer(response, app.surveys.publish(call, ref))
 
 
 @router.post("/{ref}/responses", status_code=201, response_model=CommandAnswer)
@@ -175,7 +175,7 @@ def record_response(
     ref: str, body: ResponseIn, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Record one response; a low answer (≤ 2) or a complaint raises a linked nonconformance."""
-    return answer(response, app.record_survey_response(call, ref, **body.model_dump()))
+    return answer(response, app.survey_responses.record(call, ref, **body.model_dump()))
 
 
 @router.post(
@@ -198,7 +198,7 @@ async def import_responses(
         raise HTTPException(415, "send the file as text/csv")
     data = await request.body()
     try:
-        result = await run_in_threadpool(app.import_survey_responses, call, ref, data)
+        result = await run_in_threadpool(app.survey_responses.import_csv, call, ref, data)
     except CsvRejected as e:
         return errors.problem(422, str(e), errors=e.errors, error_count=e.total)
     return answer(response, result)
@@ -214,7 +214,7 @@ def acknowledge(
     body: Empty | None = None,
 ) -> Any:
     """Record that the respondent was thanked / sent a receipt."""
-    return answer(response, app.acknowledge_survey_response(call, ref, rid))
+    return answer(response, app.survey_responses.acknowledge(call, ref, rid))
 
 
 @router.post("/{ref}/responses/{rid}/invalidate", response_model=CommandAnswer)
@@ -222,7 +222,7 @@ def invalidate(
     ref: str, rid: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Invalidate a response with a reason (it stays in the history; results exclude it)."""
-    return answer(response, app.invalidate_survey_response(call, ref, rid, body.reason))
+    return answer(response, app.survey_responses.invalidate(call, ref, rid, body.reason))
 
 
 @router.get("", responses=ok(SurveyPage))
@@ -249,10 +249,10 @@ def get_survey(
     ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
 ) -> Any:
     """One campaign: plan, questionnaire, state, imports, results once published."""
-    campaign = app.get_survey(call, ref)
+    campaign = app.surveys.get(call, ref)
     response.headers["ETag"] = f'"{campaign.version}"'
     out = aggregate_view(campaign)
-    out["responses_recorded"] = app.count_responses(campaign.id)
+    out["responses_recorded"] = app.survey_responses.count(campaign.id)
     return out
 
 
@@ -268,7 +268,7 @@ def get_results(
     """The published results with their parameters; before publication, provisional ones.
     CSV (`Accept: text/csv` or `format=csv`): one row per breakdown (overall, dimension,
     question, segment, project, party, method)."""
-    out = plain(app.survey_results(call, ref))
+    out = plain(app.surveys.results(call, ref))
     if format is not None and format.lower() not in ("csv", "json"):
         raise InvalidValue("format", "must be json or csv")
     wants_csv = (format or "").lower() == "csv" or (
@@ -345,7 +345,7 @@ def list_responses(
     cursor: str | None = None,
 ) -> Any:
     """The campaign's responses in the caller's scope (pseudonymous), newest first."""
-    campaign = app.get_survey(call, ref)
+    campaign = app.surveys.get(call, ref)
     filters = {
         "survey_id": campaign.id,
         "project": project,
@@ -363,4 +363,4 @@ def list_responses(
 @router.get("/{ref}/responses/{rid}", responses=ok(SurveyResponseView))
 def get_response(ref: str, rid: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
     """One response with its answers, status and the improvement action it raised."""
-    return aggregate_view(app.get_survey_response(call, ref, rid))
+    return aggregate_view(app.survey_responses.get(call, ref, rid))

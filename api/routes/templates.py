@@ -57,7 +57,7 @@ def _sections(sections: list[Section] | None) -> list[dict[str, Any]] | None:
 @router.post("", status_code=201, response_model=CommandAnswer)
 def draft(body: DraftTemplate, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Draft a checklist template (sections and scored items)."""
-    return answer(response, app.draft_template(call, body.name, _sections(body.sections)))
+    return answer(response, app.templates.draft(call, body.name, _sections(body.sections)))
 
 
 @router.post("/{ref}/revise", response_model=CommandAnswer)
@@ -65,7 +65,7 @@ def revise(
     ref: str, body: ReviseTemplate, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Edit the draft; after a publication, start the next version's draft."""
-    return answer(response, app.revise_template(call, ref, body.name, _sections(body.sections)))
+    return answer(response, app.templates.revise(call, ref, body.name, _sections(body.sections)))
 
 
 @router.post("/{ref}/publish", response_model=CommandAnswer)
@@ -73,7 +73,7 @@ def publish(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """Publish the draft as the next version; answers `template_version`."""
-    return answer(response, app.publish_template(call, ref))
+    return answer(response, app.templates.publish(call, ref))
 
 
 @router.get("", responses=ok(TemplatePage))
@@ -96,6 +96,6 @@ def get_template(
     ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
 ) -> Any:
     """One template: the current draft or latest content, and every published version."""
-    template = app.get_template(call, ref)
+    template = app.templates.get(call, ref)
     response.headers["ETag"] = f'"{template.version}"'
     return aggregate_view(template)

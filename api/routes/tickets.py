@@ -79,7 +79,7 @@ class Escalate(Body):
 @router.post("", status_code=201, response_model=CommandAnswer)
 def receive(body: ReceiveTicket, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Receive a ticket at the customer service centre."""
-    return answer(response, app.receive_ticket(call, **body.model_dump()))
+    return answer(response, app.tickets.receive(call, **body.model_dump()))
 
 
 @router.post("/{ref}/dispatch", response_model=CommandAnswer)
@@ -87,7 +87,7 @@ def dispatch(
     ref: str, body: Dispatch, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Dispatch to a department and assignee."""
-    return answer(response, app.dispatch_ticket(call, ref, body.department, body.assignee))
+    return answer(response, app.tickets.dispatch(call, ref, body.department, body.assignee))
 
 
 @router.post("/{ref}/accept", response_model=CommandAnswer)
@@ -95,7 +95,7 @@ def accept(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
 ) -> Any:
     """The assignee accepts the work."""
-    return answer(response, app.accept_ticket(call, ref))
+    return answer(response, app.tickets.accept(call, ref))
 
 
 @router.post("/{ref}/transfer", response_model=CommandAnswer)
@@ -104,14 +104,14 @@ def transfer(
 ) -> Any:
     """Transfer to another department, with a reason."""
     return answer(
-        response, app.transfer_ticket(call, ref, body.department, body.assignee, body.reason)
+        response, app.tickets.transfer(call, ref, body.department, body.assignee, body.reason)
     )
 
 
 @router.post("/{ref}/notes", response_model=CommandAnswer)
 def note(ref: str, body: Note, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Add a note (any time)."""
-    return answer(response, app.note_ticket(call, ref, body.text))
+    return answer(response, app.tickets.note(call, ref, body.text))
 
 
 @router.post("/{ref}/resolve", response_model=CommandAnswer)
@@ -119,7 +119,7 @@ def resolve(
     ref: str, body: Resolve, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Record what was done."""
-    return answer(response, app.resolve_ticket(call, ref, body.resolution))
+    return answer(response, app.tickets.resolve(call, ref, body.resolution))
 
 
 @router.post("/{ref}/callback", response_model=CommandAnswer)
@@ -129,14 +129,14 @@ def callback(
     """Record a callback (回访); an unsatisfied one reopens the ticket."""
     return answer(
         response,
-        app.callback_ticket(call, ref, body.reached, body.satisfied, body.rating, body.comment),
+        app.tickets.callback(call, ref, body.reached, body.satisfied, body.rating, body.comment),
     )
 
 
 @router.post("/{ref}/reopen", response_model=CommandAnswer)
 def reopen(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Reopen with a reason."""
-    return answer(response, app.reopen_ticket(call, ref, body.reason))
+    return answer(response, app.tickets.reopen(call, ref, body.reason))
 
 
 @router.post("/{ref}/close", response_model=CommandAnswer)
@@ -144,13 +144,13 @@ def close(
     ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Close | None = None
 ) -> Any:
     """Close after a satisfied callback, or by a supervisor's override."""
-    return answer(response, app.close_ticket(call, ref, body.override_reason if body else None))
+    return answer(response, app.tickets.close(call, ref, body.override_reason if body else None))
 
 
 @router.post("/{ref}/cancel", response_model=CommandAnswer)
 def cancel(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, response: Response) -> Any:
     """Cancel (duplicate, invalid) with a reason."""
-    return answer(response, app.cancel_ticket(call, ref, body.reason))
+    return answer(response, app.tickets.cancel(call, ref, body.reason))
 
 
 @router.post("/{ref}/escalate", response_model=CommandAnswer)
@@ -158,7 +158,7 @@ def escalate(
     ref: str, body: Escalate, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Escalate to the quality department, which raises a linked nonconformance."""
-    return answer(response, app.escalate_ticket(call, ref, body.reason, body.severity))
+    return answer(response, app.tickets.escalate(call, ref, body.reason, body.severity))
 
 
 @router.get("", responses=ok(TicketPage))
@@ -194,6 +194,6 @@ def get_ticket(
     ref: str, call: QueryCall, app: QualtraceApp, pos: ReadPosition, response: Response
 ) -> Any:
     """One ticket, with personal data masked unless the caller may see it."""
-    ticket = app.get_ticket(call, ref)
+    ticket = app.tickets.get(call, ref)
     response.headers["ETag"] = f'"{ticket.version}"'
     return ticket_view(ticket, call.principal, app)

@@ -54,8 +54,8 @@ def served(pg_admin_url: str, template_db: str) -> Iterator[tuple[Any, dict[str,
         from application.security import Principal
 
         admin = Call(Principal("admin-1", "admin", "admin"), "fuzz")
-        c.app.register_region(admin, "SH", "上海")
-        c.app.register_project(admin, "P1", "项目一", "SH")
+        c.app.org.register_region(admin, "SH", "上海")
+        c.app.org.register_project(admin, "P1", "项目一", "SH")
         c.run_projections_once()
         yield app, tokens
     finally:

@@ -24,9 +24,9 @@ def call(p: Principal, if_match: int | None = None) -> Call:
 
 
 def dispatched_ticket(app: Any) -> str:
-    app.register_region(call(ADMIN), "SH", "上海")
-    app.register_project(call(ADMIN), "P1", "绿地花园", "SH")
-    t = app.receive_ticket(
+    app.org.register_region(call(ADMIN), "SH", "上海")
+    app.org.register_project(call(ADMIN), "P1", "绿地花园", "SH")
+    t = app.tickets.receive(
         call(DESK),
         project="P1",
         kind="repair",
@@ -36,7 +36,7 @@ def dispatched_ticket(app: Any) -> str:
         description="漏水",
         reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
     )
-    app.dispatch_ticket(call(SUP), t.id, "engineering", "wang.wei")
+    app.tickets.dispatch(call(SUP), t.id, "engineering", "wang.wei")
     return t.id
 
 
@@ -56,7 +56,7 @@ def race(app: Any, ticket_id: str, steps: list[Any]) -> list[Any]:
             fn(t, ctx)
 
         try:
-            results[i] = app.execute(c, "ticket.note", Ticket, ticket_id, step)
+            results[i] = app.service.execute(c, "ticket.note", Ticket, ticket_id, step)
         except Exception as e:  # collected and asserted below
             results[i] = e
 

@@ -25,9 +25,9 @@ def as_app(url: str) -> str:
 
 
 def seed(c: Any) -> str:
-    c.app.register_region(ADMIN, "SH", "上海")
-    c.app.register_project(ADMIN, "P1", "绿地花园", "SH")
-    t = c.app.receive_ticket(
+    c.app.org.register_region(ADMIN, "SH", "上海")
+    c.app.org.register_project(ADMIN, "P1", "绿地花园", "SH")
+    t = c.app.tickets.receive(
         DESK,
         project="P1",
         kind="repair",
@@ -37,7 +37,7 @@ def seed(c: Any) -> str:
         description="漏水",
         reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
     )
-    c.app.record_personal_data_read(DESK.principal, c.app.get_ticket(DESK, t.id))
+    c.app.personal_data.record_read(DESK.principal, c.app.tickets.get(DESK, t.id))
     return t.id
 
 

@@ -28,7 +28,7 @@ def test_the_demo_organisation_is_recorded_by_commands_without_a_rejection(db_ur
     c = bootstrap(Settings(database_url=db_url, pool_size=2, run_projections=False), setup=False)
     try:
         c.run_projections_once()
-        assert c.app.verify_integrity().as_dict()["first_broken_link"] is None
+        assert c.app.audit.verify_integrity().as_dict()["first_broken_link"] is None
     finally:
         c.close()
     with psycopg.connect(db_url) as conn:

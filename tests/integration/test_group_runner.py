@@ -34,7 +34,7 @@ class FailingTicketList(TicketListProjection):
 
 def more_tickets(app: Any, n: int) -> None:
     for _ in range(n):
-        app.receive_ticket(
+        app.tickets.receive(
             Call(principal=DESK, correlation_id="more"),
             project="P1",
             kind="repair",

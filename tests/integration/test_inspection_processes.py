@@ -63,11 +63,11 @@ def strict_container(db_url: str, clock: Any) -> Iterator[Any]:
 
 
 def scored_inspection(app: Any) -> str:
-    app.register_region(call(ADMIN), "SH", "上海")
-    app.register_project(call(ADMIN), "P1", "一号项目", "SH", 500)
-    t = app.draft_template(call(QM), "月检表", SECTIONS)
-    app.publish_template(call(QM), t.number)
-    ins = app.schedule_inspection(
+    app.org.register_region(call(ADMIN), "SH", "上海")
+    app.org.register_project(call(ADMIN), "P1", "一号项目", "SH", 500)
+    t = app.templates.draft(call(QM), "月检表", SECTIONS)
+    app.templates.publish(call(QM), t.number)
+    ins = app.inspections.schedule(
         call(INSPECTOR),
         project="P1",
         kind="regional_monthly",
@@ -75,9 +75,9 @@ def scored_inspection(app: Any) -> str:
         planned_for="2026-03-05",
         inspectors=["Chen Jie"],
     )
-    app.start_inspection(call(INSPECTOR), ins.number)
-    app.score_inspection_item(call(INSPECTOR), ins.number, "CS-01", 9, "pass")
-    app.score_inspection_item(
+    app.inspections.start(call(INSPECTOR), ins.number)
+    app.inspections.score_item(call(INSPECTOR), ins.number, "CS-01", 9, "pass")
+    app.inspections.score_item(
         call(INSPECTOR), ins.number, "CS-02", 3, "fail", "投诉未回复", ["a.jpg"]
     )
     return ins.number
@@ -88,7 +88,7 @@ def test_the_configured_grading_policy_grades_the_result_and_is_recorded_with_it
 ) -> None:
     app = strict_container.app
     ref = scored_inspection(app)
-    result = app.submit_inspection(call(INSPECTOR), ref)
+    result = app.inspections.submit(call(INSPECTOR), ref)
     # (9 + 3) / 20 = 60 → 合格 under the configured policy (it would be E, −10% by default).
     assert (result.extra["score"], result.extra["grade"], result.extra["pay_adjustment_pct"]) == (
         60.0,
@@ -104,13 +104,13 @@ def test_a_submission_and_its_nonconformances_are_saved_together_exactly_once(
 ) -> None:
     app = container.app
     ref = scored_inspection(app)
-    first = app.submit_inspection(call(INSPECTOR, key="k-1"), ref)
+    first = app.inspections.submit(call(INSPECTOR, key="k-1"), ref)
     # A retry with the same Idempotency-Key answers the same and records nothing new.
-    again = app.submit_inspection(call(INSPECTOR, key="k-1"), ref)
+    again = app.inspections.submit(call(INSPECTOR, key="k-1"), ref)
     assert again.as_dict() == first.as_dict()
     # A second submission is an illegal step; no second nonconformance appears.
     with pytest.raises(IllegalStep):
-        app.submit_inspection(call(QM), ref)
+        app.inspections.submit(call(QM), ref)
     ins = app.load(Inspection, ref)
     [raised] = ins.raised_nonconformances
     nc = app.load(Nonconformance, raised["number"])
@@ -138,15 +138,15 @@ def test_a_project_manager_runs_only_self_checks(container: Any) -> None:
     app = container.app
     ref = scored_inspection(app)
     with pytest.raises(Forbidden):
-        app.submit_inspection(call(PM), ref)
+        app.inspections.submit(call(PM), ref)
 
 
 def test_the_inspection_views_rebuild_to_identical_content(container: Any) -> None:
     app = container.app
     ref = scored_inspection(app)
-    app.submit_inspection(call(INSPECTOR), ref)
-    app.appeal_inspection(call(PM), ref, ["CS-02"], "已回复")
-    app.decide_inspection_appeal(call(QM), ref, True, [{"item": "CS-02", "points": 10}], "核实")
+    app.inspections.submit(call(INSPECTOR), ref)
+    app.inspections.appeal(call(PM), ref, ["CS-02"], "已回复")
+    app.inspections.decide_appeal(call(QM), ref, True, [{"item": "CS-02", "points": 10}], "核实")
     container.run_projections_once()
     queries = [
         "SELECT * FROM qt_read.inspections ORDER BY id",

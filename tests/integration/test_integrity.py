@@ -29,11 +29,11 @@ def call(p: Principal) -> Call:
 
 def two_tickets(app: Any) -> tuple[str, str]:
     """Region, project and two tickets with a few steps each; returns their ids."""
-    app.register_region(call(ADMIN), "SH", "上海")
-    app.register_project(call(ADMIN), "P1", "绿地花园", "SH")
+    app.org.register_region(call(ADMIN), "SH", "上海")
+    app.org.register_project(call(ADMIN), "P1", "绿地花园", "SH")
     ids = []
     for desc in ("厨房漏水", "电梯异响"):
-        t = app.receive_ticket(
+        t = app.tickets.receive(
             call(DESK),
             project="P1",
             kind="repair",
@@ -43,9 +43,9 @@ def two_tickets(app: Any) -> tuple[str, str]:
             description=desc,
             reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
         )
-        app.dispatch_ticket(call(SUP), t.id, "engineering", "wang.wei")
-        app.accept_ticket(call(STAFF), t.id)
-        app.note_ticket(call(STAFF), t.id, "parts ordered")
+        app.tickets.dispatch(call(SUP), t.id, "engineering", "wang.wei")
+        app.tickets.accept(call(STAFF), t.id)
+        app.tickets.note(call(STAFF), t.id, "parts ordered")
         ids.append(t.id)
     return ids[0], ids[1]
 
@@ -80,7 +80,7 @@ def sealed(container: Any) -> tuple[Any, str, str]:
     """Two tickets written and sealed by the ledger; verify passes before any tampering."""
     a, b = two_tickets(container.app)
     container.run_projections_once()
-    result = container.app.verify_integrity()
+    result = container.app.audit.verify_integrity()
     assert result.ok, result.as_dict()
     assert result.sealed == result.events and result.unsealed == 0
     return container, a, b
@@ -130,7 +130,7 @@ def test_verify_catches_a_changed_byte_of_state(sealed: tuple[Any, str, str]) ->
             (bytes(state), a),
         ),
     )
-    result = container.app.verify_integrity()
+    result = container.app.audit.verify_integrity()
     assert not result.ok
     broken = result.as_dict()["first_broken_link"]
     assert broken["check"] == "event_hash"
@@ -153,7 +153,7 @@ def test_verify_catches_a_rewrite_that_also_recomputes_the_issue_chain_through_t
             (state, forged, a),
         ),
     )
-    broken = container.app.verify_integrity().as_dict()["first_broken_link"]
+    broken = container.app.audit.verify_integrity().as_dict()["first_broken_link"]
     assert broken["check"] == "ledger_event_hash"
     assert (broken["issue_id"], broken["version"], broken["position"]) == (a, 4, v4["position"])
 
@@ -166,7 +166,7 @@ def test_verify_catches_a_deleted_row(sealed: tuple[Any, str, str]) -> None:
         container.url,
         (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=2", (a,)),
     )
-    result = container.app.verify_integrity()
+    result = container.app.audit.verify_integrity()
     checks = {b.check for b in result.breaks}
     broken = result.as_dict()["first_broken_link"]
     assert broken["check"] == "ledger_event_missing"
@@ -181,7 +181,7 @@ def test_verify_catches_the_deletion_of_an_issues_last_event(sealed: tuple[Any, 
         container.url,
         (f"DELETE FROM {TABLE} WHERE originator_id=%s AND originator_version=4", (b,)),
     )
-    broken = container.app.verify_integrity().as_dict()["first_broken_link"]
+    broken = container.app.audit.verify_integrity().as_dict()["first_broken_link"]
     assert (
         broken["check"] == "ledger_event_missing"
         and broken["issue_id"] == b
@@ -204,7 +204,7 @@ def test_verify_catches_two_rows_whose_states_were_swapped(sealed: tuple[Any, st
             (ra["state"], b),
         ),
     )
-    result = container.app.verify_integrity()
+    result = container.app.audit.verify_integrity()
     hashed = {(x.issue_id, x.version) for x in result.breaks if x.check == "event_hash"}
     assert hashed == {(a, 3), (b, 3)}
     assert result.as_dict()["first_broken_link"]["position"] == min(ra["position"], rb["position"])
@@ -222,15 +222,15 @@ def test_verify_catches_an_inserted_row_without_a_valid_hash(sealed: tuple[Any, 
             (a, v4["topic"], state),
         ),
     )
-    broken = container.app.verify_integrity().as_dict()["first_broken_link"]
+    broken = container.app.audit.verify_integrity().as_dict()["first_broken_link"]
     assert broken["check"] == "event_hash" and broken["issue_id"] == a and broken["version"] == 5
 
 
 def test_verify_catches_a_well_hashed_row_slipped_into_the_sealed_range(container: Any) -> None:
     app = container.app
-    app.register_region(call(ADMIN), "SH", "上海")
-    app.register_project(call(ADMIN), "P1", "绿地花园", "SH")
-    t = app.receive_ticket(
+    app.org.register_region(call(ADMIN), "SH", "上海")
+    app.org.register_project(call(ADMIN), "P1", "绿地花园", "SH")
+    t = app.tickets.receive(
         call(DESK),
         project="P1",
         kind="repair",
@@ -246,9 +246,9 @@ def test_verify_catches_a_well_hashed_row_slipped_into_the_sealed_range(containe
             f"SELECT nextval(pg_get_serial_sequence('{TABLE}', 'notification_id'))"
         ).fetchone()
     assert gap is not None
-    app.note_ticket(call(DESK), t.id, "later note")
+    app.tickets.note(call(DESK), t.id, "later note")
     container.run_projections_once()
-    assert app.verify_integrity().ok
+    assert app.audit.verify_integrity().ok
     with psycopg.connect(container.url) as conn:
         v1 = row(conn, t.id, 1)
     # The forger slips a whole invented ticket into the gap, hashed by the book.
@@ -263,7 +263,7 @@ def test_verify_catches_a_well_hashed_row_slipped_into_the_sealed_range(containe
             (forged_id, v1["topic"], state, GENESIS, forged, gap[0]),
         ),
     )
-    broken = app.verify_integrity().as_dict()["first_broken_link"]
+    broken = app.audit.verify_integrity().as_dict()["first_broken_link"]
     assert broken["check"] == "ledger_unsealed"
     assert (broken["issue_id"], broken["version"], broken["position"]) == (forged_id, 1, gap[0])
 
@@ -311,7 +311,7 @@ def test_verify_catches_two_rows_whose_positions_were_swapped(sealed: tuple[Any,
         ),
         (f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = -1", (rb["position"],)),
     )
-    result = container.app.verify_integrity()
+    result = container.app.audit.verify_integrity()
     broken = result.as_dict()["first_broken_link"]
     # The first break is at the earlier of the two places (the issue chain sees a version
     # out of order there; the ledger sees another event than the one it sealed).
@@ -336,5 +336,5 @@ def test_verify_catches_a_moved_event_time_that_would_mislead_as_of(
             (a,),
         ),
     )
-    broken = container.app.verify_integrity().as_dict()["first_broken_link"]
+    broken = container.app.audit.verify_integrity().as_dict()["first_broken_link"]
     assert (broken["check"], broken["issue_id"], broken["version"]) == ("occurred_at", a, 3)

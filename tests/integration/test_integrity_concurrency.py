@@ -35,7 +35,7 @@ def ticket(app: Any, clock: Any, n: int) -> Ticket:
         category="维修",
         description="漏水",
         reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
-        sla=app.sla_policy,
+        sla=app.tickets.sla_policy,
     )
 
 
@@ -100,12 +100,12 @@ def test_an_event_committed_out_of_id_order_is_pending_not_broken(
         sealed = {r[0] for r in conn.execute("SELECT position FROM qt_read.ledger").fetchall()}
     assert a_pos in sealed and b_pos not in sealed and b_pos < a_pos
     # B is committed, below the largest sealed id, not yet sealed: on its way, not a break.
-    result = app.verify_integrity()
+    result = app.audit.verify_integrity()
     assert result.ok, result.as_dict()
     assert result.unsealed == 1
     # Once the ledger catches up, everything is sealed, B after A, and the chain holds.
     seal_what_is_visible(container)
-    result = app.verify_integrity()
+    result = app.audit.verify_integrity()
     assert result.ok and result.unsealed == 0 and result.sealed == result.events
     with psycopg.connect(container.url) as conn:
         order = [
@@ -119,8 +119,8 @@ def test_concurrent_writers_with_the_ledger_following_leave_a_chain_that_verifie
     container: Any,
 ) -> None:
     app = container.app
-    app.register_region(Call(principal=ADMIN, correlation_id="c"), "SH", "上海")
-    app.register_project(Call(principal=ADMIN, correlation_id="c"), "P1", "绿地花园", "SH")
+    app.org.register_region(Call(principal=ADMIN, correlation_id="c"), "SH", "上海")
+    app.org.register_project(Call(principal=ADMIN, correlation_id="c"), "P1", "绿地花园", "SH")
     errors: list[BaseException] = []
     checks: list[Any] = []
 
@@ -128,7 +128,7 @@ def test_concurrent_writers_with_the_ledger_following_leave_a_chain_that_verifie
         try:
             desk = Principal(f"desk{w}", f"Desk {w}", "front_desk")
             for i in range(6):
-                t = app.receive_ticket(
+                t = app.tickets.receive(
                     Call(principal=desk, correlation_id=f"w{w}-{i}"),
                     project="P1",
                     kind="repair",
@@ -138,7 +138,7 @@ def test_concurrent_writers_with_the_ledger_following_leave_a_chain_that_verifie
                     description=f"漏水 {w}-{i}",
                     reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
                 )
-                app.dispatch_ticket(
+                app.tickets.dispatch(
                     Call(principal=SUP, correlation_id=f"w{w}-{i}"), t.id, "engineering", "wang.wei"
                 )
         except BaseException as e:  # surfaced below
@@ -151,7 +151,7 @@ def test_concurrent_writers_with_the_ledger_following_leave_a_chain_that_verifie
             t.start()
         # Verify while the writers and the ledger run: events in flight are never breaks.
         while any(t.is_alive() for t in threads):
-            checks.append(app.verify_integrity())
+            checks.append(app.audit.verify_integrity())
         for t in threads:
             t.join()
     finally:
@@ -162,7 +162,7 @@ def test_concurrent_writers_with_the_ledger_following_leave_a_chain_that_verifie
     ]
     # (A stopped runner's run_once does nothing: seal with the ledger's batches directly.)
     seal_what_is_visible(container)
-    final = app.verify_integrity()
+    final = app.audit.verify_integrity()
     assert final.ok, final.as_dict()
     assert final.unsealed == 0 and final.sealed == final.events >= 4 * 6 * 2
 
@@ -182,7 +182,7 @@ def test_a_hashed_row_slipped_behind_the_ledger_is_caught_before_and_after_the_l
     t.add_note(Ctx(DESK, clock() + timedelta(minutes=1), "n"), "later")
     app.save(t)
     container.run_projections_once()
-    assert app.verify_integrity().ok
+    assert app.audit.verify_integrity().ok
     with psycopg.connect(container.url) as conn:
         topic, state = conn.execute(
             f"SELECT topic, state FROM {TABLE} WHERE originator_id = %s AND originator_version = 1",
@@ -196,13 +196,13 @@ def test_a_hashed_row_slipped_behind_the_ledger_is_caught_before_and_after_the_l
             " VALUES (%s, 1, %s, %s, %s)",
             (forged, topic, state, gap[0]),
         )
-    broken = app.verify_integrity().as_dict()["first_broken_link"]
+    broken = app.audit.verify_integrity().as_dict()["first_broken_link"]
     assert (
         broken is not None and broken["check"] == "ledger_unsealed" and broken["position"] == gap[0]
     )
     # The ledger, following the store, seals it as it comes: sealed late, and named.
     seal_what_is_visible(container)
-    broken = app.verify_integrity().as_dict()["first_broken_link"]
+    broken = app.audit.verify_integrity().as_dict()["first_broken_link"]
     assert (
         broken is not None
         and broken["check"] == "ledger_late"

@@ -90,10 +90,10 @@ def random_history(
     closing, reopening, cancelling, escalating old tickets), projections and cells
     brought up to date after each round, every cell checked against the live query."""
     app = c.app
-    app.register_region(ADMIN, "SH", "上海")
-    app.register_region(ADMIN, "BJ", "北京")
+    app.org.register_region(ADMIN, "SH", "上海")
+    app.org.register_region(ADMIN, "BJ", "北京")
     for code, region in (("P1", "SH"), ("P2", "SH"), ("P3", "BJ")):
-        app.register_project(ADMIN, code, f"项目{code}", region, 500)
+        app.org.register_project(ADMIN, code, f"项目{code}", region, 500)
     clock.now = START
     clock.auto_tick = timedelta(0)
     numbers: list[str] = []
@@ -125,24 +125,24 @@ def random_history(
                 )
                 try:
                     if step == "dispatch":
-                        app.dispatch_ticket(
+                        app.tickets.dispatch(
                             SUP, t, rng.choice(["engineering", "customer_service"]), "wang"
                         )
                     elif step == "accept":
-                        app.accept_ticket(STAFF, t)
+                        app.tickets.accept(STAFF, t)
                     elif step == "resolve":
-                        app.resolve_ticket(STAFF, t, "修好")
+                        app.tickets.resolve(STAFF, t, "修好")
                     elif step == "callback":
                         ok = rng.random() < 0.7
-                        app.callback_ticket(DESK, t, True, ok, 5 if ok else 2, None)
+                        app.tickets.callback(DESK, t, True, ok, 5 if ok else 2, None)
                     elif step == "close":
-                        app.close_ticket(DESK, t, None)
+                        app.tickets.close(DESK, t, None)
                     elif step == "reopen":
-                        app.reopen_ticket(SUP, t, "仍漏水")
+                        app.tickets.reopen(SUP, t, "仍漏水")
                     elif step == "cancel":
-                        app.cancel_ticket(DESK, t, "重复")
+                        app.tickets.cancel(DESK, t, "重复")
                     else:
-                        app.escalate_ticket(SUP, t, "反复", "major")
+                        app.tickets.escalate(SUP, t, "反复", "major")
                 except (ApplicationError, DomainError):
                     pass  # a step the ticket's state does not allow
             if rng.random() < 0.3:
@@ -190,23 +190,23 @@ def quiet_api(container: Any) -> Iterator[Any]:
 
 def march(c: Any, clock: Any) -> int:
     app = c.app
-    app.register_region(ADMIN, "SH", "上海")
-    app.register_region(ADMIN, "BJ", "北京")
+    app.org.register_region(ADMIN, "SH", "上海")
+    app.org.register_region(ADMIN, "BJ", "北京")
     for code, region in (("P1", "SH"), ("P2", "SH"), ("P3", "BJ")):
-        app.register_project(ADMIN, code, f"项目{code}", region, 500)
+        app.org.register_project(ADMIN, code, f"项目{code}", region, 500)
     clock.now = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
     for i in range(9):
         clock.advance(hours=5)
         t = ticket(app, ("P1", "P2", "P3")[i % 3], ("urgent", "normal")[i % 2])
         clock.advance(minutes=10 + 7 * i)
-        app.dispatch_ticket(SUP, t, "engineering", "wang")
+        app.tickets.dispatch(SUP, t, "engineering", "wang")
         if i % 3:
-            app.accept_ticket(STAFF, t)
+            app.tickets.accept(STAFF, t)
             clock.advance(hours=3 * i)
-            app.resolve_ticket(STAFF, t, "修好")
-            app.callback_ticket(DESK, t, True, i % 2 == 0, 4, None)
+            app.tickets.resolve(STAFF, t, "修好")
+            app.tickets.callback(DESK, t, True, i % 2 == 0, 4, None)
             if i % 2 == 0:  # satisfied (an unsatisfied callback reopens the ticket)
-                app.close_ticket(DESK, t, None)
+                app.tickets.close(DESK, t, None)
     c.run_projections_once()
     with psycopg.connect(c.url) as conn:
         row = conn.execute(
@@ -274,7 +274,7 @@ def test_min_position_newer_than_the_cells_is_answered_live(quiet_api: Any, cloc
     ]
 
     clock.now = datetime(2026, 3, 20, tzinfo=timezone.utc)
-    newer = c.app.receive_ticket(
+    newer = c.app.tickets.receive(
         DESK,
         project="P1",
         kind="repair",

@@ -34,13 +34,13 @@ GROUPINGS = [[], ["project", "month"], ["region", "quarter"], ["year"]]
 
 
 def org(app: Any) -> None:
-    app.register_region(ADMIN, "SH", "上海")
-    app.register_project(ADMIN, "P1", "绿地花园", "SH", 800)
-    app.register_project(ADMIN, "P2", "滨江苑", "SH", 600)
+    app.org.register_region(ADMIN, "SH", "上海")
+    app.org.register_project(ADMIN, "P1", "绿地花园", "SH", 800)
+    app.org.register_project(ADMIN, "P2", "滨江苑", "SH", 600)
 
 
 def ticket(app: Any, project: str, priority: str = "normal", kind: str = "repair") -> str:
-    return app.receive_ticket(
+    return app.tickets.receive(
         DESK,
         project=project,
         kind=kind,
@@ -76,25 +76,25 @@ def mixed_history(c: Any, clock: Any, tickets: int = 12) -> None:
         clock.advance(minutes=37)
         t = ticket(app, "P1" if i % 3 else "P2", ("urgent", "high", "normal", "low")[i % 4])
         if i % 5 == 4:
-            app.cancel_ticket(DESK, t, "重复")
+            app.tickets.cancel(DESK, t, "重复")
             continue
         clock.advance(minutes=10 + i)
-        app.dispatch_ticket(SUP, t, "engineering", "wang")
+        app.tickets.dispatch(SUP, t, "engineering", "wang")
         if i % 4 == 3:
             continue
-        app.accept_ticket(STAFF, t)
+        app.tickets.accept(STAFF, t)
         clock.advance(hours=i)
-        app.resolve_ticket(STAFF, t, "修好")
-        app.callback_ticket(DESK, t, True, i % 3 != 0, 2 + i % 4, None)
+        app.tickets.resolve(STAFF, t, "修好")
+        app.tickets.callback(DESK, t, True, i % 3 != 0, 2 + i % 4, None)
         if i % 3 == 0:
             if i % 2:
-                app.reopen_ticket(SUP, t, "仍漏水")
+                app.tickets.reopen(SUP, t, "仍漏水")
         else:
-            app.close_ticket(DESK, t, None)
+            app.tickets.close(DESK, t, None)
         if i == 7:
-            app.escalate_ticket(SUP, t, "反复", "major")
+            app.tickets.escalate(SUP, t, "反复", "major")
         c.run_projections_once()  # incremental: small, uneven batches
-    tpl = app.draft_template(
+    tpl = app.templates.draft(
         QM,
         "检查表",
         [
@@ -108,8 +108,8 @@ def mixed_history(c: Any, clock: Any, tickets: int = 12) -> None:
             }
         ],
     )
-    app.publish_template(QM, tpl.id)
-    ins = app.schedule_inspection(
+    app.templates.publish(QM, tpl.id)
+    ins = app.inspections.schedule(
         QM,
         project="P1",
         kind="regional_monthly",
@@ -118,20 +118,20 @@ def mixed_history(c: Any, clock: Any, tickets: int = 12) -> None:
         planned_for="2026-03-10",
         inspectors=["王"],
     ).number
-    app.start_inspection(QM, ins)
-    app.score_inspection_item(QM, ins, "CS-01", 9, "pass", None, None, None)
-    app.score_inspection_item(QM, ins, "CS-02", 3, "fail", "超时", None, None)
-    app.submit_inspection(QM, ins)
+    app.inspections.start(QM, ins)
+    app.inspections.score_item(QM, ins, "CS-01", 9, "pass", None, None, None)
+    app.inspections.score_item(QM, ins, "CS-02", 3, "fail", "超时", None, None)
+    app.inspections.submit(QM, ins)
     c.run_projections_once()
-    nc = app.raise_nonconformance(
+    nc = app.nonconformances.raise_(
         QM,
         project="P2",
         source={"type": "audit", "ref": "ISO-1"},
         severity="minor",
         description="记录不全",
     ).number
-    app.notice_nonconformance(QM, nc, "administration", "王工", None)
-    sv = app.draft_survey(
+    app.nonconformances.notice(QM, nc, "administration", "王工", None)
+    sv = app.surveys.draft(
         QM,
         title="满意度",
         objectives="了解",
@@ -147,11 +147,11 @@ def mixed_history(c: Any, clock: Any, tickets: int = 12) -> None:
             {"code": "OV", "text": "总体", "dimension": "overall", "weight": 1, "overall": True},
         ],
     ).number
-    app.submit_survey(QM, sv)
-    app.decide_survey(Call(Principal("wu", "Wu Lei", "quality_manager"), "c-qm2"), sv, True, None)
-    app.open_survey(QM, sv)
+    app.surveys.submit(QM, sv)
+    app.surveys.decide(Call(Principal("wu", "Wu Lei", "quality_manager"), "c-qm2"), sv, True, None)
+    app.surveys.open(QM, sv)
     for n, (q1, ov) in enumerate([(5, 4), (2, 1), (4, 4)]):
-        app.record_survey_response(
+        app.survey_responses.record(
             DESK,
             sv,
             respondent_ref=f"R{n}",
@@ -193,8 +193,8 @@ def test_the_api_keeps_answering_while_the_cli_rebuilds_and_loses_no_event(
     org(c.app)
     for i in range(60):
         t = ticket(c.app, ("P1", "P2")[i % 2])
-        c.app.dispatch_ticket(SUP, t, "engineering", "wang")
-        c.app.accept_ticket(STAFF, t)
+        c.app.tickets.dispatch(SUP, t, "engineering", "wang")
+        c.app.tickets.accept(STAFF, t)
     c.run_projections_once()
     before = api.get(
         "/kpis/tickets", role="reporting", params={"group_by": "project,month"}
@@ -345,7 +345,7 @@ def apply_op(c: Any, clock: Any, state: dict[str, list[str]], o: tuple[str, int,
             c.deadline_watcher.run_once()
         elif name == "nc_raise":
             ncs.append(
-                app.raise_nonconformance(
+                app.nonconformances.raise_(
                     QM,
                     project=("P1", "P2")[which % 2],
                     source={"type": "self_report"},
@@ -355,30 +355,30 @@ def apply_op(c: Any, clock: Any, state: dict[str, list[str]], o: tuple[str, int,
             )
         elif t is not None and name in TICKET_OPS:
             {
-                "dispatch": lambda: app.dispatch_ticket(SUP, t, dept, "wang"),
-                "accept": lambda: app.accept_ticket(STAFF, t),
-                "resolve": lambda: app.resolve_ticket(STAFF, t, "处理"),
-                "callback": lambda: app.callback_ticket(
+                "dispatch": lambda: app.tickets.dispatch(SUP, t, dept, "wang"),
+                "accept": lambda: app.tickets.accept(STAFF, t),
+                "resolve": lambda: app.tickets.resolve(STAFF, t, "处理"),
+                "callback": lambda: app.tickets.callback(
                     DESK, t, choice > 0, choice > 1, choice + 1, None
                 ),
-                "reopen": lambda: app.reopen_ticket(SUP, t, "未解决"),
-                "close": lambda: app.close_ticket(DESK, t, None),
-                "cancel": lambda: app.cancel_ticket(DESK, t, "重复"),
-                "transfer": lambda: app.transfer_ticket(SUP, t, dept, None, "转派"),
-                "escalate": lambda: app.escalate_ticket(SUP, t, "升级", "minor"),
+                "reopen": lambda: app.tickets.reopen(SUP, t, "未解决"),
+                "close": lambda: app.tickets.close(DESK, t, None),
+                "cancel": lambda: app.tickets.cancel(DESK, t, "重复"),
+                "transfer": lambda: app.tickets.transfer(SUP, t, dept, None, "转派"),
+                "escalate": lambda: app.tickets.escalate(SUP, t, "升级", "minor"),
             }[name]()
         elif nc is not None:
             if name == "nc_notice":
-                app.notice_nonconformance(QM, nc, dept, "王工", None)
+                app.nonconformances.notice(QM, nc, dept, "王工", None)
             elif name == "nc_rectify":
-                app.analyse_nonconformance(PM, nc, "原因")
-                app.plan_nonconformance(PM, nc, ["整改"], [])
-                app.decide_nonconformance_plan(QM, nc, True, None)
-                app.rectify_nonconformance(PM, nc, "完成", None)
+                app.nonconformances.analyse(PM, nc, "原因")
+                app.nonconformances.plan(PM, nc, ["整改"], [])
+                app.nonconformances.decide_plan(QM, nc, True, None)
+                app.nonconformances.rectify(PM, nc, "完成", None)
             elif name == "nc_verify":
-                app.verify_nonconformance(QM, nc, choice > 0, None, None, None)
+                app.nonconformances.verify(QM, nc, choice > 0, None, None, None)
             elif name == "nc_cancel":
-                app.cancel_nonconformance(QM, nc, "误报")
+                app.nonconformances.cancel(QM, nc, "误报")
     except (DomainError, ApplicationError):
         pass  # a step the state does not allow records nothing
 

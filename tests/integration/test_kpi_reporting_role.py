@@ -15,7 +15,7 @@ DESK = Call(Principal("li.na", "Li Na", "supervisor"), "corr-1")
 
 
 def seed(c: Any) -> None:
-    t = c.app.receive_ticket(
+    t = c.app.tickets.receive(
         DESK,
         project="P1",
         kind="repair",
@@ -25,7 +25,7 @@ def seed(c: Any) -> None:
         description="漏水",
         reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
     )
-    c.app.dispatch_ticket(DESK, t.id, "engineering", "wang")
+    c.app.tickets.dispatch(DESK, t.id, "engineering", "wang")
     c.run_projections_once()
 
 

@@ -54,13 +54,13 @@ def campaign(api: Any, clock: Any) -> dict[str, Any]:
     clock.now = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
     api.setup_org()
     app = api.container.app
-    sv = app.draft_survey(QM1, **PLAN).number
-    app.submit_survey(QM1, sv)
-    app.decide_survey(QM2, sv, True, None)
-    app.open_survey(QM1, sv)
+    sv = app.surveys.draft(QM1, **PLAN).number
+    app.surveys.submit(QM1, sv)
+    app.surveys.decide(QM2, sv, True, None)
+    app.surveys.open(QM1, sv)
     answers: dict[str, Any] = {}
     for ref, project, segment, a in RESPONSES:
-        r = app.record_survey_response(
+        r = app.survey_responses.record(
             DESK,
             sv,
             respondent_ref=ref,
@@ -70,9 +70,9 @@ def campaign(api: Any, clock: Any) -> dict[str, Any]:
             answers=a,
         )
         answers[ref] = r
-    app.invalidate_survey_response(QM1, sv, "R5", "同一户重复作答")
-    app.close_survey(QM1, sv)
-    app.publish_survey(QM1, sv)
+    app.survey_responses.invalidate(QM1, sv, "R5", "同一户重复作答")
+    app.surveys.close(QM1, sv)
+    app.surveys.publish(QM1, sv)
     api.container.run_projections_once()
     return {"number": sv, "responses": answers}
 
@@ -113,7 +113,7 @@ def test_survey_kpis_by_project_and_segment_and_equal_to_the_published_results(
     by_segment = {r["segment"]: (r["n"], r["csi"], r["cli"]) for r in kpis(api, group_by="segment")}
     assert by_segment == {"owner": (3, 52.08, 33.33), "tenant": (1, 75.0, 100.0)}
     # The KPI view and the campaign's published results are the same figures.
-    published = api.container.app.survey_results(QM1, campaign["number"])
+    published = api.container.app.surveys.results(QM1, campaign["number"])
     results = published.get("results", published)
     (row,) = kpis(api, group_by="campaign")
     assert (

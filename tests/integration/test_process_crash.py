@@ -96,15 +96,15 @@ def count(url: str, issue_id: Any, event: str) -> int:
 
 
 def org(app: Any) -> None:
-    app.register_region(call(ADMIN), "SH", "上海")
-    app.register_project(call(ADMIN), "P1", "一号项目", "SH", 500)
+    app.org.register_region(call(ADMIN), "SH", "上海")
+    app.org.register_project(call(ADMIN), "P1", "一号项目", "SH", 500)
 
 
 def scored_inspection(app: Any) -> str:
     """An inspection with two failed items, ready to submit."""
-    t = app.draft_template(call(QM), "月检表", SECTIONS)
-    app.publish_template(call(QM), t.number)
-    ins = app.schedule_inspection(
+    t = app.templates.draft(call(QM), "月检表", SECTIONS)
+    app.templates.publish(call(QM), t.number)
+    ins = app.inspections.schedule(
         call(INSPECTOR),
         project="P1",
         kind="regional_monthly",
@@ -112,12 +112,12 @@ def scored_inspection(app: Any) -> str:
         planned_for="2026-03-05",
         inspectors=["Chen Jie"],
     )
-    app.start_inspection(call(INSPECTOR), ins.number)
-    app.score_inspection_item(call(INSPECTOR), ins.number, "CS-01", 9, "pass")
-    app.score_inspection_item(
+    app.inspections.start(call(INSPECTOR), ins.number)
+    app.inspections.score_item(call(INSPECTOR), ins.number, "CS-01", 9, "pass")
+    app.inspections.score_item(
         call(INSPECTOR), ins.number, "CS-02", 3, "fail", "投诉未回复", ["a.jpg"]
     )
-    app.score_inspection_item(call(INSPECTOR), ins.number, "SEC-02", 5, "fail", "通道堆物")
+    app.inspections.score_item(call(INSPECTOR), ins.number, "SEC-02", 5, "fail", "通道堆物")
     return ins.number
 
 
@@ -125,7 +125,7 @@ def kill_inline(app: Any) -> None:
     def killed(*_: Any) -> Any:
         raise Killed("killed between the trigger and its result")
 
-    app._complete = killed  # the inline run of the process dies
+    app.processes._complete = killed  # the inline run of the process dies
 
 
 def test_a_failed_item_process_killed_after_submission_raises_each_nonconformance_once_after_restart(
@@ -135,7 +135,7 @@ def test_a_failed_item_process_killed_after_submission_raises_each_nonconformanc
     org(c.app)
     ref = scored_inspection(c.app)
     kill_inline(c.app)
-    answer = c.app.submit_inspection(call(INSPECTOR), ref)
+    answer = c.app.inspections.submit(call(INSPECTOR), ref)
     # The trigger is stored and names both nonconformances; neither exists yet.
     ins = c.app.load(Inspection, ref)
     assert ins.status == "submitted" and answer.version == ins.version
@@ -173,8 +173,8 @@ def test_a_follower_killed_after_raising_but_before_its_tracking_commits_does_no
     org(c.app)
     ref = scored_inspection(c.app)
     kill_inline(c.app)
-    c.app.submit_inspection(call(INSPECTOR), ref)
-    del c.app._complete
+    c.app.inspections.submit(call(INSPECTOR), ref)
+    del c.app.processes._complete
     follower = next(r for r in c.runners if isinstance(r.projection, ProcessFollower))
     raise_then_die = follower.projection.handle
 
@@ -201,7 +201,7 @@ def test_an_escalation_killed_before_its_nonconformance_is_raised_links_both_way
 ) -> None:
     c = boot.start()
     org(c.app)
-    t = c.app.receive_ticket(
+    t = c.app.tickets.receive(
         call(FRONT),
         project="P1",
         kind="complaint",
@@ -212,7 +212,7 @@ def test_an_escalation_killed_before_its_nonconformance_is_raised_links_both_way
         reporter={"name": "张三", "unit": "3-1201", "phone": "13812345678"},
     )
     kill_inline(c.app)
-    answer = c.app.escalate_ticket(call(SUPERVISOR), t.number, "重复投诉", "major")
+    answer = c.app.tickets.escalate(call(SUPERVISOR), t.number, "重复投诉", "major")
     nc_ref = answer.extra["nonconformance"]
     assert count(c.url, uuid.UUID(nc_ref["id"]), "Raised") == 0
 
@@ -238,17 +238,17 @@ def test_the_deadline_watcher_killed_before_or_after_saving_records_each_breach_
 ) -> None:
     c = boot.start()
     org(c.app)
-    nc = c.app.raise_nonconformance(
+    nc = c.app.nonconformances.raise_(
         call(INSPECTOR),
         project="P1",
         source={"type": "audit", "ref": "IA-1"},
         severity="minor",
         description="消防通道堆放杂物",
     )
-    c.app.notice_nonconformance(
+    c.app.nonconformances.notice(
         call(QM), nc.number, "security", "Wang Qiang", None
     )  # due in 7 days
-    t = c.app.receive_ticket(
+    t = c.app.tickets.receive(
         call(FRONT),
         project="P1",
         kind="repair",
@@ -292,14 +292,14 @@ def test_the_deadline_watcher_killed_before_or_after_saving_records_each_breach_
     assert c.deadline_watcher.run_once().overdue == 0
     # `qualtrace deadlines run --once`, twice (each a new process, on the real clock, by
     # which the second NC's due date has passed too): it is recorded by the first only.
-    nc2 = c.app.raise_nonconformance(
+    nc2 = c.app.nonconformances.raise_(
         call(INSPECTOR),
         project="P1",
         source={"type": "self_report"},
         severity="minor",
         description="绿化带缺苗",
     )
-    c.app.notice_nonconformance(call(QM), nc2.number, "landscaping", "Zhao Lei", None)
+    c.app.nonconformances.notice(call(QM), nc2.number, "landscaping", "Zhao Lei", None)
     from qualtrace.cli import main
 
     monkeypatch.setenv("DATABASE_URL", db_url)
@@ -329,7 +329,7 @@ def test_over_http_a_killed_inline_run_is_completed_by_the_running_follower_befo
     ref = scored_inspection(app)
     kill_inline(app)
     r = api.post(f"/inspections/{ref}/submit", role="inspector", user="insp-1", name="Chen Jie")
-    del app._complete  # only the inline run died; the follower (same app object) works
+    del app.processes._complete  # only the inline run died; the follower (same app object) works
     assert r.status_code == 200, r.text
     answer = r.json()
     assert [nc["item"] for nc in answer["nonconformances"]] == ["CS-02", "SEC-02"]

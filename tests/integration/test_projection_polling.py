@@ -50,17 +50,17 @@ def test_appends_without_any_notify_still_reach_the_projections(live: Any) -> No
     app = live.app
     sent_before = app.recorder.notifier.sent
     app.recorder.notifier.poke = lambda: None  # the sender loses every wake-up from now on
-    app.register_region(call(), "SH", "上海")
+    app.org.register_region(call(), "SH", "上海")
     for code in ("P1", "P2", "P3"):
-        app.register_project(call(), code, f"项目{code}", "SH", 100)
+        app.org.register_project(call(), code, f"项目{code}", "SH", 100)
     assert app.recorder.notifier.sent == sent_before  # really no NOTIFY for these appends
     assert {"P1", "P2", "P3"} <= wait_for(live.url, {"P1", "P2", "P3"})
 
 
 def test_a_projection_follows_on_after_its_listen_connection_is_killed(live: Any) -> None:
     app = live.app
-    app.register_region(call(), "SH", "上海")
-    app.register_project(call(), "P1", "一号", "SH", 100)
+    app.org.register_region(call(), "SH", "上海")
+    app.org.register_project(call(), "P1", "一号", "SH", 100)
     assert "P1" in wait_for(live.url, {"P1"})
     deadline = time.monotonic() + 10
     while not (pids := listeners(live.url)) and time.monotonic() < deadline:
@@ -69,6 +69,6 @@ def test_a_projection_follows_on_after_its_listen_connection_is_killed(live: Any
     with psycopg.connect(live.url, autocommit=True) as conn:
         for pid in pids:
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    app.register_project(call(), "P2", "二号", "SH", 100)
+    app.org.register_project(call(), "P2", "二号", "SH", 100)
     assert "P2" in wait_for(live.url, {"P2"})
     assert all(g._thread is not None and g._thread.is_alive() for g in live.groups)

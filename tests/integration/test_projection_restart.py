@@ -22,10 +22,10 @@ SUP = Principal("zhao", "Zhao Lei", "supervisor")
 
 def make_events(app: Any, tickets: int) -> None:
     c = lambda p: Call(principal=p, correlation_id="t")  # noqa: E731
-    app.register_region(c(ADMIN), "SH", "上海")
-    app.register_project(c(ADMIN), "P1", "绿地花园", "SH")
+    app.org.register_region(c(ADMIN), "SH", "上海")
+    app.org.register_project(c(ADMIN), "P1", "绿地花园", "SH")
     for i in range(tickets):
-        t = app.receive_ticket(
+        t = app.tickets.receive(
             c(DESK),
             project="P1",
             kind="repair",
@@ -35,9 +35,9 @@ def make_events(app: Any, tickets: int) -> None:
             description=f"漏水 {i}",
             reporter={"name": "张三", "unit": "1-101", "phone": "13812345678"},
         )
-        app.dispatch_ticket(c(SUP), t.id, "engineering", "wang.wei")
+        app.tickets.dispatch(c(SUP), t.id, "engineering", "wang.wei")
         if i % 2:
-            app.note_ticket(c(SUP), t.id, "跟进")
+            app.tickets.note(c(SUP), t.id, "跟进")
 
 
 def dump(url: str, projection: Any) -> dict[str, list[tuple[Any, ...]]]:

@@ -29,8 +29,8 @@ def test_status_exits_0_when_caught_up_and_1_when_a_projection_is_stuck_behind(
     app = container.app
     # Events in the store, and no projection worker running: every projection is behind
     # the head and does not move between the two samples.
-    app.register_region(Call(ADMIN, "t"), "SH", "上海")
-    last = app.register_project(Call(ADMIN, "t"), "P1", "绿地花园", "SH")
+    app.org.register_region(Call(ADMIN, "t"), "SH", "上海")
+    last = app.org.register_project(Call(ADMIN, "t"), "P1", "绿地花园", "SH")
     code, report = status(capsys)
     assert code == 1
     assert report["healthy"] is False and report["head"] >= last.position
@@ -46,6 +46,6 @@ def test_status_exits_0_when_caught_up_and_1_when_a_projection_is_stuck_behind(
     assert all(p["position"] == report["head"] for p in report["projections"].values())
 
     # One more event and still no worker: stuck again, one event behind.
-    app.register_region(Call(ADMIN, "t"), "BJ", "北京")
+    app.org.register_region(Call(ADMIN, "t"), "BJ", "北京")
     code, report = status(capsys)
     assert code == 1 and report["projections"]["org"]["lag"] == 1
