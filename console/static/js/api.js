@@ -100,16 +100,18 @@ export async function command(path, body, ifMatch) {
   return answer;
 }
 
-/** Fetch a file with the bearer token and hand it to the browser as a download. */
-export async function download(path, fallbackName) {
-  const response = await send("GET", path, { accept: "application/json" });
+/** Fetch a file with the bearer token and hand it to the browser as a download.
+ * `options`: `query` (the request's parameters), `accept`, and `filename` (the name to save
+ * under, instead of the response's Content-Disposition or `fallbackName`). */
+export async function download(path, fallbackName, options = {}) {
+  const response = await send("GET", path, { query: options.query, accept: options.accept || "application/json" });
   const disposition = response.headers.get("Content-Disposition") || "";
   const match = /filename="([^"]+)"/.exec(disposition);
   const blob = await response.blob();
   const href = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = href;
-  a.download = match ? match[1] : fallbackName;
+  a.download = options.filename || (match ? match[1] : fallbackName);
   document.body.append(a);
   a.click();
   a.remove();

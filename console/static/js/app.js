@@ -6,6 +6,7 @@ import { ApiError, get, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { setTimeZone } from "./time.js";
+import * as dashboard from "./screens/dashboard.js";
 import * as find from "./screens/find.js";
 import * as integrity from "./screens/integrity.js";
 import * as issue from "./screens/issue.js";
@@ -20,6 +21,7 @@ export const ROUTES = [
   [/^\/issue\/(?<kind>[a-z_]+)\/(?<ref>[^/]+)$/, issue],
   [/^\/new\/ticket$/, receive],
   [/^\/integrity$/, integrity],
+  [/^\/dashboard$/, dashboard],
 ];
 
 /** The menu: [message key, hash]. */
@@ -29,6 +31,7 @@ export const NAV = [
   ["nav.inspections", "#/list/inspections"],
   ["nav.nonconformances", "#/list/nonconformances"],
   ["nav.surveys", "#/list/surveys"],
+  ["nav.dashboard", "#/dashboard"],
   ["nav.integrity", "#/integrity"],
   ["nav.api_docs", "/docs"],
 ];
