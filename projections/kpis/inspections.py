@@ -24,7 +24,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from domain.inspections import Inspection
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, events_of
 from projections.kpis.facts import FactProjection, Facts
 from projections.kpis.spec import ExtraView, FactView, Family, KpiSpec, Measure, pct
 from store.schema import KPI_CELL_TABLES
@@ -45,7 +46,7 @@ def second_monday(day: date) -> date:
 
 class InspectionKpiProjection(FactProjection):
     name = "kpi_inspections"
-    AGGREGATES = ("Inspection",)
+    EVENTS = events_of(Inspection)
     FACTS = {"inspection_facts": ("inspection_id",), ITEMS: ("inspection_id", "item")}
     tables = [
         """CREATE TABLE {schema}.inspection_facts (
@@ -106,8 +107,7 @@ class InspectionKpiProjection(FactProjection):
     def apply(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        t = rec.type
-        if t == "Scheduled":
+        if isinstance(e, Inspection.Scheduled):
             planned = date.fromisoformat(e.planned_for[:10])
             planned_local = datetime(planned.year, planned.month, planned.day)
             due = None
@@ -165,14 +165,14 @@ class InspectionKpiProjection(FactProjection):
         row = facts.touch("inspection_facts", key)
         if row is None:
             return
-        if t == "Started":
+        if isinstance(e, Inspection.Started):
             row["status"] = "in_progress"
             row["started_at"] = e.timestamp
-        elif t in ("ItemScored", "ItemRescored"):
+        elif isinstance(e, (Inspection.ItemScored, Inspection.ItemRescored)):
             self._score(facts, rec.issue_id, e.item, e.points, e.result)
-            if t == "ItemRescored":
+            if isinstance(e, Inspection.ItemRescored):
                 row["rescores"] += 1
-        elif t == "Submitted":
+        elif isinstance(e, Inspection.Submitted):
             row.update(
                 status="submitted",
                 submitted_at=e.timestamp,
@@ -185,10 +185,10 @@ class InspectionKpiProjection(FactProjection):
                 item["counted"] = True
                 facts.touch(ITEMS, (rec.issue_id, item["item"]))
             self._count_items(facts, row, rec.issue_id)
-        elif t == "Appealed":
+        elif isinstance(e, Inspection.Appealed):
             row["status"] = "appealed"
             row["appealed"] = True
-        elif t == "AppealDecided":
+        elif isinstance(e, Inspection.AppealDecided):
             row["status"] = "appeal_decided"
             row["appeal_accepted"] = bool(e.accepted)
             for adj in e.adjustments:
@@ -196,11 +196,11 @@ class InspectionKpiProjection(FactProjection):
             row["nonconformances_raised"] -= len(e.links)
             self._result(row, e)
             self._count_items(facts, row, rec.issue_id)
-        elif t == "Finalized":
+        elif isinstance(e, Inspection.Finalized):
             row["status"] = "finalized"
             row["finalized_at"] = e.timestamp
             self._result(row, e)
-        elif t == "Cancelled":
+        elif isinstance(e, Inspection.Cancelled):
             row.update(
                 status="cancelled",
                 cancelled_at=e.timestamp,

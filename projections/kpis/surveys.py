@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from domain.nonconformances import Nonconformance
+from domain.surveys import SurveyCampaign, SurveyResponse
 from domain.surveys.results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
-from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, events_of
 from projections.kpis.facts import FactProjection, Facts
 from projections.kpis.spec import ExtraView, FactView, Family, KpiSpec, Measure, pct
 from store.schema import KPI_CELL_TABLES
@@ -41,10 +43,20 @@ PLAN = (
     "period",
 )
 
+CAMPAIGN_EVENTS = events_of(SurveyCampaign)
+RESPONSE_EVENTS = events_of(SurveyResponse)
+
 
 class SurveyKpiProjection(FactProjection):
     name = "kpi_surveys"
-    AGGREGATES = ("SurveyCampaign", "SurveyResponse", "Nonconformance")
+    #: Campaigns, responses, and the survey nonconformances' lifecycle ends.
+    EVENTS = (
+        *CAMPAIGN_EVENTS,
+        *RESPONSE_EVENTS,
+        Nonconformance.Raised,
+        Nonconformance.Closed,
+        Nonconformance.Cancelled,
+    )
     FACTS = {
         CAMPAIGNS: ("campaign_id",),
         RESPONSES: ("response_id",),
@@ -120,18 +132,12 @@ class SurveyKpiProjection(FactProjection):
     ]
     views = [CAMPAIGNS, RESPONSES, ACTIONS]
 
-    def handles(self, rec: EventRecord) -> bool:
-        if rec.aggregate == "Nonconformance" and rec.type not in ("Raised", "Closed", "Cancelled"):
-            return False
-        return super().handles(rec)
-
     def related_ids(self, records: Iterable[EventRecord]) -> Iterable[UUID]:
         for r in records:
-            if r.type == "Recorded" and r.aggregate == "SurveyResponse":
+            if isinstance(r.event, SurveyResponse.Recorded):
                 yield UUID(str(r.event.campaign_id))
             elif (
-                r.aggregate == "Nonconformance"
-                and r.type == "Raised"
+                isinstance(r.event, Nonconformance.Raised)
                 and r.event.source.get("type") == "survey"
             ):
                 for k in ("id", "response"):
@@ -139,9 +145,9 @@ class SurveyKpiProjection(FactProjection):
                         yield UUID(str(r.event.source[k]))
 
     def apply(self, facts: Facts, rec: EventRecord) -> None:
-        if rec.aggregate == "SurveyCampaign":
+        if isinstance(rec.event, CAMPAIGN_EVENTS):
             self._campaign(facts, rec)
-        elif rec.aggregate == "SurveyResponse":
+        elif isinstance(rec.event, RESPONSE_EVENTS):
             self._response(facts, rec)
         else:
             self._action(facts, rec)
@@ -150,7 +156,7 @@ class SurveyKpiProjection(FactProjection):
     def _campaign(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        if rec.type == "Drafted":
+        if isinstance(e, SurveyCampaign.Drafted):
             row = self.new_row(
                 CAMPAIGNS,
                 campaign_id=rec.issue_id,
@@ -164,18 +170,19 @@ class SurveyKpiProjection(FactProjection):
         row = facts.touch(CAMPAIGNS, key)
         if row is None:
             return
-        t = rec.type
-        if t == "Revised":
+        if isinstance(e, SurveyCampaign.Revised):
             self._plan(row, {k: v for k, v in e.changes.items() if k in PLAN})
-        elif t in ("Submitted", "Approved"):
-            row["status"] = t.lower()
-        elif t == "Rejected":
+        elif isinstance(e, SurveyCampaign.Submitted):
+            row["status"] = "submitted"
+        elif isinstance(e, SurveyCampaign.Approved):
+            row["status"] = "approved"
+        elif isinstance(e, SurveyCampaign.Rejected):
             row["status"] = "drafted"
-        elif t == "Opened":
+        elif isinstance(e, SurveyCampaign.Opened):
             row.update(status="open", opened_at=e.timestamp)
-        elif t == "Closed":
+        elif isinstance(e, SurveyCampaign.Closed):
             row.update(status="closed", closed_at=e.timestamp)
-        elif t == "Published":
+        elif isinstance(e, SurveyCampaign.Published):
             row.update(
                 status="published",
                 published_at=e.timestamp,
@@ -200,7 +207,7 @@ class SurveyKpiProjection(FactProjection):
     def _response(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        if rec.type == "Recorded":
+        if isinstance(e, SurveyResponse.Recorded):
             campaign = facts.get(CAMPAIGNS, (UUID(str(e.campaign_id)),))
             if campaign is None:
                 return
@@ -243,9 +250,9 @@ class SurveyKpiProjection(FactProjection):
         row = facts.touch(RESPONSES, key)
         if row is None:
             return
-        if rec.type == "Acknowledged":
+        if isinstance(e, SurveyResponse.Acknowledged):
             row["acknowledged"] = True
-        elif rec.type == "Invalidated":
+        elif isinstance(e, SurveyResponse.Invalidated):
             row["valid"] = False
             row["invalidated_at"] = e.timestamp
 
@@ -253,7 +260,7 @@ class SurveyKpiProjection(FactProjection):
     def _action(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        if rec.type == "Raised":
+        if isinstance(e, Nonconformance.Raised):
             source = e.source or {}
             if source.get("type") != "survey":
                 return
@@ -290,9 +297,9 @@ class SurveyKpiProjection(FactProjection):
         row = facts.touch(ACTIONS, key)
         if row is None:
             return
-        if rec.type == "Closed":
+        if isinstance(e, Nonconformance.Closed):
             row.update(status="closed", closed_at=e.timestamp, closed_local=self.local(e.timestamp))
-        elif rec.type == "Cancelled":
+        elif isinstance(e, Nonconformance.Cancelled):
             row.update(status="cancelled", cancelled_at=e.timestamp)
 
 
