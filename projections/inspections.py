@@ -10,7 +10,17 @@ from typing import Any
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
-from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from domain.inspections import Inspection
+from domain.org import Project
+from domain.templates import ChecklistTemplate
+from projections.base import (
+    PROJECT_REGIONS_DDL,
+    EventRecord,
+    Projection,
+    events_of,
+    record_project_region,
+    update_row,
+)
 from projections.reads import Page, Scope, keyset_page, list_page
 
 
@@ -121,14 +131,13 @@ class InspectionListProjection(Projection):
     ]
 
     def handles(self, rec: EventRecord) -> bool:
-        return rec.aggregate in ("Inspection", "ChecklistTemplate") or (
-            rec.aggregate == "Project" and rec.type == "Registered"
-        )
+        return isinstance(rec.event, HANDLED)
 
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
-        if rec.aggregate == "Project":
+        e = rec.event
+        if isinstance(e, Project.Registered):
             record_project_region(cur, schema, rec)
-        elif rec.aggregate == "ChecklistTemplate":
+        elif isinstance(e, TEMPLATE_EVENTS):
             self._template(cur, rec, schema)
         else:
             self._inspection(cur, rec, schema)
@@ -137,10 +146,11 @@ class InspectionListProjection(Projection):
     def _template(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         e = rec.event
         t = f"{schema}.checklist_templates"
-        if rec.type == "Drafted":
+        if isinstance(e, ChecklistTemplate.Drafted):
             cur.execute(
-                f"""INSERT INTO {t} (id, number, name, status, latest_version, draft_revision, sections, items,
-                    created_at, updated_at, version) VALUES (%s,%s,%s,'draft',NULL,1,%s,%s,%s,%s,%s)""",
+                f"""INSERT INTO {t} (id, number, name, status, latest_version, draft_revision,
+                        sections, items, created_at, updated_at, version)
+                    VALUES (%s, %s, %s, 'draft', NULL, 1, %s, %s, %s, %s, %s)""",
                 (
                     rec.issue_id,
                     e.number,
@@ -152,38 +162,32 @@ class InspectionListProjection(Projection):
                     rec.version,
                 ),
             )
-        elif rec.type == "Revised":
-            cur.execute(
-                f"""UPDATE {t} SET status='draft', name=%s, draft_revision=draft_revision+1, sections=%s, items=%s,
-                    updated_at=%s, version=%s WHERE id=%s""",
-                (
-                    e.name,
-                    len(e.sections),
-                    _items_count(e.sections),
-                    e.timestamp,
-                    rec.version,
-                    rec.issue_id,
-                ),
+        elif isinstance(e, ChecklistTemplate.Revised):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'draft', name = %s, draft_revision = draft_revision + 1,"
+                " sections = %s, items = %s",
+                (e.name, len(e.sections), _items_count(e.sections)),
             )
-        elif rec.type == "Published":
-            cur.execute(
-                f"UPDATE {t} SET status='published', latest_version=%s, updated_at=%s, version=%s WHERE id=%s"
-                " RETURNING number",
-                (e.template_version, e.timestamp, rec.version, rec.issue_id),
+        elif isinstance(e, ChecklistTemplate.Published):
+            update_row(
+                cur, t, rec, "status = 'published', latest_version = %s", (e.template_version,)
             )
-            row = cur.fetchone()
             cur.execute(
-                f"""INSERT INTO {schema}.checklist_template_versions VALUES (%s,%s,%s,%s,%s,%s,%s,%s)
+                f"""INSERT INTO {schema}.checklist_template_versions (template_id, template_number,
+                        template_version, name, sections, items, published_at, published_by)
+                    SELECT id, number, %s, %s, %s, %s, %s, %s FROM {t} WHERE id = %s
                     ON CONFLICT DO NOTHING""",
                 (
-                    rec.issue_id,
-                    row[0] if row else "",
                     e.template_version,
                     e.name,
                     Jsonb(e.sections),
                     _items_count(e.sections),
                     e.timestamp,
                     e.actor.get("name", ""),
+                    rec.issue_id,
                 ),
             )
 
@@ -192,132 +196,145 @@ class InspectionListProjection(Projection):
         e = rec.event
         t = f"{schema}.inspections"
         items = f"{schema}.inspection_items"
-        if rec.type == "Scheduled":
-            day, month, quarter = _period(e.planned_for)
+        if isinstance(e, Inspection.Scheduled):
+            self._scheduled(cur, rec, schema)
+        elif isinstance(e, Inspection.Started):
+            update_row(cur, t, rec, "status = 'in_progress', started_at = %s", (e.timestamp,))
+        elif isinstance(e, (Inspection.ItemScored, Inspection.ItemRescored)):
             cur.execute(
-                f"""INSERT INTO {t} (id, number, project, region, kind, status, template_id, template_number,
-                    template_version, planned_for, month, quarter, inspectors, reinspection_of, items_total,
-                    scheduled_at, version, updated_at)
-                    VALUES (%s,%s,%s,(SELECT region FROM {schema}.project_regions WHERE project=%s),%s,'scheduled',
-                            %s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
-                (
-                    rec.issue_id,
-                    e.number,
-                    e.project,
-                    e.project,
-                    e.kind,
-                    e.template_id,
-                    e.template_number,
-                    e.template_version,
-                    day,
-                    month,
-                    quarter,
-                    Jsonb(e.inspectors),
-                    (e.reinspection_of or {}).get("number"),
-                    len(e.items),
-                    e.timestamp,
-                    rec.version,
-                    e.timestamp,
-                ),
-            )
-            for it in e.items:
-                cur.execute(
-                    f"""INSERT INTO {items} (inspection_id, inspection_number, project, region, kind, month,
-                        template_id, template_version, section, section_name, item, requirement, critical,
-                        max_points)
-                        SELECT id, number, project, region, kind, month, template_id, template_version,
-                               %s, %s, %s, %s, %s, %s FROM {t} WHERE id=%s""",
-                    (
-                        it["section"],
-                        it["section_name"],
-                        it["code"],
-                        it["requirement"],
-                        it["critical"],
-                        it["max_points"],
-                        rec.issue_id,
-                    ),
-                )
-            return
-        sets: dict[str, Any] = {}
-        if rec.type == "Started":
-            sets = {"status": "in_progress", "started_at": e.timestamp}
-        elif rec.type in ("ItemScored", "ItemRescored"):
-            cur.execute(
-                f"UPDATE {items} SET points=%s, result=%s, finding=%s WHERE inspection_id=%s AND item=%s",
+                f"""UPDATE {items} SET points = %s, result = %s, finding = %s
+                    WHERE inspection_id = %s AND item = %s""",
                 (e.points, e.result, e.finding, rec.issue_id, e.item),
             )
-            if rec.type == "ItemRescored":
-                sets = {"rescores": ("rescores + 1",)}
-        elif rec.type == "Submitted":
+            rescores = "rescores = rescores + 1, " if isinstance(e, Inspection.ItemRescored) else ""
+            update_row(cur, t, rec, rescores + _item_counts(t, items))
+        elif isinstance(e, Inspection.Submitted):
             for link in e.links:
                 cur.execute(
-                    f"""UPDATE {items} SET nonconformance_id=%s, nonconformance_number=%s
-                        WHERE inspection_id=%s AND item=%s""",
+                    f"""UPDATE {items} SET nonconformance_id = %s, nonconformance_number = %s
+                        WHERE inspection_id = %s AND item = %s""",
                     (link["id"], link["number"], rec.issue_id, link["item"]),
                 )
-            sets = {
-                "status": "submitted",
-                "submitted_at": e.timestamp,
-                "score": e.score,
-                "grade": e.grade,
-                "pay_adjustment_pct": e.pay_adjustment_pct,
-                "awarded": e.awarded,
-                "applicable_max": e.applicable_max,
-                "submitted_score": e.score,
-                "submitted_grade": e.grade,
-                "nonconformances_raised": len(e.links),
-            }
-        elif rec.type == "Appealed":
-            sets = {"status": "appealed", "appealed": True}
-        elif rec.type == "AppealDecided":
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'submitted', submitted_at = %s, score = %s, grade = %s,"
+                " pay_adjustment_pct = %s, awarded = %s, applicable_max = %s,"
+                " submitted_score = %s, submitted_grade = %s, nonconformances_raised = %s",
+                (
+                    e.timestamp,
+                    e.score,
+                    e.grade,
+                    e.pay_adjustment_pct,
+                    e.awarded,
+                    e.applicable_max,
+                    e.score,
+                    e.grade,
+                    len(e.links),
+                ),
+            )
+        elif isinstance(e, Inspection.Appealed):
+            update_row(cur, t, rec, "status = 'appealed', appealed = true")
+        elif isinstance(e, Inspection.AppealDecided):
             for adj in e.adjustments:
                 cur.execute(
-                    f"UPDATE {items} SET points=%s, result=%s WHERE inspection_id=%s AND item=%s",
+                    f"""UPDATE {items} SET points = %s, result = %s
+                        WHERE inspection_id = %s AND item = %s""",
                     (adj["points"], adj["result"], rec.issue_id, adj["item"]),
                 )
-            sets = {
-                "status": "appeal_decided",
-                "appeal_accepted": e.accepted,
-                "appeal_decided_at": e.timestamp,
-                "score": e.score,
-                "grade": e.grade,
-                "pay_adjustment_pct": e.pay_adjustment_pct,
-                "awarded": e.awarded,
-                "applicable_max": e.applicable_max,
-            }
-        elif rec.type == "Finalized":
-            sets = {"status": "finalized", "finalized_at": e.timestamp}
-        elif rec.type == "Cancelled":
-            sets = {"status": "cancelled", "cancelled_at": e.timestamp}
-        if rec.type in ("ItemScored", "ItemRescored", "AppealDecided"):
-            sets.update(self._item_counts(t, items))
-        sets["version"] = rec.version
-        sets["updated_at"] = e.timestamp
-        clauses, params = [], []
-        for col, val in sets.items():
-            if isinstance(val, tuple):
-                clauses.append(f"{col} = {val[0]}")
-            else:
-                clauses.append(f"{col} = %s")
-                params.append(val)
-        params.append(rec.issue_id)
-        cur.execute(f"UPDATE {t} SET {', '.join(clauses)} WHERE id = %s", params)
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'appeal_decided', appeal_accepted = %s, appeal_decided_at = %s,"
+                " score = %s, grade = %s, pay_adjustment_pct = %s, awarded = %s,"
+                " applicable_max = %s, " + _item_counts(t, items),
+                (
+                    e.accepted,
+                    e.timestamp,
+                    e.score,
+                    e.grade,
+                    e.pay_adjustment_pct,
+                    e.awarded,
+                    e.applicable_max,
+                ),
+            )
+        elif isinstance(e, Inspection.Finalized):
+            update_row(cur, t, rec, "status = 'finalized', finalized_at = %s", (e.timestamp,))
+        elif isinstance(e, Inspection.Cancelled):
+            update_row(cur, t, rec, "status = 'cancelled', cancelled_at = %s", (e.timestamp,))
+        else:  # any other inspection event: only the version moves
+            update_row(cur, t, rec)
 
     @staticmethod
-    def _item_counts(table: str, items: str) -> dict[str, Any]:
-        """Counts re-derived from the item rows of the inspection being updated."""
-
-        def count(where: str) -> tuple[str]:
-            return (
-                f"(SELECT count(*) FROM {items} x WHERE x.inspection_id = {table}.id AND {where})",
+    def _scheduled(cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
+        """The inspection's row, and one row per checklist item copied from it."""
+        e = rec.event
+        t = f"{schema}.inspections"
+        day, month, quarter = _period(e.planned_for)
+        cur.execute(
+            f"""INSERT INTO {t} (id, number, project, region, kind, status, template_id,
+                    template_number, template_version, planned_for, month, quarter, inspectors,
+                    reinspection_of, items_total, scheduled_at, version, updated_at)
+                VALUES (%s, %s, %s, (SELECT region FROM {schema}.project_regions WHERE project = %s),
+                        %s, 'scheduled', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (
+                rec.issue_id,
+                e.number,
+                e.project,
+                e.project,
+                e.kind,
+                e.template_id,
+                e.template_number,
+                e.template_version,
+                day,
+                month,
+                quarter,
+                Jsonb(e.inspectors),
+                (e.reinspection_of or {}).get("number"),
+                len(e.items),
+                e.timestamp,
+                rec.version,
+                e.timestamp,
+            ),
+        )
+        for it in e.items:
+            cur.execute(
+                f"""INSERT INTO {schema}.inspection_items (inspection_id, inspection_number,
+                        project, region, kind, month, template_id, template_version, section,
+                        section_name, item, requirement, critical, max_points)
+                    SELECT id, number, project, region, kind, month, template_id, template_version,
+                           %s, %s, %s, %s, %s, %s
+                    FROM {t} WHERE id = %s""",
+                (
+                    it["section"],
+                    it["section_name"],
+                    it["code"],
+                    it["requirement"],
+                    it["critical"],
+                    it["max_points"],
+                    rec.issue_id,
+                ),
             )
 
-        return {
-            "items_scored": count("x.result IS NOT NULL"),
-            "items_passed": count("x.result = 'pass'"),
-            "items_failed": count("x.result = 'fail'"),
-            "items_na": count("x.result = 'na'"),
-        }
+
+def _item_counts(table: str, items: str) -> str:
+    """Assignments re-deriving an inspection's counters from its item rows."""
+    return f"""
+        items_scored = (SELECT count(*) FROM {items} x
+                        WHERE x.inspection_id = {table}.id AND x.result IS NOT NULL),
+        items_passed = (SELECT count(*) FROM {items} x
+                        WHERE x.inspection_id = {table}.id AND x.result = 'pass'),
+        items_failed = (SELECT count(*) FROM {items} x
+                        WHERE x.inspection_id = {table}.id AND x.result = 'fail'),
+        items_na = (SELECT count(*) FROM {items} x
+                    WHERE x.inspection_id = {table}.id AND x.result = 'na')"""
+
+
+#: What the inspection lists read: templates, inspections, and projects (for regions).
+TEMPLATE_EVENTS = events_of(ChecklistTemplate)
+HANDLED = (Project.Registered, *TEMPLATE_EVENTS, *events_of(Inspection))
 
 
 # -- reads ---------------------------------------------------------------------------------

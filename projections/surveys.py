@@ -11,27 +11,18 @@ from uuid import UUID
 
 from psycopg import Cursor, sql
 
-from projections.base import PROJECT_REGIONS_DDL, EventRecord, Projection, record_project_region
+from domain.org import Project
+from domain.surveys import SurveyCampaign, SurveyResponse
+from projections.base import (
+    PROJECT_REGIONS_DDL,
+    EventRecord,
+    Projection,
+    events_of,
+    record_project_region,
+    update_row,
+)
 from projections.reads import Page, Scope, keyset_page, list_page
 
-_RESPONSE_COLUMNS = (
-    "id",
-    "survey_id",
-    "survey_number",
-    "respondent_ref",
-    "project",
-    "region",
-    "segment",
-    "method",
-    "status",
-    "valid",
-    "complaint",
-    "source",
-    "nonconformance",
-    "nonconformance_id",
-    "recorded_at",
-    "version",
-)
 _COUNTERS = ("responses", "invalidated", "acknowledged", "nonconformances")
 
 
@@ -99,7 +90,7 @@ class SurveyListProjection(Projection):
         self._regions: dict[str, str] = {}
 
     def handles(self, rec: EventRecord) -> bool:
-        return rec.aggregate in ("SurveyCampaign", "SurveyResponse", "Project")
+        return isinstance(rec.event, HANDLED)
 
     def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
         self._rows = []
@@ -110,19 +101,27 @@ class SurveyListProjection(Projection):
         self._flush(cur, schema)
 
     def _flush(self, cur: Cursor[Any], schema: str) -> None:
+        """Write the buffered response rows, then add the buffered counts to their campaigns."""
         if self._rows:
-            cols = ", ".join(_RESPONSE_COLUMNS)
-            marks = ", ".join(["%s"] * len(_RESPONSE_COLUMNS))
             cur.executemany(
-                f"INSERT INTO {schema}.survey_responses ({cols}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",
+                f"""INSERT INTO {schema}.survey_responses (id, survey_id, survey_number,
+                        respondent_ref, project, region, segment, method, status, valid, complaint,
+                        source, nonconformance, nonconformance_id, recorded_at, version)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'recorded', true, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (id) DO NOTHING""",
                 self._rows,
             )
             self._rows = []
         if self._counts:
-            sets = ", ".join(f"{c} = {c} + %s" for c in _COUNTERS)
             cur.executemany(
-                f"UPDATE {schema}.surveys SET {sets} WHERE id = %s",
-                [(*(d[c] for c in _COUNTERS), sid) for sid, d in self._counts.items()],
+                f"""UPDATE {schema}.surveys SET responses = responses + %s,
+                        invalidated = invalidated + %s, acknowledged = acknowledged + %s,
+                        nonconformances = nonconformances + %s
+                    WHERE id = %s""",
+                [
+                    (d["responses"], d["invalidated"], d["acknowledged"], d["nonconformances"], sid)
+                    for sid, d in self._counts.items()
+                ],
             )
             self._counts.clear()
 
@@ -137,120 +136,125 @@ class SurveyListProjection(Projection):
             self._regions[project] = row[0]
         return self._regions[project]
 
+    def _regions_of(self, cur: Cursor[Any], schema: str, projects: list[str]) -> list[str]:
+        """The sorted regions of the registered projects among `projects`."""
+        return sorted({r for p in projects if (r := self._region(cur, schema, p))})
+
     def handle(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         e = rec.event
-        if rec.aggregate == "Project":
-            if rec.type == "Registered":
-                record_project_region(cur, schema, rec)
-                self._regions[e.code] = e.region
-            return
-        if rec.aggregate == "SurveyResponse":
+        if isinstance(e, Project.Registered):
+            record_project_region(cur, schema, rec)
+            self._regions[e.code] = e.region
+        elif isinstance(e, RESPONSE_EVENTS):
             self._response(cur, rec, schema)
         else:
             self._campaign(cur, rec, schema)
 
     # -- campaigns ---------------------------------------------------------------------
-    def _plan(self, cur: Cursor[Any], schema: str, plan: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in (
-            "title",
-            "party",
-            "agency",
-            "segments",
-            "methods",
-            "target_sample",
-            "target_csi",
-        ):
-            if key in plan:
-                out[key] = plan[key]
-        if "projects" in plan:
-            out["projects"] = list(plan["projects"])
-            out["regions"] = sorted(
-                {r for p in plan["projects"] if (r := self._region(cur, schema, p))}
-            )
-        if "period" in plan:
-            out["period_start"] = plan["period"]["start"]
-            out["period_end"] = plan["period"]["end"]
-        return out
-
     def _campaign(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         e = rec.event
         t = f"{schema}.surveys"
-        if rec.type == "Drafted":
-            row = self._plan(
-                cur,
-                schema,
-                {
-                    k: getattr(e, k)
-                    for k in (
-                        "title",
-                        "party",
-                        "agency",
-                        "segments",
-                        "methods",
-                        "target_sample",
-                        "target_csi",
-                        "projects",
-                        "period",
-                    )
-                },
-            )
-            row.update(
-                id=rec.issue_id,
-                number=e.number,
-                status="drafted",
-                drafted_at=e.timestamp,
-                version=rec.version,
-                updated_at=e.timestamp,
-            )
-            cols = list(row)
+        if isinstance(e, SurveyCampaign.Drafted):
             cur.execute(
-                f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
-                " ON CONFLICT (id) DO NOTHING",
-                [row[c] for c in cols],
+                f"""INSERT INTO {t} (id, number, title, party, agency, status, projects, regions,
+                        segments, methods, period_start, period_end, target_sample, target_csi,
+                        drafted_at, version, updated_at)
+                    VALUES (%s, %s, %s, %s, %s, 'drafted', %s, %s, %s, %s, %s, %s, %s, %s,
+                            %s, %s, %s)
+                    ON CONFLICT (id) DO NOTHING""",
+                (
+                    rec.issue_id,
+                    e.number,
+                    e.title,
+                    e.party,
+                    e.agency,
+                    list(e.projects),
+                    self._regions_of(cur, schema, e.projects),
+                    e.segments,
+                    e.methods,
+                    e.period["start"],
+                    e.period["end"],
+                    e.target_sample,
+                    e.target_csi,
+                    e.timestamp,
+                    rec.version,
+                    e.timestamp,
+                ),
             )
+        elif isinstance(e, SurveyCampaign.Revised):
+            self._revised(cur, rec, t, schema)
+        elif isinstance(e, SurveyCampaign.Submitted):
+            update_row(cur, t, rec, "status = 'submitted'")
+        elif isinstance(e, SurveyCampaign.Approved):
+            update_row(cur, t, rec, "status = 'approved'")
+        elif isinstance(e, SurveyCampaign.Rejected):
+            update_row(cur, t, rec, "status = 'drafted'")
+        elif isinstance(e, SurveyCampaign.Opened):
+            update_row(cur, t, rec, "status = 'open', opened_at = %s", (e.timestamp,))
+        elif isinstance(e, SurveyCampaign.Closed):
+            update_row(cur, t, rec, "status = 'closed', closed_at = %s", (e.timestamp,))
+        elif isinstance(e, SurveyCampaign.Published):
+            update_row(
+                cur,
+                t,
+                rec,
+                "status = 'published', published_at = %s, csi = %s, cli = %s, n = %s",
+                (e.timestamp, e.results.get("csi"), e.results.get("cli"), e.results.get("n")),
+            )
+        elif isinstance(e, SurveyCampaign.ResponsesImported):
+            update_row(cur, t, rec, "imports = imports + 1")
+        else:  # any other campaign event: only the version moves
+            update_row(cur, t, rec)
+
+    def _revised(self, cur: Cursor[Any], rec: EventRecord, t: str, schema: str) -> None:
+        """A revision names only the plan fields it changes: the others keep their values
+        (regions are re-derived only when the projects change)."""
+        changes = rec.event.changes
+        cur.execute(
+            f"""SELECT title, party, agency, projects, regions, segments, methods,
+                    period_start, period_end, target_sample, target_csi
+                FROM {t} WHERE id = %s""",
+            (rec.issue_id,),
+        )
+        row = cur.fetchone()
+        if row is None:
             return
-        sets: dict[str, Any] = {}
-        if rec.type == "Revised":
-            sets = self._plan(cur, schema, e.changes)
-        elif rec.type in ("Submitted", "Approved"):
-            sets = {"status": rec.type.lower()}
-        elif rec.type == "Rejected":
-            sets = {"status": "drafted"}
-        elif rec.type == "Opened":
-            sets = {"status": "open", "opened_at": e.timestamp}
-        elif rec.type == "Closed":
-            sets = {"status": "closed", "closed_at": e.timestamp}
-        elif rec.type == "Published":
-            sets = {
-                "status": "published",
-                "published_at": e.timestamp,
-                "csi": e.results.get("csi"),
-                "cli": e.results.get("cli"),
-                "n": e.results.get("n"),
-            }
-        elif rec.type == "ResponsesImported":
-            sets = {"imports": ("add", 1)}
-        sets["version"] = rec.version
-        sets["updated_at"] = e.timestamp
-        clauses, params = [], []
-        for col, val in sets.items():
-            if isinstance(val, tuple):
-                clauses.append(f"{col} = {col} + %s")
-                params.append(val[1])
-            else:
-                clauses.append(f"{col} = %s")
-                params.append(val)
-        params.append(rec.issue_id)
-        cur.execute(f"UPDATE {t} SET {', '.join(clauses)} WHERE id = %s", params)
+        title, party, agency, projects, regions, segments, methods, start, end, sample, csi = row
+        if "projects" in changes:
+            projects = list(changes["projects"])
+            regions = self._regions_of(cur, schema, projects)
+        if "period" in changes:
+            start, end = changes["period"]["start"], changes["period"]["end"]
+        update_row(
+            cur,
+            t,
+            rec,
+            "title = %s, party = %s, agency = %s, projects = %s, regions = %s, segments = %s,"
+            " methods = %s, period_start = %s, period_end = %s, target_sample = %s,"
+            " target_csi = %s",
+            (
+                changes.get("title", title),
+                changes.get("party", party),
+                changes.get("agency", agency),
+                projects,
+                regions,
+                changes.get("segments", segments),
+                changes.get("methods", methods),
+                start,
+                end,
+                changes.get("target_sample", sample),
+                changes.get("target_csi", csi),
+            ),
+        )
 
     # -- responses ---------------------------------------------------------------------
     def _response(self, cur: Cursor[Any], rec: EventRecord, schema: str) -> None:
         e = rec.event
-        if rec.type == "Recorded":
+        t = f"{schema}.survey_responses"
+        if isinstance(e, SurveyResponse.Recorded):
             survey_id = UUID(str(e.campaign_id))
             nc = e.nonconformance or {}
-            self._rows.append(
+            self._rows.append(  # in the order of _flush's INSERT
                 (
                     rec.issue_id,
                     survey_id,
@@ -260,8 +264,6 @@ class SurveyListProjection(Projection):
                     self._region(cur, schema, e.project),
                     e.segment,
                     e.method,
-                    "recorded",
-                    True,
                     bool(e.complaint),
                     str((e.source or {}).get("type", "single")),
                     nc.get("number"),
@@ -276,17 +278,18 @@ class SurveyListProjection(Projection):
                 counts["nonconformances"] += 1
             return
         self._flush(cur, schema)  # the row may still be in the buffer
-        if rec.type == "Acknowledged":
+        if isinstance(e, SurveyResponse.Acknowledged):
             cur.execute(
-                f"UPDATE {schema}.survey_responses SET status = 'acknowledged', acknowledged_at = %s, version = %s"
-                " WHERE id = %s RETURNING survey_id",
+                f"""UPDATE {t} SET status = 'acknowledged', acknowledged_at = %s, version = %s
+                    WHERE id = %s RETURNING survey_id""",
                 (e.timestamp, rec.version, rec.issue_id),
             )
             counter = "acknowledged"
-        elif rec.type == "Invalidated":
+        elif isinstance(e, SurveyResponse.Invalidated):
             cur.execute(
-                f"UPDATE {schema}.survey_responses SET status = 'invalidated', valid = false, invalidated_at = %s,"
-                " invalidation_reason = %s, version = %s WHERE id = %s RETURNING survey_id",
+                f"""UPDATE {t} SET status = 'invalidated', valid = false, invalidated_at = %s,
+                        invalidation_reason = %s, version = %s
+                    WHERE id = %s RETURNING survey_id""",
                 (e.timestamp, e.reason, rec.version, rec.issue_id),
             )
             counter = "invalidated"
@@ -295,6 +298,11 @@ class SurveyListProjection(Projection):
         row = cur.fetchone()
         if row is not None:
             self._counts[UUID(str(row[0]))][counter] += 1
+
+
+#: What the survey lists read: campaigns, responses, and projects (for their regions).
+RESPONSE_EVENTS = events_of(SurveyResponse)
+HANDLED = (Project.Registered, *events_of(SurveyCampaign), *RESPONSE_EVENTS)
 
 
 # -- reads ---------------------------------------------------------------------------------

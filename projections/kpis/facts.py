@@ -26,6 +26,7 @@ from psycopg import Cursor, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from domain.org import Project
 from projections.base import EventRecord, Projection
 from projections.kpis.cells import anchor_columns, mark_dirty, span
 from projections.kpis.spec import KpiSpec
@@ -64,11 +65,11 @@ class Facts:
 
 class FactProjection(Projection):
     """Base of the KPI projections. Subclasses declare `FACTS` (table -> key columns,
-    the first one the issue id), `AGGREGATES` (aggregate class names they read) and
+    the first one the issue id), `EVENTS` (the event classes they read) and
     implement `apply(facts, rec)`."""
 
     FACTS: ClassVar[dict[str, tuple[str, ...]]] = {}
-    AGGREGATES: ClassVar[tuple[str, ...]] = ()
+    EVENTS: ClassVar[tuple[type, ...]] = ()
     #: Columns holding JSON (written with Jsonb).
     JSON_COLUMNS: ClassVar[frozenset[str]] = frozenset()
     #: The KPI figures this projection's facts feed (API and reporting schema).
@@ -90,9 +91,7 @@ class FactProjection(Projection):
 
     # -- projection protocol -----------------------------------------------------------
     def handles(self, rec: EventRecord) -> bool:
-        return rec.aggregate in self.AGGREGATES or (
-            rec.aggregate == "Project" and rec.type == "Registered"
-        )
+        return isinstance(rec.event, (Project.Registered, *self.EVENTS))
 
     def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
         self._local.pending = []
@@ -108,7 +107,11 @@ class FactProjection(Projection):
         self._local.pending = []
         if not pending:
             return
-        projects = [(r.event.code, r.event.region) for r in pending if r.aggregate == "Project"]
+        projects = [
+            (r.event.code, r.event.region)
+            for r in pending
+            if isinstance(r.event, Project.Registered)
+        ]
         if projects:
             cur.executemany(
                 sql.SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(
@@ -116,7 +119,7 @@ class FactProjection(Projection):
                 ),
                 projects,
             )
-        records = [r for r in pending if r.aggregate != "Project"]
+        records = [r for r in pending if not isinstance(r.event, Project.Registered)]
         if not records:
             return
         cur.execute(

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from domain.nonconformances import Nonconformance
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, events_of
 from projections.kpis.facts import FactProjection, Facts
 from projections.kpis.spec import ExtraView, Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
@@ -27,7 +28,7 @@ from store.schema import KPI_CELL_TABLES
 
 class NonconformanceKpiProjection(FactProjection):
     name = "kpi_nonconformances"
-    AGGREGATES = ("Nonconformance",)
+    EVENTS = events_of(Nonconformance)
     FACTS = {"nonconformance_facts": ("nonconformance_id",)}
     tables = [
         """CREATE TABLE {schema}.nonconformance_facts (
@@ -69,8 +70,7 @@ class NonconformanceKpiProjection(FactProjection):
     def apply(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        t = rec.type
-        if t == "Raised":
+        if isinstance(e, Nonconformance.Raised):
             facts.put(
                 "nonconformance_facts",
                 key,
@@ -97,9 +97,9 @@ class NonconformanceKpiProjection(FactProjection):
         row = facts.touch("nonconformance_facts", key)
         if row is None:
             return
-        if t == "RecurrenceMarked":
+        if isinstance(e, Nonconformance.RecurrenceMarked):
             row["recurrence"] = True
-        elif t == "NoticeIssued":
+        elif isinstance(e, Nonconformance.NoticeIssued):
             self._end_overdue(row, e)
             row.update(
                 status="noticed",
@@ -110,27 +110,27 @@ class NonconformanceKpiProjection(FactProjection):
             )
             row["noticed_at"] = row["noticed_at"] or e.timestamp
             row["deduction"] = row["deduction"] or bool(e.deduction)
-        elif t == "RootCauseAnalysed":
+        elif isinstance(e, Nonconformance.RootCauseAnalysed):
             row["status"] = "analysed"
-        elif t == "PlanSubmitted":
+        elif isinstance(e, Nonconformance.PlanSubmitted):
             row["status"] = "planned"
-        elif t == "PlanApproved":
+        elif isinstance(e, Nonconformance.PlanApproved):
             row["status"] = "plan_approved"
-        elif t == "PlanSentBack":
+        elif isinstance(e, Nonconformance.PlanSentBack):
             row["status"] = "analysed"
-        elif t == "RectificationReported":
+        elif isinstance(e, Nonconformance.RectificationReported):
             row["status"] = "rectified"
             row["rectified_at"] = e.timestamp
             self._end_overdue(row, e)
-        elif t == "ExtensionApproved":
+        elif isinstance(e, Nonconformance.ExtensionApproved):
             row["extensions"] += 1
             row["due_at"] = e.due_date
             self._end_overdue(row, e)
-        elif t == "Overdue":
+        elif isinstance(e, Nonconformance.Overdue):
             row["overdue_count"] += 1
             row["overdue_local"] = self.local(e.due_date)
             row["overdue_until_local"] = None
-        elif t == "Closed":
+        elif isinstance(e, Nonconformance.Closed):
             self._end_overdue(row, e)
             row.update(
                 status="closed",
@@ -140,7 +140,7 @@ class NonconformanceKpiProjection(FactProjection):
                 closed_on_time=bool(e.on_time),
                 days_to_close=(e.timestamp - row["raised_at"]).total_seconds() / 86400,
             )
-        elif t == "Cancelled":
+        elif isinstance(e, Nonconformance.Cancelled):
             self._end_overdue(row, e)
             row.update(
                 status="cancelled",

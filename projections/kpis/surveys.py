@@ -21,15 +21,14 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from domain.nonconformances import Nonconformance
+from domain.surveys import SurveyCampaign, SurveyResponse
 from domain.surveys.results import FAVOURABLE_LEVELS, TOP_BOX, rescale, weighted_mean
-from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, events_of
 from projections.kpis.facts import FactProjection, Facts
-from projections.kpis.spec import ExtraView, FactView, Family, KpiSpec, Measure, pct
+from projections.kpis.survey_figures import ACTIONS, CAMPAIGNS, RESPONSES, SPEC
 from store.schema import KPI_CELL_TABLES
 
-CAMPAIGNS = "survey_campaign_facts"
-RESPONSES = "survey_response_facts"
-ACTIONS = "survey_action_facts"
 PLAN = (
     "title",
     "party",
@@ -41,10 +40,20 @@ PLAN = (
     "period",
 )
 
+CAMPAIGN_EVENTS = events_of(SurveyCampaign)
+RESPONSE_EVENTS = events_of(SurveyResponse)
+
 
 class SurveyKpiProjection(FactProjection):
     name = "kpi_surveys"
-    AGGREGATES = ("SurveyCampaign", "SurveyResponse", "Nonconformance")
+    #: Campaigns, responses, and the survey nonconformances' lifecycle ends.
+    EVENTS = (
+        *CAMPAIGN_EVENTS,
+        *RESPONSE_EVENTS,
+        Nonconformance.Raised,
+        Nonconformance.Closed,
+        Nonconformance.Cancelled,
+    )
     FACTS = {
         CAMPAIGNS: ("campaign_id",),
         RESPONSES: ("response_id",),
@@ -120,18 +129,12 @@ class SurveyKpiProjection(FactProjection):
     ]
     views = [CAMPAIGNS, RESPONSES, ACTIONS]
 
-    def handles(self, rec: EventRecord) -> bool:
-        if rec.aggregate == "Nonconformance" and rec.type not in ("Raised", "Closed", "Cancelled"):
-            return False
-        return super().handles(rec)
-
     def related_ids(self, records: Iterable[EventRecord]) -> Iterable[UUID]:
         for r in records:
-            if r.type == "Recorded" and r.aggregate == "SurveyResponse":
+            if isinstance(r.event, SurveyResponse.Recorded):
                 yield UUID(str(r.event.campaign_id))
             elif (
-                r.aggregate == "Nonconformance"
-                and r.type == "Raised"
+                isinstance(r.event, Nonconformance.Raised)
                 and r.event.source.get("type") == "survey"
             ):
                 for k in ("id", "response"):
@@ -139,9 +142,9 @@ class SurveyKpiProjection(FactProjection):
                         yield UUID(str(r.event.source[k]))
 
     def apply(self, facts: Facts, rec: EventRecord) -> None:
-        if rec.aggregate == "SurveyCampaign":
+        if isinstance(rec.event, CAMPAIGN_EVENTS):
             self._campaign(facts, rec)
-        elif rec.aggregate == "SurveyResponse":
+        elif isinstance(rec.event, RESPONSE_EVENTS):
             self._response(facts, rec)
         else:
             self._action(facts, rec)
@@ -150,7 +153,7 @@ class SurveyKpiProjection(FactProjection):
     def _campaign(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        if rec.type == "Drafted":
+        if isinstance(e, SurveyCampaign.Drafted):
             row = self.new_row(
                 CAMPAIGNS,
                 campaign_id=rec.issue_id,
@@ -164,18 +167,19 @@ class SurveyKpiProjection(FactProjection):
         row = facts.touch(CAMPAIGNS, key)
         if row is None:
             return
-        t = rec.type
-        if t == "Revised":
+        if isinstance(e, SurveyCampaign.Revised):
             self._plan(row, {k: v for k, v in e.changes.items() if k in PLAN})
-        elif t in ("Submitted", "Approved"):
-            row["status"] = t.lower()
-        elif t == "Rejected":
+        elif isinstance(e, SurveyCampaign.Submitted):
+            row["status"] = "submitted"
+        elif isinstance(e, SurveyCampaign.Approved):
+            row["status"] = "approved"
+        elif isinstance(e, SurveyCampaign.Rejected):
             row["status"] = "drafted"
-        elif t == "Opened":
+        elif isinstance(e, SurveyCampaign.Opened):
             row.update(status="open", opened_at=e.timestamp)
-        elif t == "Closed":
+        elif isinstance(e, SurveyCampaign.Closed):
             row.update(status="closed", closed_at=e.timestamp)
-        elif t == "Published":
+        elif isinstance(e, SurveyCampaign.Published):
             row.update(
                 status="published",
                 published_at=e.timestamp,
@@ -200,7 +204,7 @@ class SurveyKpiProjection(FactProjection):
     def _response(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        if rec.type == "Recorded":
+        if isinstance(e, SurveyResponse.Recorded):
             campaign = facts.get(CAMPAIGNS, (UUID(str(e.campaign_id)),))
             if campaign is None:
                 return
@@ -243,9 +247,9 @@ class SurveyKpiProjection(FactProjection):
         row = facts.touch(RESPONSES, key)
         if row is None:
             return
-        if rec.type == "Acknowledged":
+        if isinstance(e, SurveyResponse.Acknowledged):
             row["acknowledged"] = True
-        elif rec.type == "Invalidated":
+        elif isinstance(e, SurveyResponse.Invalidated):
             row["valid"] = False
             row["invalidated_at"] = e.timestamp
 
@@ -253,7 +257,7 @@ class SurveyKpiProjection(FactProjection):
     def _action(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        if rec.type == "Raised":
+        if isinstance(e, Nonconformance.Raised):
             source = e.source or {}
             if source.get("type") != "survey":
                 return
@@ -290,229 +294,10 @@ class SurveyKpiProjection(FactProjection):
         row = facts.touch(ACTIONS, key)
         if row is None:
             return
-        if rec.type == "Closed":
+        if isinstance(e, Nonconformance.Closed):
             row.update(status="closed", closed_at=e.timestamp, closed_local=self.local(e.timestamp))
-        elif rec.type == "Cancelled":
+        elif isinstance(e, Nonconformance.Cancelled):
             row.update(status="cancelled", cancelled_at=e.timestamp)
 
-
-SCORED = "valid AND csi IS NOT NULL"
-ONE_CAMPAIGN = "count(DISTINCT campaign_id) = 1"
-N = f"count(*) FILTER (WHERE {SCORED})"
-CSI = f"avg(csi) FILTER (WHERE {SCORED})"
-MARGIN = f"1.96 * stddev_samp(csi) FILTER (WHERE {SCORED}) / sqrt({N})"
-
-
-def _ci(bound: str) -> str:
-    op, clamp = ("-", "greatest(0, {})") if bound == "low" else ("+", "least(100, {})")
-    inner = clamp.format(f"{CSI} {op} {MARGIN}")
-    return f"CASE WHEN {N} >= 2 THEN round(({inner})::numeric, 2) END"
-
-
-RESPONSE_DOCS: dict[str, str] = {
-    "response_id": "Response id (UUID); respondents are pseudonymous and not shown.",
-    "campaign_id": "Campaign id (UUID).",
-    "campaign": "Campaign number, e.g. SV-2026-000003.",
-    "party": "first_party or third_party.",
-    "project": "Project code.",
-    "region": "Region code of the project.",
-    "segment": "Customer segment.",
-    "method": "web, face_to_face, email or phone.",
-    "recorded_at": "When the response was recorded (UTC).",
-    "recorded_local": "When it was recorded, company local time.",
-    "recorded_month": "Month recorded, YYYY-MM (company time zone).",
-    "recorded_year": "Year recorded.",
-    "valid": "Valid (false: invalidated with a reason; never deleted).",
-    "acknowledged": "Acknowledged (thank-you / receipt sent).",
-    "complaint": "The response contains a complaint.",
-    "score": "Respondent's weighted mean answer (1-5).",
-    "csi": "Respondent's CSI: (score - 1) / 4 x 100.",
-    "overall": "Answer to the overall question (1-5; null: not answered).",
-    "loyalty": "Loyalty level mapped from the overall answer (campaign's mapping).",
-    "favourable": "Loyalty is loyal or favourable (counts in CLI).",
-    "top2": "Overall answer 4 or 5 (top-2-box).",
-    "target_sample": "The campaign's target sample size.",
-    "target_csi": "The campaign's target CSI.",
-    "improvement_action": "Number of the nonconformance (improvement action) the response raised.",
-}
-
-CAMPAIGN_DOCS: dict[str, str] = {
-    "campaign_id": "Campaign id (UUID).",
-    "number": "Campaign number.",
-    "title": "Campaign title.",
-    "party": "first_party or third_party.",
-    "agency": "Third-party agency.",
-    "status": "drafted, submitted, approved, open, closed or published.",
-    "period_start": "Planned fieldwork start (local date).",
-    "period_end": "Planned fieldwork end (local date).",
-    "target_sample": "Target sample size.",
-    "target_csi": "Target (challenge) CSI.",
-    "opened_at": "Opened for responses (UTC).",
-    "closed_at": "Closed (UTC).",
-    "published_at": "Results published (UTC).",
-    "published_csi": "CSI as published.",
-    "published_cli": "CLI as published.",
-}
-
-ACTION_DOCS: dict[str, str] = {
-    "nonconformance_id": "Nonconformance id (UUID).",
-    "number": "Nonconformance number of the improvement action.",
-    "response_id": "Response that raised it.",
-    "campaign": "Campaign number.",
-    "party": "first_party or third_party.",
-    "project": "Project code.",
-    "region": "Region code.",
-    "segment": "Segment of the respondent.",
-    "method": "Survey method of the response.",
-    "severity": "Severity of the nonconformance.",
-    "status": "raised, closed or cancelled (other steps: see nonconformance_facts).",
-    "raised_at": "Raised (UTC).",
-    "raised_local": "Raised, company local time.",
-    "closed_at": "Closed after an effective verification (UTC).",
-    "cancelled_at": "Cancelled (UTC).",
-}
-
-SPEC = KpiSpec(
-    kind="surveys",
-    prefix="survey",
-    unit="survey response",
-    facts=RESPONSES,
-    facts_view="survey_response_facts",
-    dims={
-        "campaign": "campaign",
-        "party": "party",
-        "segment": "coalesce(segment, 'none')",
-        "method": "coalesce(method, 'none')",
-    },
-    dim_docs={
-        "campaign": "Campaign number.",
-        "party": "first_party or third_party.",
-        "segment": "Customer segment.",
-        "method": "Survey method.",
-    },
-    families=(
-        Family(
-            anchor="recorded_local",
-            measures=(
-                Measure(
-                    "responses",
-                    "count(*) FILTER (WHERE valid)",
-                    "Valid responses recorded in the period.",
-                    count=True,
-                ),
-                Measure(
-                    "invalidated",
-                    "count(*) FILTER (WHERE NOT valid)",
-                    "Responses invalidated.",
-                    count=True,
-                ),
-                Measure(
-                    "acknowledged",
-                    "count(*) FILTER (WHERE acknowledged)",
-                    "Responses acknowledged.",
-                    count=True,
-                ),
-                Measure("n", N, "Respondents scored (valid, at least one answer).", count=True),
-                Measure(
-                    "csi",
-                    f"round(({CSI})::numeric, 2)",
-                    "CSI: mean respondent score rescaled (mean - 1) / 4 x 100.",
-                ),
-                Measure(
-                    "csi_ci95_low",
-                    _ci("low"),
-                    "CSI 95% interval, low (normal approximation; null if n < 2).",
-                ),
-                Measure("csi_ci95_high", _ci("high"), "CSI 95% interval, high."),
-                Measure(
-                    "top2_box_pct",
-                    pct(
-                        "count(*) FILTER (WHERE valid AND top2)",
-                        "count(*) FILTER (WHERE valid AND top2 IS NOT NULL AND csi IS NOT NULL)",
-                    ),
-                    "Top-2-box: overall answer 4 or 5, % of those who answered it.",
-                ),
-                Measure(
-                    "cli",
-                    pct(
-                        "count(*) FILTER (WHERE valid AND favourable)",
-                        "count(*) FILTER (WHERE valid AND favourable IS NOT NULL AND csi IS NOT NULL)",
-                    ),
-                    "CLI: loyal or favourable, % of those who answered the overall question.",
-                ),
-                Measure(
-                    "target_csi",
-                    f"CASE WHEN {ONE_CAMPAIGN} THEN max(target_csi) END",
-                    "Target CSI of the campaign (rows of one campaign).",
-                ),
-                Measure(
-                    "csi_gap",
-                    f"CASE WHEN {ONE_CAMPAIGN} THEN round(round(({CSI})::numeric, 2) "
-                    "- max(target_csi)::numeric, 2) END",
-                    "Gap to target: CSI - target CSI (rows of one campaign).",
-                ),
-                Measure(
-                    "response_rate_pct",
-                    f"CASE WHEN {ONE_CAMPAIGN} THEN {pct(N, 'max(target_sample)')} END",
-                    "Response rate: scored respondents / the campaign's target sample, % (rows of one campaign).",
-                ),
-            ),
-        ),
-        Family(
-            anchor="raised_local",
-            facts=ACTIONS,
-            measures=(
-                Measure(
-                    "improvement_actions",
-                    "count(*)",
-                    "Improvement actions (nonconformances) raised.",
-                    count=True,
-                ),
-                Measure(
-                    "improvement_actions_closed",
-                    "count(closed_at)",
-                    "Of those, closed.",
-                    count=True,
-                ),
-            ),
-        ),
-    ),
-    fact_docs=RESPONSE_DOCS,
-    fact_exprs={
-        "recorded_month": "to_char(recorded_local, 'YYYY-MM')",
-        "recorded_year": "extract(year FROM recorded_local)::int",
-    },
-    fact_views=(
-        FactView("survey_campaigns", CAMPAIGNS, "survey campaign", CAMPAIGN_DOCS),
-        FactView(
-            "survey_action_facts",
-            ACTIONS,
-            "improvement action raised by a survey response",
-            ACTION_DOCS,
-        ),
-    ),
-    extra_views=(
-        ExtraView(
-            "survey_kpis_campaign",
-            ("campaign", "party", "year"),
-            "CSI and CLI per campaign (trend across campaigns)",
-        ),
-        ExtraView(
-            "survey_kpis_campaign_project",
-            ("campaign", "project", "region"),
-            "CSI and CLI per campaign and project",
-        ),
-        ExtraView(
-            "survey_kpis_campaign_segment",
-            ("campaign", "segment"),
-            "CSI and CLI per campaign and segment",
-        ),
-        ExtraView(
-            "survey_kpis_party_year",
-            ("party", "year"),
-            "CSI and CLI per party (first/third) and year",
-        ),
-    ),
-)
 
 SurveyKpiProjection.SPEC = SPEC

@@ -17,7 +17,8 @@ Definitions (where DOMAIN.md is silent):
 
 from __future__ import annotations
 
-from projections.base import PROJECT_REGIONS_DDL, EventRecord
+from domain.tickets import Ticket
+from projections.base import PROJECT_REGIONS_DDL, EventRecord, events_of
 from projections.kpis.facts import FactProjection, Facts
 from projections.kpis.spec import Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
@@ -25,7 +26,7 @@ from store.schema import KPI_CELL_TABLES
 
 class TicketKpiProjection(FactProjection):
     name = "kpi_tickets"
-    AGGREGATES = ("Ticket",)
+    EVENTS = events_of(Ticket)
     FACTS = {"ticket_facts": ("ticket_id",)}
     tables = [
         """CREATE TABLE {schema}.ticket_facts (
@@ -76,7 +77,7 @@ class TicketKpiProjection(FactProjection):
     def apply(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
-        if rec.type == "Received":
+        if isinstance(e, Ticket.Received):
             facts.put(
                 "ticket_facts",
                 key,
@@ -111,11 +112,10 @@ class TicketKpiProjection(FactProjection):
         row = facts.touch("ticket_facts", key)
         if row is None:
             return
-        t = rec.type
-        if t in ("Dispatched", "Transferred"):
+        if isinstance(e, (Ticket.Dispatched, Ticket.Transferred)):
             row["department"] = e.department
             row["status"] = "dispatched"
-            if t == "Transferred":
+            if isinstance(e, Ticket.Transferred):
                 row["transfers"] += 1
             if row["dispatched_at"] is None:
                 row["dispatched_at"] = e.timestamp
@@ -123,9 +123,9 @@ class TicketKpiProjection(FactProjection):
                 row["response_met"] = (
                     not row["response_breached"] and e.timestamp <= row["response_due"]
                 )
-        elif t == "Accepted":
+        elif isinstance(e, Ticket.Accepted):
             row["status"] = "in_progress"
-        elif t == "Resolved":
+        elif isinstance(e, Ticket.Resolved):
             row["status"] = "resolved"
             row["resolved_at"] = e.timestamp
             row["resolved_local"] = self.local(e.timestamp)
@@ -133,7 +133,7 @@ class TicketKpiProjection(FactProjection):
             row["resolution_met"] = (
                 not row["resolution_breached"] and e.timestamp <= row["resolution_due"]
             )
-        elif t == "CallbackRecorded":
+        elif isinstance(e, Ticket.CallbackRecorded):
             row["callbacks"] += 1
             if e.reached:
                 row["callbacks_reached"] += 1
@@ -143,25 +143,25 @@ class TicketKpiProjection(FactProjection):
                 if e.rating is not None:
                     row["rating_sum"] += int(e.rating)
                     row["rating_count"] += 1
-        elif t == "Reopened":
+        elif isinstance(e, Ticket.Reopened):
             row["status"] = "reopened"
             row["reopen_count"] += 1
             row["resolved_at"] = row["resolved_local"] = row["resolution_seconds"] = None
             if not row["resolution_breached"]:
                 row["resolution_met"] = None
-        elif t == "Closed":
+        elif isinstance(e, Ticket.Closed):
             row["status"] = "closed"
             row["closed_at"] = e.timestamp
             row["closed_local"] = row["ended_local"] = self.local(e.timestamp)
             row["closed_by_override"] = bool(e.override)
-        elif t == "Cancelled":
+        elif isinstance(e, Ticket.Cancelled):
             row["status"] = "cancelled"
             row["cancelled_at"] = e.timestamp
             row["cancelled_local"] = row["ended_local"] = self.local(e.timestamp)
-        elif t == "Escalated":
+        elif isinstance(e, Ticket.Escalated):
             row["escalated"] = True
             row["escalated_at"] = row["escalated_at"] or e.timestamp
-        elif t == "SlaBreached":
+        elif isinstance(e, Ticket.SlaBreached):
             row[f"{e.phase}_breached"] = True
             row[f"{e.phase}_met"] = False
 
