@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from api.tokens import TokenStore
 from tests.e2e.test_ticket_lifecycle import TICKET
 from tests.integration.test_graceful_shutdown import (
     QUALTRACE,
@@ -86,8 +87,6 @@ def test_serve_supervises_two_api_processes_and_a_worker_it_restarts(
 ) -> None:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "QUALTRACE_DATA_DIR": str(tmp_path)}
-    admin = {"Authorization": f"Bearer {_token(env, 'admin')}"}
-    desk = {"Authorization": f"Bearer {_token(env, 'front_desk')}"}
     proc = subprocess.Popen(
         [*QUALTRACE, "serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -97,6 +96,11 @@ def test_serve_supervises_two_api_processes_and_a_worker_it_restarts(
     base = f"http://127.0.0.1:{port}"
     children: dict[int, str] = {}
     try:
+        # The first token with the CLI, as the service prints it, while the service starts.
+        admin = {"Authorization": f"Bearer {_token(env, 'admin')}"}
+        desk = {
+            "Authorization": f"Bearer {TokenStore(db_url).create('desk', 'Desk', 'front_desk')[1]}"
+        }
         _wait_healthy(base, proc)
         # Two API processes on the shared socket and one worker.
         children = _children(proc.pid)
