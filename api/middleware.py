@@ -1,6 +1,14 @@
 """The HTTP guard around every request (a plain ASGI middleware, so it also sees
-streamed bodies): correlation id, body-size limit, hostile query strings, a
-per-request deadline and one structured access-log line.
+streamed bodies): correlation id, rate limit per client address for requests without a
+token, body-size limit, hostile query strings, a per-request deadline and one structured
+access-log line.
+
+- **Requests without a token**: each takes one token from its client address's bucket
+  (`api.ratelimit`, the bucket rejected tokens also draw from); an empty bucket is 429
+  with `Retry-After`. Health checks are exempt. A request that carries a bearer token is
+  limited where the token is checked (`api.deps`): its principal's bucket if accepted,
+  the address's if rejected; one that reaches no authenticated endpoint (a public page)
+  without a principal is counted against the address afterwards.
 
 - **Body size**: a declared `Content-Length` above the limit is refused at once; a
   chunked body is counted while it is read and refused (413) as soon as it passes it.
@@ -30,6 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
+from api.ratelimit import retry_after
 from api.schemas import has_control_character
 
 access_log = logging.getLogger("qualtrace.access")
@@ -109,7 +118,18 @@ class RequestGuard:
         max_body, timeout = (
             (self.max_import, self.import_timeout) if bulk else (self.max_body, self.timeout)
         )
+        limiter = _address_limiter(scope)
+        anonymous = not headers.get("authorization", "").lower().startswith("bearer ")
         try:
+            if anonymous and limiter is not None:
+                wait = limiter.take(client_key(scope))
+                if wait > 0:
+                    await answer(
+                        429,
+                        "too many requests without a token from this address; slow down",
+                        headers={"Retry-After": retry_after(wait)},
+                    )
+                    return
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > max_body):
                 await answer(413, f"request body larger than {max_body} bytes")
@@ -127,6 +147,13 @@ class RequestGuard:
             )
         finally:
             correlation_id_var.reset(token)
+            if (
+                not anonymous
+                and limiter is not None
+                and state.get("principal") is None
+                and outcome["status"] not in (401, 429)  # already counted by api.deps
+            ):
+                limiter.take(client_key(scope))
             if access_log.isEnabledFor(logging.INFO):
                 self._log(scope, state, outcome, started, correlation_id)
 
@@ -213,6 +240,27 @@ class RequestGuard:
             if _bad_text(name) or _bad_text(value):
                 return f"query.{name}" if name.isprintable() else "query"
         return None
+
+
+#: Probes from load balancers and orchestrators are never limited.
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def client_key(scope: Scope) -> str:
+    """The rate-limit bucket of the request's client address (the one `api.deps` uses for
+    rejected tokens)."""
+    client = scope.get("client")
+    return f"client:{client[0] if client else 'unknown'}"
+
+
+def _address_limiter(scope: Scope) -> Any:
+    """The app's token buckets (`app.state.rate_limiter`), unless the path is exempt."""
+    if scope.get("path") in UNLIMITED_PATHS:
+        return None
+    app = scope.get("app")
+    state = getattr(app, "state", None)
+    limiter = getattr(state, "rate_limiter", None)
+    return limiter if limiter is not None and limiter.enabled else None
 
 
 def _log_late_failure(task: asyncio.Future[Any]) -> None:

@@ -11,6 +11,7 @@ import json
 import logging
 import shlex
 import signal
+import socket
 import sys
 import threading
 import time
@@ -44,12 +45,13 @@ def describe_database(settings: Settings) -> str:
     )
 
 
-def _container(settings: Settings | None = None) -> Any:
+def _container(settings: Settings | None = None, *, quiet: bool = False) -> Any:
     from qualtrace.bootstrap import NoDatabase, bootstrap
     from qualtrace.console import say
 
     settings = settings or Settings()
-    say(describe_database(settings))
+    if not quiet:
+        say(describe_database(settings))
     try:
         return bootstrap(settings, setup=settings.setup_schema)
     except NoDatabase as e:
@@ -93,7 +95,20 @@ def _graceful_server(config: Any) -> Any:
     return Server(config)
 
 
+def _say_how_to_start(settings: Settings) -> None:
+    from qualtrace.console import say
+
+    say(first_token_hint(settings))
+    say(
+        "admin registers regions and projects but may not read KPIs or the audit"
+        " trail (403): use an auditor or quality_manager token for both, or a"
+        " reporting token for KPIs (docs/security.md)"
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    """`serve` alone supervises API processes and one worker (qualtrace/supervisor.py);
+    `--no-projections` / `--projections-only` run one process of either kind (compose)."""
     import uvicorn
 
     from api.app import create_app
@@ -102,7 +117,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings()
     configure_logging(settings.log_level)
-    c = _container(settings)
+    supervised = getattr(args, "supervised", False)
+    fd = getattr(args, "fd", None)
+    if not (args.no_projections or args.projections_only or supervised):
+        from qualtrace import supervisor
+
+        say(describe_database(settings))
+        _say_how_to_start(settings)
+        return supervisor.serve(args, settings, say)
+    c = _container(settings, quiet=supervised)
     run_api = not args.projections_only
     run_projections = (
         settings.run_projections and not args.no_projections
@@ -111,26 +134,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if run_projections:
             c.start_projections()
         if run_api:
-            say(
-                f"API on http://{args.host}:{args.port} (interactive docs at /docs);"
-                f" projections {'in this process' if run_projections else 'not run here'}"
-            )
-            say(first_token_hint(settings))
-            say(
-                "admin registers regions and projects but may not read KPIs or the audit"
-                " trail (403): use an auditor or quality_manager token for both, or a"
-                " reporting token for KPIs (docs/security.md)"
-            )
+            if not supervised:
+                say(
+                    f"API on http://{args.host}:{args.port} (interactive docs at /docs);"
+                    f" projections {'in this process' if run_projections else 'not run here'}"
+                )
+                _say_how_to_start(settings)
             config = uvicorn.Config(
                 create_app(c),
                 host=args.host,
                 port=args.port,
+                loop="auto",  # uvloop when installed (uvicorn[standard])
+                http="auto",  # httptools when installed
                 log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=10,
                 log_config=None,
                 access_log=False,
             )
-            _graceful_server(config).run()
+            # A supervised API process accepts on the socket its supervisor bound.
+            sockets = [socket.socket(fileno=fd)] if fd is not None else None
+            _graceful_server(config).run(sockets=sockets)
         else:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -431,20 +454,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = _command(sub, "serve", "run the HTTP API and, in the same process, the projections")
+    s = _command(
+        sub,
+        "serve",
+        "run the HTTP API in N processes and the projections, processes and deadline watcher"
+        " in a worker process, supervised (restarted if they die, stopped on SIGTERM)",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8000, help="port to listen on")
     s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (the worker process is always one)",
+    )
+    s.add_argument(
         "--no-projections",
         action="store_true",
-        help="API only; run `qualtrace projections run` elsewhere (default: projections run here"
-        " unless QUALTRACE_RUN_PROJECTIONS=false)",
+        help="one API process, no supervisor; run `qualtrace projections run` elsewhere"
+        " (default: API processes and a worker process, supervised; the worker only unless"
+        " QUALTRACE_RUN_PROJECTIONS=false)",
     )
     s.add_argument(
         "--projections-only",
         action="store_true",
-        help="projections, deadline watcher and KPI cells only, no HTTP (default: both)",
+        help="one process, no supervisor: projections, processes, deadline watcher and KPI"
+        " cells, no HTTP (default: both, supervised)",
     )
+    # Set by the supervisor for its children (qualtrace/supervisor.py), not by people.
+    s.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    s.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)
 
     pr = _command(

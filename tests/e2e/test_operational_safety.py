@@ -72,6 +72,36 @@ def test_guessing_tokens_is_throttled_per_address_without_locking_out_valid_prin
         assert client.get("/tickets", headers=api.token("auditor")).status_code == 200
 
 
+def test_requests_without_a_token_are_limited_per_address_and_principals_are_not(
+    api: Any,
+) -> None:
+    with client_with(api.container, rate_limit_per_second=0.2, rate_limit_burst=3) as client:
+        # Public pages and protected ones alike: without a token, one bucket per address.
+        anonymous = [client.get("/openapi.json").status_code for _ in range(2)]
+        anonymous.append(client.get("/tickets").status_code)
+        assert anonymous == [200, 200, 401]
+        for path in ("/openapi.json", "/tickets"):
+            r = client.get(path)
+            assert r.status_code == 429, path
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert int(r.headers["retry-after"]) >= 1
+            assert "without a token" in r.json()["detail"]
+        # A principal behind the same address has its own bucket ...
+        assert client.get("/tickets", headers=api.token("auditor")).status_code == 200
+        # ... and probes are never limited.
+        assert all(client.get("/healthz").status_code == 200 for _ in range(5))
+    with client_with(api.container, rate_limit_per_second=0.2, rate_limit_burst=3) as client:
+        # A bearer header on a page that checks no token does not get around the limit:
+        # such a request is counted against the address once answered.
+        fake = {"Authorization": "Bearer qt_0000000000000000_guess"}
+        assert [client.get("/openapi.json", headers=fake).status_code for _ in range(3)] == [
+            200,
+            200,
+            200,
+        ]
+        assert client.get("/openapi.json").status_code == 429
+
+
 def test_a_request_past_its_deadline_is_504_problem_json(api: Any) -> None:
     api.setup_org()
     with client_with(api.container, request_timeout_seconds=0.3, read_wait_seconds=3) as client:
