@@ -380,7 +380,8 @@ def _bulk(url: str, tickets: int, per_transaction: int = 250, seed: int = 7) -> 
     from domain.base import Actor, Ctx
     from domain.tickets import Ticket
     from qualtrace.bootstrap import bootstrap
-    from qualtrace.demo import YEAR_START, _projects
+    from qualtrace.demo import _projects
+    from qualtrace.demo_data import YEAR_START
     from qualtrace.settings import Settings
 
     c = bootstrap(Settings(database_url=url, pool_size=2, run_projections=False), setup=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qualtrace.cli import describe_database, first_token_hint
+from qualtrace.commands import describe_database, first_token_hint
 from qualtrace.settings import Settings
 
 
