@@ -1,0 +1,157 @@
+"""The targets (met / not met) and the printed table of one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    by_writers = {row["writers"]: row for row in r.get("append", [])}
+    for w in (8, 32):
+        if w in by_writers:
+            q = by_writers[w]["qualtrace"]
+            out.append(
+                {
+                    "target": f"append >= 0.8x raw at {w} writers, 0 skipped",
+                    "value": f"{q['vs_raw']}x, {q['skipped']} skipped",
+                    "met": q["vs_raw"] >= 0.8 and q["skipped"] == 0,
+                }
+            )
+    http = r.get("http", {})
+    ours = {x["clients"]: x for x in http.get("qualtrace", [])}
+    crud = {x["clients"]: x for x in http.get("crud", [])}
+    if 32 in ours and 32 in crud:
+        ratio = round(ours[32]["per_second"] / max(crud[32]["per_second"], 1e-9), 2)
+        out.append(
+            {
+                "target": "HTTP commands >= 0.7x CRUD at 32 clients",
+                "value": f"{ratio}x",
+                "met": ratio >= 0.7,
+            }
+        )
+    for rec in r.get("reconstruct", []):
+        if rec["events"] == 1000:
+            p99 = rec["latest"]["p99_ms"]
+            out.append(
+                {
+                    "target": "reconstruction p99 < 5 ms at 1,000 events",
+                    "value": f"{p99} ms",
+                    "met": p99 < 5,
+                }
+            )
+    big = r.get("kpi_at_size", {})
+    if "kpi" in big:
+        events, p99 = big["events_in_store"], big["kpi"]["p99_ms"]
+        out.append(
+            {
+                "target": "KPI p99 < 20 ms at 1M events (ticket KPIs)",
+                "value": f"{p99} ms at {events:,} events",
+                "met": p99 < 20 and events >= 1_000_000,
+            }
+        )
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    lines = [
+        f"Qualtrace bench {r['started']}  PostgreSQL {r['postgresql']}, {r['cpus']} CPUs"
+        f"{'  (--quick)' if r['quick'] else ''}",
+        "",
+        "Appends (events/s, one event per transaction; ratio to raw; skipped by a tailing reader)",
+        f"{'writers':>8} {'raw':>8} {'library':>16} {'lib DB-functions':>24} {'qualtrace':>24}",
+    ]
+    for row in r.get("append", []):
+        lib, fn, q = row["library_default"], row["library_db_functions"], row["qualtrace"]
+        lines.append(
+            f"{row['writers']:>8} {row['raw']['events_per_second']:>8} "
+            f"{lib['events_per_second']:>7} ({lib['vs_raw']:.2f}x) "
+            f"{fn['events_per_second']:>7} ({fn['vs_raw']:.2f}x) {fn['skipped']:>4} skip "
+            f"{q['events_per_second']:>7} ({q['vs_raw']:.2f}x) {q['skipped']:>4} skip"
+        )
+    http = r.get("http", {})
+    if http:
+        lines += [
+            "",
+            "HTTP POST /tickets (requests/s, p50/p99 ms; ratio to crud)",
+            f"{'clients':>8} {'qualtrace (API+projections)':>34} {'qualtrace API only':>34} {'crud baseline':>26}",
+        ]
+        for ours, api, crud in zip(
+            http.get("qualtrace", []),
+            http.get("qualtrace_api_only", []),
+            http.get("crud", []),
+            strict=False,
+        ):
+
+            def cell(x: dict[str, Any], crud: dict[str, Any] = crud) -> str:
+                ratio = x["per_second"] / crud["per_second"] if crud["per_second"] else float("nan")
+                return f"{x['per_second']:>8} {x['p50_ms']:>8} {x['p99_ms']:>8} ({ratio:.2f}x)"
+
+            lines.append(
+                f"{ours['clients']:>8} {cell(ours):>34} {cell(api):>34} "
+                f"{crud['per_second']:>8} {crud['p50_ms']:>8} {crud['p99_ms']:>8}"
+            )
+        lines.append(
+            f"peak memory (VmHWM): qualtrace {http.get('qualtrace_peak_memory_mb')} MB (API+projections),"
+            f" {http.get('qualtrace_api_only_peak_memory_mb')} MB (API only),"
+            f" crud {http.get('crud_peak_memory_mb')} MB"
+        )
+        if "kpi_demo_store" in http:
+            k = http["kpi_demo_store"]
+            lines.append(
+                f"KPI queries on the demo store (service running its projections): p50 {k['p50_ms']} ms,"
+                f" p99 {k['p99_ms']} ms ({k['samples']} samples)"
+            )
+    big = r.get("kpi_at_size", {})
+    if "kpi" in big:
+        k = big["kpi"]
+        lines += [
+            "",
+            f"Ticket KPI queries at {big['events_in_store']:,} events ({big['ticket_facts']:,} tickets): "
+            f"p50 {k['p50_ms']} ms, p99 {k['p99_ms']} ms; per query p50/p99:",
+        ]
+        for q, v in k["by_query"].items():
+            lines.append(f"  {q:<62} {v['p50_ms']:>7} / {v['p99_ms']:<7} (HTTP {v['status']})")
+        if big.get("bulk"):
+            b = big["bulk"]
+            lines.append(
+                f"  (bulk: {b['tickets']:,} ticket lifecycles in {b['seconds']} s through the Ticket aggregate;"
+                f" KPI catch-up {big['kpi_catchup']['events_per_second']} events/s)"
+            )
+        if big.get("cells"):
+            cl = big["cells"]
+            lines.append(
+                f"  (served from report cells: {cl['total_cells']} cells, first fill {cl['initial_fill_seconds']} s;"
+                f" refresh of the {cl.get('refresh_cells')} cells {cl.get('refresh_after')} dirtied:"
+                f" {cl.get('refresh_seconds')} s)"
+            )
+    if r.get("reconstruct"):
+        lines += ["", "Reconstruction of one issue (ms): latest p50/p99 | no snapshots p50/p99"]
+        for rec in r["reconstruct"]:
+            lines.append(
+                f"{rec['events']:>8} events: {rec['latest']['p50_ms']:>6} / {rec['latest']['p99_ms']:<6} |"
+                f" {rec['no_snapshots']['p50_ms']:>6} / {rec['no_snapshots']['p99_ms']}"
+            )
+    if r.get("catchup") and "error" not in r["catchup"]:
+        c = r["catchup"]
+        lines += [
+            "",
+            f"Catch-up {c['projection']}: {c['batched']['events_per_second']} events/s batched,"
+            f" {c['per_event']['events_per_second']} events/s one commit per event ({c['events_in_store']} events)",
+        ]
+    if r.get("demo"):
+        d = r["demo"]
+        lines.append(
+            f"Demo: {d['events']} events from {d['commands']} commands in {d['seconds']} s "
+            f"({d['commands_per_second']} commands/s), {d['rejected_commands']} rejected"
+        )
+    if r.get("catchup_all"):
+        c = r["catchup_all"]
+        lines.append(
+            f"All projections from 0 over {c['events_in_store']} events: {c['seconds']} s "
+            f"({c['store_events_per_second']} store events/s)"
+        )
+    lines += ["", "Targets"]
+    for t in r.get("targets", []):
+        lines.append(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['value']}")
+    return "\n".join(lines)
