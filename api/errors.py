@@ -211,5 +211,13 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400:
             # The framework could not even decode the body (not UTF-8): bad input like bad JSON.
+            cause = exc.__cause__
+            if isinstance(cause, UnicodeDecodeError):  # say what and where (issue #17)
+                detail = f"is not valid UTF-8 at byte {cause.start}"
+                return problem(
+                    422,
+                    f"invalid input: request body {detail}",
+                    errors=[{"path": "body", "message": detail}],
+                )
             return problem(422, "invalid input: body", errors=[{"path": "body", "message": detail}])
         return problem(exc.status_code, detail, headers=headers)
