@@ -51,7 +51,7 @@ class InspectionService:
         template_version: int | None = None,
         reinspection_of: str | None = None,
     ) -> CommandResult:
-        self.service.require_project("project", project)
+        self.service.require_project_for(call, "inspection.schedule", "project", project)
         try:
             template = self.service.load(ChecklistTemplate, template_id)
         except NotFound:

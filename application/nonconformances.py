@@ -46,7 +46,7 @@ class NonconformanceService:
         description: str,
         department: str | None = None,
     ) -> CommandResult:
-        self.service.require_project("project", project)
+        self.service.require_project_for(call, "nonconformance.raise", "project", project)
         resolved = self._resolve_source(project, source)
 
         def build(ctx: Ctx) -> list[Nonconformance]:

@@ -44,7 +44,7 @@ from application.errors import (
     PreconditionFailed,
     UnknownReference,
 )
-from application.security import authorize
+from application.security import authorize, can
 from domain.base import Actor, Ctx, QAggregate, id_for
 from domain.errors import DomainError
 from domain.vocabulary import NUMBER_PREFIXES
@@ -120,6 +120,17 @@ class CommandService:
         """Return the project's region, or raise naming the field with the unknown code."""
         region = self.project_region(code)
         if region is None:
+            raise UnknownReference(field, f"unknown project code '{code}'")
+        return region
+
+    def require_project_for(self, call: Call, action: str, field: str, code: str) -> str:
+        """The region of a project a command names, for the caller: 403 if its role may not
+        do `action` at all; a project outside its scope answers exactly like one that does
+        not exist (422 naming the field), so that existence never leaks (docs/security.md)."""
+        if not can(call.principal, action):
+            raise Forbidden(call.principal.role, action)
+        region = self.project_region(code)
+        if region is None or not call.principal.sees(code, region):
             raise UnknownReference(field, f"unknown project code '{code}'")
         return region
 

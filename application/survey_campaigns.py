@@ -67,10 +67,17 @@ class CampaignAccess:
         if not can(p, action):
             raise Forbidden(p.role, action)
 
-    def check_projects(self, projects: Any) -> None:
-        if isinstance(projects, list):
-            for i, code in enumerate(projects):
-                if isinstance(code, str) and self.service.project_region(code) is None:
+    def check_projects(self, call: Call, action: str, projects: Any) -> None:
+        """403 if the role may not do `action`; then every code must name a project the
+        caller sees: one outside its scope answers like an unknown one (no oracle)."""
+        if not isinstance(projects, list):
+            return
+        if not can(call.principal, action):
+            raise Forbidden(call.principal.role, action)
+        for i, code in enumerate(projects):
+            if isinstance(code, str):
+                region = self.service.project_region(code)
+                if region is None or not call.principal.sees(code, region):
                     raise UnknownReference(f"projects.{i}", f"unknown project code '{code}'")
 
     # -- the campaign's lock -------------------------------------------------------------
@@ -181,7 +188,7 @@ class SurveyCampaigns:
         projects = fields.get("projects")
 
         def build(ctx: Ctx) -> list[QAggregate]:
-            self.access.check_projects(projects)
+            self.access.check_projects(call, "survey.draft", projects)
             codes = (
                 [p for p in projects if isinstance(p, str)] if isinstance(projects, list) else []
             )
@@ -198,7 +205,7 @@ class SurveyCampaigns:
         )
 
     def revise(self, call: Call, ref: str, **fields: Any) -> CommandResult:
-        self.access.check_projects(fields.get("projects"))
+        self.access.check_projects(call, "survey.draft", fields.get("projects"))
 
         def step(s: SurveyCampaign, ctx: Ctx) -> None:
             if isinstance(fields.get("projects"), list):

@@ -24,7 +24,7 @@ class TicketService:
 
     def receive(self, call: Call, **fields: Any) -> CommandResult:
         project = fields["project"]
-        self.service.require_project("project", project)
+        self.service.require_project_for(call, "ticket.receive", "project", project)
 
         def build(ctx: Ctx) -> list[Ticket]:
             number = self.service.next_number("ticket")

@@ -124,7 +124,8 @@ def test_an_es256_jwt_is_accepted_and_its_scope_is_enforced(api: Any, keys: dict
     )
     # P1 is outside this principal's scope: indistinguishable from an unknown project.
     r = api.client.post("/tickets", json=TICKET, headers=bearer(token))
-    assert r.status_code == 404
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"path": "project", "message": "unknown project code 'P1'"}]
 
 
 BAD_CLAIMS = [
