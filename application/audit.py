@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 from application.errors import NotFound
 from application.service import CommandService
 from domain.base import QAggregate
-from store import integrity
+from store import integrity, verifications
 
 
 class AuditQueries:
@@ -99,3 +99,52 @@ class AuditQueries:
                 self.store.datastore.schema,
                 self.store.recorder.events_table_name,  # type: ignore[attr-defined]
             )
+
+    # -- integrity verifications on record (store/verifications.py; issue #17) ----------
+    def _connect(self) -> psycopg.Connection[Any]:
+        info = self.store.datastore.pool.conninfo
+        kwargs = {
+            k: v
+            for k, v in dict(self.store.datastore.pool.kwargs or {}).items()
+            if k != "row_factory"
+        }
+        kwargs["autocommit"] = True
+        return psycopg.connect(info, **kwargs)
+
+    def verify_and_record(self, trigger: str) -> integrity.VerifyResult:
+        """A full verification, recorded with its snapshot (`qualtrace verify`, the worker)."""
+        schema = self.store.datastore.schema
+        table = self.store.recorder.events_table_name  # type: ignore[attr-defined]
+        result, _ = verifications.verify_and_record(
+            self._connect, lambda conn: integrity.verify_store(conn, schema, table), trigger
+        )
+        return result
+
+    def integrity_report(self, cap: int = verifications.DEFAULT_TAIL_CAP) -> dict[str, Any]:
+        """The last recorded verification, and the tail after it re-hashed (at most `cap`
+        events). With nothing on record and a store no larger than `cap`, a full
+        verification runs now and is recorded (its cost is within the same bound)."""
+        schema = self.store.datastore.schema
+        table = self.store.recorder.events_table_name  # type: ignore[attr-defined]
+        with self._connect() as conn:
+            recorded = verifications.last(conn)
+            if recorded is None:
+                head = conn.execute(
+                    f'SELECT coalesce(max(notification_id), 0) FROM "{schema}"."{table}"'
+                ).fetchone()
+                if head is not None and int(head[0]) <= cap:
+                    self.verify_and_record("request")
+                    recorded = verifications.last(conn)
+            if recorded is None:
+                tail = verifications.verify_tail(conn, 0, None, [], cap, schema, table)
+            else:
+                tail = verifications.verify_tail(
+                    conn,
+                    recorded.through_position,
+                    recorded.snapshot_xmax,
+                    recorded.snapshot_xip,
+                    cap,
+                    schema,
+                    table,
+                )
+        return verifications.report(recorded, tail)

@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from application.app import Qualtrace
 from application.deadlines import DeadlineWatcher
+from application.integrity_watch import IntegrityWatcher
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
@@ -53,6 +54,7 @@ class Container:
     embedded: EmbeddedPostgres | None = None
     deadline_watcher: DeadlineWatcher | None = None
     refresher: CellRefresher | None = None  # KPI report cells (projections.kpis.cells)
+    integrity_watcher: Any = None  # periodic full verification (application.integrity_watch)
     publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
 
     def start_projections(self) -> None:
@@ -62,6 +64,8 @@ class Container:
             self.deadline_watcher.start()
         if self.refresher is not None:
             self.refresher.start()
+        if self.integrity_watcher is not None:
+            self.integrity_watcher.start()
 
     def stop_projections(self) -> None:
         """Stop every runner after its current batch; all at once, so shutting down takes one
@@ -70,6 +74,8 @@ class Container:
             self.deadline_watcher.stop()
         if self.refresher is not None:
             self.refresher.stop()
+        if self.integrity_watcher is not None:
+            self.integrity_watcher.stop()
         stoppers = [
             threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)
         ]
@@ -164,6 +170,9 @@ def bootstrap(
         embedded=embedded,
         deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
         refresher=CellRefresher(url, projections),
+        integrity_watcher=IntegrityWatcher(app.audit, settings.integrity_interval_seconds)
+        if settings.integrity_interval_seconds > 0
+        else None,
     )
 
 

@@ -203,8 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = _command(
         sub,
         "verify",
-        "re-hash the whole store, walk every chain and the ledger; exit 1 naming the first"
-        " broken link",
+        "re-hash the whole store, walk every chain and the ledger, record the result (served by"
+        " GET /audit/integrity); exit 1 naming the first broken link",
     )
     v.set_defaults(func=cmd_verify)
     return p

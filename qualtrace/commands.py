@@ -290,7 +290,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     c = _container()
     try:
         with working("re-hashing every event, walking every chain and the ledger"):
-            result = c.app.audit.verify_integrity().as_dict()
+            # Recorded, so that `GET /audit/integrity` serves it (store/verifications.py).
+            verified = c.app.audit.verify_and_record("cli")
+            result = verified.as_dict()
+            result["verified_at"] = verified.verified_at
+            result["through_position"] = verified.through_position
     finally:
         c.close()
     print(json.dumps(result, indent=2, default=str), flush=True)

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = 30.0
     #: Create/upgrade the schema at start-up; false when running as the restricted `qualtrace_app` role.
     setup_schema: bool = True
+    # -- integrity verifications (docs/audit.md; issue #17) ----------------------------
+    #: The worker re-verifies the whole store this often (0 = never; `qualtrace verify` does it on demand).
+    integrity_interval_seconds: float = 3600.0
+    #: `GET /audit/integrity` re-hashes at most this many events written since the last verification.
+    integrity_tail_cap: int = 10_000
 
     @field_validator("data_dir")
     @classmethod

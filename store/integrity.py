@@ -84,6 +84,13 @@ class VerifyResult:
     unsealed: int = 0
     ledger_head: dict[str, Any] | None = None
     breaks: list[Break] = field(default_factory=list)
+    #: The snapshot it ran in (store/verifications.py records these): its time, the
+    #: largest position in it, and the transactions it could not see: those running then
+    #: (`snapshot_xip`) and those from `snapshot_xmax` on.
+    verified_at: datetime | None = None
+    through_position: int = 0
+    snapshot_xmax: int = 0
+    snapshot_xip: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -134,6 +141,12 @@ def verify_store(
     events_at: dict[int, tuple[str, str | None, str, int, int]] = {}
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = conn.execute(
+            "SELECT now(), pg_snapshot_xmax(s)::text, array(SELECT pg_snapshot_xip(s))::text[]"
+            " FROM pg_current_snapshot() s"
+        ).fetchone()
+        result.verified_at, result.snapshot_xmax = snapshot[0], int(snapshot[1])
+        result.snapshot_xip = [int(x) for x in snapshot[2]]
         last: dict[str, tuple[int, str | None]] = {}
         with conn.cursor(name="qt_verify_events") as cur:
             query = sql.SQL(
@@ -144,6 +157,7 @@ def verify_store(
                 cur, query
             ):
                 result.events += 1
+                result.through_position = max(result.through_position, position)
                 events_at[position] = (issue, stored, topic, version, int(xid))
 
                 def fail(

@@ -81,6 +81,23 @@ SERVICE_TABLES: tuple[str, ...] = (
     FOR EACH ROW EXECUTE FUNCTION qt_append_only()""",
     """CREATE OR REPLACE TRIGGER personal_data_reads_no_truncate BEFORE TRUNCATE ON personal_data_reads
     FOR EACH STATEMENT EXECUTE FUNCTION qt_append_only()""",
+    # -- integrity verifications on record (store/verifications.py; issue #17): what a full
+    # verification found, as of its snapshot: it saw every event up to through_position but
+    # those of transactions still running then (snapshot_xip) or begun after (>= snapshot_xmax).
+    # Append-only.
+    """CREATE TABLE IF NOT EXISTS integrity_verifications (
+        id bigserial PRIMARY KEY,
+        verified_at timestamptz NOT NULL,
+        through_position bigint NOT NULL,
+        snapshot_xmax xid8 NOT NULL,
+        snapshot_xip xid8[] NOT NULL,
+        trigger text NOT NULL,
+        seconds double precision NOT NULL,
+        ok boolean NOT NULL,
+        report jsonb NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS integrity_verifications_latest ON integrity_verifications (verified_at DESC, id DESC)",
+    """CREATE OR REPLACE TRIGGER integrity_verifications_no_update BEFORE UPDATE OR DELETE ON integrity_verifications
+    FOR EACH ROW EXECUTE FUNCTION qt_append_only()""",
 )
 
 # -- 2. the events table, after the library created it ----------------------------------

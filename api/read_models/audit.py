@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from api.read_models.common import Open, Page
 
 
@@ -74,10 +76,26 @@ class IssueState(Open):
 
 
 class IntegrityReport(Open):
+    """The last full verification on record, with the events written since re-hashed
+    (`tail`; at most `QUALTRACE_INTEGRITY_TAIL_CAP` of them per request)."""
+
     ok: bool
     events: int
     issues: int
     first_broken_link: dict[str, Any] | None
+    verified_at: datetime | None = Field(
+        None, description="when the last full verification's snapshot was taken (null: none yet)"
+    )
+    through_position: int | None = Field(
+        None, description="the largest position that verification re-hashed"
+    )
+    tail: dict[str, Any] | None = Field(
+        None,
+        description="the events after it, re-hashed by this request: after_position,"
+        " through_position, events (re-hashed: after its position, or committed after its"
+        " snapshot below it), new_events (after its position),"
+        " complete (false: more than the cap), ok, first_broken_link",
+    )
 
 
 class AuditPack(Open):

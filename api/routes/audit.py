@@ -118,10 +118,12 @@ def trail(
 
 
 @router.get("/integrity", responses=ok(IntegrityReport))
-def integrity(call: QueryCall, app: QualtraceApp, pos: ReadPosition) -> Any:
-    """Re-hash every stored event, walk the per-issue chains and the ledger; name the first broken link."""
+def integrity(call: QueryCall, c: Container, pos: ReadPosition) -> Any:
+    """The last full verification (every stored event re-hashed, the per-issue chains and
+    the ledger walked; `qualtrace verify` or the worker, periodically) with its time and
+    position, and the events written since re-hashed now (bounded); names the first broken link."""
     require(call, "audit.verify")
-    return app.audit.verify_integrity().as_dict()
+    return c.app.audit.integrity_report(cap=c.settings.integrity_tail_cap)
 
 
 @router.get("/pack", responses=ok(AuditPack))

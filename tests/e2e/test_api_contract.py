@@ -309,7 +309,8 @@ def test_organisation_tokens_and_conventions(
     mine = command(r, 201)
     # Outside its scope it commands nothing (the service answers as for a project it cannot see).
     r = api.client.post("/tickets", json=ticket("O1"), headers=bearer)
-    assert r.status_code in (403, 404) and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.json()["errors"] == [{"path": "project", "message": "unknown project code 'O1'"}]
     assert api.client.get(f"/tickets/{mine['id']}", headers=bearer).status_code == 200
     events = api.get(f"/audit/{mine['number']}", params={"min_position": mine["position"]}).json()[
         "events"
