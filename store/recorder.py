@@ -133,6 +133,17 @@ class AppendConnections:
             with self._cond:
                 self._cond.notify()
 
+    def drop_idle(self) -> None:
+        """Close every idle connection (after one was found broken: a server restart
+        breaks them all), so that the retries open fresh ones instead of meeting each."""
+        while True:
+            try:
+                conn = self._free.pop()
+            except IndexError:
+                return
+            conn.close()
+            self._discarded()
+
     def _discarded(self) -> None:
         with self._cond:
             self._open -= 1
@@ -304,6 +315,7 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         except psycopg.Error as e:
             if conn.broken:
                 conn.close()
+                connections.drop_idle()  # the server went away: the idle ones are dead too
             raise _translate(e) from e
         finally:
             connections.put(conn)
@@ -345,6 +357,7 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         except psycopg.Error as e:
             if conn.broken:
                 conn.close()
+                connections.drop_idle()  # the server went away: the idle ones are dead too
             raise _translate(e) from e
         finally:
             connections.put(conn)

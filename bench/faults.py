@@ -1,0 +1,544 @@
+"""Faults, measured (issue #17 item 6; docs/faults.md). All on 127.0.0.1, against a real
+`qualtrace serve` (a supervisor and 2 API processes) plus a worker process, on a private
+PostgreSQL cluster started here with `max_connections=100`:
+
+1. `kill -9` of an API process every few seconds while 16 clients send commands with
+   an Idempotency-Key and re-send them after a connection error or a 503;
+2. PostgreSQL restarted (`pg_ctl restart -m fast`) under the same load: the same
+   processes recover (no restart), clients see 503 with Retry-After, never 500;
+3. the worker killed (`kill -9`) while it applies a batch, N times;
+4. 300 concurrent clients: the service queues or answers 503, never crashes, and holds
+   no more connections afterwards than its pools allow.
+
+Then: every acknowledged command is in the store exactly once (lost 0, duplicated 0),
+every retried one at most once, and every projection equals a rebuild from scratch.
+
+    python -m bench.faults            # the short version (.ci/run, via tests/faults)
+    python -m bench.faults --long     # the figures in docs/faults.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.fault_parts import (
+    API_APP,
+    WORKER_APP,
+    Ledger,
+    Postgres,
+    Service,
+    commands_in_store,
+    run_client,
+    run_crowd,
+)
+
+
+@dataclass
+class Plan:
+    clients: int = 16
+    api_kill_seconds: float = 12.0
+    api_kill_every: float = 3.0
+    restarts: int = 1
+    load_between_restarts: float = 3.0
+    worker_kills: int = 5
+    crowd: int = 300
+    crowd_seconds: float = 5.0
+    #: How long a client keeps re-sending one command before it gives up on it.
+    command_deadline: float = 60.0
+
+
+SHORT = Plan()
+LONG = Plan(
+    api_kill_seconds=90.0,
+    api_kill_every=3.0,
+    restarts=5,
+    load_between_restarts=10.0,
+    worker_kills=20,
+    crowd_seconds=30.0,
+)
+
+
+@dataclass
+class Report:
+    plan: dict[str, Any]
+    api_kills: int = 0
+    api_restarted_by_supervisor: int = 0
+    restarts: list[dict[str, float]] = field(default_factory=list)
+    restart_statuses: dict[str, int] = field(default_factory=dict)
+    processes_restarted_by_pg_restart: int = 0
+    worker_kills: int = 0
+    worker_kills_mid_batch: int = 0
+    crowd: dict[str, Any] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    commands_sent: int = 0
+    acknowledged: int = 0
+    retried: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    wrong_answer: int = 0
+    abandoned: int = 0
+    abandoned_but_recorded: int = 0
+    missing_retry_after: int = 0
+    unexpected: list[str] = field(default_factory=list)
+    projections_compared: int = 0
+    projections_differing: list[str] = field(default_factory=list)
+    connections_after_stop: int = 0
+    supervisor_exit: int | None = None
+    seconds: float = 0.0
+
+    def problems(self) -> list[str]:
+        """What breaks the promises; empty when the run passed."""
+        out = []
+        if self.lost or self.duplicated or self.wrong_answer:
+            out.append(
+                f"lost {self.lost}, duplicated {self.duplicated}, wrong answer {self.wrong_answer}"
+            )
+        if self.statuses.get("500"):
+            out.append(f"{self.statuses['500']} answers were 500")
+        if self.missing_retry_after:
+            out.append(f"{self.missing_retry_after} 503 answers without Retry-After")
+        if self.unexpected:
+            out.append(f"unexpected answers: {self.unexpected[:5]}")
+        if self.abandoned:
+            out.append(f"{self.abandoned} commands never answered")
+        if self.processes_restarted_by_pg_restart:
+            out.append("a service process was restarted across the PostgreSQL restart")
+        if self.projections_differing:
+            out.append(f"projections differ from a rebuild: {self.projections_differing}")
+        if not self.projections_compared:
+            out.append("no projection compared")
+        if self.connections_after_stop:
+            out.append(f"{self.connections_after_stop} connections left after the service stopped")
+        if self.crowd.get("crashed"):
+            out.append("a process crashed under the crowd")
+        if self.crowd.get("connections_after", 0) > self.crowd.get("connection_bound", 0):
+            out.append(f"connections after the crowd: {self.crowd}")
+        if self.supervisor_exit != 0:
+            out.append(f"the supervisor exited with {self.supervisor_exit}")
+        return out
+
+
+class Run:
+    def __init__(self, plan: Plan, root: Path, say: Any = print) -> None:
+        self.plan = plan
+        self.root = root
+        self.say = say
+        self.pg = Postgres(root / "pg", max_connections=100)
+        self.ledger = Ledger()
+        self.report = Report(plan=asdict(plan))
+        self.service: Service | None = None
+        self.tokens: list[str] = []
+
+    # -- set-up --------------------------------------------------------------------------
+    def setup(self) -> Service:
+        self.pg.start()
+        self.service = Service(self.pg.url(), self.root / "service")
+        (self.root / "service").mkdir(exist_ok=True)
+        self.service.start()
+        from api.tokens import TokenStore
+
+        store = TokenStore(self.pg.url())
+        admin = store.create("admin", "Admin", "admin")[1]
+        count = max(self.plan.clients + 1, self.plan.crowd)
+        self.tokens = [
+            store.create(f"desk-{i}", f"Desk {i}", "front_desk")[1] for i in range(count)
+        ]
+        headers = {"Authorization": f"Bearer {admin}"}
+        for path, body in (
+            ("/regions", {"code": "SH", "name": "上海"}),
+            ("/projects", {"code": "P1", "name": "绿地花园", "region": "SH", "households": 800}),
+        ):
+            r = httpx.post(f"{self.service.base}{path}", json=body, headers=headers, timeout=30)
+            assert r.status_code == 201, r.text
+        return self.service
+
+    def clients(self) -> tuple[threading.Event, list[threading.Thread]]:
+        assert self.service is not None
+        stop = threading.Event()
+        threads = [
+            threading.Thread(
+                target=run_client,
+                args=(
+                    self.service.base,
+                    self.tokens[i],
+                    self.ledger,
+                    stop,
+                    random.randrange(1 << 30),
+                    self.plan.command_deadline,
+                ),
+                daemon=True,
+            )
+            for i in range(self.plan.clients)
+        ]
+        for t in threads:
+            t.start()
+        return stop, threads
+
+    @staticmethod
+    def settle(stop: threading.Event, threads: list[threading.Thread], timeout: float) -> None:
+        stop.set()
+        for t in threads:
+            t.join(timeout)
+
+    # -- 1. API processes killed ---------------------------------------------------------
+    def kill_api_processes(self) -> None:
+        svc = self.service
+        assert svc is not None and svc.proc is not None
+        stop, threads = self.clients()
+        until = time.monotonic() + self.plan.api_kill_seconds
+        rng = random.Random()
+        while time.monotonic() < until:
+            time.sleep(self.plan.api_kill_every)
+            pids = svc.api_pids()
+            if len(pids) == svc.workers:  # one at a time: the other keeps answering
+                signal_pid(rng.choice(pids))
+                self.report.api_kills += 1
+        self.settle(stop, threads, self.plan.command_deadline + 30)
+        wait_for(lambda: len(svc.api_pids()) == svc.workers, 60, "API processes back")
+        self.say(f"1. killed an API process {self.report.api_kills} times")
+
+    # -- 2. PostgreSQL restarted ---------------------------------------------------------
+    def restart_postgres(self) -> None:
+        svc = self.service
+        assert svc is not None and svc.worker is not None
+        stop, threads = self.clients()
+        probe = httpx.Client(
+            base_url=svc.base,
+            headers={"Authorization": f"Bearer {self.tokens[self.plan.clients]}"},
+            timeout=10,
+        )
+        try:
+            for i in range(self.plan.restarts):
+                time.sleep(self.plan.load_between_restarts)
+                before = (svc.api_pids(), svc.worker.pid)
+                t0 = time.monotonic()
+                self.pg.restart()
+                t1 = time.monotonic()
+                t_cmd = first_ack(probe, self.ledger, t1)
+                t_ready = first_ready(probe, t1)
+                head = store_head(self.pg.url())
+                wait_for(
+                    lambda h=head: min_position(self.pg.url()) >= h, 120, "projections resumed"
+                )
+                t_proj = time.monotonic()
+                after = (svc.api_pids(), svc.worker.pid)
+                if before != after or svc.worker.poll() is not None:
+                    self.report.processes_restarted_by_pg_restart += 1
+                figures = {
+                    "postgres_down_s": round(t1 - t0, 2),
+                    "command_ok_after_s": round(t_cmd - t1, 2),
+                    "ready_after_s": round(t_ready - t1, 2),
+                    "projections_caught_up_after_s": round(t_proj - t1, 2),
+                }
+                self.report.restarts.append(figures)
+                with self.ledger.lock:
+                    for at, status in self.ledger.timeline:
+                        if t0 <= at <= t_cmd:
+                            key = status
+                            self.report.restart_statuses[key] = (
+                                self.report.restart_statuses.get(key, 0) + 1
+                            )
+                self.say(f"2. PostgreSQL restart {i + 1}: {figures}")
+            time.sleep(self.plan.load_between_restarts / 2)
+        finally:
+            probe.close()
+            self.settle(stop, threads, self.plan.command_deadline + 30)
+
+    # -- 3. the worker killed mid-batch --------------------------------------------------
+    def kill_worker(self) -> None:
+        svc = self.service
+        assert svc is not None
+        stop, threads = self.clients()
+        url = self.pg.url()
+        for _ in range(self.plan.worker_kills):
+            if svc.worker is None or svc.worker.poll() is not None:
+                svc.start_worker()
+            # A batch is a write transaction of the worker's: kill it the moment one is seen.
+            mid_batch = wait_for(lambda: worker_writing(url), 30, None, interval=0.002)
+            svc.kill_worker()
+            self.report.worker_kills += 1
+            self.report.worker_kills_mid_batch += int(mid_batch)
+        svc.start_worker()
+        self.settle(stop, threads, self.plan.command_deadline + 30)
+        self.say(
+            f"3. killed the worker {self.report.worker_kills} times,"
+            f" {self.report.worker_kills_mid_batch} with a batch transaction open"
+        )
+
+    # -- 4. a crowd against max_connections=100 ------------------------------------------
+    def crowd(self) -> None:
+        svc = self.service
+        assert svc is not None and svc.proc is not None and svc.worker is not None
+        before_pids = (svc.proc.pid, svc.api_pids(), svc.worker.pid)
+        before = self.pg.connections()
+        peak = [0]
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.is_set():
+                try:
+                    peak[0] = max(peak[0], sum(self.pg.connections().values()))
+                except psycopg.OperationalError:
+                    pass  # the cluster is full: the crowd is at its peak
+                sampling.wait(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        crowd_ledger = Ledger()
+        took = run_crowd(
+            svc.base,
+            self.tokens[: self.plan.crowd],
+            crowd_ledger,
+            self.plan.crowd_seconds,
+            self.plan.command_deadline,
+        )
+        sampling.set()
+        sampler.join()
+        self.merge(crowd_ledger)
+        time.sleep(2.0)
+        after = self.pg.connections()
+        crashed = svc.proc.poll() is not None or svc.worker.poll() is not None
+        after_pids = (svc.proc.pid, svc.api_pids(), svc.worker.pid)
+        self.report.crowd = {
+            "clients": self.plan.crowd,
+            "seconds": round(took, 1),
+            "acknowledged": len(crowd_ledger.acked),
+            "statuses": dict(crowd_ledger.statuses),
+            "connections_before": sum(before.values()),
+            "connections_peak": peak[0],
+            "connections_after": sum(after.values()),
+            "connection_bound": self.pg.max_connections,
+            "crashed": crashed or before_pids != after_pids,
+        }
+        self.say(f"4. {self.report.crowd}")
+
+    def merge(self, other: Ledger) -> None:
+        with self.ledger.lock:
+            self.ledger.acked.update(other.acked)
+            for k, n in other.sent.items():
+                self.ledger.sent[k] = self.ledger.sent.get(k, 0) + n
+            self.ledger.statuses.update(other.statuses)
+            self.ledger.unexpected += other.unexpected
+            self.ledger.abandoned |= other.abandoned
+            self.ledger.missing_retry_after += other.missing_retry_after
+
+    # -- the verdict ---------------------------------------------------------------------
+    def verify(self) -> None:
+        svc = self.service
+        assert svc is not None
+        url = self.pg.url()
+        head = store_head(url)
+        wait_for(lambda: min_position(url) >= head, 120, "projections caught up")
+        counts, owners = commands_in_store(url)
+        r, led = self.report, self.ledger
+        r.commands_sent = len(led.sent)
+        r.acknowledged = len(led.acked)
+        r.retried = led.retried
+        r.statuses = dict(led.statuses)
+        r.unexpected = led.unexpected
+        r.abandoned = len(led.abandoned)
+        r.abandoned_but_recorded = sum(1 for k in led.abandoned if counts[k])
+        r.missing_retry_after = led.missing_retry_after
+        r.lost = sum(1 for k in led.acked if counts[k] == 0)
+        r.duplicated = sum(1 for k in led.sent if counts[k] > 1)
+        # A stored command nobody sent would be a duplicate under another key.
+        r.duplicated += sum(1 for k in counts if k not in led.sent)
+        r.wrong_answer = sum(
+            1
+            for k, (kind, path, answer) in led.acked.items()
+            if counts[k] == 1 and answer["id"] not in owners[k]
+        )
+        r.supervisor_exit = svc.stop()
+        time.sleep(0.5)
+        conns = self.pg.connections()
+        r.connections_after_stop = conns.get(API_APP, 0) + conns.get(WORKER_APP, 0)
+        differing, compared = compare_with_rebuild(url)
+        r.projections_compared, r.projections_differing = compared, differing
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        try:
+            self.setup()
+            self.kill_api_processes()
+            self.restart_postgres()
+            self.kill_worker()
+            self.crowd()
+            self.verify()
+        finally:
+            if self.service is not None:
+                self.service.stop()
+            self.pg.stop()
+        self.report.seconds = round(time.monotonic() - started, 1)
+        return self.report
+
+
+# -- helpers -----------------------------------------------------------------------------
+def signal_pid(pid: int) -> None:
+    import os
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(check: Any, timeout: float, what: str | None, interval: float = 0.05) -> bool:
+    """Poll `check` until true (bounded); raise naming `what` on time-out, or return False
+    when `what` is None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except psycopg.OperationalError:
+            pass
+        time.sleep(interval)
+    if what is None:
+        return False
+    raise TimeoutError(f"not within {timeout:g} s: {what}")
+
+
+def store_head(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(max(notification_id), 0) FROM qualtrace_events"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def min_position(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(min(position), 0) FROM qt_projection_tracking WHERE live"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def worker_writing(url: str) -> bool:
+    """The worker has a transaction with an xid open: it is applying a batch."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND backend_xid IS NOT NULL",
+            (WORKER_APP,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def first_ack(client: httpx.Client, ledger: Ledger, since: float, timeout: float = 120.0) -> float:
+    """Send one command (retried with its key) until acknowledged; when it was."""
+    from bench.fault_parts import Commands
+
+    commands = Commands(ledger, random.Random())
+    key, kind, path, body = commands.next()
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        r = None
+        try:
+            r = client.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.TransportError:
+            ledger.saw(key, "connection error")
+        if r is not None and commands.answered(key, kind, path, r):
+            if r.status_code in (200, 201):
+                return time.monotonic()
+            raise AssertionError(f"probe command refused: {r.status_code} {r.text}")
+        time.sleep(0.05)
+    raise TimeoutError("no command acknowledged after the restart")
+
+
+def first_ready(client: httpx.Client, since: float, timeout: float = 120.0) -> float:
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return time.monotonic()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError("not ready after the restart")
+
+
+def compare_with_rebuild(url: str) -> tuple[list[str], int]:
+    """Each read model's live tables against a rebuild from scratch (the service stopped)."""
+    from projections import registry
+    from qualtrace.bootstrap import bootstrap
+    from qualtrace.settings import Settings
+    from store.tracking import schema_name
+
+    def dump(projection: Any) -> dict[str, list[tuple[Any, ...]]]:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT generation FROM qt_projection_tracking WHERE name=%s AND live",
+                (projection.name,),
+            ).fetchone()
+            assert row is not None
+            schema = schema_name(projection, row[0])
+            out = {}
+            for t in projection.views:
+                # Not compared: when the runner wrote a row (`DEFAULT now()`, the ledger's
+                # `sealed_at`), which no event decides.
+                cols = [
+                    c
+                    for (c,) in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_schema=%s"
+                        " AND table_name=%s AND coalesce(column_default, '') NOT LIKE '%%now()%%'"
+                        " ORDER BY ordinal_position",
+                        (schema, t),
+                    ).fetchall()
+                ]
+                rows = conn.execute(f"SELECT {', '.join(cols)} FROM {schema}.{t}").fetchall()
+                out[t] = sorted(rows, key=repr)
+            return out
+
+    c = bootstrap(Settings(database_url=url, pool_size=2), setup=False)
+    differing, compared = [], 0
+    try:
+        for projection in registry.all_projections(c.settings.timezone):
+            live = dump(projection)
+            c.rebuild(projection.name)
+            compared += 1
+            if dump(projection) != live:
+                differing.append(projection.name)
+    finally:
+        c.close()
+    return differing, compared
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
+    parser.add_argument("--long", action="store_true", help="the long version (docs/faults.md)")
+    parser.add_argument("--json", type=Path, help="write the report here")
+    parser.add_argument("--keep", type=Path, help="run in a new directory under this one, kept")
+    args = parser.parse_args(argv)
+    plan = LONG if args.long else SHORT
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        report = Run(plan, Path(tempfile.mkdtemp(prefix="qt-faults-", dir=args.keep))).run()
+    else:
+        with tempfile.TemporaryDirectory(prefix="qt-faults-") as tmp:
+            report = Run(plan, Path(tmp)).run()
+    text = json.dumps(asdict(report), indent=2, ensure_ascii=False, default=str)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    problems = report.problems()
+    for p in problems:
+        print(f"FAILED: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
