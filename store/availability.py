@@ -31,6 +31,12 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     InterfaceError,
 )
 
+#: How long a pool keeps retrying one lost connection (psycopg_pool's `reconnect_timeout`,
+#: 300 s by default, with a delay doubling from 1 s). After a longer outage the default
+#: would leave the pool waiting out its backoff (16 s, 32 s, ...) while the server is back;
+#: giving up early instead lets the next request that needs a connection open one at once.
+RECONNECT_TIMEOUT_SECONDS = 3.0
+
 #: What a client is told to wait before retrying (seconds): a restart takes about one.
 RETRY_AFTER_SECONDS = 1
 

@@ -55,6 +55,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg.sql import SQL, Identifier, Literal
 
+from store.availability import RECONNECT_TIMEOUT_SECONDS
 from store.notifier import Notifier
 from store.schema import EVENT_STORE
 
@@ -196,6 +197,8 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         self.sequence_name = f"{self.events_table_name}_notification_id_seq"
         self.xid_index_name = f"{self.events_table_name}_xid_idx"
         pool = self.datastore.pool
+        # Back at once after an outage, not after the pool's backoff (store/availability.py).
+        pool.reconnect_timeout = RECONNECT_TIMEOUT_SECONDS
         conninfo: Any = pool.conninfo
         kwargs: Any = pool.kwargs
         conninfo = conninfo() if callable(conninfo) else conninfo
