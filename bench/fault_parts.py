@@ -85,6 +85,7 @@ class Postgres:
         self.data = root / "data"
         self.port = free_port()
         self.max_connections = max_connections
+        self._conn: psycopg.Connection[Any] | None = None
         self.user: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
             for name in ("postgres", "nobody"):
@@ -143,20 +144,38 @@ class Postgres:
         self._pg_ctl("restart", "-m", "fast")
 
     def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-w", "stop", "-m", "immediate", check=False)
 
     def url(self, db: str = "qualtrace") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
 
+    def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run a query on the module's own connection, kept open (and reopened after a
+        restart): once the service's pools fill `max_connections`, a new one would be
+        refused."""
+        for attempt in (1, 2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.url(), autocommit=True)
+                return self._conn.execute(statement, params).fetchall()
+            except psycopg.OperationalError:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def connections(self) -> dict[str, int]:
         """Client backends per application name (empty name: the module's own)."""
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT application_name, count(*) FROM pg_stat_activity"
-                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-                " GROUP BY 1"
-            ).fetchall()
+        rows = self.query(
+            "SELECT application_name, count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            " GROUP BY 1"
+        )
         return {str(name): int(n) for name, n in rows}
 
 

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ from bench.fault_parts import (
 
 @dataclass
 class Plan:
+    #: API processes (`serve --workers`): with 4, the pools may ask for more than 100.
+    api_processes: int = 2
     clients: int = 16
     api_kill_seconds: float = 12.0
     api_kill_every: float = 3.0
@@ -145,7 +147,9 @@ class Run:
     # -- set-up --------------------------------------------------------------------------
     def setup(self) -> Service:
         self.pg.start()
-        self.service = Service(self.pg.url(), self.root / "service")
+        self.service = Service(
+            self.pg.url(), self.root / "service", workers=self.plan.api_processes
+        )
         (self.root / "service").mkdir(exist_ok=True)
         self.service.start()
         from api.tokens import TokenStore
@@ -229,10 +233,8 @@ class Run:
                 t1 = time.monotonic()
                 t_cmd = first_ack(probe, self.ledger, t1)
                 t_ready = first_ready(probe, t1)
-                head = store_head(self.pg.url())
-                wait_for(
-                    lambda h=head: min_position(self.pg.url()) >= h, 120, "projections resumed"
-                )
+                head = store_head(self.pg)
+                wait_for(lambda h=head: min_position(self.pg) >= h, 120, "projections resumed")
                 t_proj = time.monotonic()
                 after = (svc.api_pids(), svc.worker.pid)
                 if before != after or svc.worker.poll() is not None:
@@ -262,12 +264,11 @@ class Run:
         svc = self.service
         assert svc is not None
         stop, threads = self.clients()
-        url = self.pg.url()
         for _ in range(self.plan.worker_kills):
             if svc.worker is None or svc.worker.poll() is not None:
                 svc.start_worker()
             # A batch is a write transaction of the worker's: kill it the moment one is seen.
-            mid_batch = wait_for(lambda: worker_writing(url), 30, None, interval=0.002)
+            mid_batch = wait_for(lambda: worker_writing(self.pg), 30, None, interval=0.002)
             svc.kill_worker()
             self.report.worker_kills += 1
             self.report.worker_kills_mid_batch += int(mid_batch)
@@ -340,10 +341,16 @@ class Run:
         svc = self.service
         assert svc is not None
         url = self.pg.url()
-        head = store_head(url)
-        wait_for(lambda: min_position(url) >= head, 120, "projections caught up")
+        head = store_head(self.pg)
+        wait_for(lambda: min_position(self.pg) >= head, 120, "projections caught up")
+        r = self.report
+        # Stopped first: its pools may hold every connection the cluster allows.
+        r.supervisor_exit = svc.stop()
+        time.sleep(0.5)
+        conns = self.pg.connections()
+        r.connections_after_stop = conns.get(API_APP, 0) + conns.get(WORKER_APP, 0)
         counts, owners = commands_in_store(url)
-        r, led = self.report, self.ledger
+        led = self.ledger
         r.commands_sent = len(led.sent)
         r.acknowledged = len(led.acked)
         r.retried = led.retried
@@ -361,10 +368,6 @@ class Run:
             for k, (kind, path, answer) in led.acked.items()
             if counts[k] == 1 and answer["id"] not in owners[k]
         )
-        r.supervisor_exit = svc.stop()
-        time.sleep(0.5)
-        conns = self.pg.connections()
-        r.connections_after_stop = conns.get(API_APP, 0) + conns.get(WORKER_APP, 0)
         differing, compared = compare_with_rebuild(url)
         r.projections_compared, r.projections_differing = compared, differing
 
@@ -411,31 +414,24 @@ def wait_for(check: Any, timeout: float, what: str | None, interval: float = 0.0
     raise TimeoutError(f"not within {timeout:g} s: {what}")
 
 
-def store_head(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT coalesce(max(notification_id), 0) FROM qualtrace_events"
-        ).fetchone()
-    return int(row[0]) if row else 0
+def store_head(pg: Postgres) -> int:
+    rows = pg.query("SELECT coalesce(max(notification_id), 0) FROM qualtrace_events")
+    return int(rows[0][0])
 
 
-def min_position(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT coalesce(min(position), 0) FROM qt_projection_tracking WHERE live"
-        ).fetchone()
-    return int(row[0]) if row else 0
+def min_position(pg: Postgres) -> int:
+    rows = pg.query("SELECT coalesce(min(position), 0) FROM qt_projection_tracking WHERE live")
+    return int(rows[0][0])
 
 
-def worker_writing(url: str) -> bool:
+def worker_writing(pg: Postgres) -> bool:
     """The worker has a transaction with an xid open: it is applying a batch."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-            " AND backend_xid IS NOT NULL",
-            (WORKER_APP,),
-        ).fetchone()
-    return bool(row and row[0])
+    rows = pg.query(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+        " AND backend_xid IS NOT NULL",
+        (WORKER_APP,),
+    )
+    return bool(rows[0][0])
 
 
 def first_ack(client: httpx.Client, ledger: Ledger, since: float, timeout: float = 120.0) -> float:
@@ -521,9 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
     parser.add_argument("--long", action="store_true", help="the long version (docs/faults.md)")
     parser.add_argument("--json", type=Path, help="write the report here")
+    parser.add_argument("--api-processes", type=int, help="serve --workers N (default: 2)")
     parser.add_argument("--keep", type=Path, help="run in a new directory under this one, kept")
     args = parser.parse_args(argv)
     plan = LONG if args.long else SHORT
+    if args.api_processes:
+        plan = replace(plan, api_processes=args.api_processes)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         report = Run(plan, Path(tempfile.mkdtemp(prefix="qt-faults-", dir=args.keep))).run()
