@@ -374,8 +374,8 @@ def run_client(
                 r = None
                 try:
                     r = client.post(path, json=body, headers={"Idempotency-Key": key})
-                except httpx.TransportError:
-                    ledger.saw(key, "connection error")
+                except httpx.TransportError as e:
+                    ledger.saw(key, f"connection error ({type(e).__name__})")
                 if r is not None and commands.answered(key, kind, path, r):
                     break
                 if time.monotonic() > give_up:
@@ -397,8 +397,8 @@ async def _async_client(
             r = None
             try:
                 r = await client.post(path, json=body, headers={**headers, "Idempotency-Key": key})
-            except httpx.TransportError:
-                ledger.saw(key, "connection error")
+            except httpx.TransportError as e:
+                ledger.saw(key, f"connection error ({type(e).__name__})")
             if r is not None and commands.answered(key, kind, path, r):
                 break
             if time.monotonic() > give_up:

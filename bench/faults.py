@@ -44,12 +44,16 @@ from bench.fault_parts import (
     run_client,
     run_crowd,
 )
+from qualtrace.connections import most
+from qualtrace.settings import Settings
 
 
 @dataclass
 class Plan:
     #: API processes (`serve --workers`): with 4, the pools may ask for more than 100.
     api_processes: int = 2
+    #: QUALTRACE_POOL_SIZE of every service process (None: the default, 8).
+    pool_size: int | None = None
     clients: int = 16
     api_kill_seconds: float = 12.0
     api_kill_every: float = 3.0
@@ -78,7 +82,7 @@ class Report:
     plan: dict[str, Any]
     api_kills: int = 0
     api_restarted_by_supervisor: int = 0
-    restarts: list[dict[str, float]] = field(default_factory=list)
+    restarts: list[dict[str, Any]] = field(default_factory=list)
     restart_statuses: dict[str, int] = field(default_factory=dict)
     processes_restarted_by_pg_restart: int = 0
     worker_kills: int = 0
@@ -150,6 +154,8 @@ class Run:
         self.service = Service(
             self.pg.url(), self.root / "service", workers=self.plan.api_processes
         )
+        if self.plan.pool_size is not None:
+            self.service.env["QUALTRACE_POOL_SIZE"] = str(self.plan.pool_size)
         (self.root / "service").mkdir(exist_ok=True)
         self.service.start()
         from api.tokens import TokenStore
@@ -204,14 +210,18 @@ class Run:
         stop, threads = self.clients()
         until = time.monotonic() + self.plan.api_kill_seconds
         rng = random.Random()
+        seen = set(svc.api_pids())
         while time.monotonic() < until:
             time.sleep(self.plan.api_kill_every)
             pids = svc.api_pids()
+            seen |= set(pids)
             if len(pids) == svc.workers:  # one at a time: the other keeps answering
                 signal_pid(rng.choice(pids))
                 self.report.api_kills += 1
         self.settle(stop, threads, self.plan.command_deadline + 30)
         wait_for(lambda: len(svc.api_pids()) == svc.workers, 60, "API processes back")
+        seen |= set(svc.api_pids())
+        self.report.api_restarted_by_supervisor = len(seen) - svc.workers
         self.say(f"1. killed an API process {self.report.api_kills} times")
 
     # -- 2. PostgreSQL restarted ---------------------------------------------------------
@@ -228,13 +238,19 @@ class Run:
             for i in range(self.plan.restarts):
                 time.sleep(self.plan.load_between_restarts)
                 before = (svc.api_pids(), svc.worker.pid)
+                # The read side's backlog under this load, apart from the restart.
+                lag = store_head(self.pg) - min_position(self.pg)
                 t0 = time.monotonic()
                 self.pg.restart()
                 t1 = time.monotonic()
+                # Resumed: every projection moves past where it stood at the restart.
+                stood = positions(self.pg)
                 t_cmd = first_ack(probe, self.ledger, t1)
                 t_ready = first_ready(probe, t1)
+                wait_for(lambda s=stood: moved_past(self.pg, s), 120, "projections resumed")
+                t_moving = time.monotonic()
                 head = store_head(self.pg)
-                wait_for(lambda h=head: min_position(self.pg) >= h, 120, "projections resumed")
+                wait_for(lambda h=head: min_position(self.pg) >= h, 120, "projections caught up")
                 t_proj = time.monotonic()
                 after = (svc.api_pids(), svc.worker.pid)
                 if before != after or svc.worker.poll() is not None:
@@ -243,6 +259,8 @@ class Run:
                     "postgres_down_s": round(t1 - t0, 2),
                     "command_ok_after_s": round(t_cmd - t1, 2),
                     "ready_after_s": round(t_ready - t1, 2),
+                    "lag_before_restart_events": lag,
+                    "projections_moving_after_s": round(t_moving - t1, 2),
                     "projections_caught_up_after_s": round(t_proj - t1, 2),
                 }
                 self.report.restarts.append(figures)
@@ -321,6 +339,10 @@ class Run:
             "connections_before": sum(before.values()),
             "connections_peak": peak[0],
             "connections_after": sum(after.values()),
+            # What the pools may open at most (qualtrace/connections.py), and the server.
+            "connections_most": most(
+                self.plan.api_processes, self.plan.pool_size or Settings().pool_size
+            ),
             "connection_bound": self.pg.max_connections,
             "crashed": crashed or before_pids != after_pids,
         }
@@ -424,6 +446,18 @@ def min_position(pg: Postgres) -> int:
     return int(rows[0][0])
 
 
+def positions(pg: Postgres) -> dict[str, int]:
+    rows = pg.query("SELECT name, position FROM qt_projection_tracking WHERE live")
+    return {str(name): int(p) for name, p in rows}
+
+
+def moved_past(pg: Postgres, stood: dict[str, int]) -> bool:
+    """Every projection that was behind the head has moved (the worker is applying again)."""
+    head = store_head(pg)
+    now = positions(pg)
+    return all(now.get(n, 0) > p or p >= head for n, p in stood.items())
+
+
 def worker_writing(pg: Postgres) -> bool:
     """The worker has a transaction with an xid open: it is applying a batch."""
     rows = pg.query(
@@ -445,8 +479,8 @@ def first_ack(client: httpx.Client, ledger: Ledger, since: float, timeout: float
         r = None
         try:
             r = client.post(path, json=body, headers={"Idempotency-Key": key})
-        except httpx.TransportError:
-            ledger.saw(key, "connection error")
+        except httpx.TransportError as e:
+            ledger.saw(key, f"connection error ({type(e).__name__})")
         if r is not None and commands.answered(key, kind, path, r):
             if r.status_code in (200, 201):
                 return time.monotonic()
@@ -518,11 +552,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true", help="the long version (docs/faults.md)")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--api-processes", type=int, help="serve --workers N (default: 2)")
+    parser.add_argument("--pool-size", type=int, help="QUALTRACE_POOL_SIZE (default: 8)")
     parser.add_argument("--keep", type=Path, help="run in a new directory under this one, kept")
     args = parser.parse_args(argv)
     plan = LONG if args.long else SHORT
     if args.api_processes:
         plan = replace(plan, api_processes=args.api_processes)
+    if args.pool_size:
+        plan = replace(plan, pool_size=args.pool_size)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         report = Run(plan, Path(tempfile.mkdtemp(prefix="qt-faults-", dir=args.keep))).run()

@@ -9,12 +9,16 @@ max_connections=100, while 16 clients send commands with an Idempotency-Key:
   recover from the restart (none restarted), the projections equal a rebuild, the
   connections stay under max_connections and go when the service stops.
 
+It starts its own PostgreSQL and service, whatever TEST_DATABASE_URL says, so it runs in
+its own step of `.ci/run` (QUALTRACE_RUN_FAULTS=1) rather than in both test runs.
+
 Bounded: the module takes about 70 s on a quiet 2-core machine; every wait in it has a
 generous time-out (2 min), and the only timing assert is "recovered within 30 s".
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -31,8 +35,11 @@ RECOVERED_WITHIN_SECONDS = 30.0
 def test_faults_lose_nothing_duplicate_nothing_and_the_service_recovers_on_its_own(
     tmp_path: Path,
 ) -> None:
-    if postgres_bindir() is None:  # pragma: no cover - CI installs PostgreSQL
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) to run a private cluster")
+    if os.environ.get("QUALTRACE_RUN_FAULTS") != "1":
+        pytest.skip(
+            "the fault module runs once, in its own step of .ci/run (QUALTRACE_RUN_FAULTS=1)"
+        )
+    assert postgres_bindir() is not None, "no PostgreSQL server binaries (initdb, pg_ctl)"
     lines: list[str] = []
     report = Run(SHORT, tmp_path, say=lines.append).run()
     assert report.problems() == [], "\n".join(lines)
