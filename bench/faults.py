@@ -245,6 +245,8 @@ class Run:
                 t1 = time.monotonic()
                 # Resumed: every projection moves past where it stood at the restart.
                 stood = positions(self.pg)
+                # Meanwhile: when the worker applies a batch again (a write transaction open).
+                applying = Stopwatch(lambda: worker_writing(self.pg))
                 t_cmd = first_ack(probe, self.ledger, t1)
                 t_ready = first_ready(probe, t1)
                 wait_for(lambda s=stood: moved_past(self.pg, s), 120, "projections resumed")
@@ -252,6 +254,7 @@ class Run:
                 head = store_head(self.pg)
                 wait_for(lambda h=head: min_position(self.pg) >= h, 120, "projections caught up")
                 t_proj = time.monotonic()
+                t_applying = applying.result()
                 after = (svc.api_pids(), svc.worker.pid)
                 if before != after or svc.worker.poll() is not None:
                     self.report.processes_restarted_by_pg_restart += 1
@@ -260,6 +263,7 @@ class Run:
                     "command_ok_after_s": round(t_cmd - t1, 2),
                     "ready_after_s": round(t_ready - t1, 2),
                     "lag_before_restart_events": lag,
+                    "worker_applying_after_s": round(t_applying - t1, 2),
                     "projections_moving_after_s": round(t_moving - t1, 2),
                     "projections_caught_up_after_s": round(t_proj - t1, 2),
                 }
@@ -411,6 +415,24 @@ class Run:
 
 
 # -- helpers -----------------------------------------------------------------------------
+class Stopwatch:
+    """When `check` first holds (polled every 10 ms, for up to `timeout`), in a thread."""
+
+    def __init__(self, check: Any, timeout: float = 120.0) -> None:
+        self.at = float("nan")
+
+        def watch() -> None:
+            if wait_for(check, timeout, None, 0.01):
+                self.at = time.monotonic()
+
+        self.thread = threading.Thread(target=watch, daemon=True)
+        self.thread.start()
+
+    def result(self) -> float:
+        self.thread.join()
+        return self.at
+
+
 def signal_pid(pid: int) -> None:
     import os
 
