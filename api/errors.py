@@ -21,6 +21,7 @@ from application.errors import (
     UnknownReference,
 )
 from domain.errors import DomainError, IllegalStep, InvalidValue, MissingActor, RuleViolation
+from store.availability import RETRY_AFTER_SECONDS, UNAVAILABLE, check_pools, unavailable
 
 log = logging.getLogger("qualtrace.api")
 
@@ -97,6 +98,15 @@ def problem(
     body.update(extra)
     return JSONResponse(
         body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def unavailable_problem() -> JSONResponse:
+    """503: the database is unavailable for now; retry after a second."""
+    return problem(
+        503,
+        "the database is unavailable; retry after the time in Retry-After",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -194,8 +204,24 @@ def install(app: FastAPI) -> None:
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         return problem(422, str(exc))
 
+    # The database is not there right now (restarting, full, no pooled connection in
+    # time): the request did nothing wrong, so 503 with Retry-After, never 500
+    # (store/availability.py, docs/faults.md). Nothing was recorded: a command's events
+    # and its idempotency record commit together or not at all.
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        c = getattr(request.app.state, "container", None)
+        if c is not None:  # drop the pools' dead connections now, not one 503 at a time
+            check_pools(c.pool, c.app.recorder.datastore.pool, wait=False)
+        return unavailable_problem()
+
+    for error_class in UNAVAILABLE:
+        app.add_exception_handler(error_class, _unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if unavailable(exc):  # raised outside the routes (middleware), or wrapped
+            return await _unavailable(request, exc)
         log.error(
             "unhandled %s on %s %s",
             type(exc).__name__,

@@ -26,6 +26,7 @@ from projections.kpis.reporting import publish_reporting_views
 from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
 from store import generations, roles
+from store.availability import RECONNECT_TIMEOUT_SECONDS
 from store.consumer import GroupRunner, ProjectionRunner
 from store.database import EmbeddedPostgres, create_service_tables, eventsourcing_env
 from store.generations import PublishHook
@@ -157,7 +158,15 @@ def bootstrap(
         *(f.group for f in followers),
     ]
     pool: ConnectionPool[Any] = ConnectionPool(
-        url, min_size=1, max_size=settings.pool_size, kwargs={"autocommit": True}, open=True
+        url,
+        min_size=1,
+        max_size=settings.pool_size,
+        kwargs={"autocommit": True},
+        open=True,
+        # Faults (docs/faults.md): no connection within 5 s answers 503, not a 30 s wait;
+        # after an outage a new connection at once, not after the pool's backoff.
+        timeout=5.0,
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
     return Container(
         settings=settings,

@@ -200,6 +200,12 @@ def serve(args: Any, settings: Any, say: Callable[[str], None]) -> int:
         except OSError as e:
             say(f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}")
             return 2
+        # faults: pools that may need more connections than the server allows (docs/faults.md)
+        from qualtrace.connections import warning as connection_warning
+
+        note = connection_warning(url, workers, settings.pool_size, settings.run_projections)
+        if note:
+            say(note)
         env = {**os.environ, "DATABASE_URL": url, "QUALTRACE_SETUP_SCHEMA": "false"}
         program = [sys.executable, "-m", "qualtrace.cli", "serve", "--supervised"]
         fd = listener.fileno()

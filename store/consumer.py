@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from store.availability import check_pools, unavailable
 from store.background import BackgroundLoop
 from store.records import EventRecord, Projection
 from store.source import Batch, EventSource, ReadCursor
@@ -212,6 +213,14 @@ class GroupRunner(BackgroundLoop):
                     pass
 
     def _failed(self, error: BaseException) -> None:
+        if unavailable(error):
+            # The database went away (a restart): one line, not a traceback a second, and
+            # the read pool's dead idle connections dropped at once (store/availability.py).
+            log.warning(
+                "projection group %s: database unavailable (%s); retrying", self.name, error
+            )
+            check_pools(getattr(self.source.recorder.datastore, "pool", None))
+            return
         log.exception("projection group %s failed; retrying", self.name)
 
 

@@ -55,6 +55,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg.sql import SQL, Identifier, Literal
 
+from store.availability import RECONNECT_TIMEOUT_SECONDS
 from store.notifier import Notifier
 from store.schema import EVENT_STORE
 
@@ -133,6 +134,17 @@ class AppendConnections:
             with self._cond:
                 self._cond.notify()
 
+    def drop_idle(self) -> None:
+        """Close every idle connection (after one was found broken: a server restart
+        breaks them all), so that the retries open fresh ones instead of meeting each."""
+        while True:
+            try:
+                conn = self._free.pop()
+            except IndexError:
+                return
+            conn.close()
+            self._discarded()
+
     def _discarded(self) -> None:
         with self._cond:
             self._open -= 1
@@ -185,6 +197,8 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         self.sequence_name = f"{self.events_table_name}_notification_id_seq"
         self.xid_index_name = f"{self.events_table_name}_xid_idx"
         pool = self.datastore.pool
+        # Back at once after an outage, not after the pool's backoff (store/availability.py).
+        pool.reconnect_timeout = RECONNECT_TIMEOUT_SECONDS
         conninfo: Any = pool.conninfo
         kwargs: Any = pool.kwargs
         conninfo = conninfo() if callable(conninfo) else conninfo
@@ -304,6 +318,7 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         except psycopg.Error as e:
             if conn.broken:
                 conn.close()
+                connections.drop_idle()  # the server went away: the idle ones are dead too
             raise _translate(e) from e
         finally:
             connections.put(conn)
@@ -345,6 +360,7 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         except psycopg.Error as e:
             if conn.broken:
                 conn.close()
+                connections.drop_idle()  # the server went away: the idle ones are dead too
             raise _translate(e) from e
         finally:
             connections.put(conn)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import Container
 from api.read_models import Health, Readiness, ok
+from store.availability import RETRY_AFTER_SECONDS
 from store.tracking import head_position, positions
 
 router = APIRouter(tags=["service"])
@@ -28,6 +29,7 @@ def readyz(c: Container, response: Response) -> Any:
             pos = positions(conn)
     except Exception as e:  # noqa: BLE001 - any failure here means "not ready"
         response.status_code = 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return {"status": "unavailable", "detail": type(e).__name__}
     return {
         "status": "ready",
