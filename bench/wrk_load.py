@@ -126,7 +126,9 @@ class Service:
         """The server and its children (the processes serving), for CPU accounting."""
         out = [self.proc.pid]
         try:
-            for child in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split():
+            for child in (
+                Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            ):
                 out.append(int(child))
         except OSError:
             pass
