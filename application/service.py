@@ -268,10 +268,38 @@ class CommandService:
 
         `action` None: `build` authorises itself (it reads what decides). A guard hook's
         lost race is built again up to `retries` times; the store refusing the new id
-        means it `exists` (409)."""
-        replay = self.replay(call)
-        if replay is not None:
-            return replay
+        means it `exists` (409).
+
+        With an Idempotency-Key the first answer is NOT looked up first (a round trip on
+        every command): the idempotency record is written by the append statement
+        itself, so a repeated key makes that statement fail on the key's primary key and
+        nothing is recorded; any failure of a command with a key then looks the key up
+        and answers the first answer if there is one (a repeat that the domain refuses,
+        e.g. a region registered twice, gets the first answer too). A repeat draws a
+        number it does not use: a gap, as a failed command leaves."""
+        try:
+            return self._create(
+                call, action, project, build, extra, hooks, retries, exists, gave_up
+            )
+        except Exception:
+            if call.idempotency is not None:
+                replay = self.replay(call)
+                if replay is not None:
+                    return replay
+            raise
+
+    def _create(
+        self,
+        call: Call,
+        action: str | None,
+        project: str | None,
+        build: Callable[[Ctx], Sequence[QAggregate]],
+        extra: Callable[[QAggregate], dict[str, Any]] | None,
+        hooks: Callable[[Sequence[QAggregate]], Sequence[Hook]] | None,
+        retries: int,
+        exists: Callable[[QAggregate], Exception] | None,
+        gave_up: Callable[[], Exception] | None,
+    ) -> CommandResult:
         if action is not None:
             self.authorize(call, action, project)
         for _attempt in range(retries):
