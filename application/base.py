@@ -25,6 +25,7 @@ from application.errors import (
 from application.security import Principal
 from domain.base import QAggregate, id_for
 from domain.errors import DomainError
+from store.repository import OneQueryRepository
 from store.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=QAggregate)
@@ -102,6 +103,13 @@ class QualtraceBase(Application):
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
         self.tz = ZoneInfo(timezone_name)
         self.policies: dict[str, Any] = policies or {}
+
+    def construct_repository(self) -> Any:
+        """The library's repository, reading an aggregate's latest state in one query
+        (store/repository.py)."""
+        return OneQueryRepository(
+            self.mapper, event_store=self.events, snapshot_store=self.snapshots
+        )
 
     def construct_transcoder(self) -> Transcoder:
         """orjson, writing the bytes the library's JSONTranscoder wrote (store/transcoder.py)."""
