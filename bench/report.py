@@ -123,15 +123,21 @@ def table(r: dict[str, Any]) -> str:
             f" {w['seconds']} s per run; qualtrace serve --workers {w['processes']} (+1 worker"
             f" process) vs crud_app in {w['processes']} uvicorn processes",
             f"{'':<22} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-            f" {'CPU ms/req':>10} {'errors':>7}",
+            f" {'CPU ms/req':>10} {'errors':>7}  (CPU: server processes, api+worker; not PostgreSQL)",
         ]
         for what, key in (("POST /tickets", "post"), ("GET /tickets/{id}", "get")):
             for target in ("qualtrace", "crud"):
                 x = w[target][key]
                 errors = sum(x["errors"].values())
+                roles = x.get("server_cpu_ms_per_request_by_role", {})
+                cpu = (
+                    f"{roles.get('api', 0):.2f}+{roles['worker']:.2f}"
+                    if "worker" in roles
+                    else x.get("server_cpu_ms_per_request", "")
+                )
                 lines.append(
                     f"{what + ' ' + target:<30} {x['per_second']:>9} {x['p50_ms']:>8} {x['p90_ms']:>8}"
-                    f" {x['p99_ms']:>8} {x['max_ms']:>8} {x.get('server_cpu_ms_per_request', ''):>10}"
+                    f" {x['p99_ms']:>8} {x['max_ms']:>8} {cpu:>10}"
                     f" {errors:>7}"
                 )
         lines.append(

@@ -226,6 +226,20 @@ def _ids(url: str, sql: str, limit: int = 2000) -> list[str]:
     return ids
 
 
+def _cpu_by_role(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of the serving processes by role: Qualtrace's worker process
+    (projections, processes, deadlines) apart from the API processes."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        role = "worker" if b"--projections-only" in cmdline else "api"
+        out[role] = out.get(role, 0.0) + _cpu_seconds([pid])
+    return out
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -236,6 +250,19 @@ def _cpu_seconds(pids: list[int]) -> float:
         except OSError:
             pass
     return total
+
+
+def _cpu_per_request(
+    run: dict[str, Any], before: dict[str, float], after: dict[str, float]
+) -> None:
+    """Server CPU (user + system, PostgreSQL not included) per good answer, in total and by
+    role (`api`, and Qualtrace's `worker`)."""
+    per = {
+        role: round((after.get(role, 0.0) - before.get(role, 0.0)) * 1000 / max(run["good"], 1), 2)
+        for role in after
+    }
+    run["server_cpu_ms_per_request"] = round(sum(per.values()), 2)
+    run["server_cpu_ms_per_request_by_role"] = per
 
 
 def bench_wrk(
@@ -264,11 +291,9 @@ def bench_wrk(
                 post_args = [tokens["desk"] if target == "qualtrace" else "-", run_id, projects]
                 # warm-up: connections, prepared statements, caches
                 run_wrk(port, "post_tickets.lua", [*post_args[:1], f"{run_id}w", projects], 8, 2)
-                cpu0 = _cpu_seconds(service.pids())
+                roles0 = _cpu_by_role(service.pids())
                 post = run_wrk(port, "post_tickets.lua", post_args, connections, seconds)
-                post["server_cpu_ms_per_request"] = round(
-                    (_cpu_seconds(service.pids()) - cpu0) * 1000 / max(post["good"], 1), 2
-                )
+                _cpu_per_request(post, roles0, _cpu_by_role(service.pids()))
                 log(
                     f"wrk POST /tickets {target} x{connections}: {post['per_second']}/s"
                     f" p50 {post['p50_ms']} p99 {post['p99_ms']} ms, errors {post['errors']}"
@@ -284,11 +309,9 @@ def bench_wrk(
                 ids_file.write_text("\n".join(ids) + "\n")
                 get_args = [tokens["reader"] if target == "qualtrace" else "-", str(ids_file)]
                 run_wrk(port, "get_ticket.lua", get_args, 8, 2)  # warm-up
-                cpu0 = _cpu_seconds(service.pids())
+                roles0 = _cpu_by_role(service.pids())
                 get = run_wrk(port, "get_ticket.lua", get_args, connections, seconds)
-                get["server_cpu_ms_per_request"] = round(
-                    (_cpu_seconds(service.pids()) - cpu0) * 1000 / max(get["good"], 1), 2
-                )
+                _cpu_per_request(get, roles0, _cpu_by_role(service.pids()))
                 log(
                     f"wrk GET /tickets/{{id}} {target} x{connections}: {get['per_second']}/s"
                     f" p50 {get['p50_ms']} p99 {get['p99_ms']} ms, errors {get['errors']}"

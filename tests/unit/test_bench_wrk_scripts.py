@@ -49,7 +49,9 @@ class Recorder(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         with self.lock:
-            self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("Authorization")})
+            self.seen.append(
+                {"method": "GET", "path": self.path, "auth": self.headers.get("Authorization")}
+            )
         self._answer(200)
 
     def log_message(self, *args: Any) -> None:
