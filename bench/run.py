@@ -15,10 +15,15 @@ Measures, printing a table and writing JSON (default bench/results.json):
    projection over the demo organisation recorded in step 4;
 4. the demo organisation (`qualtrace demo`, through the commands) plus, for size,
    `--bulk-tickets` ticket lifecycles recorded through the Ticket aggregate in batches;
-5. HTTP `POST /tickets` throughput and p50/p99 at 1, 8 and 32 clients against the
-   real service (API + projections) and against bench/crud_app.py, same uvicorn settings
-   (bench/serve.py), same database; KPI query p50/p99 (`GET /kpis/...`) on the demo
-   store; the service's peak memory (VmHWM).
+5. `wrk` (an external load generator, bench/wrk_load.py): `POST /tickets` and
+   `GET /tickets/{id}` at 32 connections against `qualtrace serve --workers N` as the
+   README starts it and against bench/crud_app.py in N uvicorn processes (a plain INSERT,
+   a plain SELECT): requests/s, p50/p90/p99, server CPU per request;
+6. KPI queries at size: report-cell shapes and live shapes (a dimension, a custom range);
+7. only with `--only http`: the older Python-threads HTTP load at 1, 8 and 32 clients
+   (bench/http_load.py), KPI queries on the demo store, peak memory (VmHWM).
+
+The targets of issue #17 are printed met / not met at the end (bench/report.py).
 
 Speed is measured here and never in tests. The scratch database is dropped at the end
 (`--keep` keeps it).
