@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,15 +59,27 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    """Keeps the handlers' errors (instead of printing them) for the test to judge: wrk
+    closing its connections at the end may reset one mid-request, nothing else may fail."""
+
+    errors: list[BaseException] = []
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self.errors.append(sys.exc_info()[1] or RuntimeError("unknown"))
+
+
 @pytest.fixture
 def server() -> Any:
     Recorder.seen = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    srv = Server(("127.0.0.1", 0), Recorder)
+    srv.errors = []
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     yield srv
     srv.shutdown()
     srv.server_close()
+    assert all(isinstance(e, ConnectionError) for e in srv.errors), srv.errors
 
 
 def test_post_script_sends_unique_keys_token_and_tickets(server: Any) -> None:
