@@ -17,6 +17,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import Transcoder
 
 from application.errors import (
     NotFound,
@@ -24,6 +25,8 @@ from application.errors import (
 from application.security import Principal
 from domain.base import QAggregate, id_for
 from domain.errors import DomainError
+from store.repository import OneQueryRepository
+from store.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=QAggregate)
 
@@ -100,6 +103,19 @@ class QualtraceBase(Application):
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
         self.tz = ZoneInfo(timezone_name)
         self.policies: dict[str, Any] = policies or {}
+
+    def construct_repository(self) -> Any:
+        """The library's repository, reading an aggregate's latest state in one query
+        (store/repository.py)."""
+        return OneQueryRepository(
+            self.mapper, event_store=self.events, snapshot_store=self.snapshots
+        )
+
+    def construct_transcoder(self) -> Transcoder:
+        """orjson, writing the bytes the library's JSONTranscoder wrote (store/transcoder.py)."""
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """`Application.save`, step for step, with a `ProcessingEvent` that recognises our

@@ -58,6 +58,14 @@ Hook = Callable[[Cursor[DictRow], Sequence[int]], None]
 #: What a guard hook raises (in the database) when what the command read has moved on.
 MOVED = "qt_campaign_moved"
 
+#: The idempotency record written by the append statement itself (`also`); `ins` are the
+#: appended rows, the answer's position their last notification id.
+IDEMPOTENCY_ROW = (
+    "INSERT INTO idempotency_keys (principal_id, key, fingerprint, status_code, answer)"
+    " SELECT %s, %s, %s, %s, %s::jsonb || jsonb_build_object('position',"
+    " (SELECT max(notification_id) FROM ins))"
+)
+
 
 def lost_race(error: Exception) -> bool:
     """Another writer got there first: the same aggregate version, or a guard that failed."""
@@ -271,10 +279,38 @@ class CommandService:
 
         `action` None: `build` authorises itself (it reads what decides). A guard hook's
         lost race is built again up to `retries` times; the store refusing the new id
-        means it `exists` (409)."""
-        replay = self.replay(call)
-        if replay is not None:
-            return replay
+        means it `exists` (409).
+
+        With an Idempotency-Key the first answer is NOT looked up first (a round trip on
+        every command): the idempotency record is written by the append statement
+        itself, so a repeated key makes that statement fail on the key's primary key and
+        nothing is recorded; any failure of a command with a key then looks the key up
+        and answers the first answer if there is one (a repeat that the domain refuses,
+        e.g. a region registered twice, gets the first answer too). A repeat draws a
+        number it does not use: a gap, as a failed command leaves."""
+        try:
+            return self._create(
+                call, action, project, build, extra, hooks, retries, exists, gave_up
+            )
+        except Exception:
+            if call.idempotency is not None:
+                replay = self.replay(call)
+                if replay is not None:
+                    return replay
+            raise
+
+    def _create(
+        self,
+        call: Call,
+        action: str | None,
+        project: str | None,
+        build: Callable[[Ctx], Sequence[QAggregate]],
+        extra: Callable[[QAggregate], dict[str, Any]] | None,
+        hooks: Callable[[Sequence[QAggregate]], Sequence[Hook]] | None,
+        retries: int,
+        exists: Callable[[QAggregate], Exception] | None,
+        gave_up: Callable[[], Exception] | None,
+    ) -> CommandResult:
         if action is not None:
             self.authorize(call, action, project)
         for _attempt in range(retries):
@@ -325,17 +361,27 @@ class CommandService:
             extra=extra or {},
         )
         after = list(hooks)
+        also = None
         if call is not None and call.idempotency is not None:
-            after.append(self._idempotency_writer(call, result))
-        positions = self.record(main, *others, hooks=after, stored=stored)
+            if after or stored:
+                after.append(self._idempotency_writer(call, result))
+            else:  # the record in the append statement itself: one round trip in all
+                also = self._idempotency_row(call, result)
+        positions = self.record(main, *others, hooks=after, stored=stored, also=also)
         result.position = max(positions) if positions else self.store.recorder.max_notification_id()
         return result
 
     def record(
-        self, *aggs: QAggregate, hooks: Sequence[Hook] = (), stored: Sequence[StoredEvent] = ()
+        self,
+        *aggs: QAggregate,
+        hooks: Sequence[Hook] = (),
+        stored: Sequence[StoredEvent] = (),
+        also: tuple[str, Sequence[Any]] | None = None,
     ) -> list[int]:
         """Append the aggregates' pending events (and `stored`) in one transaction with
-        the hooks; return the notification ids written (with `stored`: the last one)."""
+        the hooks (or with `also`, one more INSERT in the append statement, see
+        `QualtraceRecorder.insert_events`); return the notification ids written (with
+        `stored`: the last one)."""
 
         def after_insert(cur: Cursor[DictRow], ids: Sequence[int]) -> None:
             for hook in hooks:
@@ -347,7 +393,9 @@ class CommandService:
             events = [to_stored(e) for a in aggs for e in a.collect_events()]
             position = self.store.recorder.copy_events([*events, *stored], run)  # type: ignore[attr-defined]
             return [position] if position is not None else []
-        kwargs = {"after_insert": run} if run is not None else {}
+        kwargs: dict[str, Any] = {"after_insert": run} if run is not None else {}
+        if also is not None:
+            kwargs["also"] = also
         recordings = self.store.save(*aggs, **kwargs)
         return [r.notification.id for r in recordings]
 
@@ -373,17 +421,36 @@ class CommandService:
 
         return write
 
+    def _idempotency_row(self, call: Call, result: CommandResult) -> tuple[str, Sequence[Any]]:
+        """The idempotency record as an INSERT inside the append statement: the answer's
+        position is the last notification id appended (`ins`)."""
+        idem = call.idempotency
+        assert idem is not None
+        return (
+            IDEMPOTENCY_ROW,
+            (
+                call.principal.id,
+                idem.key,
+                idem.fingerprint,
+                201 if result.created else 200,
+                Jsonb(result.as_dict()),
+            ),
+        )
+
     def replay(self, call: Call) -> CommandResult | None:
         """The first answer to this Idempotency-Key, if there was one."""
         if call.idempotency is None:
             return None
-        rows = self.sql(
-            "SELECT fingerprint, status_code, answer FROM idempotency_keys WHERE principal_id=%s AND key=%s",
-            (call.principal.id, call.idempotency.key),
-        )
-        if not rows:
+        # One statement in autocommit: one round trip, not BEGIN / SELECT / COMMIT.
+        with self.store.datastore.get_connection() as conn:
+            row = conn.execute(
+                "SELECT fingerprint, status_code, answer FROM idempotency_keys"
+                " WHERE principal_id=%s AND key=%s",
+                (call.principal.id, call.idempotency.key),
+                prepare=True,
+            ).fetchone()
+        if row is None:
             return None
-        row = rows[0]
         if row["fingerprint"] != call.idempotency.fingerprint:
             raise IdempotencyMismatch(call.idempotency.key)
         answer = dict(row["answer"])

@@ -1,8 +1,10 @@
 """The plain CRUD service a user might build instead: one FastAPI endpoint that validates
 the same ticket body and inserts one row with psycopg (a pooled connection, autocommit),
-answering 201 with the id and a human number. No events, no audit, no authorisation:
-the baseline that `bench/run.py` compares Qualtrace's `POST /tickets` with, served by
-the same uvicorn settings (see `bench/serve.py`)."""
+answering 201 with the id and a human number; and `GET /tickets/{id}`, one plain SELECT
+of that row. No events, no audit, no authorisation: the baseline that `bench/run.py`
+compares Qualtrace's `POST /tickets` and `GET /tickets/{id}` with, served by the same
+uvicorn settings (`bench/serve.py`), or as N uvicorn worker processes
+(`uvicorn bench.crud_app:create_app --factory --workers N`, bench/wrk_load.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import os
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
@@ -66,5 +68,29 @@ def create_app(url: str | None = None, pool_size: int = 8) -> FastAPI:
             ).fetchone()
         assert row is not None
         return {"id": str(row[0]), "number": f"TK-{row[1]:06d}", "status": "received"}
+
+    @app.get("/tickets/{ticket_id}")
+    def read(ticket_id: uuid.UUID) -> dict[str, Any]:
+        with pool.connection() as conn:
+            row = conn.execute(
+                "SELECT id, number, project, kind, channel, priority, category, description,"
+                " reporter, status, received_at FROM crud_tickets WHERE id = %s",
+                (ticket_id,),
+            ).fetchone()
+        if row is None:
+            raise HTTPException(404, "no such ticket")
+        return {
+            "id": str(row[0]),
+            "number": f"TK-{row[1]:06d}",
+            "project": row[2],
+            "kind": row[3],
+            "channel": row[4],
+            "priority": row[5],
+            "category": row[6],
+            "description": row[7],
+            "reporter": row[8],
+            "status": row[9],
+            "received_at": row[10].isoformat(),
+        }
 
     return app

@@ -15,10 +15,15 @@ Measures, printing a table and writing JSON (default bench/results.json):
    projection over the demo organisation recorded in step 4;
 4. the demo organisation (`qualtrace demo`, through the commands) plus, for size,
    `--bulk-tickets` ticket lifecycles recorded through the Ticket aggregate in batches;
-5. HTTP `POST /tickets` throughput and p50/p99 at 1, 8 and 32 clients against the
-   real service (API + projections) and against bench/crud_app.py, same uvicorn settings
-   (bench/serve.py), same database; KPI query p50/p99 (`GET /kpis/...`) on the demo
-   store; the service's peak memory (VmHWM).
+5. `wrk` (an external load generator, bench/wrk_load.py): `POST /tickets` and
+   `GET /tickets/{id}` at 32 connections against `qualtrace serve --workers N` as the
+   README starts it and against bench/crud_app.py in N uvicorn processes (a plain INSERT,
+   a plain SELECT): requests/s, p50/p90/p99, server CPU per request;
+6. KPI queries at size: report-cell shapes and live shapes (a dimension, a custom range);
+7. only with `--only http`: the older Python-threads HTTP load at 1, 8 and 32 clients
+   (bench/http_load.py), KPI queries on the demo store, peak memory (VmHWM).
+
+The targets of issue #17 are printed met / not met at the end (bench/report.py).
 
 Speed is measured here and never in tests. The scratch database is dropped at the end
 (`--keep` keeps it).
@@ -96,7 +101,10 @@ class PrivateServer:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-PHASES = ("append", "reconstruct", "catchup", "demo", "http", "kpi")
+PHASES = ("append", "reconstruct", "catchup", "demo", "http", "kpi", "wrk")
+#: `http` (Python threads in this process as the load generator) only when asked for: the
+#: HTTP ratios are measured by `wrk` (bench/wrk_load.py).
+DEFAULT_PHASES = tuple(p for p in PHASES if p != "http")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,7 +149,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "quick": args.quick,
         "load_average_at_start": os.getloadavg(),
     }
-    only = set(args.only.split(",")) if args.only else set(PHASES)
+    only = set(args.only.split(",")) if args.only else set(DEFAULT_PHASES)
     try:
         if "append" in only:
             log("appends")
@@ -186,6 +194,17 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         if "http" in only:
             log("http")
             result["http"] = bench_http(url, levels, args.http_seconds, args.samples)
+            partial(args, result)
+        if "wrk" in only:
+            log(
+                f"wrk: qualtrace serve --workers {args.wrk_processes} vs crud_app,"
+                f" {args.wrk_connections} connections"
+            )
+            from bench.wrk_load import bench_wrk
+
+            result["wrk"] = bench_wrk(
+                url, args.wrk_processes, args.wrk_connections, args.wrk_seconds
+            )
             partial(args, result)
         if "kpi" in only:
             log(f"KPI queries at about {args.kpi_events:,} events")
@@ -236,12 +255,20 @@ def main(argv: list[str] | None = None) -> int:
         "--large", action="store_true", help="KPI queries at 1,000,000 events (adds 10-20 minutes)"
     )
     ap.add_argument("--workers", type=int, default=2, help="demo worker processes")
+    ap.add_argument(
+        "--wrk-processes",
+        type=int,
+        default=2,
+        help="wrk phase: API processes of qualtrace serve (--workers) and of the CRUD app",
+    )
+    ap.add_argument("--wrk-connections", type=int, default=32, help="wrk phase: connections")
+    ap.add_argument("--wrk-seconds", type=float, default=None, help="wrk phase: seconds per run")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
     ap.add_argument(
         "--only",
-        help=f"comma list of phases to run (default all): {','.join(PHASES)}"
-        " (http runs the demo first; the table shows what ran)",
+        help=f"comma list of phases to run: {','.join(PHASES)} (default: all but http,"
+        " the older Python-threads HTTP load; http runs the demo first; the table shows what ran)",
     )
     args = ap.parse_args(argv)
     quick = args.quick
@@ -249,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "append_seconds": 3.0 if quick else 12.0,
         "rounds": 1 if quick else 3,
         "http_seconds": 3.0 if quick else 10.0,
+        "wrk_seconds": 5.0 if quick else 15.0,
         "samples": 60 if quick else 300,
         "catchup_tickets": 500 if quick else 5000,
         "demo_tickets": 150 if quick else 3000,

@@ -62,6 +62,9 @@ from store.schema import EVENT_STORE
 log = logging.getLogger("qualtrace.recorder")
 
 AfterInsert = Callable[[Cursor[DictRow], Sequence[int]], None]
+#: `(sql, params)`: one more INSERT in the append statement itself (`insert_events(also=…)`),
+#: its SQL naming the appended rows `ins` (e.g. `(SELECT max(notification_id) FROM ins)`).
+AlsoInsert = tuple[str, Sequence[Any]]
 
 
 class AppendConnections:
@@ -260,6 +263,7 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         # client CPU than adapting the parameters.
         self._insert_sql = self.insert_statement.as_bytes(None)
         self._insert_one_sql = self.insert_one_statement.as_bytes(None)
+        self._also_statements: dict[tuple[bytes, str], bytes] = {}
 
     def create_table(self) -> None:
         super().create_table()
@@ -305,6 +309,12 @@ class QualtraceRecorder(PostgresApplicationRecorder):
                 [e.state for e in stored_events],
             )
         after_insert: AfterInsert | None = kwargs.get("after_insert")
+        also: AlsoInsert | None = kwargs.get("also")
+        if also is not None:
+            if after_insert is not None:
+                raise ValueError("give either after_insert or also, not both")
+            statement = self._with_also(statement, also[0])
+            params = (*params, *also[1])
         connections = self.append_connections
         conn = connections.get()
         try:
@@ -324,6 +334,27 @@ class QualtraceRecorder(PostgresApplicationRecorder):
             connections.put(conn)
         self.notifier.poke()
         return ids
+
+    def _with_also(self, statement: bytes, also_sql: str) -> bytes:
+        """The append statement with one more data-modifying CTE: `WITH x AS (…), ins AS
+        (INSERT … RETURNING notification_id), also AS (<also_sql>) SELECT notification_id
+        FROM ins`. One statement in autocommit: the events and the extra row commit
+        together or not at all, in one round trip instead of BEGIN / INSERT / INSERT /
+        COMMIT. `also_sql` names the appended rows `ins`; rendered once per statement."""
+        key = (statement, also_sql)
+        cached = self._also_statements.get(key)
+        if cached is None:
+            head, _, insert = statement.partition(b" INSERT INTO ")
+            cached = (
+                head
+                + b", ins AS (INSERT INTO "
+                + insert
+                + b"), also AS ("
+                + also_sql.encode()
+                + b") SELECT notification_id FROM ins ORDER BY notification_id"
+            )
+            self._also_statements[key] = cached
+        return cached
 
     def copy_events(
         self, stored_events: Sequence[StoredEvent], after_insert: AfterInsert | None = None

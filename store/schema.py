@@ -130,11 +130,12 @@ EVENTS_INTEGRITY: tuple[str, ...] = (
     """CREATE OR REPLACE FUNCTION {schema}.qt_event_hash() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
-        NEW.prev_hash := coalesce(
+        -- Version 1 starts the chain: no lookup (every new issue, e.g. POST /tickets).
+        NEW.prev_hash := CASE WHEN NEW.originator_version = 1 THEN repeat('0', 64) ELSE coalesce(
             (SELECT e.event_hash FROM {schema}.{table} e
               WHERE e.originator_id = NEW.originator_id
                 AND e.originator_version = NEW.originator_version - 1),
-            repeat('0', 64));
+            repeat('0', 64)) END;
         NEW.event_hash := encode(sha256(convert_to(
             NEW.originator_id::text || E'\\n' || NEW.originator_version::text || E'\\n'
             || coalesce(NEW.topic, '') || E'\\n' || NEW.prev_hash || E'\\n'

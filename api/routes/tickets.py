@@ -11,7 +11,7 @@ from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPositi
 from api.listing import after_of, page_answer, require
 from api.presenters import ticket_view
 from api.read_models import TicketPage, TicketView, ok
-from api.responses import answer
+from api.responses import answer, json_response
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from domain.vocabulary import CHANNELS, DEPARTMENTS, PRIORITIES, SEVERITIES, TICKET_KINDS
 from projections import tickets as ticket_list
@@ -196,4 +196,4 @@ def get_ticket(
     """One ticket, with personal data masked unless the caller may see it."""
     ticket = app.tickets.get(call, ref)
     response.headers["ETag"] = f'"{ticket.version}"'
-    return ticket_view(ticket, call.principal, app)
+    return json_response(response, ticket_view(ticket, call.principal, app))
