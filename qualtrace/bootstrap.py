@@ -22,11 +22,13 @@ from projections import registry
 from projections.kpis.cells import CellRefresher, publish_cell_views
 from projections.kpis.reporting import ensure_role as ensure_reporting_role
 from projections.kpis.reporting import publish_reporting_views
+from qualtrace.notify import CircularFollower, delivery_loop, notification_deriver  # notify
 from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
 from store import generations, roles
 from store.consumer import GroupRunner, ProjectionRunner
 from store.database import EmbeddedPostgres, create_service_tables, eventsourcing_env
+from store.delivery import DeliveryLoop  # notify
 from store.generations import PublishHook
 from store.source import EventSource
 
@@ -54,6 +56,7 @@ class Container:
     deadline_watcher: DeadlineWatcher | None = None
     refresher: CellRefresher | None = None  # KPI report cells (projections.kpis.cells)
     publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
+    deliveries: DeliveryLoop | None = None  # notify: webhooks and e-mail (store.delivery)
 
     def start_projections(self) -> None:
         for g in self.groups:
@@ -62,6 +65,8 @@ class Container:
             self.deadline_watcher.start()
         if self.refresher is not None:
             self.refresher.start()
+        if self.deliveries is not None:  # notify
+            self.deliveries.start()
 
     def stop_projections(self) -> None:
         """Stop every runner after its current batch; all at once, so shutting down takes one
@@ -70,6 +75,8 @@ class Container:
             self.deadline_watcher.stop()
         if self.refresher is not None:
             self.refresher.stop()
+        if self.deliveries is not None:  # notify
+            self.deliveries.stop()
         stoppers = [
             threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)
         ]
@@ -138,14 +145,28 @@ def bootstrap(
     source = EventSource(app.recorder, app.mapper)
     # The process follower rides on the projection machinery (tracking, batches, restarts).
     projections = [*registry.all_projections(settings.timezone), ProcessFollower(app.processes)]
+    # notify: the circular process and the notifier follow the store on their own, too.
+    followers_of_notify = [
+        CircularFollower(app.circular_process),
+        notification_deriver(app, settings),
+    ]
+    projections += followers_of_notify
     if setup:
         # ... the reporting role, 4. tracking, 5. generations and 6. their views.
         with psycopg.connect(url, autocommit=True) as conn:
             ensure_reporting_role(conn, settings.reporting_password)
             generations.setup(conn, projections, publish_hooks=PUBLISH_HOOKS)
     runners = [ProjectionRunner(url, source, p) for p in projections]
-    models = [p for p in projections if not isinstance(p, ProcessFollower)]
-    followers = [r for r in runners if isinstance(r.projection, ProcessFollower)]
+    models = [
+        p
+        for p in projections
+        if not isinstance(p, ProcessFollower) and p not in followers_of_notify
+    ]
+    followers = [
+        r
+        for r in runners
+        if isinstance(r.projection, ProcessFollower) or r.projection in followers_of_notify
+    ]
     groups: list[GroupRunner] = [
         GroupRunner(url, source, models, name="read-models"),
         *(f.group for f in followers),
@@ -164,6 +185,7 @@ def bootstrap(
         embedded=embedded,
         deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
         refresher=CellRefresher(url, projections),
+        deliveries=delivery_loop(url, settings),  # notify
     )
 
 
