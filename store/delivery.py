@@ -51,6 +51,8 @@ POSITION_HEADER = "X-Qualtrace-Position"
 EVENT_HEADER = "X-Qualtrace-Event"
 #: What a receiver should accept: a timestamp within this many seconds of its clock.
 REPLAY_WINDOW_SECONDS = 300
+#: `application_name` of the loop's connections (the claim/record one is closed while sending).
+APPLICATION_NAME = "qualtrace-deliveries"
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -276,13 +278,18 @@ class DeliveryLoop(BackgroundLoop):
                 return done
             done += n
 
+    def _connect(self, suffix: str = "") -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            self.url, autocommit=True, application_name=f"{APPLICATION_NAME}{suffix}"
+        )
+
     def _round(self) -> int:
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with self._connect() as conn:
             claimed = self.outbox.claim(conn)
         if not claimed:
             return 0
         results = [(d, self._send(d)) for d in claimed]  # no connection open here
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with self._connect() as conn:
             for d, outcome in results:
                 if self.outbox.record(conn, d, outcome) == "sent":
                     self.sent += 1
@@ -299,7 +306,7 @@ class DeliveryLoop(BackgroundLoop):
             return Outcome(False, None, f"{type(e).__name__}: {e}"[:500])
 
     def _session(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as listen:
+        with self._connect("-listen") as listen:
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel_name)))
             while not self._stop.is_set():
                 if self._round():
