@@ -96,9 +96,10 @@ def test_notifications_reach_the_principals_the_rules_name(api: Any) -> None:
     mine = ok(api.get("/me/notifications", params={"min_position": r["position"]}, **STAFF))
     kinds = sorted(n["kind"] for n in mine["items"])
     # staff-7 is the responsible person of the notice, and is told of the circular.
-    assert kinds == ["circular.raised", "nonconformance.noticed"] or kinds.count(
-        "nonconformance.noticed"
-    ) >= 1, kinds
+    assert (
+        kinds == ["circular.raised", "nonconformance.noticed"]
+        or kinds.count("nonconformance.noticed") >= 1
+    ), kinds
     assert "circular.raised" in kinds
     pm = ok(api.get("/me/notifications", **PM))
     assert "nonconformance.noticed" in {n["kind"] for n in pm["items"]}

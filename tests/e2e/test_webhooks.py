@@ -43,9 +43,9 @@ class Mailbox:
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[int, Mailbox]]:
-    from aiosmtpd.controller import Controller
-
     import socket
+
+    from aiosmtpd.controller import Controller
 
     with socket.socket() as s:  # a free port (aiosmtpd's readiness check cannot use port 0)
         s.bind(("127.0.0.1", 0))
