@@ -67,7 +67,8 @@ class Webhooks:
         self.service = service
 
     def _allow(self, call: Call, action: str) -> None:
-        if not can(call.principal, action):
+        """Admins, company-wide only: a subscription sees every project's events."""
+        if not can(call.principal, action) or not call.principal.company_wide:
             raise Forbidden(call.principal.role, action)
 
     def register(
