@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from store.background import BackgroundLoop
 
@@ -182,30 +183,59 @@ class Backoff:
 class Outbox:
     """Claiming and recording deliveries (short transactions, never across a send)."""
 
+    #: Deliveries of one subscription claimed together (sent one after the other, in order).
+    PER_SUBSCRIPTION = 50
+
     def __init__(self, url: str, backoff: Backoff | None = None, lease_seconds: float = 60.0):
         self.url = url
         self.backoff = backoff or Backoff()
         self.lease_seconds = lease_seconds
 
-    def claim(self, conn: psycopg.Connection[Any], limit: int = 50) -> list[Delivery]:
-        """Due deliveries, each webhook subscription's oldest unfinished one at most."""
+    def claim(self, conn: psycopg.Connection[Any], limit: int = 200) -> list[Delivery]:
+        """Due deliveries: for each webhook subscription, the longest run of due, unclaimed
+        deliveries from its oldest unfinished one (position order); due e-mails. Each is
+        leased (`claimed_until`) and its attempt counted, and the claim commits."""
         lease = timedelta(seconds=self.lease_seconds)
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                """WITH heads AS (
-                       SELECT DISTINCT ON (d.webhook_id) d.id FROM qt_deliveries d
-                       JOIN qt_webhooks w ON w.id = d.webhook_id AND w.status = 'active'
-                       WHERE d.channel = 'webhook' AND d.status IN ('pending', 'failed')
-                       ORDER BY d.webhook_id, d.position, d.id)
-                   SELECT d.id FROM qt_deliveries d
-                   WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= now()
-                     AND (d.claimed_until IS NULL OR d.claimed_until < now())
-                     AND (d.channel = 'email' OR d.id IN (SELECT id FROM heads))
-                   ORDER BY d.next_attempt_at, d.id LIMIT %s
-                   FOR UPDATE OF d SKIP LOCKED""",
-                (limit,),
+                """SELECT x.id, w.id AS webhook_id, x.due FROM qt_webhooks w
+                   CROSS JOIN LATERAL (
+                       SELECT d.id, d.next_attempt_at <= now()
+                              AND (d.claimed_until IS NULL OR d.claimed_until < now()) AS due
+                       FROM qt_deliveries d
+                       WHERE d.webhook_id = w.id AND d.status IN ('pending', 'failed')
+                       ORDER BY d.position, d.id LIMIT %s) x
+                   WHERE w.status = 'active'""",
+                (self.PER_SUBSCRIPTION,),
             )
-            ids = [r["id"] for r in cur.fetchall()]
+            runs: dict[Any, list[int]] = {}
+            stopped: set[Any] = set()
+            for r in cur.fetchall():  # in order per subscription: keep the due prefix
+                w = r["webhook_id"]
+                if w in stopped or not r["due"]:
+                    stopped.add(w)
+                    continue
+                runs.setdefault(w, []).append(r["id"])
+            wanted = [i for ids in runs.values() for i in ids]
+            cur.execute(
+                """SELECT id FROM qt_deliveries
+                   WHERE status IN ('pending', 'failed') AND next_attempt_at <= now()
+                     AND (claimed_until IS NULL OR claimed_until < now())
+                     AND (id = ANY(%s) OR id IN (
+                         SELECT id FROM qt_deliveries WHERE channel = 'email'
+                           AND status IN ('pending', 'failed') AND next_attempt_at <= now()
+                           AND (claimed_until IS NULL OR claimed_until < now())
+                         ORDER BY id LIMIT %s))
+                   FOR UPDATE SKIP LOCKED""",
+                (wanted, limit),
+            )
+            locked = {r["id"] for r in cur.fetchall()}
+            ids = [i for i in locked if i not in set(wanted)]  # e-mails
+            for run in runs.values():  # a run stops at the first one another claimer holds
+                for i in run:
+                    if i not in locked:
+                        break
+                    ids.append(i)
             if not ids:
                 return []
             cur.execute(
@@ -218,38 +248,56 @@ class Outbox:
                        (SELECT w.url FROM qt_webhooks w WHERE w.id = d.webhook_id) AS url""",
                 (lease, ids),
             )
-            return sorted((Delivery(**r) for r in cur.fetchall()), key=lambda d: d.id)
+            return sorted((Delivery(**r) for r in cur.fetchall()), key=lambda d: (d.position, d.id))
 
-    def record(self, conn: psycopg.Connection[Any], d: Delivery, outcome: Outcome) -> str:
-        """Store what a send gave; return the delivery's new status."""
+    def outcome_status(self, d: Delivery, outcome: Outcome) -> tuple[str, float | None]:
         if outcome.ok:
-            status, wait = "sent", None
-        elif outcome.gone or d.attempts >= self.backoff.max_attempts:
-            status, wait = "dead", None
-        else:
-            status, wait = "failed", self.backoff.delay(d.attempts)
+            return "sent", None
+        if outcome.gone or d.attempts >= self.backoff.max_attempts:
+            return "dead", None
+        return "failed", self.backoff.delay(d.attempts)
+
+    def record(
+        self,
+        conn: psycopg.Connection[Any],
+        results: list[tuple[Delivery, Outcome | None]],
+    ) -> list[str]:
+        """Store what the sends gave, in one transaction; `None`: not sent (an earlier
+        delivery of its subscription failed): the claim is released, the attempt uncounted."""
+        statuses: list[str] = []
         with conn.transaction():
-            conn.execute(
-                """UPDATE qt_deliveries SET status = %s, claimed_until = NULL, last_status = %s,
-                       last_error = %s, updated_at = now(),
-                       sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END,
-                       next_attempt_at = CASE WHEN %s::float8 IS NULL THEN next_attempt_at
-                                         ELSE now() + make_interval(secs => %s::float8) END
-                   WHERE id = %s""",
-                (status, outcome.status, outcome.error, status, wait, wait, d.id),
-            )
-            if outcome.gone and d.channel == "webhook":
+            for d, outcome in results:
+                if outcome is None:
+                    conn.execute(
+                        "UPDATE qt_deliveries SET claimed_until = NULL, attempts = attempts - 1"
+                        " WHERE id = %s",
+                        (d.id,),
+                    )
+                    statuses.append("pending")
+                    continue
+                status, wait = self.outcome_status(d, outcome)
+                statuses.append(status)
                 conn.execute(
-                    "UPDATE qt_webhooks SET status = 'disabled', status_reason = %s,"
-                    " updated_at = now() WHERE status = 'active'"
-                    " AND id = (SELECT webhook_id FROM qt_deliveries WHERE id = %s)",
-                    ("the receiver answered 410 Gone", d.id),
+                    """UPDATE qt_deliveries SET status = %s, claimed_until = NULL,
+                           last_status = %s, last_error = %s, updated_at = now(),
+                           sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END,
+                           next_attempt_at = CASE WHEN %s::float8 IS NULL THEN next_attempt_at
+                                             ELSE now() + make_interval(secs => %s::float8) END
+                       WHERE id = %s""",
+                    (status, outcome.status, outcome.error, status, wait, wait, d.id),
                 )
-        return status
+                if outcome.gone and d.channel == "webhook":
+                    conn.execute(
+                        "UPDATE qt_webhooks SET status = 'disabled', status_reason = %s,"
+                        " updated_at = now() WHERE status = 'active'"
+                        " AND id = (SELECT webhook_id FROM qt_deliveries WHERE id = %s)",
+                        ("the receiver answered 410 Gone", d.id),
+                    )
+        return statuses
 
 
 class DeliveryLoop(BackgroundLoop):
-    """Claims, sends (no connection held) and records deliveries until stopped."""
+    """Claims, sends (no connection checked out) and records deliveries until stopped."""
 
     thread_name = "deliveries"
 
@@ -268,9 +316,33 @@ class DeliveryLoop(BackgroundLoop):
         self.poll_seconds = poll_seconds
         self.channel_name = channel_name
         self.sent = 0
+        self._pool: ConnectionPool[Any] | None = None
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        """One or two connections, checked out only to claim and to record (never while a
+        delivery is being sent), opened on first use."""
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=2,
+                kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+                open=True,
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        self.close()
 
     def run_once(self) -> int:
-        """Claim and send what is due now, until nothing is; return how many were sent."""
+        """Claim and send what is due now, until nothing is; return how many were tried."""
         done = 0
         while True:
             n = self._round()
@@ -278,22 +350,26 @@ class DeliveryLoop(BackgroundLoop):
                 return done
             done += n
 
-    def _connect(self, suffix: str = "") -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self.url, autocommit=True, application_name=f"{APPLICATION_NAME}{suffix}"
-        )
-
     def _round(self) -> int:
-        with self._connect() as conn:
+        with self.pool.connection() as conn:
             claimed = self.outbox.claim(conn)
         if not claimed:
             return 0
-        results = [(d, self._send(d)) for d in claimed]  # no connection open here
-        with self._connect() as conn:
-            for d, outcome in results:
-                if self.outbox.record(conn, d, outcome) == "sent":
-                    self.sent += 1
-        return len(claimed)
+        results: list[tuple[Delivery, Outcome | None]] = []
+        failed: set[str] = set()  # subscriptions whose earlier delivery failed in this round
+        for d in claimed:  # no connection checked out while sending
+            key = d.target if d.channel == "webhook" else f"email:{d.id}"
+            if key in failed:
+                results.append((d, None))
+                continue
+            outcome = self._send(d)
+            if not outcome.ok:
+                failed.add(key)
+            results.append((d, outcome))
+        with self.pool.connection() as conn:
+            statuses = self.outbox.record(conn, results)
+        self.sent += statuses.count("sent")
+        return sum(1 for _, o in results if o is not None)
 
     def _send(self, d: Delivery) -> Outcome:
         channel = self.channels.get(d.channel)
@@ -306,7 +382,9 @@ class DeliveryLoop(BackgroundLoop):
             return Outcome(False, None, f"{type(e).__name__}: {e}"[:500])
 
     def _session(self) -> None:
-        with self._connect("-listen") as listen:
+        with psycopg.connect(
+            self.url, autocommit=True, application_name=f"{APPLICATION_NAME}-listen"
+        ) as listen:
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel_name)))
             while not self._stop.is_set():
                 if self._round():
