@@ -255,16 +255,17 @@ def test_every_rule_fires_exactly_once_across_crashes_and_restarts(
 
     # 3. The delivery loop claims and dies before recording: after the lease, a new loop
     # sends them all; the outbox holds one `sent` row each.
-    with psycopg.connect(c2.url, autocommit=True) as conn:
-        lost = Outbox(c2.url, lease_seconds=0.3).claim(conn)
-    # A run of the subscription's deliveries from its oldest one, in position order.
-    assert lost and lost[0].position == min(p for p, _, _ in rows)
-    assert [(d.position, d.id) for d in lost] == sorted((d.position, d.id) for d in lost)
     c3 = bootstrap(settings, clock=clock, setup=False)
     try:
+        with psycopg.connect(c2.url, autocommit=True) as conn:
+            lost = Outbox(c2.url, lease_seconds=2.0).claim(conn)
+        leased_until = time.monotonic() + 2.0
+        # A run of the subscription's deliveries from its oldest one, in position order.
+        assert lost and lost[0].position == min(p for p, _, _ in rows)
+        assert [(d.position, d.id) for d in lost] == sorted((d.position, d.id) for d in lost)
         assert c3.deliveries is not None
         assert c3.deliveries.run_once() == 0  # the head is leased: the rest waits behind it
-        time.sleep(0.35)
+        time.sleep(max(0.0, leased_until - time.monotonic()) + 0.1)
         c3.deliveries.run_once()
         c3.run_projections_once()
         c3.deliveries.run_once()
