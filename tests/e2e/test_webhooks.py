@@ -65,7 +65,7 @@ def settings(db_url: str, smtp: tuple[int, Mailbox]) -> Settings:
         database_url=db_url,
         pool_size=4,
         read_wait_seconds=5.0,
-        webhook_timeout_seconds=0.4,
+        webhook_timeout_seconds=1.0,
         delivery_backoff_seconds=0.05,
         delivery_backoff_cap_seconds=0.2,
         delivery_max_attempts=4,
@@ -77,7 +77,7 @@ def settings(db_url: str, smtp: tuple[int, Mailbox]) -> Settings:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver(hold_seconds=1.0).start()
+    r = Receiver(hold_seconds=2.0).start()
     yield r
     r.stop()
 
