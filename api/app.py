@@ -20,6 +20,7 @@ from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
 from api.routes import me as me_routes
 from api.routes import nonconformances as nonconformance_routes
+from api.routes import notify as notify_routes  # notify
 from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
@@ -34,6 +35,7 @@ ROUTERS += [nonconformance_routes.router]
 ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
 ROUTERS += [me_routes.router]
+ROUTERS += [notify_routes.router]  # notify
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

@@ -98,6 +98,16 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/surveys/{ref}/responses/import"): "importSurveyResponses",
     ("POST", "/surveys/{ref}/responses/{rid}/acknowledge"): "acknowledgeSurveyResponse",
     ("POST", "/surveys/{ref}/responses/{rid}/invalidate"): "invalidateSurveyResponse",
+    # notify: notifications, circulars, webhooks
+    ("GET", "/me/notifications"): "listMyNotifications",
+    ("POST", "/me/notifications/{ref}/read"): "readMyNotification",
+    ("POST", "/circulars"): "raiseCircular",
+    ("GET", "/circulars"): "listCirculars",
+    ("POST", "/circulars/{ref}/read"): "readCircular",
+    ("POST", "/webhooks"): "registerWebhook",
+    ("GET", "/webhooks"): "listWebhooks",
+    ("DELETE", "/webhooks/{ref}"): "deleteWebhook",
+    ("GET", "/webhooks/{ref}/deliveries"): "listWebhookDeliveries",
 }
 
 #: Operations anyone may call, without a token.

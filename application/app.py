@@ -13,8 +13,11 @@ from typing import Any, ClassVar
 
 from application.audit import AuditQueries
 from application.base import QualtraceBase
+from application.circulars import CircularProcess, Circulars  # notify
 from application.inspections import InspectionService
 from application.nonconformances import NonconformanceService
+from application.notify.inbox import Inbox  # notify
+from application.notify.webhooks import Webhooks  # notify
 from application.org import OrgService
 from application.personal_data import PersonalDataReads
 from application.processes import NonconformanceIndex, Processes
@@ -49,3 +52,8 @@ class Qualtrace(QualtraceBase):
         self.survey_responses = SurveyResponses(service, access, survey_reads)
         self.audit = AuditQueries(service)
         self.personal_data = PersonalDataReads(service)
+        # notify: circulars, the circular process, in-app notifications, webhooks
+        self.circulars = Circulars(service)
+        self.circular_process = CircularProcess(service)
+        self.inbox = Inbox(service)
+        self.webhooks = Webhooks(service)

@@ -84,6 +84,13 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "audit.verify": ("auditor", "admin", "quality_manager"),
     "audit.personal_data": ("auditor",),
     "kpi.read": ("reporting", "quality_manager", "project_manager", "auditor"),
+    # notify: circulars (全公司通报; every principal reads them), webhooks (docs/notifications.md)
+    "circular.raise": ("quality_manager",),
+    "circular.read": ROLES,
+    "circular.mark_read": ROLES,
+    "circular.receipts": ("auditor", "quality_manager"),
+    "webhook.manage": ("admin",),
+    "webhook.read": ("admin",),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).

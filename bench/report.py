@@ -203,6 +203,15 @@ def table(r: dict[str, Any]) -> str:
             f"All projections from 0 over {c['events_in_store']} events: {c['seconds']} s "
             f"({c['store_events_per_second']} store events/s)"
         )
+    notify = r.get("notify")
+    if notify:  # notify: bench/notify_lag.py
+        lines += [
+            "",
+            "Webhook delivery lag (commit -> receiver on 127.0.0.1)",
+            f"  {notify['events']} events at {notify['rate_achieved']}/s (target"
+            f" {notify['rate_target']}/s): delivered {notify['delivered']}, p50"
+            f" {notify['lag_ms_p50']} ms, p99 {notify['lag_ms_p99']} ms, max {notify['lag_ms_max']} ms",
+        ]
     lines += ["", "Targets"]
     for t in r.get("targets", []):
         lines.append(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['value']}")

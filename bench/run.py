@@ -101,7 +101,7 @@ class PrivateServer:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-PHASES = ("append", "reconstruct", "catchup", "demo", "http", "kpi", "wrk")
+PHASES = ("append", "reconstruct", "catchup", "demo", "http", "kpi", "wrk", "notify")
 #: `http` (Python threads in this process as the load generator) only when asked for: the
 #: HTTP ratios are measured by `wrk` (bench/wrk_load.py).
 DEFAULT_PHASES = tuple(p for p in PHASES if p != "http")
@@ -209,6 +209,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         if "kpi" in only:
             log(f"KPI queries at about {args.kpi_events:,} events")
             result["kpi_at_size"] = kpis_at_size(url, args.kpi_events, args.samples)
+        if "notify" in only:  # notify: webhook delivery lag (bench/notify_lag.py)
+            log("notify: webhook delivery lag at 200 events/s")
+            from bench.notify_lag import bench_notify_lag
+
+            result["notify"] = bench_notify_lag(
+                url, rate=200.0, seconds=5.0 if args.quick else 20.0
+            )
+            partial(args, result)
     finally:
         if not args.keep:
             with psycopg.connect(admin, autocommit=True) as conn:

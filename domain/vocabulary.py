@@ -80,4 +80,6 @@ NUMBER_PREFIXES = {
     "nonconformance": "NC",
     "survey": "SV",
     "checklist_template": "CT",
+    # notify: company-wide circulars (全公司通报)
+    "circular": "TB",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit import AuditTrailProjection
 from projections.base import Projection
+from projections.circulars import CircularListProjection  # notify
 from projections.inspections import InspectionListProjection
 from projections.kpis.facts import DEFAULT_TIMEZONE, FactProjection
 from projections.kpis.inspections import InspectionKpiProjection
@@ -28,6 +29,7 @@ PROJECTIONS: list[type[Projection]] = [
     NonconformanceKpiProjection,
     SurveyKpiProjection,
     LedgerProjection,
+    CircularListProjection,  # notify
 ]
 
 

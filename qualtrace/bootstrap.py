@@ -23,12 +23,14 @@ from projections import registry
 from projections.kpis.cells import CellRefresher, publish_cell_views
 from projections.kpis.reporting import ensure_role as ensure_reporting_role
 from projections.kpis.reporting import publish_reporting_views
+from qualtrace.notify import CircularFollower, delivery_loop, notification_deriver  # notify
 from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
 from store import generations, roles
 from store.availability import RECONNECT_TIMEOUT_SECONDS
 from store.consumer import GroupRunner, ProjectionRunner
 from store.database import EmbeddedPostgres, create_service_tables, eventsourcing_env
+from store.delivery import DeliveryLoop  # notify
 from store.generations import PublishHook
 from store.source import EventSource
 
@@ -57,6 +59,7 @@ class Container:
     refresher: CellRefresher | None = None  # KPI report cells (projections.kpis.cells)
     integrity_watcher: Any = None  # periodic full verification (application.integrity_watch)
     publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
+    deliveries: DeliveryLoop | None = None  # notify: webhooks and e-mail (store.delivery)
 
     def start_projections(self) -> None:
         for g in self.groups:
@@ -67,6 +70,8 @@ class Container:
             self.refresher.start()
         if self.integrity_watcher is not None:
             self.integrity_watcher.start()
+        if self.deliveries is not None:  # notify
+            self.deliveries.start()
 
     def stop_projections(self) -> None:
         """Stop every runner after its current batch; all at once, so shutting down takes one
@@ -77,6 +82,8 @@ class Container:
             self.refresher.stop()
         if self.integrity_watcher is not None:
             self.integrity_watcher.stop()
+        if self.deliveries is not None:  # notify
+            self.deliveries.stop()
         stoppers = [
             threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)
         ]
@@ -145,14 +152,28 @@ def bootstrap(
     source = EventSource(app.recorder, app.mapper)
     # The process follower rides on the projection machinery (tracking, batches, restarts).
     projections = [*registry.all_projections(settings.timezone), ProcessFollower(app.processes)]
+    # notify: the circular process and the notifier follow the store on their own, too.
+    followers_of_notify = [
+        CircularFollower(app.circular_process),
+        notification_deriver(app, settings),
+    ]
+    projections += followers_of_notify
     if setup:
         # ... the reporting role, 4. tracking, 5. generations and 6. their views.
         with psycopg.connect(url, autocommit=True) as conn:
             ensure_reporting_role(conn, settings.reporting_password)
             generations.setup(conn, projections, publish_hooks=PUBLISH_HOOKS)
     runners = [ProjectionRunner(url, source, p) for p in projections]
-    models = [p for p in projections if not isinstance(p, ProcessFollower)]
-    followers = [r for r in runners if isinstance(r.projection, ProcessFollower)]
+    models = [
+        p
+        for p in projections
+        if not isinstance(p, ProcessFollower) and p not in followers_of_notify
+    ]
+    followers = [
+        r
+        for r in runners
+        if isinstance(r.projection, ProcessFollower) or r.projection in followers_of_notify
+    ]
     groups: list[GroupRunner] = [
         GroupRunner(url, source, models, name="read-models"),
         *(f.group for f in followers),
@@ -182,6 +203,7 @@ def bootstrap(
         integrity_watcher=IntegrityWatcher(app.audit, settings.integrity_interval_seconds)
         if settings.integrity_interval_seconds > 0
         else None,
+        deliveries=delivery_loop(url, settings),  # notify
     )
 
 

@@ -58,6 +58,25 @@ class Settings(BaseSettings):
     integrity_interval_seconds: float = 3600.0
     #: `GET /audit/integrity` re-hashes at most this many events written since the last verification.
     integrity_tail_cap: int = 10_000
+    # -- notify (docs/notifications.md) ---------------------------------------------
+    #: SMTP for e-mail notifications; unset host = no e-mail channel.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_sender: str = "qualtrace@localhost"
+    #: user id -> e-mail address of the principals who want notifications by e-mail.
+    notify_emails: dict[str, str] = {}
+    #: Per webhook call / SMTP session; a slower receiver counts as a failed attempt.
+    webhook_timeout_seconds: float = 10.0
+    #: Retries: exponential backoff with jitter from this base, capped; dead after N attempts.
+    delivery_backoff_seconds: float = 2.0
+    delivery_backoff_cap_seconds: float = 600.0
+    delivery_max_attempts: int = 8
+    #: This service's public base URLs (a webhook may not point to them; the request's own
+    #: host is always refused too).
+    public_urls: list[str] = []
 
     @field_validator("data_dir")
     @classmethod

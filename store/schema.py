@@ -35,6 +35,69 @@ REVOKED_JWTS = """CREATE TABLE IF NOT EXISTS revoked_jwts (
     revoked_at timestamptz NOT NULL DEFAULT now(),
     reason text)"""
 
+#: notify (docs/notifications.md): company-wide circulars raised by a process, each trigger
+#: once (written in the circular's append transaction); notifications derived from events,
+#: once per (event position, recipient, rule); webhook subscriptions; the delivery outbox.
+NOTIFICATION_TABLES: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS qt_circular_triggers (
+        trigger_event text PRIMARY KEY,
+        circular_id uuid NOT NULL,
+        number text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS qt_notifications (
+        id bigserial PRIMARY KEY,
+        position bigint NOT NULL,
+        rule text NOT NULL,
+        recipient text NOT NULL,
+        event_type text NOT NULL,
+        issue_id uuid NOT NULL,
+        issue_kind text NOT NULL,
+        issue_number text,
+        project text,
+        title text NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        read_at timestamptz,
+        CONSTRAINT qt_notifications_once UNIQUE (position, recipient, rule))""",
+    "CREATE INDEX IF NOT EXISTS qt_notifications_recipient ON qt_notifications (recipient, id)",
+    """CREATE TABLE IF NOT EXISTS qt_webhooks (
+        id uuid PRIMARY KEY,
+        url text NOT NULL,
+        secret text NOT NULL,
+        event_types text[] NOT NULL DEFAULT '{}',
+        notification_kinds text[] NOT NULL DEFAULT '{}',
+        after_position bigint NOT NULL,
+        status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled', 'deleted')),
+        status_reason text,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS qt_deliveries (
+        id bigserial PRIMARY KEY,
+        dedup_key text NOT NULL UNIQUE,
+        channel text NOT NULL,
+        webhook_id uuid,
+        notification_id bigint,
+        position bigint NOT NULL,
+        event_type text NOT NULL,
+        target text NOT NULL,
+        payload jsonb NOT NULL,
+        status text NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sent', 'failed', 'dead')),
+        attempts int NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        claimed_until timestamptz,
+        last_status int,
+        last_error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        sent_at timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE INDEX IF NOT EXISTS qt_deliveries_open ON qt_deliveries (webhook_id, position, id)
+        WHERE status IN ('pending', 'failed')""",
+    """CREATE INDEX IF NOT EXISTS qt_deliveries_due ON qt_deliveries (next_attempt_at)
+        WHERE status IN ('pending', 'failed')""",
+    "CREATE INDEX IF NOT EXISTS qt_deliveries_webhook ON qt_deliveries (webhook_id, id)",
+)
+
 SERVICE_TABLES: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS idempotency_keys (
         principal_id text NOT NULL,
@@ -98,6 +161,7 @@ SERVICE_TABLES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS integrity_verifications_latest ON integrity_verifications (verified_at DESC, id DESC)",
     """CREATE OR REPLACE TRIGGER integrity_verifications_no_update BEFORE UPDATE OR DELETE ON integrity_verifications
     FOR EACH ROW EXECUTE FUNCTION qt_append_only()""",
+    *NOTIFICATION_TABLES,  # notify
 )
 
 # -- 2. the events table, after the library created it ----------------------------------

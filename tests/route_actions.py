@@ -7,7 +7,7 @@ from __future__ import annotations
 PUBLIC = {"GET /healthz", "GET /readyz"}
 
 #: Endpoints every signed-in principal may call, whatever its role (no matrix action).
-AUTHENTICATED = {"GET /me"}
+AUTHENTICATED = {"GET /me", "GET /me/notifications", "POST /me/notifications/{ref}/read"}
 
 #: The matrix action each endpoint enforces.
 ROUTE_ACTIONS: dict[str, str] = {
@@ -91,4 +91,12 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /kpis/inspections": "kpi.read",
     "GET /kpis/nonconformances": "kpi.read",
     "GET /kpis/surveys": "kpi.read",
+    # notify: circulars, webhooks
+    "POST /circulars": "circular.raise",
+    "GET /circulars": "circular.read",
+    "POST /circulars/{ref}/read": "circular.mark_read",
+    "POST /webhooks": "webhook.manage",
+    "GET /webhooks": "webhook.read",
+    "DELETE /webhooks/{ref}": "webhook.manage",
+    "GET /webhooks/{ref}/deliveries": "webhook.read",
 }

@@ -29,7 +29,9 @@ from application.security import PERMISSIONS, ROLES
 from tests.route_actions import AUTHENTICATED, PUBLIC, ROUTE_ACTIONS
 
 #: Matrix actions no endpoint enforces on its own (checked inside another use case).
-NOT_ROUTED: dict[str, str] = {}
+NOT_ROUTED: dict[str, str] = {
+    "circular.receipts": "GET /circulars adds the read receipts for these roles",  # notify
+}
 
 TEMPLATE = {
     "name": "月度品质检查表",
@@ -174,6 +176,9 @@ BODIES: dict[str, Any] = {
     "POST /surveys/{ref}/decision": {"approved": True},
     "POST /surveys/{ref}/responses": lambda p, w: response_body(p),
     "POST /surveys/{ref}/responses/{rid}/invalidate": {"reason": "重复问卷"},
+    # notify
+    "POST /circulars": lambda p, w: {"title": "通报", "text": "消防通道", "project": p},
+    "POST /webhooks": {"url": "http://192.0.2.1:9/hook", "event_types": ["*"]},
 }
 
 #: Query parameters a query needs.
@@ -190,7 +195,12 @@ KIND_OF_PREFIX = {
     "/surveys": "survey",
     "/checklist-templates": "template",
     "/audit": "ticket",
+    # notify: company-wide things (no project scope), and the caller's own notifications
+    "/circulars": "circular",
+    "/webhooks": "webhook",
+    "/me": "notification",
 }
+COMPANY_WIDE_KINDS = ("template", "circular", "webhook", "notification")
 #: A well-formed id that names nothing, per kind.
 MISSING = {
     "ticket": "TK-2026-999999",
@@ -199,6 +209,9 @@ MISSING = {
     "survey": "SV-2026-999999",
     "template": "CT-2026-999999",
     "response": str(uuid.uuid4()),
+    "circular": "TB-2026-999999",
+    "webhook": str(uuid.uuid4()),
+    "notification": "999999999",
 }
 
 
@@ -219,7 +232,8 @@ QUERIES = [k for k in ROUTES if k.startswith("GET ")]
 ON_ISSUE = [
     k
     for k in ROUTES
-    if "{ref}" in k and KIND_OF_PREFIX.get("/" + k.split()[1].split("/")[1]) != "template"
+    if "{ref}" in k
+    and KIND_OF_PREFIX.get("/" + k.split()[1].split("/")[1]) not in COMPANY_WIDE_KINDS
 ]
 
 
@@ -274,6 +288,8 @@ class World:
         url = self.path(key, project)
         if method == "GET":
             return self.client.get(url, headers=headers, params=PARAMS.get(key))
+        if method == "DELETE":
+            return self.client.delete(url, headers=headers)
         target = project or "P1"
         if key.endswith("/responses/import"):
             ref = response_body(target)["respondent_ref"]
@@ -358,6 +374,12 @@ def build(w: World) -> None:
             ),
             201,
         )
+    # notify: a circular and a webhook subscription (company-wide: the same for P1 and P2)
+    tb = w.ok(w.post("/circulars", {"title": "通报", "text": "消防通道"}, "quality_manager"), 201)
+    hook = w.ok(w.post("/webhooks", BODIES["POST /webhooks"], "admin"), 201)
+    w.ids[("notification", "P1")] = w.ids[("notification", "P2")] = MISSING["notification"]
+    for p in ("P1", "P2"):
+        w.ids[("circular", p)], w.ids[("webhook", p)] = tb["id"], str(hook["id"])
     t = w.ok(w.post("/checklist-templates", TEMPLATE, "quality_manager"), 201)
     w.ok(w.post(f"/checklist-templates/{t['id']}/publish", {}, "quality_manager"))
     w.template = t["number"]
@@ -455,9 +477,11 @@ def test_every_role_may_call_the_signed_in_endpoints_and_nobody_without_a_token(
     world: World, key: str
 ) -> None:
     assert key in served_routes()
+    # One's own things only: an id that is not the caller's (notify: a notification) is 404.
+    expected = 404 if "{ref}" in key else 200
     for role in ROLES:
         r = world.request(key, role, "company", "P1")
-        assert r.status_code == 200, f"{key} as {role} -> {r.status_code}: {r.text[:200]}"
+        assert r.status_code == expected, f"{key} as {role} -> {r.status_code}: {r.text[:200]}"
     method, path = key.split(" ", 1)
     assert world.client.request(method, path).status_code == 401
 
@@ -522,6 +546,7 @@ CREATES = [
     if k in BODIES
     and "{ref}" not in k
     and k not in ("POST /regions", "POST /projects", "POST /checklist-templates")
+    and k != "POST /webhooks"  # notify: company-wide admins only (every project's events)
 ]
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.app import ROUTERS
 from domain import vocabulary as v
+from domain.circulars import Circular
 from domain.inspections import Inspection
 from domain.nonconformances import Nonconformance
 from domain.surveys import SurveyCampaign
@@ -31,9 +32,16 @@ def _enums() -> dict[str, list[Any]]:
 
 
 def test_each_issue_numbers_with_the_vocabulary_prefix() -> None:
-    for aggregate in (Ticket, Inspection, Nonconformance, SurveyCampaign, ChecklistTemplate):
+    for aggregate in (
+        Ticket,
+        Inspection,
+        Nonconformance,
+        SurveyCampaign,
+        ChecklistTemplate,
+        Circular,  # notify
+    ):
         assert aggregate.PREFIX == v.NUMBER_PREFIXES[aggregate.KIND]
-    assert sorted(v.NUMBER_PREFIXES.values()) == ["CT", "INS", "NC", "SV", "TK"]
+    assert sorted(v.NUMBER_PREFIXES.values()) == ["CT", "INS", "NC", "SV", "TB", "TK"]
 
 
 def test_nonconformance_statuses_are_the_states_of_its_lifecycle() -> None:

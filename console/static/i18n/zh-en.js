@@ -14,6 +14,16 @@ export default {
   "nav.dashboard": "看板 Dashboard",
   "nav.integrity": "完整性 Integrity",
   "nav.api_docs": "接口文档 API docs",
+  "nav.notifications": "通知 Notifications",
+
+  "notify.title": "通知与通报 Notifications and circulars",
+  "notify.circulars": "全公司通报 Company-wide circulars",
+  "notify.mine": "我的通知 My notifications",
+  "notify.none": "暂无 None",
+  "notify.read": "已读 Read",
+  "notify.mark_read": "标为已读 Mark read",
+  "notify.unread": "未读 {n} unread",
+  "notify.receipts": "已读回执 {n} read receipts",
 
   "signin.intro": "使用 API 令牌登录。令牌只保存在本标签页的会话存储中，关闭标签页即清除。 Sign in with an API token. It is kept in this tab's session storage only and is gone when the tab closes.",
   "signin.token": "API 令牌 API token",

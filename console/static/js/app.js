@@ -11,6 +11,7 @@ import * as find from "./screens/find.js";
 import * as integrity from "./screens/integrity.js";
 import * as issue from "./screens/issue.js";
 import * as lists from "./screens/lists.js";
+import * as notifications from "./screens/notifications.js";
 import * as receive from "./screens/receive.js";
 import * as signin from "./screens/signin.js";
 
@@ -22,6 +23,7 @@ export const ROUTES = [
   [/^\/new\/ticket$/, receive],
   [/^\/integrity$/, integrity],
   [/^\/dashboard$/, dashboard],
+  [/^\/notifications$/, notifications],
 ];
 
 /** The menu: [message key, hash]. */
@@ -33,6 +35,7 @@ export const NAV = [
   ["nav.surveys", "#/list/surveys"],
   ["nav.dashboard", "#/dashboard"],
   ["nav.integrity", "#/integrity"],
+  ["nav.notifications", "#/notifications"],
   ["nav.api_docs", "/docs"],
 ];
 
@@ -99,6 +102,10 @@ async function route() {
   const { path, query } = parseHash();
   const main = h("main", { id: "screen" });
   clear(root).append(header(ctx.me), main);
+  notifications.unreadBadge().then((n) => {
+    const link = root.querySelector('nav a[href="#/notifications"]');
+    if (link && n) link.append(" ", h("span", { class: "badge", id: "unread-badge" }, String(n)));
+  });
   const match = ROUTES.map(([re, screen]) => [re.exec(path), screen]).find(([m]) => m);
   if (!match) {
     main.append(h("p", { class: "error" }, t("app.not_found")));
