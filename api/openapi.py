@@ -98,6 +98,14 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/surveys/{ref}/responses/import"): "importSurveyResponses",
     ("POST", "/surveys/{ref}/responses/{rid}/acknowledge"): "acknowledgeSurveyResponse",
     ("POST", "/surveys/{ref}/responses/{rid}/invalidate"): "invalidateSurveyResponse",
+    # event feed and early warnings (issue #14 items 4-5)
+    ("GET", "/events"): "listEvents",
+    ("GET", "/events/stream"): "streamEvents",
+    ("GET", "/warnings"): "listWarnings",
+    ("GET", "/warnings/{ref}"): "getWarning",
+    ("POST", "/warnings/{ref}/acknowledge"): "acknowledgeWarning",
+    ("POST", "/warnings/{ref}/resolve"): "resolveWarning",
+    ("GET", "/kpis/warnings"): "getWarningKpis",
 }
 
 #: Operations anyone may call, without a token.

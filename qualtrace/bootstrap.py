@@ -27,6 +27,7 @@ from qualtrace.settings import Settings
 from store import generations, roles
 from store.consumer import GroupRunner, ProjectionRunner
 from store.database import EmbeddedPostgres, create_service_tables, eventsourcing_env
+from store.feed_watch import FeedWatch
 from store.generations import PublishHook
 from store.source import EventSource
 
@@ -54,6 +55,8 @@ class Container:
     deadline_watcher: DeadlineWatcher | None = None
     refresher: CellRefresher | None = None  # KPI report cells (projections.kpis.cells)
     publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
+    #: Wakes the event feed's streams when the audit projection moves (store/feed_watch.py).
+    feed_watch: FeedWatch | None = None
 
     def start_projections(self) -> None:
         for g in self.groups:
@@ -90,6 +93,8 @@ class Container:
 
     def close(self) -> None:
         self.stop_projections()
+        if self.feed_watch is not None:
+            self.feed_watch.stop()
         self.pool.close()
         self.app.close()
         if self.embedded is not None:
@@ -164,6 +169,9 @@ def bootstrap(
         embedded=embedded,
         deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
         refresher=CellRefresher(url, projections),
+        feed_watch=FeedWatch(
+            url, channel=getattr(app.recorder, "channel_name", "qualtrace_events")
+        ),
     )
 
 

@@ -91,4 +91,12 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /kpis/inspections": "kpi.read",
     "GET /kpis/nonconformances": "kpi.read",
     "GET /kpis/surveys": "kpi.read",
+    # event feed and early warnings (issue #14 items 4-5)
+    "GET /events": "events.read",
+    "GET /events/stream": "events.read",
+    "GET /warnings": "warning.read",
+    "GET /warnings/{ref}": "warning.read",
+    "POST /warnings/{ref}/acknowledge": "warning.acknowledge",
+    "POST /warnings/{ref}/resolve": "warning.resolve",
+    "GET /kpis/warnings": "kpi.read",
 }

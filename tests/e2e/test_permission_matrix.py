@@ -180,6 +180,8 @@ BODIES: dict[str, Any] = {
 PARAMS: dict[str, dict[str, Any]] = {
     "GET /audit/{ref}/as-of": {"version": 1},
     "GET /audit/pack": {"from": "2026-01-01T00:00:00+00:00", "to": "2027-01-01T00:00:00+00:00"},
+    # event feed: end the stream at once (what is there now), so the walk does not wait
+    "GET /events/stream": {"max_seconds": 0},
 }
 
 #: The kind of issue `{ref}` names, by path prefix.
