@@ -24,6 +24,7 @@ from api.routes import nonconformances as nonconformance_routes
 from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
+from api.routes import warnings as warning_routes
 from application.security import Principal
 from store.principal_cache import RevocationListener
 
@@ -36,7 +37,7 @@ ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
 ROUTERS += [me_routes.router]
 # event feed and early warnings (issue #14 items 4-5)
-ROUTERS += [event_routes.router]
+ROUTERS += [event_routes.router, warning_routes.router]
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

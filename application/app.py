@@ -24,6 +24,7 @@ from application.survey_reads import SurveyReads
 from application.survey_responses import SurveyResponses
 from application.templates import TemplateService
 from application.tickets import TicketService
+from application.warnings import WarningService
 from domain.inspections import Inspection
 from domain.nonconformances import Nonconformance
 from domain.tickets import Ticket
@@ -49,3 +50,4 @@ class Qualtrace(QualtraceBase):
         self.survey_responses = SurveyResponses(service, access, survey_reads)
         self.audit = AuditQueries(service)
         self.personal_data = PersonalDataReads(service)
+        self.warnings = WarningService(service)  # early warnings (issue #14 item 5)

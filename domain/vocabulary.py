@@ -80,4 +80,5 @@ NUMBER_PREFIXES = {
     "nonconformance": "NC",
     "survey": "SV",
     "checklist_template": "CT",
+    "warning": "YJ",  # early warnings 预警 (domain/warnings.py)
 }

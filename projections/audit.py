@@ -27,6 +27,7 @@ KINDS = {
     "ChecklistTemplate": "checklist_template",
     "Region": "region",
     "Project": "project",
+    "EarlyWarning": "warning",
 }
 
 

@@ -15,6 +15,7 @@ from projections.nonconformances import NonconformanceListProjection
 from projections.org import OrgProjection
 from projections.surveys import SurveyListProjection
 from projections.tickets import TicketListProjection
+from projections.warnings import WarningListProjection
 
 PROJECTIONS: list[type[Projection]] = [
     OrgProjection,
@@ -28,6 +29,8 @@ PROJECTIONS: list[type[Projection]] = [
     NonconformanceKpiProjection,
     SurveyKpiProjection,
     LedgerProjection,
+    # early warnings (issue #14 item 5)
+    WarningListProjection,
 ]
 
 

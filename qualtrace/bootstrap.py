@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from application.app import Qualtrace
 from application.deadlines import DeadlineWatcher
+from application.warnings import WarningWatcher
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
@@ -57,6 +58,8 @@ class Container:
     publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
     #: Wakes the event feed's streams when the audit projection moves (store/feed_watch.py).
     feed_watch: FeedWatch | None = None
+    #: Evaluates the early-warning rules over the KPI facts (application/warnings.py).
+    warning_watcher: WarningWatcher | None = None
 
     def start_projections(self) -> None:
         for g in self.groups:
@@ -65,6 +68,8 @@ class Container:
             self.deadline_watcher.start()
         if self.refresher is not None:
             self.refresher.start()
+        if self.warning_watcher is not None:
+            self.warning_watcher.start()
 
     def stop_projections(self) -> None:
         """Stop every runner after its current batch; all at once, so shutting down takes one
@@ -73,6 +78,8 @@ class Container:
             self.deadline_watcher.stop()
         if self.refresher is not None:
             self.refresher.stop()
+        if self.warning_watcher is not None:
+            self.warning_watcher.stop()
         stoppers = [
             threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)
         ]
@@ -169,6 +176,9 @@ def bootstrap(
         embedded=embedded,
         deadline_watcher=DeadlineWatcher(app, interval=settings.deadline_interval_seconds),
         refresher=CellRefresher(url, projections),
+        warning_watcher=WarningWatcher(
+            app.service, settings.warning_rules, interval=settings.warning_interval_seconds
+        ),
         feed_watch=FeedWatch(
             url, channel=getattr(app.recorder, "channel_name", "qualtrace_events")
         ),
