@@ -124,9 +124,10 @@ def warning_counts(
     timezone: str,
     start: datetime | None = None,
     end: datetime | None = None,
+    project: str | None = None,
 ) -> list[Row]:
     """How many warnings were raised (and how many are still open) per group."""
-    named: dict[str, Any] = {"tz": timezone, "start": start, "end": end}
+    named: dict[str, Any] = {"tz": timezone, "start": start, "end": end, "project": project}
     # The caller's scope as `scope_clause` makes it, with named parameters.
     scope_parts = []
     projects, region = scope
@@ -152,6 +153,7 @@ def warning_counts(
             WHERE {scope}
               AND (%(start)s::timestamptz IS NULL OR raised_at >= %(start)s)
               AND (%(end)s::timestamptz IS NULL OR raised_at < %(end)s)
+              AND (%(project)s::text IS NULL OR project = %(project)s)
             {group} ORDER BY {order}"""
     ).format(
         cols=sql.SQL(", ").join(cols) + sql.SQL(",") if cols else sql.SQL(""),

@@ -120,6 +120,7 @@ def warning_kpis(
     group_by: Annotated[
         str, Query(description="comma-separated: rule, project, region, month, severity, status")
     ] = "rule,project,month",
+    project: str | None = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
 ) -> Any:
@@ -137,6 +138,6 @@ def warning_kpis(
     if start and end and start > end:
         raise InvalidValue("from", "must not be after 'to'")
     rows = warning_reads.warning_counts(
-        c.pool, call.principal.scope_filter(), groups, tz, start, end
+        c.pool, call.principal.scope_filter(), groups, tz, start, end, project
     )
     return {"group_by": groups, "rows": [jsonable(r) for r in rows], "rule_kinds": list(RULE_KINDS)}

@@ -174,6 +174,9 @@ BODIES: dict[str, Any] = {
     "POST /surveys/{ref}/decision": {"approved": True},
     "POST /surveys/{ref}/responses": lambda p, w: response_body(p),
     "POST /surveys/{ref}/responses/{rid}/invalidate": {"reason": "重复问卷"},
+    # early warnings
+    "POST /warnings/{ref}/acknowledge": {"note": "已安排整改"},
+    "POST /warnings/{ref}/resolve": {"note": "已整改"},
 }
 
 #: Query parameters a query needs.
@@ -192,6 +195,7 @@ KIND_OF_PREFIX = {
     "/surveys": "survey",
     "/checklist-templates": "template",
     "/audit": "ticket",
+    "/warnings": "warning",
 }
 #: A well-formed id that names nothing, per kind.
 MISSING = {
@@ -201,6 +205,7 @@ MISSING = {
     "survey": "SV-2026-999999",
     "template": "CT-2026-999999",
     "response": str(uuid.uuid4()),
+    "warning": str(uuid.uuid4()),
 }
 
 
@@ -401,6 +406,7 @@ def build(w: World) -> None:
         rs = w.ok(w.post(f"/surveys/{sv['id']}/responses", response_body(p), "front_desk"), 201)
         w.ids[("response", p)] = rs["id"]
         last = max(last, rs["position"])
+    last = max(last, raise_warnings(w))
     # Someone read P1's and P2's personal data (the access log has rows in both projects).
     for p in ("P1", "P2"):
         w.ok(
@@ -410,6 +416,32 @@ def build(w: World) -> None:
                 params={"min_position": last},
             )
         )
+
+
+def raise_warnings(w: World) -> int:
+    """One early warning in P1 and one in P2, as the warning watcher records them."""
+    from domain.base import SYSTEM, Ctx
+    from domain.warnings import DEFAULT_RULES, EarlyWarning, validate_rules
+
+    svc = w.container.app.service
+    rule = validate_rules(DEFAULT_RULES)[0]
+    last = 0
+    for p in ("P1", "P2"):
+        warning = EarlyWarning.raise_warning(
+            Ctx(SYSTEM, svc.clock(), "permission-matrix"),
+            number=svc.next_number("warning"),
+            rule=rule,
+            subject=p,
+            subject_label=p,
+            project=p,
+            region="SH",
+            period="2026-02",
+            figures={"month": "2026-02", "inspections": 1, "average_score": 70.0},
+            message=f"{p} 2026-02: mean inspection score 70",
+        )
+        last = max(last, *svc.record(warning))
+        w.ids[("warning", p)] = str(warning.id)
+    return last
 
 
 #: Commands that create under an existing issue (If-Match does not apply: they record).
@@ -544,6 +576,7 @@ LISTS = [
     "GET /audit/events",
     "GET /audit/personal-data-reads",
     "GET /projects",
+    "GET /warnings",
 ]
 
 
