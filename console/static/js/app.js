@@ -13,6 +13,7 @@ import * as issue from "./screens/issue.js";
 import * as lists from "./screens/lists.js";
 import * as receive from "./screens/receive.js";
 import * as signin from "./screens/signin.js";
+import * as warnings from "./screens/warnings.js";
 
 /** [pattern over the path after "#", screen]; named groups become `params`. */
 export const ROUTES = [
@@ -22,6 +23,7 @@ export const ROUTES = [
   [/^\/new\/ticket$/, receive],
   [/^\/integrity$/, integrity],
   [/^\/dashboard$/, dashboard],
+  [/^\/warnings$/, warnings],
 ];
 
 /** The menu: [message key, hash]. */
@@ -32,6 +34,7 @@ export const NAV = [
   ["nav.nonconformances", "#/list/nonconformances"],
   ["nav.surveys", "#/list/surveys"],
   ["nav.dashboard", "#/dashboard"],
+  ["nav.warnings", "#/warnings"],
   ["nav.integrity", "#/integrity"],
   ["nav.api_docs", "/docs"],
 ];
