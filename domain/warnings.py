@@ -17,6 +17,7 @@ from uuid import UUID
 
 from domain.base import Ctx, QAggregate, id_for, require_text
 from domain.errors import InvalidValue
+from domain.vocabulary import NUMBER_PREFIXES
 
 #: kind -> (parameter -> (default, minimum)); what each kind tests is in docs/warnings.md.
 RULE_KINDS: dict[str, dict[str, tuple[float, float]]] = {
@@ -125,6 +126,7 @@ def warning_id(rule_id: str, subject: str, period: str) -> UUID:
 
 class EarlyWarning(QAggregate):
     KIND = "warning"
+    PREFIX = NUMBER_PREFIXES["warning"]
     STATES = {
         "raised": ("acknowledge", "resolve"),
         "acknowledged": ("resolve",),
