@@ -51,7 +51,9 @@ class FeedWatch(BackgroundLoop):
         """Wait until the tracked position passes `position` (True) or `timeout` (False).
         Starts the thread on first use."""
         if not self.running:
-            self.start()
+            with self._lock:  # two streams starting at once start one thread
+                if not self.running:
+                    self.start()
         if self.position > position:
             return True
         loop = asyncio.get_running_loop()

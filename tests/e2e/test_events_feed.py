@@ -198,14 +198,20 @@ def test_reconnects_under_eight_writers_neither_skip_nor_repeat(server: Server) 
     start = s.head()
     errors: list[str] = []
 
+    reconnected = [0]
+
     def writer(w: int) -> None:
+        # At least WRITES tickets, and on until the reader has reconnected 5 times (a slow
+        # machine must not let the writers finish before the reader drops a connection).
+        i = 0
         with httpx.Client(base_url=s.base, timeout=30) as client:
-            for i in range(WRITES):
+            while (i < WRITES or reconnected[0] < 5) and i < 20 * WRITES:
                 r = client.post(
                     "/tickets",
-                    json=ticket_body(("P1", "P2", "P3")[w % 3], w * 100 + i),
+                    json=ticket_body(("P1", "P2", "P3")[w % 3], w * 1000 + i),
                     headers=s.h("supervisor"),
                 )
+                i += 1
                 if r.status_code != 201:
                     errors.append(r.text)
                     return
@@ -229,13 +235,14 @@ def test_reconnects_under_eight_writers_neither_skip_nor_repeat(server: Server) 
         received += [int(e["id"]) for e in got]
         last = received[-1] if received else last
         reconnects += 1
+        reconnected[0] = reconnects
     for t in writers:
         t.join()
     assert not errors, errors[:3]
     head = s.head()
     got, _ = read_stream(s, auditor, last, stop_after=None, until_position=head)
     received += [int(e["id"]) for e in got]
-    assert reconnects >= 3, "the writers finished before the stream was dropped mid-way"
+    assert reconnects >= 5, "the writers finished before the stream was dropped mid-way"
     assert len(received) == len(set(received)), "an event was delivered twice"
     assert received == sorted(received), "events out of position order"
     expected = [p for p in s.store_positions(head) if p > start]
@@ -291,7 +298,16 @@ def test_a_project_scoped_caller_sees_only_its_projects_events_like_the_trail(
     assert [i["issue_id"] for i in items] == [
         m["id"] for m, p in zip(made, projects, strict=True) if p == "P1"
     ]
-    trail = s.http.get("/audit/events", params={"limit": 500}, headers=p1).json()["items"]
+    trail: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = s.http.get(
+            "/audit/events", params={"limit": 500, "cursor": cursor}, headers=p1
+        ).json()
+        trail += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
     assert [i["position"] for i in items] == [
         t["position"] for t in trail if t["position"] > before
     ]
@@ -366,3 +382,31 @@ def test_bad_input_and_roles(server: Server) -> None:
         r = s.http.get(path, headers=s.h("front_desk"))
         assert r.status_code == 403
         assert s.http.get(path).status_code == 401
+
+
+def test_waiting_streams_hold_no_database_connection(server: Server) -> None:
+    """More idle streams than the pool has connections: reads still answer at once, and
+    one new event reaches every stream."""
+    s = server
+    before = s.head()
+    n = s.container.settings.pool_size + 4
+    got: list[list[dict[str, Any]]] = []
+    lock = threading.Lock()
+
+    def listen() -> None:
+        events, _ = read_stream(s, s.h("auditor"), before, stop_after=1, seconds=20)
+        with lock:
+            got.append(events)
+
+    threads = [threading.Thread(target=listen) for _ in range(n)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # every stream has read once and waits
+    started = time.monotonic()
+    r = s.http.get("/events", params={"after": before}, headers=s.h("auditor"))
+    assert r.status_code == 200 and time.monotonic() - started < 2.0
+    made = s.post("/tickets", ticket_body("P2"), "supervisor")
+    for t in threads:
+        t.join(timeout=20)
+    assert len(got) == n
+    assert all(int(events[0]["id"]) == made["position"] for events in got)
