@@ -56,6 +56,15 @@ class WarningRun:
     raised: list[str] = field(default_factory=list)  # numbers
     errors: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "correlation_id": self.correlation_id,
+            "findings": self.findings,
+            "raised": list(self.raised),
+            "errors": list(self.errors),
+        }
+
 
 def _month_bounds(local_now: datetime, months_back: int = 1) -> tuple[datetime, datetime, str]:
     """[start, end) of the complete calendar month `months_back` before now (naive local)."""

@@ -305,3 +305,45 @@ def test_rules_are_validated() -> None:
         validate_rules([{"id": "x", "kind": "sla_met_below", "factor": 2}])
     custom = validate_rules([{"id": "sla-95", "kind": "sla_met_below", "threshold": 95}])
     assert custom[0]["threshold"] == 95.0 and custom[0]["min_count"] == 1
+
+
+def test_the_cli_runs_one_pass_with_rules_from_the_environment(container: Any, facts: Any) -> None:
+    import json
+    import subprocess
+    import sys
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
+    for _ in range(2):
+        ticket(facts, "P1", now.isoformat())
+    rules = [{"id": "complaints-2", "kind": "complaints_spike", "min_count": 2}]
+    env = {
+        "DATABASE_URL": container.url,
+        "PATH": "/usr/bin:/bin",
+        "QUALTRACE_WARNING_RULES": json.dumps(rules),
+    }
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "qualtrace.cli", "warnings", "run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        for _ in range(2)
+    ]
+    reports = []
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+        reports.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    assert reports[0]["findings"] == 1 and len(reports[0]["raised"]) == 1
+    assert reports[1]["findings"] == 1 and reports[1]["raised"] == []
+    bad = subprocess.run(
+        [sys.executable, "-m", "qualtrace.cli", "warnings", "run"],
+        env={**env, "QUALTRACE_WARNING_RULES": json.dumps([{"id": "x", "kind": "nope"}])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode != 0
+    assert "warning_rules[0].kind" in bad.stderr
