@@ -53,11 +53,11 @@ class WarningCounts(Open):
     rows: list[dict[str, Any]]
 
 
-class Acknowledge(Body):
+class AcknowledgeWarning(Body):
     note: Text | None = None
 
 
-class Resolve(Body):
+class ResolveWarning(Body):
     note: Text
 
 
@@ -98,7 +98,7 @@ def acknowledge(
     call: CommandCall,
     app: QualtraceApp,
     response: Response,
-    body: Acknowledge | None = None,
+    body: AcknowledgeWarning | None = None,
 ) -> Any:
     """Someone responsible has seen the warning and is acting on it."""
     return answer(response, app.warnings.acknowledge(call, ref, body.note if body else None))
@@ -106,7 +106,7 @@ def acknowledge(
 
 @router.post("/warnings/{ref}/resolve", response_model=CommandAnswer)
 def resolve(
-    ref: str, body: Resolve, call: CommandCall, app: QualtraceApp, response: Response
+    ref: str, body: ResolveWarning, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Close the warning with what was done (a quality manager)."""
     return answer(response, app.warnings.resolve(call, ref, body.note))
