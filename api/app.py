@@ -16,6 +16,7 @@ from api.deps import document_headers
 from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
 from api.routes import audit, health, org, tickets
+from api.routes import events as event_routes
 from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
 from api.routes import me as me_routes
@@ -24,6 +25,7 @@ from api.routes import notify as notify_routes  # notify
 from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
+from api.routes import warnings as warning_routes
 from application.security import Principal
 from store.principal_cache import RevocationListener
 
@@ -36,6 +38,8 @@ ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
 ROUTERS += [me_routes.router]
 ROUTERS += [notify_routes.router]  # notify
+# event feed and early warnings (issue #14 items 4-5)
+ROUTERS += [event_routes.router, warning_routes.router]
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

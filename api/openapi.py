@@ -108,6 +108,14 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/webhooks"): "listWebhooks",
     ("DELETE", "/webhooks/{ref}"): "deleteWebhook",
     ("GET", "/webhooks/{ref}/deliveries"): "listWebhookDeliveries",
+    # event feed and early warnings (issue #14 items 4-5)
+    ("GET", "/events"): "listEvents",
+    ("GET", "/events/stream"): "streamEvents",
+    ("GET", "/warnings"): "listWarnings",
+    ("GET", "/warnings/{ref}"): "getWarning",
+    ("POST", "/warnings/{ref}/acknowledge"): "acknowledgeWarning",
+    ("POST", "/warnings/{ref}/resolve"): "resolveWarning",
+    ("GET", "/kpis/warnings"): "getWarningKpis",
 }
 
 #: Operations anyone may call, without a token.

@@ -289,6 +289,17 @@ PHRASES: dict[tuple[str, str], Phrase] = {
         + (f" ({d['households']} households)" if d.get("households") else "")
         + f" by {who}"
     ),
+    # -- early warnings (docs/warnings.md) ---------------------------------------------------
+    ("warning", "WarningRaised"): lambda d, who, because: (
+        f"Warning {d.get('number', '')} raised by {who}: {_short(d.get('message', ''), 160)}"
+    ),
+    ("warning", "WarningAcknowledged"): lambda d, who, because: (
+        f"Acknowledged by {who}"
+        + (f": {_short(d['note'], 120)}" if isinstance(d.get("note"), str) else "")
+    ),
+    ("warning", "WarningResolved"): lambda d, who, because: (
+        f"Resolved by {who}: {_short(d.get('note', ''), 120)}"
+    ),
 }
 
 

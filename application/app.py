@@ -27,6 +27,7 @@ from application.survey_reads import SurveyReads
 from application.survey_responses import SurveyResponses
 from application.templates import TemplateService
 from application.tickets import TicketService
+from application.warnings import WarningService
 from domain.inspections import Inspection
 from domain.nonconformances import Nonconformance
 from domain.tickets import Ticket
@@ -57,3 +58,4 @@ class Qualtrace(QualtraceBase):
         self.circular_process = CircularProcess(service)
         self.inbox = Inbox(service)
         self.webhooks = Webhooks(service)
+        self.warnings = WarningService(service)  # early warnings (issue #14 item 5)

@@ -91,6 +91,11 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "circular.receipts": ("auditor", "quality_manager"),
     "webhook.manage": ("admin",),
     "webhook.read": ("admin",),
+    # event feed and early warnings (issue #14 items 4-5; docs/events-feed.md, docs/warnings.md)
+    "events.read": ("auditor", "quality_manager", "project_manager", "supervisor"),
+    "warning.read": ("supervisor", "project_manager", "quality_manager", "auditor", "reporting"),
+    "warning.acknowledge": ("project_manager", "quality_manager"),
+    "warning.resolve": ("quality_manager",),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).

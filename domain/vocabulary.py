@@ -82,4 +82,5 @@ NUMBER_PREFIXES = {
     "checklist_template": "CT",
     # notify: company-wide circulars (全公司通报)
     "circular": "TB",
+    "warning": "YJ",  # early warnings 预警 (domain/warnings.py)
 }

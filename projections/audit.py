@@ -28,6 +28,7 @@ KINDS = {
     "Region": "region",
     "Project": "project",
     "Circular": "circular",  # notify
+    "EarlyWarning": "warning",
 }
 
 

@@ -16,6 +16,7 @@ from projections.nonconformances import NonconformanceListProjection
 from projections.org import OrgProjection
 from projections.surveys import SurveyListProjection
 from projections.tickets import TicketListProjection
+from projections.warnings import WarningListProjection
 
 PROJECTIONS: list[type[Projection]] = [
     OrgProjection,
@@ -30,6 +31,8 @@ PROJECTIONS: list[type[Projection]] = [
     SurveyKpiProjection,
     LedgerProjection,
     CircularListProjection,  # notify
+    # early warnings (issue #14 item 5)
+    WarningListProjection,
 ]
 
 

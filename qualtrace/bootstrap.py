@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from application.app import Qualtrace
 from application.deadlines import DeadlineWatcher
 from application.integrity_watch import IntegrityWatcher
+from application.warnings import WarningWatcher
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
@@ -31,6 +32,7 @@ from store.availability import RECONNECT_TIMEOUT_SECONDS
 from store.consumer import GroupRunner, ProjectionRunner
 from store.database import EmbeddedPostgres, create_service_tables, eventsourcing_env
 from store.delivery import DeliveryLoop  # notify
+from store.feed_watch import FeedWatch
 from store.generations import PublishHook
 from store.source import EventSource
 
@@ -60,6 +62,10 @@ class Container:
     integrity_watcher: Any = None  # periodic full verification (application.integrity_watch)
     publish_hooks: tuple[PublishHook, ...] = PUBLISH_HOOKS
     deliveries: DeliveryLoop | None = None  # notify: webhooks and e-mail (store.delivery)
+    #: Wakes the event feed's streams when the audit projection moves (store/feed_watch.py).
+    feed_watch: FeedWatch | None = None
+    #: Evaluates the early-warning rules over the KPI facts (application/warnings.py).
+    warning_watcher: WarningWatcher | None = None
 
     def start_projections(self) -> None:
         for g in self.groups:
@@ -72,6 +78,8 @@ class Container:
             self.integrity_watcher.start()
         if self.deliveries is not None:  # notify
             self.deliveries.start()
+        if self.warning_watcher is not None:
+            self.warning_watcher.start()
 
     def stop_projections(self) -> None:
         """Stop every runner after its current batch; all at once, so shutting down takes one
@@ -84,6 +92,8 @@ class Container:
             self.integrity_watcher.stop()
         if self.deliveries is not None:  # notify
             self.deliveries.stop()
+        if self.warning_watcher is not None:
+            self.warning_watcher.stop()
         stoppers = [
             threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)
         ]
@@ -104,6 +114,8 @@ class Container:
 
     def close(self) -> None:
         self.stop_projections()
+        if self.feed_watch is not None:
+            self.feed_watch.stop()
         self.pool.close()
         self.app.close()
         if self.embedded is not None:
@@ -204,6 +216,12 @@ def bootstrap(
         if settings.integrity_interval_seconds > 0
         else None,
         deliveries=delivery_loop(url, settings),  # notify
+        warning_watcher=WarningWatcher(
+            app.service, settings.warning_rules, interval=settings.warning_interval_seconds
+        ),
+        feed_watch=FeedWatch(
+            url, channel=getattr(app.recorder, "channel_name", "qualtrace_events")
+        ),
     )
 
 

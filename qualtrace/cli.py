@@ -21,6 +21,7 @@ from qualtrace.commands import (
     cmd_serve,
     cmd_token,
     cmd_verify,
+    cmd_warnings,
 )
 
 
@@ -166,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between passes (default: QUALTRACE_DEADLINE_INTERVAL_SECONDS, 30)",
     )
     dl.set_defaults(func=cmd_deadlines)
+
+    wn = _command(sub, "warnings", "evaluate the early-warning rules once; raise each warning once")
+    wn.add_argument("action", choices=["run"], help="run: one pass, print its report")
+    wn.set_defaults(func=cmd_warnings)
 
     de = _command(
         sub,

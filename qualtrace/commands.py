@@ -341,6 +341,19 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
         c.close()
 
 
+def cmd_warnings(args: argparse.Namespace) -> int:
+    """One pass of the early-warning rules over the KPI facts (docs/warnings.md): each
+    warning it finds is raised once, however often this runs."""
+    c = _container()
+    try:
+        c.run_projections_once()  # the rules read the KPI facts: bring them up to date
+        assert c.warning_watcher is not None
+        print(json.dumps(c.warning_watcher.run_once().as_dict()), flush=True)
+        return 0
+    finally:
+        c.close()
+
+
 def cmd_permissions(args: argparse.Namespace) -> int:
     from application.security import permission_table
 

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     read_wait_seconds: float = 5.0
     #: How often the deadline watcher looks for passed due dates (SLA breaches, overdue NCs).
     deadline_interval_seconds: float = 30.0
+    #: The event feed's SSE heartbeat while nothing happens (docs/events-feed.md).
+    feed_heartbeat_seconds: float = 15.0
+    #: Early-warning rules (docs/warnings.md); unset = the five defaults of domain/warnings.py.
+    warning_rules: list[dict[str, Any]] | None = None
+    #: How often the warning watcher evaluates the rules over the KPI facts.
+    warning_interval_seconds: float = 300.0
     max_body_bytes: int = 1_048_576
     #: A survey agency's CSV file (POST /surveys/{id}/responses/import): its own size limit and deadline.
     max_import_bytes: int = 64 * 1_048_576

@@ -99,4 +99,12 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /webhooks": "webhook.read",
     "DELETE /webhooks/{ref}": "webhook.manage",
     "GET /webhooks/{ref}/deliveries": "webhook.read",
+    # event feed and early warnings (issue #14 items 4-5)
+    "GET /events": "events.read",
+    "GET /events/stream": "events.read",
+    "GET /warnings": "warning.read",
+    "GET /warnings/{ref}": "warning.read",
+    "POST /warnings/{ref}/acknowledge": "warning.acknowledge",
+    "POST /warnings/{ref}/resolve": "warning.resolve",
+    "GET /kpis/warnings": "kpi.read",
 }

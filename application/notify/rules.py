@@ -190,6 +190,17 @@ RULES: tuple[Rule, ...] = (
         lambda s: f"满意度改进项 {s.number}: {s.data.get('description', '')[:80]}",
         when=lambda s: (s.data.get("source") or {}).get("type") == "survey",
     ),
+    Rule(
+        "warning.raised",
+        "EarlyWarning",
+        "WarningRaised",
+        anyone(
+            role_in_project("project_manager"),
+            # a region-level warning names its region without a project
+            lambda s: s.directory.in_region("quality_manager", s.region or s.data.get("region")),
+        ),
+        lambda s: f"风险预警 {s.number}: {s.data.get('message') or s.data.get('rule', '')}",
+    ),
 )
 
 RULES_BY_EVENT: dict[tuple[str, str], list[Rule]] = {}

@@ -179,12 +179,17 @@ BODIES: dict[str, Any] = {
     # notify
     "POST /circulars": lambda p, w: {"title": "通报", "text": "消防通道", "project": p},
     "POST /webhooks": {"url": "http://192.0.2.1:9/hook", "event_types": ["*"]},
+    # early warnings
+    "POST /warnings/{ref}/acknowledge": {"note": "已安排整改"},
+    "POST /warnings/{ref}/resolve": {"note": "已整改"},
 }
 
 #: Query parameters a query needs.
 PARAMS: dict[str, dict[str, Any]] = {
     "GET /audit/{ref}/as-of": {"version": 1},
     "GET /audit/pack": {"from": "2026-01-01T00:00:00+00:00", "to": "2027-01-01T00:00:00+00:00"},
+    # event feed: end the stream at once (what is there now), so the walk does not wait
+    "GET /events/stream": {"max_seconds": 0},
 }
 
 #: The kind of issue `{ref}` names, by path prefix.
@@ -199,6 +204,7 @@ KIND_OF_PREFIX = {
     "/circulars": "circular",
     "/webhooks": "webhook",
     "/me": "notification",
+    "/warnings": "warning",
 }
 COMPANY_WIDE_KINDS = ("template", "circular", "webhook", "notification")
 #: A well-formed id that names nothing, per kind.
@@ -212,6 +218,7 @@ MISSING = {
     "circular": "TB-2026-999999",
     "webhook": str(uuid.uuid4()),
     "notification": "999999999",
+    "warning": str(uuid.uuid4()),
 }
 
 
@@ -421,6 +428,7 @@ def build(w: World) -> None:
         rs = w.ok(w.post(f"/surveys/{sv['id']}/responses", response_body(p), "front_desk"), 201)
         w.ids[("response", p)] = rs["id"]
         last = max(last, rs["position"])
+    last = max(last, raise_warnings(w))
     # Someone read P1's and P2's personal data (the access log has rows in both projects).
     for p in ("P1", "P2"):
         w.ok(
@@ -430,6 +438,32 @@ def build(w: World) -> None:
                 params={"min_position": last},
             )
         )
+
+
+def raise_warnings(w: World) -> int:
+    """One early warning in P1 and one in P2, as the warning watcher records them."""
+    from domain.base import SYSTEM, Ctx
+    from domain.warnings import DEFAULT_RULES, EarlyWarning, validate_rules
+
+    svc = w.container.app.service
+    rule = validate_rules(DEFAULT_RULES)[0]
+    last = 0
+    for p in ("P1", "P2"):
+        warning = EarlyWarning.raise_warning(
+            Ctx(SYSTEM, svc.clock(), "permission-matrix"),
+            number=svc.next_number("warning"),
+            rule=rule,
+            subject=p,
+            subject_label=p,
+            project=p,
+            region="SH",
+            period="2026-02",
+            figures={"month": "2026-02", "inspections": 1, "average_score": 70.0},
+            message=f"{p} 2026-02: mean inspection score 70",
+        )
+        last = max(last, *svc.record(warning))
+        w.ids[("warning", p)] = str(warning.id)
+    return last
 
 
 #: Commands that create under an existing issue (If-Match does not apply: they record).
@@ -568,6 +602,7 @@ LISTS = [
     "GET /audit/events",
     "GET /audit/personal-data-reads",
     "GET /projects",
+    "GET /warnings",
 ]
 
 

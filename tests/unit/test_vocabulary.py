@@ -15,6 +15,7 @@ from domain.nonconformances import Nonconformance
 from domain.surveys import SurveyCampaign
 from domain.templates import ChecklistTemplate
 from domain.tickets import Ticket
+from domain.warnings import EarlyWarning
 
 
 def _enums() -> dict[str, list[Any]]:
@@ -39,9 +40,10 @@ def test_each_issue_numbers_with_the_vocabulary_prefix() -> None:
         SurveyCampaign,
         ChecklistTemplate,
         Circular,  # notify
+        EarlyWarning,
     ):
         assert aggregate.PREFIX == v.NUMBER_PREFIXES[aggregate.KIND]
-    assert sorted(v.NUMBER_PREFIXES.values()) == ["CT", "INS", "NC", "SV", "TB", "TK"]
+    assert sorted(v.NUMBER_PREFIXES.values()) == ["CT", "INS", "NC", "SV", "TB", "TK", "YJ"]
 
 
 def test_nonconformance_statuses_are_the_states_of_its_lifecycle() -> None:

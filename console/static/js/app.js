@@ -14,6 +14,7 @@ import * as lists from "./screens/lists.js";
 import * as notifications from "./screens/notifications.js";
 import * as receive from "./screens/receive.js";
 import * as signin from "./screens/signin.js";
+import * as warnings from "./screens/warnings.js";
 
 /** [pattern over the path after "#", screen]; named groups become `params`. */
 export const ROUTES = [
@@ -24,6 +25,7 @@ export const ROUTES = [
   [/^\/integrity$/, integrity],
   [/^\/dashboard$/, dashboard],
   [/^\/notifications$/, notifications],
+  [/^\/warnings$/, warnings],
 ];
 
 /** The menu: [message key, hash]. */
@@ -34,6 +36,7 @@ export const NAV = [
   ["nav.nonconformances", "#/list/nonconformances"],
   ["nav.surveys", "#/list/surveys"],
   ["nav.dashboard", "#/dashboard"],
+  ["nav.warnings", "#/warnings"],
   ["nav.integrity", "#/integrity"],
   ["nav.notifications", "#/notifications"],
   ["nav.api_docs", "/docs"],
