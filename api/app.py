@@ -15,7 +15,9 @@ from api.auth import Authenticator
 from api.deps import document_headers
 from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
+from api.routes import assessments as assessment_routes
 from api.routes import audit, health, org, tickets
+from api.routes import inspection_plans as plan_routes
 from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
 from api.routes import me as me_routes
@@ -34,6 +36,7 @@ ROUTERS += [nonconformance_routes.router]
 ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
 ROUTERS += [me_routes.router]
+ROUTERS += [plan_routes.router, assessment_routes.router]  # loop (issue #15)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from application.assessments import AssessmentService
 from application.audit import AuditQueries
 from application.base import QualtraceBase
+from application.inspection_plans import InspectionPlanService
 from application.inspections import InspectionService
 from application.nonconformances import NonconformanceService
 from application.org import OrgService
@@ -49,3 +51,6 @@ class Qualtrace(QualtraceBase):
         self.survey_responses = SurveyResponses(service, access, survey_reads)
         self.audit = AuditQueries(service)
         self.personal_data = PersonalDataReads(service)
+        # loop (issue #15): inspection plans, assessments
+        self.inspection_plans = InspectionPlanService(service)
+        self.assessments = AssessmentService(service)

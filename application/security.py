@@ -84,6 +84,17 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "audit.verify": ("auditor", "admin", "quality_manager"),
     "audit.personal_data": ("auditor",),
     "kpi.read": ("reporting", "quality_manager", "project_manager", "auditor"),
+    # loop (issue #15): inspection plans and assessments (考核与奖惩; the general manager
+    # approves assessments and decides second-level appeals, 总经理具有最高的考评权)
+    "inspection_plan.create": ("quality_manager",),
+    "inspection_plan.read": (*_OPERATIONAL, "auditor", "general_manager"),
+    "assessment.close": ("quality_manager",),
+    "assessment.review": ("quality_manager",),
+    "assessment.approve": ("general_manager",),
+    "assessment.publish": ("quality_manager",),
+    "assessment.appeal": ("project_manager",),
+    "assessment.decide_appeal": ("general_manager",),
+    "assessment.read": (*_OPERATIONAL, "auditor", "general_manager"),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).
@@ -124,6 +135,7 @@ def permission_table() -> str:
         "front_desk": "front desk",
         "project_manager": "project mgr",
         "quality_manager": "quality mgr",
+        "general_manager": "general mgr",
     }
     head = "| action | " + " | ".join(short.get(r, r) for r in ROLES) + " |"
     rule = "|---|" + "|".join(":-:" for _ in ROLES) + "|"

@@ -29,6 +29,8 @@ ROLES = (
     "auditor",
     "reporting",
     "admin",
+    # loop (issue #15): company-wide; approves assessments, decides second-level appeals
+    "general_manager",
 )
 
 # -- tickets (§1) --------------------------------------------------------------------
@@ -80,4 +82,7 @@ NUMBER_PREFIXES = {
     "nonconformance": "NC",
     "survey": "SV",
     "checklist_template": "CT",
+    # loop (issue #15)
+    "inspection_plan": "IP",
+    "assessment": "AS",
 }

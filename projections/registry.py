@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.assessments import AssessmentLoopProjection
 from projections.audit import AuditTrailProjection
 from projections.base import Projection
 from projections.inspections import InspectionListProjection
@@ -28,6 +29,7 @@ PROJECTIONS: list[type[Projection]] = [
     NonconformanceKpiProjection,
     SurveyKpiProjection,
     LedgerProjection,
+    AssessmentLoopProjection,  # loop (issue #15)
 ]
 
 
