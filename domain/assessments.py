@@ -20,9 +20,7 @@ from domain.assessment_policy import compute_month, compute_quarter
 from domain.base import Ctx, QAggregate, id_for, require_choice, require_text
 from domain.errors import InvalidValue
 from domain.grading import grade_for
-from domain.vocabulary import NUMBER_PREFIXES
-
-RESPONSIBLE_ROLES = ("project_manager", "direct_manager")
+from domain.vocabulary import NUMBER_PREFIXES, RESPONSIBLE_ROLES
 
 
 def check_responsible(people: Any) -> list[dict[str, str]]:

@@ -24,8 +24,8 @@ from typing import Any
 
 from domain.due_dates import end_of_day
 from domain.errors import InvalidValue
+from domain.vocabulary import RECURRENCE_TYPES
 
-RECURRENCE_TYPES = ("monthly", "twice_monthly", "second_monday", "quarterly", "rate")
 MAX_MONTHS = 12
 
 

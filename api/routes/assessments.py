@@ -16,6 +16,7 @@ from api.read_models import ok
 from api.read_models.assessments import AssessmentPage, AssessmentView
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
+from domain.vocabulary import RESPONSIBLE_ROLES
 from projections import assessments as reads
 
 router = APIRouter(prefix="/assessments", tags=["assessments"])
@@ -25,7 +26,7 @@ Period = Annotated[str, Field(pattern=r"^\d{4}-((0[1-9]|1[0-2])|Q[1-4])$")]
 
 class Responsible(Body):
     name: ShortText
-    role: Literal["project_manager", "direct_manager"]
+    role: Literal[RESPONSIBLE_ROLES]
 
 
 class CloseAssessment(Body):

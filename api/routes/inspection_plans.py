@@ -14,8 +14,7 @@ from api.read_models import ok
 from api.read_models.assessments import InspectionPlanPage, PlanKpis
 from api.responses import answer
 from api.schemas import Body, Code, CommandAnswer, ShortText
-from domain.recurrence import RECURRENCE_TYPES
-from domain.vocabulary import INSPECTION_KINDS
+from domain.vocabulary import INSPECTION_KINDS, RECURRENCE_TYPES
 from projections import assessments as reads
 
 router = APIRouter(tags=["inspection plans"])
