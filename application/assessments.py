@@ -51,6 +51,8 @@ def parse_period(period: Any) -> tuple[str, list[tuple[int, int]]]:
         if not isinstance(period, str) or len(period) != 7 or period[4] != "-":
             raise ValueError
         year = int(period[:4])
+        if not 2000 <= year <= 2999:
+            raise ValueError
         if period[5] == "Q":
             q = int(period[6])
             if not 1 <= q <= 4:

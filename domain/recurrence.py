@@ -64,7 +64,7 @@ def check_month(field: str, value: Any) -> tuple[int, int]:
         if not isinstance(value, str) or len(value) != 7 or value[4] != "-":
             raise ValueError
         year, month = int(value[:4]), int(value[5:])
-        if not 1 <= month <= 12 or year < 2000:
+        if not 1 <= month <= 12 or not 2000 <= year <= 2999:
             raise ValueError
     except ValueError:
         raise InvalidValue(field, "must be a month, YYYY-MM") from None
