@@ -24,7 +24,7 @@ router = APIRouter(prefix="/assessments", tags=["assessments"])
 Period = Annotated[str, Field(pattern=r"^\d{4}-((0[1-9]|1[0-2])|Q[1-4])$")]
 
 
-class Responsible(Body):
+class ResponsiblePerson(Body):
     name: ShortText
     role: Literal[RESPONSIBLE_ROLES]
 
@@ -32,10 +32,10 @@ class Responsible(Body):
 class CloseAssessment(Body):
     project: Code
     period: Period
-    responsible: Annotated[list[Responsible], Field(min_length=1, max_length=20)]
+    responsible: Annotated[list[ResponsiblePerson], Field(min_length=1, max_length=20)]
 
 
-class AppealDecision(Body):
+class AssessmentAppealDecision(Body):
     accepted: bool
     score: Annotated[float, Field(ge=0, le=300)] | None = None
     reason: Text
@@ -87,7 +87,11 @@ def appeal(ref: str, body: Reason, call: CommandCall, app: QualtraceApp, respons
 
 @router.post("/{ref}/appeal-decision", response_model=CommandAnswer)
 def appeal_decision(
-    ref: str, body: AppealDecision, call: CommandCall, app: QualtraceApp, response: Response
+    ref: str,
+    body: AssessmentAppealDecision,
+    call: CommandCall,
+    app: QualtraceApp,
+    response: Response,
 ) -> Any:
     """The general manager's final decision (accepted: the score he sets, regraded)."""
     return answer(

@@ -22,7 +22,7 @@ router = APIRouter(tags=["inspection plans"])
 MonthText = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
-class Recurrence(Body):
+class PlanRecurrence(Body):
     type: Literal[RECURRENCE_TYPES]
     by_day: int | None = None
     per_month: int | None = None
@@ -31,7 +31,7 @@ class Recurrence(Body):
 class CreatePlan(Body):
     name: ShortText
     kind: Literal[INSPECTION_KINDS]
-    recurrence: Recurrence
+    recurrence: PlanRecurrence
     start_month: MonthText
     months: Annotated[int, Field(ge=1, le=12)] = 1
     projects: Annotated[list[Code], Field(max_length=200)] | None = None
