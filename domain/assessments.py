@@ -66,6 +66,7 @@ class Assessment(QAggregate):
         policy: dict[str, Any]
         result: dict[str, Any]
         responsible: list[dict[str, str]]
+        links: list[dict[str, str]]
 
     class Reviewed(QAggregate.Event):
         def apply(self, a: Assessment) -> None:
@@ -123,6 +124,7 @@ class Assessment(QAggregate):
         policy: dict[str, Any],
         result: dict[str, Any],
         responsible: list[dict[str, str]],
+        links: list[dict[str, str]],
         timestamp: Any,
         **_: Any,
     ) -> None:
@@ -137,6 +139,7 @@ class Assessment(QAggregate):
         self.deductions = [dict(d) for d in deductions]
         self.policy = dict(policy)
         self.responsible = [dict(p) for p in responsible]
+        self.links = [dict(link) for link in links]
         self.status = "draft"
         self.closed_at = timestamp
         self.reviewed: dict[str, Any] | None = None
@@ -190,6 +193,7 @@ class Assessment(QAggregate):
             policy=dict(policy),
             result=result,
             responsible=people,
+            links=_links(inputs, deductions),
             **cls.meta(ctx),
         )
 
@@ -235,3 +239,22 @@ class Assessment(QAggregate):
         self.record(
             self.AppealDecided, ctx, reason, accepted=accepted, previous=previous, result=result
         )
+
+
+def _links(inputs: list[dict[str, Any]], deductions: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The issues an assessment was computed from, for the trace: each input it assesses
+    (an inspection, or a month of a quarter) and each issue a deduction was recorded on."""
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for i in inputs:
+        if i.get("id") and i["id"] not in seen:
+            seen.add(i["id"])
+            kind = "assessment" if i.get("kind") == "assessment" else "inspection"
+            out.append({"rel": "assesses", "kind": kind, "id": i["id"], "number": i["number"]})
+    for d in deductions:
+        issue = d.get("issue") or {}
+        if issue.get("id") and issue["id"] not in seen:
+            seen.add(issue["id"])
+            kind = "nonconformance" if d["rule"] == "failed_recheck" else "inspection"
+            out.append({"rel": "deducted_for", "kind": kind, **issue})
+    return out

@@ -27,6 +27,9 @@ KINDS = {
     "ChecklistTemplate": "checklist_template",
     "Region": "region",
     "Project": "project",
+    # loop (issue #15)
+    "InspectionPlan": "inspection_plan",
+    "Assessment": "assessment",
 }
 
 

@@ -227,6 +227,11 @@ def test_a_month_of_two_projects_gives_the_hand_computed_assessments(
     assert {p["name"]: p["pay_adjustment_pct"] for p in p2["pay_adjustments"]} == {"Zhao Lei": 5}
     for i in p1["inputs"] + p1["deductions"]:
         assert i["position"] > 0 and i["version"] >= 1
+    # The trace follows the assessment to what it was computed from, and back.
+    trace = ok(api.get(f"/audit/{a1['number']}/trace", **AUDITOR))
+    assert {i["number"] for i in trace["issues"]} >= {m1, nc, monthly["number"]}
+    links = ok(api.get(f"/audit/{s2}/trace", **AUDITOR))["issues"]
+    assert a2["number"] in {i["number"] for i in links}
 
     # Rebuilt from the events: the same month computed again, and the read model rebuilt.
     for view in (p1, p2):
