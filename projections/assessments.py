@@ -250,6 +250,26 @@ def list_plans(pool: Any, scope: Scope, limit: int, after: Any = None) -> Page:
     return keyset_page(pool, "inspection_plans", where, params, "created_at", limit, after)
 
 
+#: Plan KPIs per project and month: HTTP (`plan_kpis`) and the reporting view
+#: `reporting.inspection_plan_kpis` run this very SQL.
+PLAN_KPIS_SQL = """SELECT project, region, month, count(*)::int AS planned,
+           count(submitted_at)::int AS done,
+           count(*) FILTER (WHERE missed)::int AS missed,
+           count(*) FILTER (WHERE submitted_at <= due_at)::int AS on_time
+    FROM qt_read.planned_inspections WHERE NOT cancelled
+    GROUP BY project, region, month"""
+
+PLAN_KPI_DOCS = {
+    "project": "Project code.",
+    "region": "Region code (city company / branch).",
+    "month": "Calendar month of the planned date, YYYY-MM (company time zone).",
+    "planned": "Inspections a plan scheduled in the month (cancelled ones excluded).",
+    "done": "Of those, submitted.",
+    "missed": "Of those, recorded InspectionMissed (not submitted by the due time).",
+    "on_time": "Of those, submitted by the due time.",
+}
+
+
 def plan_kpis(
     pool: Any, scope: Scope, project: str | None, month: str | None
 ) -> list[dict[str, Any]]:
@@ -257,19 +277,32 @@ def plan_kpis(
     cancelled ones are not planned any more). Done = submitted; on time = submitted by
     its due time."""
     where, params = scope_clause(scope)
-    clauses = [where, sql.SQL("NOT cancelled")]
+    clauses = [where]
     if project is not None:
         clauses.append(sql.SQL("project = %s"))
         params.append(project)
     if month is not None:
         clauses.append(sql.SQL("month = %s"))
         params.append(month)
-    query = sql.SQL(
-        """SELECT project, month, count(*)::int AS planned,
-                  count(submitted_at)::int AS done,
-                  count(*) FILTER (WHERE missed)::int AS missed,
-                  count(*) FILTER (WHERE submitted_at <= due_at)::int AS on_time
-           FROM qt_read.planned_inspections WHERE {}
-           GROUP BY project, month ORDER BY project, month"""
-    ).format(sql.SQL(" AND ").join(clauses))
+    query = sql.SQL("SELECT * FROM ({}) k WHERE {} ORDER BY project, month").format(
+        sql.SQL(PLAN_KPIS_SQL), sql.SQL(" AND ").join(clauses)
+    )
     return fetch_all(pool, query, params)
+
+
+def publish_plan_reporting_views(conn: Any, projection: Any, generation: int) -> None:
+    """Publish hook: `reporting.inspection_plan_kpis`, the plan KPIs for BI tools (the same
+    SQL as `GET /kpis/inspection-plans`)."""
+    if not isinstance(projection, AssessmentLoopProjection):
+        return
+    from projections.kpis.reporting import SCHEMA, _comment_view, _replace
+
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
+    if _replace(conn, "inspection_plan_kpis", sql.SQL(PLAN_KPIS_SQL)):
+        _comment_view(
+            conn,
+            "inspection_plan_kpis",
+            "Planned inspections per project and month: planned, done, missed, on time; "
+            "same figures as GET /kpis/inspection-plans.",
+            PLAN_KPI_DOCS,
+        )

@@ -262,6 +262,16 @@ def test_a_month_of_two_projects_gives_the_hand_computed_assessments(
         ("P1", 2, 2, 0, 2),
         ("P2", 2, 1, 1, 1),
     }
+    # The reporting view for BI tools gives the same figures (the same SQL).
+    with container.pool.connection() as conn:
+        sql_rows = conn.execute(
+            "SELECT project, planned, done, missed, on_time FROM reporting.inspection_plan_kpis"
+            " WHERE month = '2026-03' ORDER BY project"
+        ).fetchall()
+    assert [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in sql_rows] == [
+        ("P1", 2, 2, 0, 2),
+        ("P2", 2, 1, 1, 1),
+    ]
 
     # Second-level appeal: the project manager appeals once; the general manager decides.
     ok(api.post(f"/assessments/{a1['id']}/appeal", {"reason": "复检时整改已在进行"}, **PM1))
