@@ -34,6 +34,8 @@ from domain.base import Ctx, QAggregate, utc
 from domain.errors import InvalidValue
 from domain.inspections import Inspection
 
+#: The stored topics read (constants, written into the SQL so the partial index
+#: `qt_events_loop_project` of `store/schema.py` applies).
 TOPIC = {
     "scheduled": "domain.inspections:Inspection.Scheduled",
     "missed": "domain.inspections:Inspection.InspectionMissed",
@@ -96,12 +98,12 @@ class AssessmentService:
         self, project: str, month: str, policy: dict[str, Any]
     ) -> list[dict[str, Any]]:
         rows = self.service.sql(
-            """SELECT originator_id FROM qualtrace_events
-               WHERE topic = %s AND convert_from(state, 'UTF8')::jsonb ->> 'project' = %s
+            f"""SELECT originator_id FROM qualtrace_events
+               WHERE topic = '{TOPIC["scheduled"]}' AND qt_event_project(state) = %s
                  AND convert_from(state, 'UTF8')::jsonb ->> 'kind' = ANY(%s)
                  AND left(convert_from(state, 'UTF8')::jsonb ->> 'planned_for', 7) = %s
                ORDER BY notification_id""",
-            (TOPIC["scheduled"], project, list(policy["kinds"]), month),
+            (project, list(policy["kinds"]), month),
         )
         out = []
         for row in rows:
@@ -133,12 +135,13 @@ class AssessmentService:
         self, project: str, bounds: tuple[datetime, datetime], policy: dict[str, Any]
     ) -> list[dict[str, Any]]:
         rows = self.service.sql(
-            """SELECT originator_id, originator_version, notification_id, occurred_at,
+            f"""SELECT originator_id, originator_version, notification_id, occurred_at,
                       convert_from(state, 'UTF8')::jsonb AS s, topic
                FROM qualtrace_events
-               WHERE topic = ANY(%s) AND convert_from(state, 'UTF8')::jsonb ->> 'project' = %s
+               WHERE topic IN ('{TOPIC["deduction"]}', '{TOPIC["missed"]}')
+                 AND qt_event_project(state) = %s
                ORDER BY notification_id""",
-            ([TOPIC["deduction"], TOPIC["missed"]], project),
+            (project,),
         )
         out = []
         for r in rows:

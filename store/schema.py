@@ -233,6 +233,15 @@ ASSESSMENT_LOOP: tuple[str, ...] = (
         assessment_id uuid NOT NULL,
         number text NOT NULL,
         PRIMARY KEY (project, period))""",
+    # Closing an assessment finds a project's inspections, misses and deductions in the
+    # event store itself: a partial index over just those topics (cheap to keep up).
+    """CREATE OR REPLACE FUNCTION {schema}.qt_event_project(s bytea) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$ SELECT convert_from(s, 'UTF8')::jsonb ->> 'project' $$""",
+    """CREATE INDEX IF NOT EXISTS qt_events_loop_project ON {schema}.{table}
+        ({schema}.qt_event_project(state), topic, notification_id)
+        WHERE topic IN ('domain.inspections:Inspection.Scheduled',
+                        'domain.inspections:Inspection.InspectionMissed',
+                        'domain.nonconformances:Nonconformance.DeductionRecorded')""",
 )
 
 EVENT_STORE: tuple[str, ...] = (
