@@ -1,6 +1,6 @@
 """Inspection plans (检查计划): which kind of inspection each project gets and when.
 
-A plan is recorded once (`Created`) with everything it scheduled: for each project and
+A plan is recorded once (`Adopted`) with everything it scheduled: for each project and
 each occurrence of its recurrence (`domain.recurrence`), the number of the `Scheduled`
 inspection written in the same transaction, its planned date and its due time. The
 inspections are created at once for the whole span (at most 12 months), so the plan's
@@ -27,7 +27,7 @@ class InspectionPlan(QAggregate):
     PREFIX = NUMBER_PREFIXES["inspection_plan"]
     STATES = {"active": ("withdraw",), "withdrawn": ()}
 
-    class Created(QAggregate.Created):
+    class Adopted(QAggregate.Created):
         number: str
         name: str
         kind: str
@@ -107,7 +107,7 @@ class InspectionPlan(QAggregate):
         if not projects:
             raise InvalidValue("projects", "name at least one project (or a region with projects)")
         return cls._create(
-            cls.Created,
+            cls.Adopted,
             id=id_for(cls.KIND, number),
             number=number,
             name=require_text("name", name, 200),

@@ -93,7 +93,7 @@ class AssessmentLoopProjection(Projection):
         e = rec.event
         if isinstance(e, Project.Registered):
             record_project_region(cur, schema, rec)
-        elif isinstance(e, InspectionPlan.Created):
+        elif isinstance(e, InspectionPlan.Adopted):
             cur.execute(
                 f"""INSERT INTO {schema}.inspection_plans (id, number, name, kind, recurrence,
                         start_month, months, projects, region, template_number,
