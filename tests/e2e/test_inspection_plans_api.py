@@ -230,3 +230,17 @@ def test_an_open_inspection_appeal_or_an_empty_month_blocks_the_close(api: Any, 
         )
     )
     assert ok(close(api, "P1", "2026-03"), 201)["score"] == 50
+
+
+def test_the_cli_makes_a_general_manager_token(api: Any, monkeypatch: Any, capsys: Any) -> None:
+    from qualtrace import cli
+
+    api.setup_org()
+    monkeypatch.setenv("DATABASE_URL", api.container.url)
+    args = ["token", "create", "--user", "gm", "--name", "王总", "--role", "general_manager"]
+    assert cli.main(args) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    gm = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/assessments", headers=gm).status_code == 200
+    body = {"project": "P1", "period": "2026-02", "responsible": PEOPLE}
+    assert api.client.post("/assessments", json=body, headers=gm).status_code == 403
