@@ -244,3 +244,28 @@ def test_the_cli_makes_a_general_manager_token(api: Any, monkeypatch: Any, capsy
     assert api.client.get("/assessments", headers=gm).status_code == 200
     body = {"project": "P1", "period": "2026-02", "responsible": PEOPLE}
     assert api.client.post("/assessments", json=body, headers=gm).status_code == 403
+
+
+def test_two_quality_managers_closing_the_same_month_record_one_assessment(
+    api: Any, clock: Any
+) -> None:
+    t = setup(api)
+    plan = ok(api.post("/inspection-plans", body(t, months=1), **QM), 201)
+    submit(api, plan["inspections"][0])
+    clock.advance(days=31)
+    api.token(**QM)  # tokens made before the race
+    statuses: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        statuses.append(close(api, "P1", "2026-03").status_code)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sorted(statuses) == [201, 409, 409, 409], statuses
+    listed = ok(api.get("/assessments", params={"min_position": head(api)}, **AUDITOR))["items"]
+    assert [(a["project"], a["period"]) for a in listed] == [("P1", "2026-03")]
