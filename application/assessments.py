@@ -114,8 +114,8 @@ class AssessmentService:
                     "open",
                     f"{ins.number} has an appeal awaiting the quality manager's decision",
                 )
-            if ins.status not in SCORED:
-                continue
+            if ins.status not in SCORED or ins.reinspection_of is not None:
+                continue  # not submitted, or a re-check (复检) of a nonconformance: no score
             out.append(
                 {
                     "kind": ins.kind,
