@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.assessment_policy import compute_month, compute_quarter, default_policy
 from domain.assessments import Assessment
@@ -150,3 +152,44 @@ def test_an_assessment_names_the_project_manager_among_the_responsible() -> None
             responsible=[{"name": "Wang Qiang", "role": "direct_manager"}],
         )
     assert e.value.field == "responsible"
+
+
+RULES = st.one_of(
+    st.builds(lambda d: {"type": "monthly", "by_day": d}, st.integers(1, 28)),
+    st.just({"type": "twice_monthly"}),
+    st.just({"type": "second_monday"}),
+    st.builds(lambda k: {"type": "rate", "per_month": k}, st.integers(1, 10)),
+    st.builds(lambda d: {"type": "quarterly", "by_day": d}, st.integers(1, 28)),
+)
+PER_MONTH = {"monthly": 1, "twice_monthly": 2, "second_monday": 1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rule=RULES, year=st.integers(2000, 2998), month=st.integers(1, 12), months=st.integers(3, 12)
+)
+def test_any_recurrence_falls_due_in_order_within_its_span_at_the_end_of_a_local_day(
+    rule: dict, year: int, month: int, months: int
+) -> None:
+    found = occurrences(check_recurrence(rule), f"{year:04d}-{month:02d}", months, SHANGHAI)
+    dues = [o["due_at"] for o in found]
+    assert dues == sorted(dues) and len({o["key"] for o in found}) == len(found)
+    first, last = f"{year:04d}-{month:02d}", found[-1]["planned_for"][:7]
+    assert all(first <= o["planned_for"][:7] <= last for o in found)
+    for o in found:
+        local = o["due_at"].astimezone(SHANGHAI)
+        assert (local.hour, local.minute, local.second) == (23, 59, 59)
+        assert local.date().isoformat() == o["planned_for"]
+    kind = rule["type"]
+    if kind in PER_MONTH:
+        assert len(found) == PER_MONTH[kind] * months
+    elif kind == "rate":
+        assert len(found) == rule["per_month"] * months
+    else:  # a quarter end every three months
+        assert months // 3 <= len(found) <= months // 3 + 1
+    if kind == "second_monday":
+        assert all(
+            date.fromisoformat(o["planned_for"]).weekday() == 0
+            and 8 <= int(o["planned_for"][8:]) <= 14
+            for o in found
+        )
