@@ -15,8 +15,10 @@ from api.auth import Authenticator
 from api.deps import document_headers
 from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
+from api.routes import assessments as assessment_routes
 from api.routes import audit, health, org, tickets
 from api.routes import events as event_routes
+from api.routes import inspection_plans as plan_routes
 from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
 from api.routes import me as me_routes
@@ -40,6 +42,7 @@ ROUTERS += [me_routes.router]
 ROUTERS += [notify_routes.router]  # notify
 # event feed and early warnings (issue #14 items 4-5)
 ROUTERS += [event_routes.router, warning_routes.router]
+ROUTERS += [plan_routes.router, assessment_routes.router]  # loop (issue #15)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

@@ -116,6 +116,18 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/warnings/{ref}/acknowledge"): "acknowledgeWarning",
     ("POST", "/warnings/{ref}/resolve"): "resolveWarning",
     ("GET", "/kpis/warnings"): "getWarningKpis",
+    # loop (issue #15): inspection plans and assessments
+    ("POST", "/inspection-plans"): "createInspectionPlan",
+    ("GET", "/inspection-plans"): "listInspectionPlans",
+    ("GET", "/kpis/inspection-plans"): "getInspectionPlanKpis",
+    ("POST", "/assessments"): "closeAssessment",
+    ("GET", "/assessments"): "listAssessments",
+    ("GET", "/assessments/{ref}"): "getAssessment",
+    ("POST", "/assessments/{ref}/review"): "reviewAssessment",
+    ("POST", "/assessments/{ref}/approve"): "approveAssessment",
+    ("POST", "/assessments/{ref}/publish"): "publishAssessment",
+    ("POST", "/assessments/{ref}/appeal"): "appealAssessment",
+    ("POST", "/assessments/{ref}/appeal-decision"): "decideAssessmentAppeal",
 }
 
 #: Operations anyone may call, without a token.

@@ -300,7 +300,50 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     ("warning", "WarningResolved"): lambda d, who, because: (
         f"Resolved by {who}: {_short(d.get('note', ''), 120)}"
     ),
+    # -- loop (issue #15): plans, missed inspections, deductions, assessments ----------------
+    ("inspection", "Planned"): lambda d, who, because: (
+        f"Planned by {_num(d.get('plan'))} ({d.get('occurrence')}), due {d.get('due_at')}, by {who}"
+    ),
+    ("inspection", "InspectionMissed"): lambda d, who, because: (
+        f"Missed: not submitted by {d.get('due_at')} (recorded by {who})"
+    ),
+    ("nonconformance", "DeductionRecorded"): lambda d, who, because: (
+        f"Deduction of {d.get('points')} points ({d.get('rule')}) for {d.get('project')}'s next"
+        f" assessment, by {who}"
+    ),
+    ("inspection_plan", "Adopted"): lambda d, who, because: (
+        f"Plan {d.get('number')} of {d.get('kind')} inspections ({_recurrence(d)}) from"
+        f" {d.get('start_month')} for {d.get('months')} months:"
+        f" {_count(d.get('occurrences'), 'inspection')} scheduled by {who}"
+    ),
+    ("inspection_plan", "Withdrawn"): lambda d, who, because: f"Plan withdrawn by {who}{because}",
+    ("assessment", "Drafted"): lambda d, who, because: (
+        f"Closed {d.get('period')} of {d.get('project')} as {d.get('number')}:"
+        f" {_graded(d.get('result') if isinstance(d.get('result'), dict) else {})},"
+        f" {_count(d.get('inputs'), 'input')}, {_count(d.get('deductions'), 'deduction')}, by {who}"
+    ),
+    ("assessment", "Reviewed"): lambda d, who, because: f"Assessment reviewed by {who}",
+    ("assessment", "Approved"): lambda d, who, because: f"Assessment approved by {who}",
+    ("assessment", "Published"): lambda d, who, because: f"Assessment published by {who}",
+    ("assessment", "Appealed"): lambda d, who, because: (
+        f"Appealed to the general manager by {who}{because}"
+    ),
+    ("assessment", "AppealDecided"): lambda d, who, because: (
+        f"Appeal {'accepted' if d.get('accepted') else 'rejected'} (final) by {who}"
+        + (
+            f": {_graded(d['result'])}"
+            if d.get("accepted") and isinstance(d.get("result"), dict)
+            else ""
+        )
+        + because
+    ),
 }
+
+
+def _recurrence(d: dict[str, Any]) -> str:
+    r = d.get("recurrence") if isinstance(d.get("recurrence"), dict) else {}
+    extra = r.get("by_day") or r.get("per_month")
+    return f"{r.get('type') or 'recurrence'}{f' {extra}' if extra else ''}"
 
 
 def _generic(

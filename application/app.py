@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from application.assessments import AssessmentService
 from application.audit import AuditQueries
 from application.base import QualtraceBase
 from application.circulars import CircularProcess, Circulars  # notify
+from application.inspection_plans import InspectionPlanService
 from application.inspections import InspectionService
 from application.nonconformances import NonconformanceService
 from application.notify.inbox import Inbox  # notify
@@ -59,3 +61,6 @@ class Qualtrace(QualtraceBase):
         self.inbox = Inbox(service)
         self.webhooks = Webhooks(service)
         self.warnings = WarningService(service)  # early warnings (issue #14 item 5)
+        # loop (issue #15): inspection plans, assessments
+        self.inspection_plans = InspectionPlanService(service)
+        self.assessments = AssessmentService(service)

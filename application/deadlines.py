@@ -29,6 +29,7 @@ from eventsourcing.persistence import IntegrityError
 
 from application.app import Qualtrace
 from domain.base import SYSTEM, Ctx, event_id
+from domain.inspections import Inspection
 from domain.nonconformances import PENDING_RECTIFICATION, Nonconformance
 from domain.tickets import Ticket
 from store.background import BackgroundLoop
@@ -50,6 +51,13 @@ NC_CANDIDATES = """
       AND id::text > %(after)s
     ORDER BY id::text LIMIT %(limit)s"""
 
+#: loop (issue #15): planned inspections past their due time, from the write-side index
+#: `qt_inspection_dues` (written with the plan; the aggregate decides).
+INSPECTION_CANDIDATES = """
+    SELECT inspection_id::text AS id FROM qt_inspection_dues
+    WHERE NOT settled AND due_at < %(now)s AND inspection_id::text > %(after)s
+    ORDER BY inspection_id::text LIMIT %(limit)s"""
+
 
 @dataclass
 class RunReport:
@@ -59,6 +67,8 @@ class RunReport:
     sla_breaches: int = 0
     nonconformances_checked: int = 0
     overdue: int = 0
+    inspections_checked: int = 0
+    inspections_missed: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,6 +79,8 @@ class RunReport:
             "sla_breaches": self.sla_breaches,
             "nonconformances_checked": self.nonconformances_checked,
             "overdue": self.overdue,
+            "inspections_checked": self.inspections_checked,
+            "inspections_missed": self.inspections_missed,
             "errors": list(self.errors),
         }
 
@@ -111,6 +123,15 @@ class DeadlineWatcher(BackgroundLoop):
             except Exception as e:
                 log.exception("deadline watcher: nonconformance %s", nc_id)
                 report.errors.append(f"nonconformance {nc_id}: {e}")
+        for ins_id in self._candidates(INSPECTION_CANDIDATES, now):
+            report.inspections_checked += 1
+            try:
+                report.inspections_missed += self._retrying(
+                    lambda i=ins_id: self.check_inspection(i, now, report)
+                )
+            except Exception as e:
+                log.exception("deadline watcher: inspection %s", ins_id)
+                report.errors.append(f"inspection {ins_id}: {e}")
         self.last_report = report
         return report
 
@@ -163,6 +184,20 @@ class DeadlineWatcher(BackgroundLoop):
         self.save(nc)
         return 1
 
+    def check_inspection(self, ins_id: str, now: datetime, report: RunReport) -> int:
+        """Record `InspectionMissed` if the planned inspection was not submitted by its due
+        time; then stop scanning it (once missed, or once submitted or cancelled)."""
+        ins = self.service.load(Inspection, UUID(ins_id))
+        recorded = ins.record_missed(Ctx(SYSTEM, now, report.correlation_id))
+        if recorded:
+            self.save(ins)
+        if recorded or ins.missed or ins.status not in ("scheduled", "in_progress"):
+            self.service.sql(
+                "UPDATE qt_inspection_dues SET settled = true WHERE inspection_id = %s",
+                (UUID(ins_id),),
+            )
+        return int(recorded)
+
     def save(self, aggregate: Any) -> None:
         """Append the new events (optimistic concurrency: a lost race raises IntegrityError)."""
         self.service.record(aggregate)
@@ -173,7 +208,7 @@ class DeadlineWatcher(BackgroundLoop):
         # (and tests that move the clock by hand) are not raced by a background pass.
         while not self._stop.wait(self.interval):
             report = self.run_once()
-            if report.sla_breaches or report.overdue:
+            if report.sla_breaches or report.overdue or report.inspections_missed:
                 log.info("deadline watcher: %s", report.as_dict())
 
     def _failed(self, error: BaseException) -> None:

@@ -18,6 +18,7 @@ from application.base import Call, CommandResult, parse_ref
 from application.errors import UnknownReference
 from application.processes import NonconformanceIndex
 from application.service import CommandService
+from domain.assessment_policy import validate_policy
 from domain.base import Ctx
 from domain.nonconformances import DEFAULT_NOTICE_DAYS, Nonconformance
 from domain.vocabulary import NONCONFORMANCE_SOURCES
@@ -34,6 +35,11 @@ class NonconformanceService:
     @property
     def notice_days(self) -> int:
         return int(self.service.policies.get("nc_notice_days", DEFAULT_NOTICE_DAYS))
+
+    @property
+    def deductions(self) -> dict[str, Any]:
+        """The assessment policy's deduction table (points per failed re-check, ...)."""
+        return validate_policy(self.service.policies.get("assessment") or {})["deductions"]
 
     # -- raising -------------------------------------------------------------------
     def raise_(
@@ -187,7 +193,14 @@ class NonconformanceService:
             Nonconformance,
             ref,
             lambda n, c: n.verify(
-                c, effective, notes, self.service.store.tz, due_date, self.notice_days, reinspection
+                c,
+                effective,
+                notes,
+                self.service.store.tz,
+                due_date,
+                self.notice_days,
+                reinspection,
+                self.deductions,
             ),
         )
 

@@ -92,10 +92,34 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "webhook.manage": ("admin",),
     "webhook.read": ("admin",),
     # event feed and early warnings (issue #14 items 4-5; docs/events-feed.md, docs/warnings.md)
-    "events.read": ("auditor", "quality_manager", "project_manager", "supervisor"),
-    "warning.read": ("supervisor", "project_manager", "quality_manager", "auditor", "reporting"),
+    "events.read": (
+        "auditor",
+        "quality_manager",
+        "project_manager",
+        "supervisor",
+        "general_manager",
+    ),
+    "warning.read": (
+        "supervisor",
+        "project_manager",
+        "quality_manager",
+        "auditor",
+        "reporting",
+        "general_manager",
+    ),
     "warning.acknowledge": ("project_manager", "quality_manager"),
     "warning.resolve": ("quality_manager",),
+    # loop (issue #15): inspection plans and assessments (考核与奖惩; the general manager
+    # approves assessments and decides second-level appeals, 总经理具有最高的考评权)
+    "inspection_plan.create": ("quality_manager",),
+    "inspection_plan.read": (*_OPERATIONAL, "auditor", "general_manager"),
+    "assessment.close": ("quality_manager",),
+    "assessment.review": ("quality_manager",),
+    "assessment.approve": ("general_manager",),
+    "assessment.publish": ("quality_manager",),
+    "assessment.appeal": ("project_manager",),
+    "assessment.decide_appeal": ("general_manager",),
+    "assessment.read": (*_OPERATIONAL, "auditor", "general_manager"),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).
@@ -136,6 +160,7 @@ def permission_table() -> str:
         "front_desk": "front desk",
         "project_manager": "project mgr",
         "quality_manager": "quality mgr",
+        "general_manager": "general mgr",
     }
     head = "| action | " + " | ".join(short.get(r, r) for r in ROLES) + " |"
     rule = "|---|" + "|".join(":-:" for _ in ROLES) + "|"

@@ -6,6 +6,7 @@ as `domain.inspections:Inspection.<Name>`, as they always were.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from domain.base import QAggregate
@@ -181,3 +182,35 @@ class Cancelled(QAggregate.Event):
     def apply(self, i: Inspection) -> None:
         i.status = "cancelled"
         i.cancelled_at = self.timestamp
+
+
+# -- loop (issue #15): inspection plans and the missed-inspection deadline --------------
+class Planned(QAggregate.Event):
+    """The inspection belongs to a plan and is due by `due_at` (recorded with `Scheduled`)."""
+
+    number: str
+    project: str
+    kind: str
+    planned_for: str
+    plan: dict[str, str]
+    occurrence: str
+    due_at: datetime
+    links: list[dict[str, str]]
+
+    def apply(self, i: Inspection) -> None:
+        i.plan = dict(self.plan)
+        i.occurrence = self.occurrence
+        i.due_at = self.due_at
+        i.links.extend(dict(link) for link in self.links)
+
+
+class InspectionMissed(QAggregate.Event):
+    """Not submitted by its due time: recorded once, by the deadline watcher (or by a late
+    submission that finds it not yet recorded)."""
+
+    project: str
+    kind: str
+    due_at: datetime
+
+    def apply(self, i: Inspection) -> None:
+        i.missed = True

@@ -17,10 +17,11 @@ Rules chosen where the guide is silent (see the README's inspections section):
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from domain import inspection_events as events
-from domain.base import Ctx, QAggregate, id_for, require_choice, require_text
+from domain.base import SYSTEM, Ctx, QAggregate, event_id, id_for, require_choice, require_text
 from domain.errors import InvalidValue, RuleViolation
 from domain.grading import compute_score, grade_for
 from domain.inspection_rules import (
@@ -56,6 +57,9 @@ class Inspection(QAggregate):
     AppealDecided = events.AppealDecided
     Finalized = events.Finalized
     Cancelled = events.Cancelled
+    # loop (issue #15)
+    Planned = events.Planned
+    InspectionMissed = events.InspectionMissed
 
     # -- state -------------------------------------------------------------------
     def __init__(
@@ -113,6 +117,10 @@ class Inspection(QAggregate):
         self.grading_policy: list[dict[str, Any]] | None = None
         self.raised_nonconformances: list[dict[str, Any]] = []
         self.appeal: dict[str, Any] | None = None
+        self.plan: dict[str, str] | None = None
+        self.occurrence: str | None = None
+        self.due_at: Any = None
+        self.missed = False
 
     def item(self, code: str) -> dict[str, Any]:
         for it in self.items:
@@ -192,6 +200,41 @@ class Inspection(QAggregate):
             links=links,
             **cls.meta(ctx),
         )
+
+    def link_plan(self, ctx: Ctx, plan: dict[str, str], occurrence: str, due_at: datetime) -> None:
+        """Record that a plan scheduled this inspection, due by `due_at` (UTC)."""
+        self.record(
+            self.Planned,
+            ctx,
+            number=self.number,
+            project=self.project,
+            kind=self.kind,
+            planned_for=self.planned_for,
+            plan=dict(plan),
+            occurrence=occurrence,
+            due_at=due_at,
+            links=[{"rel": "planned_by", "kind": "inspection_plan", **plan}],
+        )
+
+    def missed_due(self, now: datetime) -> datetime | None:
+        """The due time passed without a submission and not yet recorded as missed."""
+        due = getattr(self, "due_at", None)
+        if due is None or getattr(self, "missed", False) or self.status == "cancelled":
+            return None
+        if self.submitted_at is not None:
+            return due if self.submitted_at > due else None
+        return due if now > due else None
+
+    def record_missed(self, ctx: Ctx) -> bool:
+        """Record `InspectionMissed` once; actor = the system, caused by `Planned`."""
+        due = self.missed_due(ctx.now)
+        if due is None:
+            return False
+        # `Planned` (which set the due time) is recorded right after `Scheduled`: version 2.
+        cause = event_id(self.id, 2) if getattr(self, "plan", None) else ctx.causation_id
+        system = Ctx(SYSTEM, ctx.now, ctx.correlation_id, cause)
+        self.record(self.InspectionMissed, system, project=self.project, kind=self.kind, due_at=due)
+        return True
 
     def start(self, ctx: Ctx) -> None:
         self.check_step("start")
@@ -284,6 +327,7 @@ class Inspection(QAggregate):
         if sorted(nc_numbers) != sorted(it["code"] for it in failed):
             raise ValueError("a nonconformance number is needed for exactly the failed items")
         grade, pay = grade_for(score, policy)
+        self.record_missed(ctx)  # submitted after its due time: the miss is history first
         links = [
             {
                 "rel": "raised",

@@ -179,3 +179,25 @@ class Cancelled(QAggregate.Event):
         nc.status = "cancelled"
         nc.cancelled_at = self.timestamp
         nc.overdue = False
+
+
+class DeductionRecorded(QAggregate.Event):
+    """Points off the project's next assessment for a re-check found not effective (seed 003:
+    "同时在下次考核中给予扣分"), at every failed verification; `policy` is the table it used."""
+
+    project: str
+    points: float
+    rule: str
+    policy: dict[str, Any]
+
+    def apply(self, nc: Nonconformance) -> None:
+        if not hasattr(nc, "deductions"):
+            nc.deductions = []
+        nc.deductions.append(
+            {
+                "rule": self.rule,
+                "points": self.points,
+                "at": self.timestamp.isoformat(),
+                "event": event_id(self.originator_id, self.originator_version),
+            }
+        )

@@ -18,6 +18,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from domain import nonconformance_events as events
+from domain.assessment_policy import DEFAULT_DEDUCTIONS
 from domain.base import SYSTEM, Ctx, QAggregate, id_for, require_choice, require_text
 from domain.due_dates import resolve_due
 from domain.errors import InvalidValue, RuleViolation
@@ -77,6 +78,7 @@ class Nonconformance(QAggregate):
     Overdue = events.Overdue
     DispositionDecided = events.DispositionDecided
     Cancelled = events.Cancelled
+    DeductionRecorded = events.DeductionRecorded  # loop (issue #15)
 
     # -- state -------------------------------------------------------------------
     def __init__(
@@ -132,6 +134,7 @@ class Nonconformance(QAggregate):
         self.closed_at: datetime | None = None
         self.closed_on_time: bool | None = None
         self.cancelled_at: datetime | None = None
+        self.deductions: list[dict[str, Any]] = []
 
     # -- commands ----------------------------------------------------------------
     @classmethod
@@ -265,10 +268,14 @@ class Nonconformance(QAggregate):
         due_date: datetime | date | None = None,
         default_days: int = DEFAULT_NOTICE_DAYS,
         inspection: dict[str, str] | None = None,
+        deduction: dict[str, Any] | None = None,
     ) -> None:
         """Record the re-inspection (复检), optionally naming the inspection that re-checked it.
-        Effective closes; not effective issues a new notice to the same responsible party,
-        one escalation level up, with a deduction flag."""
+        Effective closes; not effective — at once, from the first failure — issues a new
+        notice to the same responsible party, one escalation level up, and records the
+        deduction (`DeductionRecorded`, points from `deduction`, the assessment policy's
+        `deductions` table) that the project's next assessment applies. The company-wide
+        circular (全公司通报) is raised by a process from the `Verified` event."""
         self.check_step("verify")
         if not isinstance(effective, bool):
             raise InvalidValue("effective", "must be true or false")
@@ -306,6 +313,16 @@ class Nonconformance(QAggregate):
             due_date=due,
             escalation_level=ESCALATION_LEVELS[min(level + 1, len(ESCALATION_LEVELS) - 1)],
             deduction=True,
+        )
+        table = dict(deduction or DEFAULT_DEDUCTIONS)
+        self.record(
+            self.DeductionRecorded,
+            caused,
+            "verification not effective",
+            project=self.project,
+            points=table["failed_recheck"],
+            rule="failed_recheck",
+            policy=table,
         )
 
     def request_extension(

@@ -29,6 +29,8 @@ ROLES = (
     "auditor",
     "reporting",
     "admin",
+    # loop (issue #15): company-wide; approves assessments, decides second-level appeals
+    "general_manager",
 )
 
 # -- tickets (§1) --------------------------------------------------------------------
@@ -72,6 +74,12 @@ SURVEY_PARTIES = ("first_party", "third_party")
 SURVEY_METHODS = ("web", "face_to_face", "email", "phone")
 LOYALTY_LEVELS = ("loyal", "favourable", "vulnerable", "at_risk", "not_assessable")
 
+# -- plans and assessments (loop, issue #15) ------------------------------------------
+#: How a plan's inspections recur (`domain.recurrence`).
+RECURRENCE_TYPES = ("monthly", "twice_monthly", "second_monday", "quarterly", "rate")
+#: Who carries an assessment's pay adjustment (seed 003 §4.5: 直属管理人员负相关管理责任).
+RESPONSIBLE_ROLES = ("project_manager", "direct_manager")
+
 # -- human numbers -------------------------------------------------------------------
 #: `TK-2026-000123`: the prefix of each kind of issue's human number.
 NUMBER_PREFIXES = {
@@ -83,4 +91,7 @@ NUMBER_PREFIXES = {
     # notify: company-wide circulars (全公司通报)
     "circular": "TB",
     "warning": "YJ",  # early warnings 预警 (domain/warnings.py)
+    # loop (issue #15)
+    "inspection_plan": "IP",
+    "assessment": "AS",
 }

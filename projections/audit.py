@@ -29,6 +29,9 @@ KINDS = {
     "Project": "project",
     "Circular": "circular",  # notify
     "EarlyWarning": "warning",
+    # loop (issue #15)
+    "InspectionPlan": "inspection_plan",
+    "Assessment": "assessment",
 }
 
 

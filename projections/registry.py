@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.assessments import AssessmentLoopProjection
 from projections.audit import AuditTrailProjection
 from projections.base import Projection
 from projections.circulars import CircularListProjection  # notify
@@ -33,6 +34,7 @@ PROJECTIONS: list[type[Projection]] = [
     CircularListProjection,  # notify
     # early warnings (issue #14 item 5)
     WarningListProjection,
+    AssessmentLoopProjection,  # loop (issue #15)
 ]
 
 

@@ -18,9 +18,11 @@ from application.app import Qualtrace
 from application.deadlines import DeadlineWatcher
 from application.integrity_watch import IntegrityWatcher
 from application.warnings import WarningWatcher
+from domain.assessment_policy import validate_policy
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla
 from projections import registry
+from projections.assessments import publish_plan_reporting_views
 from projections.kpis.cells import CellRefresher, publish_cell_views
 from projections.kpis.reporting import ensure_role as ensure_reporting_role
 from projections.kpis.reporting import publish_reporting_views
@@ -41,6 +43,7 @@ log = logging.getLogger("qualtrace")
 #: Run whenever a projection generation is published (setup and every rebuild), after its
 #: `qt_read` views: the views built on a KPI projection's tables.
 PUBLISH_HOOKS: tuple[PublishHook, ...] = (publish_cell_views, publish_reporting_views)
+PUBLISH_HOOKS += (publish_plan_reporting_views,)  # loop (issue #15): reporting.inspection_plan_kpis
 
 
 @dataclass
@@ -157,6 +160,10 @@ def bootstrap(
         if settings.grading_policy
         else DEFAULT_GRADING,
     }
+    # loop (issue #15): the assessment policy; its grading bands default to the grading policy's
+    policies["assessment"] = validate_policy(
+        {"grading": policies["grading"], **(settings.assessment_policy or {})}
+    )
     env = eventsourcing_env(url, settings.pool_size)
     # ... 2. the events table (the library's, then `store.schema.EVENT_STORE`) ...
     env["CREATE_TABLE"] = "y" if setup else "n"

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     unreached_attempts_for_override: int = 3
     #: Inspection grading bands, highest first: [{min_score, grade, pay_adjustment_pct}]; unset = seed 003.
     grading_policy: list[dict[str, Any]] | None = None
+    #: loop (issue #15): {kinds: {kind: weight}, deductions: {rule: points}, grading?}; unset =
+    #: the city monthly check, 5 points per failed re-check or missed self-check (docs/assessment.md).
+    assessment_policy: dict[str, Any] | None = None
     run_projections: bool = True
     pool_size: int = 8
     read_wait_seconds: float = 5.0

@@ -298,11 +298,40 @@ SURVEY_MEMBERSHIP: tuple[str, ...] = (
     END $$""",
 )
 
+#: loop (issue #15): planned inspections' due times, for the deadline watcher's scan (the
+#: aggregate decides; `settled` only stops rescanning one that is done or recorded missed),
+#: and one assessment per project and period; both written with the events that make them.
+ASSESSMENT_LOOP: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS {schema}.qt_inspection_dues (
+        inspection_id uuid PRIMARY KEY,
+        project text NOT NULL,
+        kind text NOT NULL,
+        due_at timestamptz NOT NULL,
+        settled boolean NOT NULL DEFAULT false)""",
+    "CREATE INDEX IF NOT EXISTS qt_inspection_dues_open ON {schema}.qt_inspection_dues (due_at) WHERE NOT settled",
+    """CREATE TABLE IF NOT EXISTS {schema}.qt_assessment_periods (
+        project text NOT NULL,
+        period text NOT NULL,
+        assessment_id uuid NOT NULL,
+        number text NOT NULL,
+        PRIMARY KEY (project, period))""",
+    # Closing an assessment finds a project's inspections, misses and deductions in the
+    # event store itself: a partial index over just those topics (cheap to keep up).
+    """CREATE OR REPLACE FUNCTION {schema}.qt_event_project(s bytea) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$ SELECT convert_from(s, 'UTF8')::jsonb ->> 'project' $$""",
+    """CREATE INDEX IF NOT EXISTS qt_events_loop_project ON {schema}.{table}
+        ({schema}.qt_event_project(state), topic, notification_id)
+        WHERE topic IN ('domain.inspections:Inspection.Scheduled',
+                        'domain.inspections:Inspection.InspectionMissed',
+                        'domain.nonconformances:Nonconformance.DeductionRecorded')""",
+)
+
 EVENT_STORE: tuple[str, ...] = (
     *EVENTS_XID,
     *EVENTS_INTEGRITY,
     *NONCONFORMANCE_RECURRENCE,
     *SURVEY_MEMBERSHIP,
+    *ASSESSMENT_LOOP,  # loop (issue #15)
 )
 
 # -- 3. human numbers -----------------------------------------------------------------------

@@ -107,4 +107,16 @@ ROUTE_ACTIONS: dict[str, str] = {
     "POST /warnings/{ref}/acknowledge": "warning.acknowledge",
     "POST /warnings/{ref}/resolve": "warning.resolve",
     "GET /kpis/warnings": "kpi.read",
+    # loop (issue #15): inspection plans and assessments
+    "POST /inspection-plans": "inspection_plan.create",
+    "GET /inspection-plans": "inspection_plan.read",
+    "GET /kpis/inspection-plans": "kpi.read",
+    "POST /assessments": "assessment.close",
+    "GET /assessments": "assessment.read",
+    "GET /assessments/{ref}": "assessment.read",
+    "POST /assessments/{ref}/review": "assessment.review",
+    "POST /assessments/{ref}/approve": "assessment.approve",
+    "POST /assessments/{ref}/publish": "assessment.publish",
+    "POST /assessments/{ref}/appeal": "assessment.appeal",
+    "POST /assessments/{ref}/appeal-decision": "assessment.decide_appeal",
 }

@@ -182,6 +182,19 @@ BODIES: dict[str, Any] = {
     # early warnings
     "POST /warnings/{ref}/acknowledge": {"note": "已安排整改"},
     "POST /warnings/{ref}/resolve": {"note": "已整改"},
+    # loop (issue #15)
+    "POST /inspection-plans": lambda p, w: {
+        "name": "月检计划",
+        "kind": "regional_monthly",
+        "recurrence": {"type": "monthly", "by_day": 25},
+        "start_month": "2026-04",
+        "projects": [p],
+        "template_id": w.template,
+        "inspectors": ["Chen Jie"],
+    },
+    "POST /assessments": lambda p, w: assessment_body(w, p),
+    "POST /assessments/{ref}/appeal": {"reason": "评分有误"},
+    "POST /assessments/{ref}/appeal-decision": {"accepted": False, "reason": "维持原评分"},
 }
 
 #: Query parameters a query needs.
@@ -205,6 +218,7 @@ KIND_OF_PREFIX = {
     "/webhooks": "webhook",
     "/me": "notification",
     "/warnings": "warning",
+    "/assessments": "assessment",
 }
 COMPANY_WIDE_KINDS = ("template", "circular", "webhook", "notification")
 #: A well-formed id that names nothing, per kind.
@@ -214,6 +228,7 @@ MISSING = {
     "nonconformance": "NC-2026-999999",
     "survey": "SV-2026-999999",
     "template": "CT-2026-999999",
+    "assessment": "AS-2026-999999",
     "response": str(uuid.uuid4()),
     "circular": "TB-2026-999999",
     "webhook": str(uuid.uuid4()),
@@ -250,6 +265,7 @@ class World:
     client: Any
     container: Any
     template: str = ""
+    months: int = 0
     ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, project) -> id
     tokens: dict[tuple[str, str], dict[str, str]] = field(
         default_factory=dict
@@ -429,6 +445,10 @@ def build(w: World) -> None:
         w.ids[("response", p)] = rs["id"]
         last = max(last, rs["position"])
     last = max(last, raise_warnings(w))
+    # loop (issue #15): February's monthly check and assessment, in P1 and P2 (its period is
+    # closed once, so the "create" cases close another project's month: see build_assessment).
+    for p in ("P1", "P2"):
+        w.ids[("assessment", p)] = build_assessment(w, p, "2026-02")
     # Someone read P1's and P2's personal data (the access log has rows in both projects).
     for p in ("P1", "P2"):
         w.ok(
@@ -464,6 +484,46 @@ def raise_warnings(w: World) -> int:
         last = max(last, *svc.record(warning))
         w.ids[("warning", p)] = str(warning.id)
     return last
+
+
+def assessment_body(w: World, project: str) -> dict[str, Any]:
+    """A body closing a month of `project` that has a submitted city monthly check and no
+    assessment yet (a month of 2024/2025, one per request, so an allowed request creates)."""
+    w.months += 1
+    month = f"{2024 + w.months // 12}-{w.months % 12 + 1:02d}"
+    submitted_check(w, project, month)
+    return {
+        "project": project,
+        "period": month,
+        "responsible": [{"name": "Liu Yang", "role": "project_manager"}],
+    }
+
+
+def submitted_check(w: World, project: str, month: str) -> None:
+    """A submitted city monthly check of `project` planned in `month`."""
+    body = {**inspection_body(project, w.template), "kind": "regional_monthly"}
+    body["planned_for"] = f"{month}-20"
+    ins = w.ok(w.post("/inspections", body, "quality_manager"), 201)
+    w.ok(w.post(f"/inspections/{ins['id']}/start", {}, "inspector"))
+    for item in ("CS-01", "CS-02"):
+        score = {"item": item, "points": 10, "result": "pass"}
+        w.ok(w.post(f"/inspections/{ins['id']}/scores", score, "inspector"))
+    w.ok(w.post(f"/inspections/{ins['id']}/submit", {}, "inspector"))
+
+
+def build_assessment(w: World, project: str, month: str) -> str:
+    """The month's assessment of `project`, over a submitted city monthly check."""
+    submitted_check(w, project, month)
+    a = w.post(
+        "/assessments",
+        {
+            "project": project,
+            "period": month,
+            "responsible": [{"name": "Liu Yang", "role": "project_manager"}],
+        },
+        "quality_manager",
+    )
+    return str(w.ok(a, 201)["id"])
 
 
 #: Commands that create under an existing issue (If-Match does not apply: they record).

@@ -3,7 +3,7 @@
 A monthly self-check with two failed items raises two nonconformances. An appeal
 raises the score and the grade. One nonconformance is rectified and verified by a
 re-inspection. The other fails its re-inspection: a new notice (count + 1), one
-escalation level up, a deduction flag; it asks for an extension before the due date,
+escalation level up, a 5-point deduction (DeductionRecorded); it asks for an extension before the due date,
 lets the extended date pass (the deadline watcher, on the injectable clock, records
 `Overdue` once), is rectified late and then closes. Every step appears, attributed and
 in order, in `GET /audit/{id}` of each issue it touched, and the details show the links
@@ -422,6 +422,7 @@ def test_the_quality_loop_from_self_check_to_closed_nonconformances_is_traceable
         ("RectificationReported", "Liu Yang"),
         ("Verified", "Zhou Min"),
         ("NoticeIssued", "Zhou Min"),
+        ("DeductionRecorded", "Zhou Min"),  # at the first failure (seed 003)
         ("ExtensionRequested", "Liu Yang"),
         ("ExtensionApproved", "Zhou Min"),
         ("Overdue", "Qualtrace"),
@@ -440,15 +441,18 @@ def test_the_quality_loop_from_self_check_to_closed_nonconformances_is_traceable
         renotice["data"]["escalation_level"],
         renotice["data"]["deduction"],
     ) == (2, "region", True)
-    requested = events_b[8]
+    deduction = events_b[8]
+    assert deduction["causation_id"] == renotice["causation_id"]
+    assert (deduction["data"]["points"], deduction["data"]["rule"]) == (5, "failed_recheck")
+    requested = events_b[9]
     assert requested["reason"] == "需与物业公司重签清运合同"
     assert requested["data"]["remedial_measures"] == "每日两次人工巡查并设置临时警示"
-    overdue = events_b[10]
+    overdue = events_b[11]
     assert overdue["actor"]["role"] == "system" and overdue["data"]["due_date"].startswith(
         "2026-03-20T15:59:59"
     )
     assert (
-        overdue["causation_id"] == f"{nc_b['id']}:{events_b[9]['version']}"
+        overdue["causation_id"] == f"{nc_b['id']}:{events_b[10]['version']}"
     )  # the approval set that due date
     # Both nonconformances were raised by the Submitted event, in the name of its actor.
     for raised_event in (events_a[0], events_b[0]):

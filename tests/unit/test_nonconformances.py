@@ -121,7 +121,7 @@ def test_steps_out_of_order_name_the_state_and_the_allowed_steps() -> None:
     assert e.value.state == "noticed" and "root_cause" in e.value.allowed
 
 
-def test_an_ineffective_verification_re_notices_escalates_and_flags_a_deduction() -> None:
+def test_an_ineffective_verification_re_notices_escalates_and_records_a_deduction() -> None:
     nc = approved()
     nc.rectify(ctx(PM), "done", [])
     later = T0 + timedelta(days=3)
@@ -130,11 +130,16 @@ def test_an_ineffective_verification_re_notices_escalates_and_flags_a_deduction(
     assert nc.escalation_level == "region" and nc.deduction is True
     assert nc.due_date == datetime(2026, 3, 12, 15, 59, 59, tzinfo=timezone.utc)
     events = nc.collect_events()
-    renotice = events[-1]
+    renotice, deduction = events[-2], events[-1]
     assert type(renotice).__name__ == "NoticeIssued"
     assert renotice.causation_id == event_id(
         nc.id, renotice.originator_version - 1
     )  # the Verified event
+    # At the first failure, the deduction the project's next assessment applies (seed 003).
+    assert type(deduction).__name__ == "DeductionRecorded"
+    assert (deduction.points, deduction.rule, deduction.project) == (5, "failed_recheck", "P1")
+    assert deduction.causation_id == renotice.causation_id
+    assert [d["points"] for d in nc.deductions] == [5]
     # A second failure goes company-wide (全公司通报), and stays there.
     for _ in range(2):
         nc.analyse(ctx(PM, later), "cause")
@@ -143,6 +148,7 @@ def test_an_ineffective_verification_re_notices_escalates_and_flags_a_deduction(
         nc.rectify(ctx(PM, later), "done", [])
         nc.verify(ctx(QM, later), False, None, SHANGHAI)
     assert nc.escalation_level == "company" and nc.notice_count == 4
+    assert [d["points"] for d in nc.deductions] == [5, 5, 5]  # one per failed re-check
 
 
 def test_an_extension_is_requested_before_the_due_date_and_approval_moves_it() -> None:

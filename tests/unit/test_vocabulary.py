@@ -43,7 +43,17 @@ def test_each_issue_numbers_with_the_vocabulary_prefix() -> None:
         EarlyWarning,
     ):
         assert aggregate.PREFIX == v.NUMBER_PREFIXES[aggregate.KIND]
-    assert sorted(v.NUMBER_PREFIXES.values()) == ["CT", "INS", "NC", "SV", "TB", "TK", "YJ"]
+    assert sorted(v.NUMBER_PREFIXES.values()) == [
+        "AS",
+        "CT",
+        "INS",
+        "IP",
+        "NC",
+        "SV",
+        "TB",
+        "TK",
+        "YJ",
+    ]
 
 
 def test_nonconformance_statuses_are_the_states_of_its_lifecycle() -> None:
@@ -72,6 +82,8 @@ def test_request_schemas_offer_the_vocabulary_in_its_order() -> None:
         *v.SURVEY_PARTIES,
         *v.SURVEY_METHODS,
         *v.LOYALTY_LEVELS,
+        *v.RECURRENCE_TYPES,
+        *v.RESPONSIBLE_ROLES,
     }
     for where, values in enums.items():
         assert set(values) <= known, where
