@@ -16,6 +16,7 @@ from api.deps import document_headers
 from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
 from api.routes import audit, health, org, tickets
+from api.routes import documents as document_routes
 from api.routes import inspections as inspection_routes
 from api.routes import kpis as kpi_routes
 from api.routes import me as me_routes
@@ -34,6 +35,7 @@ ROUTERS += [nonconformance_routes.router]
 ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
 ROUTERS += [me_routes.router]
+ROUTERS += [document_routes.router]  # printable documents (PDF)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

@@ -98,6 +98,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/surveys/{ref}/responses/import"): "importSurveyResponses",
     ("POST", "/surveys/{ref}/responses/{rid}/acknowledge"): "acknowledgeSurveyResponse",
     ("POST", "/surveys/{ref}/responses/{rid}/invalidate"): "invalidateSurveyResponse",
+    # printable documents (PDF)
+    ("GET", "/nonconformances/{ref}/document.pdf"): "getNonconformanceDocument",
+    ("GET", "/inspections/{ref}/document.pdf"): "getInspectionDocument",
+    ("GET", "/surveys/{ref}/document.pdf"): "getSurveyDocument",
+    ("GET", "/projects/{code}/reports/{month}/document.pdf"): "getMonthlyReportDocument",
 }
 
 #: Operations anyone may call, without a token.

@@ -91,4 +91,9 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /kpis/inspections": "kpi.read",
     "GET /kpis/nonconformances": "kpi.read",
     "GET /kpis/surveys": "kpi.read",
+    # printable documents (PDF): the JSON's read action; the monthly report, the KPIs'
+    "GET /nonconformances/{ref}/document.pdf": "nonconformance.read",
+    "GET /inspections/{ref}/document.pdf": "inspection.read",
+    "GET /surveys/{ref}/document.pdf": "survey.results",
+    "GET /projects/{code}/reports/{month}/document.pdf": "kpi.read",
 }
