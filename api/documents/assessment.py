@@ -23,11 +23,12 @@ from api.documents.frame import (
 from api.documents.labels import both, label
 
 
-def _who(v: Any) -> Any:
+def _who(v: Any, provenance: Provenance) -> Any:
+    """`{by: {name}, at}` → `周敏（2026-04-01 10:00）` in company time."""
     if isinstance(v, dict):
         by = v.get("by")
         name = by.get("name") if isinstance(by, dict) else by
-        return f"{name}（{v.get('at', '')[:16].replace('T', ' ')}）" if name else None
+        return f"{name}（{provenance.local(v.get('at'))}）" if name else None
     return v
 
 
@@ -44,8 +45,8 @@ def assessment_document(a: dict[str, Any], provenance: Provenance) -> Document:
             ("区域", a.get("region")),
             ("考核期间", f"{a.get('period')}（{a.get('period_start')} 至 {a.get('period_end')}）"),
             ("状态", both("assessment_status", a.get("status"))),
-            ("复核", _who(a.get("reviewed"))),
-            ("批准（总经理）", _who(a.get("approved"))),
+            ("复核", _who(a.get("reviewed"), provenance)),
+            ("批准（总经理）", _who(a.get("approved"), provenance)),
             ("发布时间", t(a.get("published_at"))),
         ]
     )
@@ -118,7 +119,7 @@ def assessment_document(a: dict[str, Any], provenance: Provenance) -> Document:
                 fields(
                     [
                         ("申诉理由", appeal.get("reason")),
-                        ("申诉人", _who(appeal)),
+                        ("申诉人", _who(appeal, provenance)),
                         (
                             "裁决",
                             None
