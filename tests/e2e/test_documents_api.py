@@ -5,8 +5,11 @@ and the ledger entry it was built from. Out of scope is 404 exactly like the JSO
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -38,6 +41,19 @@ def fonts(data: bytes) -> str:
     return subprocess.run(
         ["pdffonts", "-"], input=data, capture_output=True, check=True
     ).stdout.decode()
+
+
+def first_page_png(data: bytes, name: str) -> Path:
+    """Page 1 as a PNG (pdftoppm): into a temporary folder, or into docs/screenshots
+    with `QUALTRACE_SCREENSHOTS=docs/screenshots` (the README shows it)."""
+    folder = Path(os.environ.get("QUALTRACE_SCREENSHOTS") or tempfile.mkdtemp())
+    stem = folder / name
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", "-", str(stem)],
+        input=data,
+        check=True,
+    )
+    return stem.with_suffix(".png")
 
 
 def get_pdf(api: Any, path: str, role: str = "auditor", **kw: Any) -> tuple[bytes, Any]:
@@ -154,6 +170,8 @@ def test_an_inspection_report_prints_items_scores_findings_grade_pay_and_signatu
     assert "检查人" in text and "项目负责人（确认）" in text and "签字：" in text
     seal = store_row(api, ref)
     assert seal["event_hash"] in text and f"位置{seal['position']}" in text
+    png = first_page_png(data, "document-inspection-report")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
 def _campaign(api: Any, answers: list[dict[str, Any]], publish: bool = True) -> dict[str, Any]:
