@@ -210,3 +210,16 @@ def test_a_long_inspection_runs_over_pages_each_numbered_with_the_seal_in_its_fo
         "INS-2026-000100v95·位置118·事件哈希a1a1a1a1a1a1·总账#119c3c3c3c3c3c3"
     ) == len(pages)
     assert "IT-089" in text and "第84项问题" in text
+
+
+def test_an_event_the_ledger_has_not_sealed_yet_is_printed_as_such() -> None:
+    unsealed = Provenance(
+        built_at=BUILT,
+        issues=(IssueSeal("NC-2026-000010", 3, 55, "d4" * 32, 50),),
+        ledger=LedgerHead(54, 54, "e5" * 32),
+    )
+    nc = {"number": "NC-2026-000010", "project": "P1", "severity": "minor", "notice_count": 1}
+    text = text_of(rectification_notice(nc, unsealed))
+    assert "NC-2026-000010总账封存尚未封存（见下方总账链头）" in text
+    assert "总账链头#54（位置54）" + "e5" * 32 in text
+    assert "v3（事件1–3，位置50–55）" in text
