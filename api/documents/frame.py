@@ -147,7 +147,12 @@ def table(
     numeric: Sequence[int] = (),
     empty: str = "无",
     cls: str = "",
+    widths: Sequence[int] = (),
 ) -> str:
+    """A grid with a header row; `numeric` columns right-aligned and never wrapped;
+    `widths` in percent (else the layout shares the width out by content)."""
+    cols = "".join(f'<col style="width:{w}%">' for w in widths)
+    colgroup = f"<colgroup>{cols}</colgroup>" if cols else ""
     head = "".join(
         f'<th class="{"num" if i in numeric else ""}">{html.escape(h)}</th>'
         for i, h in enumerate(headers)
@@ -161,7 +166,10 @@ def table(
         body.append("<tr>" + "".join(tds) + "</tr>")
     if not body:
         body.append(f'<tr><td colspan="{len(headers)}" class="empty">{e(empty)}</td></tr>')
-    return f'<table class="grid {cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (
+        f'<table class="grid {cls}">{colgroup}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 class Markup(str):
@@ -262,7 +270,9 @@ table.grid th { background: #1d4e89; color: white; font-weight: bold; padding: 1
 table.grid td { padding: 1mm 1.5mm; border: 0.5pt solid #bbc; vertical-align: top; }
 table.grid tr:nth-child(even) td { background: #f6f8fb; }
 table.grid tr { break-inside: avoid; }
-th.num, td.num { text-align: right; }
+th.num, td.num { text-align: right; white-space: nowrap; }
+table.grid.fixed { table-layout: fixed; }
+table.grid.small { font-size: 8.5pt; }
 td.empty { text-align: center; color: #777; }
 .figures { display: flex; gap: 3mm; margin: 2mm 0; }
 .figure { flex: 1; border: 0.8pt solid #1d4e89; border-radius: 1.5mm; padding: 2mm; text-align: center; }
@@ -272,8 +282,8 @@ td.empty { text-align: center; color: #777; }
 .bar { display: inline-block; position: relative; width: 45mm; height: 3mm; background: #e4e8ef; vertical-align: middle; }
 .bar .fill { position: absolute; left: 0; top: 0; bottom: 0; background: #3b78c3; }
 .bar .whisker { position: absolute; top: 1.2mm; height: 0.6mm; background: #111; }
-.fail { color: #b00; font-weight: bold; }
-.pass { color: #176b2c; }
+.fail { color: #b00; font-weight: bold; white-space: nowrap; }
+.pass { color: #176b2c; white-space: nowrap; }
 p.text { white-space: pre-wrap; margin: 1mm 0; }
 table.signatures td { width: 33%%; border: 0.5pt solid #999; padding: 2mm; height: 22mm; vertical-align: top; }
 .sig-role { font-weight: bold; margin-bottom: 3mm; }

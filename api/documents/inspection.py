@@ -27,6 +27,13 @@ def _result(code: Any) -> Markup:
     return Markup(f'<span class="{cls}">{e(label("result", code))}</span>')
 
 
+def _scorer(by: Any, rescored: int) -> str | None:
+    """Who scored an item last, and how often it was rescored."""
+    if not isinstance(by, dict) or not by.get("name"):
+        return None
+    return str(by["name"]) + (f"（改分{rescored}次）" if rescored else "")
+
+
 def inspection_report(ins: dict[str, Any], provenance: Provenance) -> bytes:
     return render(inspection_document(ins, provenance))
 
@@ -80,10 +87,7 @@ def inspection_document(ins: dict[str, Any], provenance: Provenance) -> Document
                 fmt_number(item.get("points")) if item.get("points") is not None else None,
                 _result(item.get("result")) if item.get("result") else None,
                 item.get("finding"),
-                (item.get("scored_by") or {}).get("name")
-                + (f"（改分 {rescored} 次）" if rescored else "")
-                if item.get("scored_by")
-                else None,
+                _scorer(item.get("scored_by"), rescored),
             )
         )
     items_table = table(
@@ -91,6 +95,8 @@ def inspection_document(ins: dict[str, Any], provenance: Provenance) -> Document
         rows,
         numeric=(3, 4),
         empty="无检查项",
+        cls="fixed small",
+        widths=(10, 8, 25, 6, 6, 8, 22, 15),
     )
     findings = table(
         ["编号", "检查内容", "发现问题", "证据"],

@@ -6,7 +6,6 @@ point), escaping, and page numbers over several pages."""
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,16 +15,13 @@ from api.documents.frame import IssueSeal, LedgerHead, Provenance
 from api.documents.inspection import inspection_report
 from api.documents.monthly import monthly_report
 from api.documents.notice import rectification_notice
+from tests.pdftext import has_row, rows, squeezed
 
 BUILT = datetime(2026, 4, 2, 1, 30, tzinfo=timezone.utc)
 
 
 def text_of(data: bytes) -> str:
-    assert data.startswith(b"%PDF-")
-    out = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True, check=True
-    ).stdout.decode("utf-8")
-    return re.sub(r"\s+", "", out)
+    return squeezed(data)
 
 
 def sealed(number: str, version: int = 7) -> Provenance:
@@ -108,15 +104,18 @@ ASSESSMENT: dict[str, Any] = {
 
 
 def test_the_assessment_sheet_prints_inputs_deductions_result_and_who_carries_it() -> None:
-    text = text_of(assessment_sheet(ASSESSMENT, sealed("AS-2026-000001", 4)))
+    data = assessment_sheet(ASSESSMENT, sealed("AS-2026-000001", 4))
+    text, lines = text_of(data), rows(data)
     assert "品质考核结果" in text and "AS-2026-000001" in text
     # 88 − (5 + 5) = 78 → D, −5%.
     assert "考核结果88−1078D-5%检查得分扣分考核得分等级绩效工资调整" in text
     # Each input and deduction with the store position of the event it came from.
-    assert "INS-2026-000004城市公司月度检查2026-03-10" in text and "88C存储位置177" in text
-    assert "复检未通过NC-2026-0000022026-03-2010:00595" in text
-    assert "未按期自检INS-2026-0000062026-03-0923:59599" in text
-    assert "刘洋项目经理-5%" in text and "王强直属管理人员-5%" in text
+    assert has_row(lines, "INS-2026-000004", "城市公司月度检查", "2026-03-10", 88, "C", 1, 77)
+    assert has_row(lines, "复检未通过", "NC-2026-000002", "2026-03-20 10:00", 5, 95)
+    assert has_row(lines, "未按期自检", "INS-2026-000006", "2026-03-09 23:59", 5, 99)
+    assert has_row(lines, "刘洋", "项目经理", "-5%") and has_row(
+        lines, "王强", "直属管理人员", "-5%"
+    )
     assert "复核周敏（2026-04-0110:00）批准（总经理）赵总（2026-04-0111:00）" in text
     assert "已发布（published）" in text
     assert "v4（事件1–4，位置90–118）" in text
@@ -133,10 +132,13 @@ def test_the_monthly_report_prints_the_assessment_it_is_given() -> None:
         "csi": None,
         "assessment": ASSESSMENT,
     }
-    text = text_of(monthly_report(report, Provenance(built_at=BUILT, read_position=120)))
+    data = monthly_report(report, Provenance(built_at=BUILT, read_position=120))
+    text, lines = text_of(data), rows(data)
     assert "考核编号AS-2026-000001状态已发布（published）基础得分88扣分10考核得分78等级D" in text
     assert (
-        "绩效工资调整-5%" in text and "复检未通过NC-2026-0000025未按期自检INS-2026-0000065" in text
+        "绩效工资调整-5%" in text
+        and has_row(lines, "复检未通过", "NC-2026-000002", 5)
+        and has_row(lines, "未按期自检", "INS-2026-000006", 5)
     )
     assert "受理工单12" in text and "SLA达成率91.67%" in text
     assert "本月考核尚未发布" not in text and "静安花园" in text
@@ -157,10 +159,11 @@ def test_the_circular_prints_its_text_the_nonconformance_and_the_read_receipts()
             {"id": "u1", "name": "李娜", "role": "front_desk", "at": "2026-03-20T03:00:00+00:00"}
         ],
     }
-    text = text_of(circular_sheet(circular, sealed("TB-2026-000001", 2)))
+    data = circular_sheet(circular, sealed("TB-2026-000001", 2))
+    text = text_of(data)
     assert "全公司通报" in text and "关于P1项目整改未完成的通报" in text
     assert "现予全公司通报" in text and "NC-2026-000002" in text and "复检未通过自动通报" in text
-    assert "李娜front_desk2026-03-2011:00" in text  # read receipts, in company time
+    assert has_row(rows(data), "李娜", "front_desk", "2026-03-20 11:00")  # in company time
 
 
 def test_recorded_text_is_printed_as_text_never_as_markup() -> None:
