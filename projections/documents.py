@@ -69,7 +69,8 @@ def published_surveys(pool: Any, projects: list[str], before: Any) -> list[Row]:
     oldest first (the CSI trend)."""
     return fetch_all(
         pool,
-        """SELECT id, number, title, period_start, period_end, n, csi, cli, published_at, projects
+        """SELECT id, number, title, period_start, period_end, n, csi, cli, published_at,
+                  projects, regions
              FROM qt_read.surveys
             WHERE status = 'published' AND projects && %s::text[] AND published_at < %s
             ORDER BY published_at, number""",

@@ -118,17 +118,18 @@ def survey_document(
         for r in reads.published_surveys(
             c.pool, list(campaign.projects), published or c.app.clock()
         )
-        if str(r["id"]) != str(campaign.id) and _in_scope(scope, r["projects"])
+        if str(r["id"]) != str(campaign.id) and _in_scope(scope, r)
     ]
     prov = provenance(c, pos, seal(c, campaign.number, campaign.id, campaign.version))
     return pdf_response(csi_report(view, results, trend, prov), campaign.number, pos)
 
 
-def _in_scope(scope: tuple[Any, Any], projects: list[str]) -> bool:
+def _in_scope(scope: tuple[Any, Any], row: dict[str, Any]) -> bool:
+    """A campaign is in the caller's scope when one of its projects is (as in the lists)."""
     allowed, region = scope
     if allowed is None and region is None:
         return True
-    return bool(set(projects) & set(allowed or ()))
+    return bool(set(row["projects"]) & set(allowed or ())) or region in (row["regions"] or ())
 
 
 def month_bounds(month: str, tz: str, now: datetime) -> tuple[date, date]:

@@ -174,8 +174,13 @@ def test_an_inspection_report_prints_items_scores_findings_grade_pay_and_signatu
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
-def _campaign(api: Any, answers: list[dict[str, Any]], publish: bool = True) -> dict[str, Any]:
-    plan = {**PLAN, "party": "first_party", "agency": None, "projects": ["P1"]}
+def _campaign(
+    api: Any,
+    answers: list[dict[str, Any]],
+    publish: bool = True,
+    projects: tuple[str, ...] = ("P1",),
+) -> dict[str, Any]:
+    plan = {**PLAN, "party": "first_party", "agency": None, "projects": list(projects)}
     ref = ok(api.post("/surveys", plan, **QM1), 201)["number"]
     ok(api.post(f"/surveys/{ref}/submit", {}, **QM1))
     ok(api.post(f"/surveys/{ref}/decision", {"approved": True}, **QM2))
@@ -184,7 +189,7 @@ def _campaign(api: Any, answers: list[dict[str, Any]], publish: bool = True) -> 
     for n, a in enumerate(answers):
         body = {
             "respondent_ref": f"H-{n}",
-            "project": "P1",
+            "project": projects[n % len(projects)],
             "segment": "owner",
             "method": "web",
             "answers": a,
@@ -243,6 +248,23 @@ def test_a_csi_report_prints_the_published_figures_interval_dimensions_and_trend
     )
     text = pdf_text(data)
     assert "临时结果" in text and "未发布" in text and "CSI客户满意度指数100" in text
+
+
+def test_the_trend_of_a_csi_report_shows_only_campaigns_in_the_callers_scope(api: Any) -> None:
+    api.setup_org()
+    p2_only = _campaign(api, [{"Q1": 2, "Q2": 2, "OV": 2}], projects=("P2",))
+    both = _campaign(
+        api, [{"Q1": 4, "Q2": 4, "OV": 4}, {"Q1": 5, "Q2": 5, "OV": 5}], projects=("P1", "P2")
+    )
+    path = f"/surveys/{both['number']}/document.pdf"
+    wait = {"min_position": both["position"]}
+    company, _ = get_pdf(api, path, role="quality_manager", params=wait)
+    assert p2_only["number"] in pdf_text(company)
+    region, _ = get_pdf(api, path, role="supervisor", region="SH", params=wait)
+    assert p2_only["number"] in pdf_text(region)
+    pm_p1, _ = get_pdf(api, path, role="project_manager", projects=("P1",), params=wait)
+    text = pdf_text(pm_p1)
+    assert p2_only["number"] not in text and both["number"] in text
 
 
 def test_the_monthly_report_of_a_project_gathers_inspections_open_ncs_tickets_and_csi(
@@ -325,6 +347,9 @@ def test_documents_keep_the_json_scopes_and_refuse_bad_input_recording_nothing(a
     r = api.get("/projects/P1/reports/2026-03/document.pdf", **p2)
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
     assert api.get("/projects/NOPE/reports/2026-03/document.pdf", **p2).status_code == 404
+    monthly = "/projects/P1/reports/2026-03/document.pdf"
+    assert api.get(monthly, role="quality_manager", region="SH").status_code == 200
+    assert api.get(monthly, role="quality_manager", region="BJ").status_code == 404
     r = api.get("/projects/P2/reports/2026-13/document.pdf", **p2)
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "month", r.text
     r = api.get("/projects/P2/reports/2027-01/document.pdf", **p2)
