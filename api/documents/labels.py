@@ -33,6 +33,14 @@ LABELS: dict[str, dict[str, str]] = {
         "closed": "已关闭",
         "cancelled": "已撤销",
     },
+    "disposition": {
+        "rework": "返工",
+        "repair": "返修",
+        "concession": "让步接收",
+        "return": "退回",
+        "scrap": "报废",
+    },
+    "plan_status": {"submitted": "待审批", "approved": "已批准", "sent_back": "已退回修改"},
     "escalation": {"project": "项目级", "region": "区域级", "company": "公司级"},
     "inspection_kind": {
         "self_check": "项目月度自检",

@@ -79,7 +79,7 @@ def notice_document(nc: dict[str, Any], provenance: Provenance) -> Document:
             fields(
                 [
                     ("原因分析", nc.get("root_cause")),
-                    ("措施审批", nc.get("plan_status")),
+                    ("措施审批", label("plan_status", nc.get("plan_status"))),
                     ("纠正措施", _bullets(nc.get("corrective_actions"))),
                     ("预防措施", _bullets(nc.get("preventive_actions"))),
                 ]
@@ -96,7 +96,6 @@ def notice_document(nc: dict[str, Any], provenance: Provenance) -> Document:
                         ("整改报告", rect.get("summary")),
                         ("报告时间", t(nc.get("rectified_at"))),
                         ("证据", ", ".join(rect.get("evidence") or []) or None),
-                        ("按期关闭", nc.get("closed_on_time")),
                     ]
                 ),
             )
@@ -124,6 +123,20 @@ def notice_document(nc: dict[str, Any], provenance: Provenance) -> Document:
             ),
         )
     )
+    if nc.get("closed_at") or nc.get("cancelled_at") or nc.get("disposition"):
+        body.append(
+            section(
+                "处置与关闭",
+                fields(
+                    [
+                        ("处置方式", both("disposition", nc.get("disposition"))),
+                        ("关闭时间", t(nc.get("closed_at"))),
+                        ("按期关闭", nc.get("closed_on_time")),
+                        ("撤销时间", t(nc.get("cancelled_at"))),
+                    ]
+                ),
+            )
+        )
     ext = nc.get("extension_request")
     if ext:
         body.append(

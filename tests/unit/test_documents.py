@@ -226,3 +226,26 @@ def test_an_event_the_ledger_has_not_sealed_yet_is_printed_as_such() -> None:
     assert "NC-2026-000010总账封存尚未封存（见下方总账链头）" in text
     assert "总账链头#54（位置54）" + "e5" * 32 in text
     assert "v3（事件1–3，位置50–55）" in text
+
+
+def test_a_closed_nonconformance_is_stamped_closed_with_its_verification_and_closing() -> None:
+    nc = {
+        "number": "NC-2026-000011",
+        "project": "P1",
+        "severity": "major",
+        "status": "closed",
+        "notice_count": 1,
+        "plan_status": "approved",
+        "rectification": {"summary": "全部清运", "evidence": ["img/after.jpg"]},
+        "verifications": [
+            {"effective": True, "notes": "已清理", "at": "2026-03-05T02:00:00+00:00", "by": "周敏"}
+        ],
+        "disposition": "rework",
+        "closed_at": "2026-03-05T02:00:00+00:00",
+        "closed_on_time": True,
+    }
+    data = rectification_notice(nc, sealed("NC-2026-000011", 9))
+    text = text_of(data)
+    assert "已关闭" in text and "措施审批已批准" in text and "img/after.jpg" in text
+    assert has_row(rows(data), 1, "2026-03-05 10:00", "周敏", "有效", "已清理")
+    assert "处置方式返工（rework）关闭时间2026-03-0510:00按期关闭是" in text
