@@ -249,3 +249,18 @@ def test_a_closed_nonconformance_is_stamped_closed_with_its_verification_and_clo
     assert "已关闭" in text and "措施审批已批准" in text and "img/after.jpg" in text
     assert has_row(rows(data), 1, "2026-03-05 10:00", "周敏", "有效", "已清理")
     assert "处置方式返工（rework）关闭时间2026-03-0510:00按期关闭是" in text
+
+
+def test_documents_rendered_at_once_in_several_threads_each_hold_their_own_content() -> None:
+    """Routes render in FastAPI's thread pool: concurrent renders must not mix up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def notice(n: int) -> bytes:
+        nc = {"number": f"NC-2026-{n:06d}", "project": f"P{n}", "description": f"第{n}号问题"}
+        return rectification_notice(nc, sealed(f"NC-2026-{n:06d}", n))
+
+    with ThreadPoolExecutor(4) as pool:
+        texts = [text_of(d) for d in pool.map(notice, range(1, 9))]
+    for n, text in enumerate(texts, 1):
+        assert f"NC-2026-{n:06d}v{n}·位置118" in text and f"第{n}号问题" in text
+        assert all(f"第{m}号问题" not in text for m in range(1, 9) if m != n)
