@@ -17,6 +17,7 @@ from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
 from api.routes import assessments as assessment_routes
 from api.routes import audit, health, org, tickets
+from api.routes import documents as document_routes
 from api.routes import events as event_routes
 from api.routes import inspection_plans as plan_routes
 from api.routes import inspections as inspection_routes
@@ -43,6 +44,7 @@ ROUTERS += [notify_routes.router]  # notify
 # event feed and early warnings (issue #14 items 4-5)
 ROUTERS += [event_routes.router, warning_routes.router]
 ROUTERS += [plan_routes.router, assessment_routes.router]  # loop (issue #15)
+ROUTERS += [document_routes.router]  # printable documents (PDF)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

@@ -128,6 +128,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/assessments/{ref}/publish"): "publishAssessment",
     ("POST", "/assessments/{ref}/appeal"): "appealAssessment",
     ("POST", "/assessments/{ref}/appeal-decision"): "decideAssessmentAppeal",
+    # printable documents (PDF)
+    ("GET", "/nonconformances/{ref}/document.pdf"): "getNonconformanceDocument",
+    ("GET", "/inspections/{ref}/document.pdf"): "getInspectionDocument",
+    ("GET", "/surveys/{ref}/document.pdf"): "getSurveyDocument",
+    ("GET", "/projects/{code}/reports/{month}/document.pdf"): "getMonthlyReportDocument",
 }
 
 #: Operations anyone may call, without a token.

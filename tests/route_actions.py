@@ -119,4 +119,9 @@ ROUTE_ACTIONS: dict[str, str] = {
     "POST /assessments/{ref}/publish": "assessment.publish",
     "POST /assessments/{ref}/appeal": "assessment.appeal",
     "POST /assessments/{ref}/appeal-decision": "assessment.decide_appeal",
+    # printable documents (PDF): the JSON's read action; the monthly report, the KPIs'
+    "GET /nonconformances/{ref}/document.pdf": "nonconformance.read",
+    "GET /inspections/{ref}/document.pdf": "inspection.read",
+    "GET /surveys/{ref}/document.pdf": "survey.results",
+    "GET /projects/{code}/reports/{month}/document.pdf": "kpi.read",
 }

@@ -303,6 +303,8 @@ class World:
             path = path.replace(
                 "{rid}", MISSING["response"] if project is None else self.ids[("response", project)]
             )
+        if "{code}" in path:  # a project's monthly report (printable documents)
+            path = path.replace("{code}", project or "NOPE").replace("{month}", "2026-03")
         return path
 
     def request(self, key: str, role: str, scope: str, project: str | None) -> Any:
