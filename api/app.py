@@ -23,6 +23,7 @@ from api.routes import nonconformances as nonconformance_routes
 from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
+from api.routes import ticket_steps as ticket_step_routes
 from application.security import Principal
 from store.principal_cache import RevocationListener
 
@@ -34,6 +35,7 @@ ROUTERS += [nonconformance_routes.router]
 ROUTERS += [template_routes.router, inspection_routes.router]
 ROUTERS += [survey_routes.router]
 ROUTERS += [me_routes.router]
+ROUTERS += [ticket_step_routes.router]  # the field steps (issue #16)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

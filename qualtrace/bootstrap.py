@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from application.app import Qualtrace
 from application.deadlines import DeadlineWatcher
 from domain.grading import DEFAULT_GRADING, validate_grading
-from domain.policies import DEFAULT_SLA, validate_sla
+from domain.policies import DEFAULT_SLA, validate_sla, validate_ticket_policy
 from projections import registry
 from projections.kpis.cells import CellRefresher, publish_cell_views
 from projections.kpis.reporting import ensure_role as ensure_reporting_role
@@ -130,6 +130,8 @@ def bootstrap(
         "grading": validate_grading(settings.grading_policy)
         if settings.grading_policy
         else DEFAULT_GRADING,
+        # the service centre's day (issue #16): field steps, calendars, escalation, callbacks
+        "ticket": validate_ticket_policy(settings.ticket_policy),
     }
     env = eventsourcing_env(url, settings.pool_size)
     # ... 2. the events table (the library's, then `store.schema.EVENT_STORE`) ...

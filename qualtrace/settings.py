@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     unreached_attempts_for_override: int = 3
     #: Inspection grading bands, highest first: [{min_score, grade, pay_adjustment_pct}]; unset = seed 003.
     grading_policy: list[dict[str, Any]] | None = None
+    #: Ticket field policy (docs/tickets.md): response_ends, calendars, project_calendars,
+    #: escalation ladder, callback_minutes, callback_reopen_below; unset = the defaults.
+    ticket_policy: dict[str, Any] | None = None
     run_projections: bool = True
     pool_size: int = 8
     read_wait_seconds: float = 5.0
