@@ -125,6 +125,7 @@ class Reopened(QAggregate.Event):
         t.resolved_at = None
         t.unreached_attempts = 0
         t.callback_done_at = None
+        t.on_site = False
 
 
 class Closed(QAggregate.Event):
