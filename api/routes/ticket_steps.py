@@ -14,11 +14,14 @@ from domain.vocabulary import PRIORITIES, TICKET_KINDS
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
+Kind = Literal[TICKET_KINDS]
+Priority = Literal[PRIORITIES]
+
 
 class Reclassify(Body):
-    kind: Literal[TICKET_KINDS] | None = None  # type: ignore[valid-type]
+    kind: Kind | None = None
     category: ShortText | None = None
-    priority: Literal[PRIORITIES] | None = None  # type: ignore[valid-type]
+    priority: Priority | None = None
     reason: Text
 
     @model_validator(mode="after")
