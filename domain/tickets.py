@@ -626,7 +626,7 @@ class Ticket(QAggregate):
             }
 
         paused = self.paused_seconds
-        if self.on_hold_since is not None:
+        if self.on_hold_since is not None and self.status == "on_hold":
             paused += (now - self.on_hold_since).total_seconds()
         return {
             "terms": dict(self.sla_policy),
