@@ -28,6 +28,7 @@ from api.routes import notify as notify_routes  # notify
 from api.routes import security as security_routes
 from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
+from api.routes import ticket_steps as ticket_step_routes
 from api.routes import warnings as warning_routes
 from application.security import Principal
 from store.principal_cache import RevocationListener
@@ -45,6 +46,7 @@ ROUTERS += [notify_routes.router]  # notify
 ROUTERS += [event_routes.router, warning_routes.router]
 ROUTERS += [plan_routes.router, assessment_routes.router]  # loop (issue #15)
 ROUTERS += [document_routes.router]  # printable documents (PDF)
+ROUTERS += [ticket_step_routes.router]  # the field steps (issue #16)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

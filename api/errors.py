@@ -20,7 +20,14 @@ from application.errors import (
     PreconditionFailed,
     UnknownReference,
 )
-from domain.errors import DomainError, IllegalStep, InvalidValue, MissingActor, RuleViolation
+from domain.errors import (
+    DomainError,
+    IllegalStep,
+    InvalidValue,
+    MissingActor,
+    NotAssignee,
+    RuleViolation,
+)
 from store.availability import RETRY_AFTER_SECONDS, UNAVAILABLE, check_pools, unavailable
 
 log = logging.getLogger("qualtrace.api")
@@ -195,6 +202,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
         return problem(403, str(exc))
+
+    @app.exception_handler(NotAssignee)
+    async def _not_assignee(_: Request, exc: NotAssignee) -> JSONResponse:
+        return problem(403, str(exc), step=exc.step)
 
     @app.exception_handler(MissingActor)
     async def _no_actor(_: Request, exc: MissingActor) -> JSONResponse:

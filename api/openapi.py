@@ -36,6 +36,12 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/tickets/{ref}/close"): "closeTicket",
     ("POST", "/tickets/{ref}/cancel"): "cancelTicket",
     ("POST", "/tickets/{ref}/escalate"): "escalateTicket",
+    # the field steps (issue #16)
+    ("POST", "/tickets/{ref}/arrive"): "arriveTicket",
+    ("POST", "/tickets/{ref}/hold"): "holdTicket",
+    ("POST", "/tickets/{ref}/resume"): "resumeTicket",
+    ("POST", "/tickets/{ref}/reclassify"): "reclassifyTicket",
+    ("POST", "/tickets/{ref}/reject"): "rejectTicket",
     # audit
     ("GET", "/audit/personal-data-reads"): "listPersonalDataReads",
     ("GET", "/audit/events"): "listAuditEvents",

@@ -92,6 +92,10 @@ def record_unmasked_read(
 
 def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:
     out = aggregate_view(ticket)
+    # The SLA as it stands (issue #16): due times, pauses, levels, due-time history.
+    service = getattr(app, "service", None)
+    if service is not None and hasattr(ticket, "sla_figures"):
+        out["sla"] = plain(ticket.sla_figures(service.clock()))
     if may_see_personal_data(principal, ticket.assignee):
         out["personal_data"] = "unmasked"
         reads = getattr(app, "personal_data", None)

@@ -84,7 +84,34 @@ def _callback(d: dict[str, Any], who: str, because: str) -> str:
         return f"Callback by {who}: resident not reached"
     verdict = "satisfied" if d.get("satisfied") else "not satisfied"
     rating = f", rating {d['rating']}" if d.get("rating") is not None else ""
+    ratings = d.get("ratings")
+    if isinstance(ratings, dict) and ratings:
+        rating += ", " + ", ".join(f"{k} {v}" for k, v in ratings.items())
     return f"Callback by {who}: resident {verdict}{rating}"
+
+
+def _reclassified(d: dict[str, Any], who: str, because: str) -> str:
+    before = d.get("previous") if isinstance(d.get("previous"), dict) else {}
+    changes = [
+        f"{k} {before.get(k)} → {d.get(k)}"
+        for k in ("kind", "category", "priority")
+        if before.get(k) != d.get(k)
+    ]
+    moved = (
+        f"; resolution due {d.get('previous_resolution_due')} → {d.get('resolution_due')}"
+        if d.get("previous_resolution_due") != d.get("resolution_due")
+        else ""
+    )
+    return (
+        f"Reclassified by {who}: {_short(', '.join(changes) or 'no change', 120)}{moved}{because}"
+    )
+
+
+def _hours(seconds: Any) -> str:
+    try:
+        return f"{float(seconds) / 3600:.2f} h"
+    except (TypeError, ValueError):
+        return "?"
 
 
 def _transferred(d: dict[str, Any], who: str, because: str) -> str:
@@ -149,7 +176,7 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     ),
     ("ticket", "CallbackRecorded"): _callback,
     ("ticket", "Reopened"): lambda d, who, because: (
-        f"Reopened automatically after an unsatisfied callback recorded by {who}"
+        f"Reopened automatically after a callback recorded by {who}{because}"
         if d.get("automatic")
         else f"Reopened by {who}{because}"
     ),
@@ -163,6 +190,23 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     ),
     ("ticket", "SlaBreached"): lambda d, who, because: (
         f"{str(d.get('phase', '')).capitalize()} SLA breached (was due {d.get('due_at')}), recorded by {who}"
+    ),
+    # the field steps (issue #16)
+    ("ticket", "Arrived"): lambda d, who, because: f"Arrived on site: {who}",
+    ("ticket", "PutOnHold"): lambda d, who, because: (
+        f"Put on hold by {who}{because}; the resolution clock pauses"
+    ),
+    ("ticket", "Resumed"): lambda d, who, because: (
+        f"Resumed by {who}{because} after {_hours(d.get('paused_seconds'))} on hold;"
+        f" resolution now due {d.get('resolution_due')}"
+    ),
+    ("ticket", "Reclassified"): _reclassified,
+    ("ticket", "Rejected"): lambda d, who, because: (
+        f"Rejected back to dispatch (拒单) by {who}{because}"
+    ),
+    ("ticket", "SlaEscalated"): lambda d, who, because: (
+        f"{str(d.get('phase', '')).capitalize()} SLA breach escalated (level {d.get('level')})"
+        f" to the {d.get('to')}, was due {d.get('due_at')}, recorded by {who}"
     ),
     # -- checklist templates ---------------------------------------------------------------
     ("checklist_template", "Drafted"): lambda d, who, because: (

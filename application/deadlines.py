@@ -26,23 +26,39 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
+from psycopg.types.json import Jsonb
 
 from application.app import Qualtrace
 from domain.base import SYSTEM, Ctx, event_id
 from domain.inspections import Inspection
 from domain.nonconformances import PENDING_RECTIFICATION, Nonconformance
+from domain.policies import DEFAULT_SLA_ESCALATION
 from domain.tickets import Ticket
+from domain.vocabulary import PRIORITIES
 from store.background import BackgroundLoop
 
 log = logging.getLogger("qualtrace.deadlines")
 
+#: A ticket is a candidate when the next level of one of its SLA phases (0 = the breach
+#: at the due time, n = the escalation ladder's level n, `%(offsets)s`: minutes past the
+#: due time per priority and level) has passed with the phase's step not done by then.
 TICKET_CANDIDATES = """
-    SELECT id::text AS id FROM qt_read.tickets
-    WHERE status <> 'cancelled' AND id::text > %(after)s AND (
-        (NOT response_breached AND response_due < %(now)s
-            AND (dispatched_at IS NULL OR dispatched_at > response_due))
-     OR (NOT resolution_breached AND resolution_due < %(now)s
-            AND ((resolved_at IS NULL AND status <> 'closed') OR resolved_at > resolution_due)))
+    WITH c AS (
+        SELECT id, status, resolved_at, callback_due, callback_done_at, callback_level,
+               CASE WHEN response_ends = 'arrival' THEN arrived_at ELSE dispatched_at END
+                   AS response_done,
+               response_due + make_interval(
+                   mins => (%(offsets)s::jsonb -> priority ->> response_level)::int) AS response_at,
+               resolution_due + make_interval(
+                   mins => (%(offsets)s::jsonb -> priority ->> resolution_level)::int)
+                   AS resolution_at
+        FROM qt_read.tickets WHERE status <> 'cancelled' AND id::text > %(after)s)
+    SELECT id::text AS id FROM c WHERE
+        (response_at < %(now)s AND (response_done IS NULL OR response_done > response_at))
+     OR (resolution_at < %(now)s AND ((resolved_at IS NULL AND status NOT IN ('closed', 'on_hold'))
+                                      OR resolved_at > resolution_at))
+     OR (callback_level = 0 AND callback_due < %(now)s
+         AND ((callback_done_at IS NULL AND status <> 'closed') OR callback_done_at > callback_due))
     ORDER BY id::text LIMIT %(limit)s"""
 
 NC_CANDIDATES = """
@@ -65,6 +81,8 @@ class RunReport:
     correlation_id: str
     tickets_checked: int = 0
     sla_breaches: int = 0
+    #: `SlaEscalated` recorded (levels of the escalation ladder, issue #16).
+    sla_escalations: int = 0
     nonconformances_checked: int = 0
     overdue: int = 0
     inspections_checked: int = 0
@@ -77,6 +95,7 @@ class RunReport:
             "correlation_id": self.correlation_id,
             "tickets_checked": self.tickets_checked,
             "sla_breaches": self.sla_breaches,
+            "sla_escalations": self.sla_escalations,
             "nonconformances_checked": self.nonconformances_checked,
             "overdue": self.overdue,
             "inspections_checked": self.inspections_checked,
@@ -146,6 +165,7 @@ class DeadlineWatcher(BackgroundLoop):
                     "after": after,
                     "limit": self.BATCH,
                     "pending": list(PENDING_RECTIFICATION),
+                    "offsets": Jsonb(self._offsets()),
                 },
             )
             out.extend(r["id"] for r in rows)
@@ -162,19 +182,38 @@ class DeadlineWatcher(BackgroundLoop):
                     raise
         return 0
 
+    def _ladder(self) -> list[dict[str, Any]]:
+        policy = self.service.policies.get("ticket") or {}
+        return list(policy.get("escalation", DEFAULT_SLA_ESCALATION))
+
+    def _offsets(self) -> dict[str, list[int]]:
+        """Minutes past the due time at which each level falls due, per priority."""
+        ladder = self._ladder()
+        return {p: [0, *(int(lv["after_minutes"][p]) for lv in ladder)] for p in PRIORITIES}
+
     def check_ticket(self, ticket_id: str, now: datetime, report: RunReport) -> int:
-        """Record each SLA phase of the ticket whose due time has passed, once."""
+        """Record each SLA level of the ticket that has fallen due, once: the breach
+        (`SlaBreached`), then the escalation ladder's levels (`SlaEscalated`), each caused
+        by the event before it."""
         ticket = self.service.load(Ticket, UUID(ticket_id))
-        breaches = ticket.due_breaches(now)
-        if not breaches:
+        ladder = self._ladder()
+        steps = ticket.deadline_steps(now, ladder)
+        if not steps:
             return 0
-        ctx = Ctx(
-            SYSTEM, now, report.correlation_id, event_id(ticket.id, 1)
-        )  # Received set the due times
-        for phase, due in breaches:
-            ticket.record_breach(ctx, phase, due)
+        breaches = escalations = 0
+        for phase, level, due in steps:
+            # The breach is caused by Received (it set the due times); a level by the one before.
+            cause = event_id(ticket.id, 1) if level == 0 else ticket.last_event_id
+            ticket.record_breach(
+                Ctx(SYSTEM, now, report.correlation_id, cause), phase, due, level, ladder
+            )
+            if level == 0:
+                breaches += 1
+            else:
+                escalations += 1
         self.save(ticket)
-        return len(breaches)
+        report.sla_escalations += escalations  # counted once saved (a lost race retries)
+        return breaches
 
     def check_nonconformance(self, nc_id: str, now: datetime, report: RunReport) -> int:
         """Record `Overdue` for the NC's current due date if it passed without rectification."""

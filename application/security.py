@@ -39,6 +39,13 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "ticket.cancel": ("front_desk", "supervisor"),
     "ticket.escalate": ("front_desk", "supervisor", "project_manager", "quality_manager"),
     "ticket.read": (*_OPERATIONAL, "auditor"),
+    # the field steps (issue #16): arrive and reject by the assignee only, hold/resume by
+    # the assignee or a supervisor (both checked by the domain: 403 for anyone else)
+    "ticket.arrive": ("staff", "supervisor"),
+    "ticket.hold": ("staff", "supervisor"),
+    "ticket.resume": ("staff", "supervisor"),
+    "ticket.reclassify": ("front_desk", "supervisor"),
+    "ticket.reject": ("staff", "supervisor"),
     # checklist templates and inspections (project_manager: self_check only, checked in application/inspections.py)
     "template.create": ("admin", "quality_manager"),
     "template.revise": ("admin", "quality_manager"),

@@ -9,8 +9,16 @@ from application.base import Call, CommandResult
 from application.processes import Processes
 from application.service import CommandService
 from domain.base import Ctx, id_for
-from domain.policies import DEFAULT_SLA, DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE
+from domain.calendars import BusinessCalendar
+from domain.policies import (
+    DEFAULT_SLA,
+    DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE,
+    validate_ticket_policy,
+)
 from domain.tickets import Ticket
+
+#: The ticket field policy when none is configured (defaults of domain/policies.py).
+_DEFAULT_FIELD_POLICY = validate_ticket_policy(None)
 
 
 class TicketService:
@@ -22,13 +30,35 @@ class TicketService:
     def sla_policy(self) -> dict[str, dict[str, int]]:
         return self.service.policies.get("sla", DEFAULT_SLA)
 
+    @property
+    def field_policy(self) -> dict[str, Any]:
+        """Field steps, calendars, escalation ladder, callbacks (validate_ticket_policy)."""
+        return self.service.policies.get("ticket") or _DEFAULT_FIELD_POLICY
+
+    def calendar_for(self, project: str) -> BusinessCalendar | None:
+        """The project's business calendar (or the "*" one), None for round the clock."""
+        policy = self.field_policy
+        name = policy["project_calendars"].get(project, policy["project_calendars"].get("*"))
+        return policy["calendars"].get(name) if name else None
+
     def receive(self, call: Call, **fields: Any) -> CommandResult:
         project = fields["project"]
         self.service.require_project_for(call, "ticket.receive", "project", project)
+        policy = self.field_policy
 
         def build(ctx: Ctx) -> list[Ticket]:
             number = self.service.next_number("ticket")
-            return [Ticket.receive(ctx, number=number, sla=self.sla_policy, **fields)]
+            return [
+                Ticket.receive(
+                    ctx,
+                    number=number,
+                    sla=self.sla_policy,
+                    calendar=self.calendar_for(project),
+                    response_ends=policy["response_ends"],
+                    callback_minutes=policy["callback_minutes"],
+                    **fields,
+                )
+            ]
 
         return self.service.create(call, "ticket.receive", project, build)
 
@@ -69,13 +99,57 @@ class TicketService:
         satisfied: bool | None,
         rating: int | None,
         comment: str | None,
+        ratings: dict[str, int] | None = None,
     ) -> CommandResult:
+        below = int(self.field_policy["callback_reopen_below"])
         return self.service.execute(
             call,
             "ticket.callback",
             Ticket,
             ref,
-            lambda t, c: t.callback(c, reached, satisfied, rating, comment),
+            lambda t, c: t.callback(c, reached, satisfied, rating, comment, ratings, below),
+        )
+
+    # -- the field steps (issue #16) -------------------------------------------------------
+    def arrive(self, call: Call, ref: str) -> CommandResult:
+        return self.service.execute(call, "ticket.arrive", Ticket, ref, lambda t, c: t.arrive(c))
+
+    def hold(self, call: Call, ref: str, reason: str) -> CommandResult:
+        return self.service.execute(
+            call, "ticket.hold", Ticket, ref, lambda t, c: t.hold(c, reason)
+        )
+
+    def resume(self, call: Call, ref: str, reason: str) -> CommandResult:
+        return self.service.execute(
+            call,
+            "ticket.resume",
+            Ticket,
+            ref,
+            lambda t, c: t.resume(c, reason, self.calendar_for(t.project)),
+        )
+
+    def reclassify(
+        self,
+        call: Call,
+        ref: str,
+        reason: str,
+        kind: str | None = None,
+        category: str | None = None,
+        priority: str | None = None,
+    ) -> CommandResult:
+        return self.service.execute(
+            call,
+            "ticket.reclassify",
+            Ticket,
+            ref,
+            lambda t, c: t.reclassify(
+                c, reason, self.sla_policy, kind, category, priority, self.calendar_for(t.project)
+            ),
+        )
+
+    def reject(self, call: Call, ref: str, reason: str) -> CommandResult:
+        return self.service.execute(
+            call, "ticket.reject", Ticket, ref, lambda t, c: t.reject(c, reason)
         )
 
     def reopen(self, call: Call, ref: str, reason: str) -> CommandResult:

@@ -45,3 +45,11 @@ class RuleViolation(DomainError):
         self.state = state
         self.step = step
         self.allowed = allowed or []
+
+
+class NotAssignee(DomainError):
+    """A step only the ticket's assignee may take, tried by someone else (HTTP 403)."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(message)
+        self.step = step

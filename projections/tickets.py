@@ -53,6 +53,18 @@ class TicketListProjection(Projection):
             response_breached boolean NOT NULL DEFAULT false,
             resolution_breached boolean NOT NULL DEFAULT false,
             closed_by_override boolean NOT NULL DEFAULT false,
+            -- the field steps and the SLA as the field runs it (issue #16)
+            response_ends text NOT NULL DEFAULT 'dispatch',
+            arrived_at timestamptz,
+            on_hold_since timestamptz,
+            paused_seconds double precision NOT NULL DEFAULT 0,
+            rejections int NOT NULL DEFAULT 0,
+            response_level int NOT NULL DEFAULT 0,
+            resolution_level int NOT NULL DEFAULT 0,
+            callback_minutes int,
+            callback_due timestamptz,
+            callback_done_at timestamptz,
+            callback_level int NOT NULL DEFAULT 0,
             version int NOT NULL,
             updated_at timestamptz NOT NULL)""",
         "CREATE INDEX ON {schema}.tickets (project, status)",
@@ -72,9 +84,10 @@ class TicketListProjection(Projection):
         elif isinstance(e, Ticket.Received):
             cur.execute(
                 f"""INSERT INTO {t} (id, number, project, region, kind, channel, priority, category,
-                        status, received_at, response_due, resolution_due, version, updated_at)
+                        status, received_at, response_due, resolution_due, version, updated_at,
+                        response_ends, callback_minutes)
                     VALUES (%s, %s, %s, (SELECT region FROM {schema}.project_regions WHERE project = %s),
-                            %s, %s, %s, %s, 'received', %s, %s, %s, %s, %s)""",
+                            %s, %s, %s, %s, 'received', %s, %s, %s, %s, %s, %s, %s)""",
                 (
                     rec.issue_id,
                     e.number,
@@ -89,6 +102,8 @@ class TicketListProjection(Projection):
                     e.resolution_due,
                     rec.version,
                     e.timestamp,
+                    e.sla_policy.get("response_ends", "dispatch"),
+                    e.sla_policy.get("callback_minutes"),
                 ),
             )
         elif isinstance(e, Ticket.Dispatched):
@@ -123,8 +138,9 @@ class TicketListProjection(Projection):
                 t,
                 rec,
                 "status = 'resolved', resolved_at = %s,"
-                " first_resolved_at = COALESCE(first_resolved_at, %s)",
-                (e.timestamp, e.timestamp),
+                " first_resolved_at = COALESCE(first_resolved_at, %s),"
+                " callback_due = %s + make_interval(mins => callback_minutes)",
+                (e.timestamp, e.timestamp, e.timestamp),
             )
         elif isinstance(e, Ticket.CallbackRecorded):
             if not e.reached:
@@ -135,15 +151,17 @@ class TicketListProjection(Projection):
                     t,
                     rec,
                     "callbacks = callbacks + 1, callback_reached = true, callback_satisfied = %s,"
-                    " callback_rating = %s" + (", status = 'called_back'" if e.satisfied else ""),
-                    (e.satisfied, e.rating),
+                    " callback_rating = %s, callback_done_at = COALESCE(callback_done_at, %s)"
+                    + (", status = 'called_back'" if e.satisfied else ""),
+                    (e.satisfied, e.rating, e.timestamp),
                 )
         elif isinstance(e, Ticket.Reopened):
             update_row(
                 cur,
                 t,
                 rec,
-                "status = 'reopened', reopen_count = reopen_count + 1, resolved_at = NULL",
+                "status = 'reopened', reopen_count = reopen_count + 1, resolved_at = NULL,"
+                " callback_due = NULL, callback_done_at = NULL",
             )
         elif isinstance(e, Ticket.Closed):
             update_row(
@@ -158,10 +176,69 @@ class TicketListProjection(Projection):
         elif isinstance(e, Ticket.Escalated):
             update_row(cur, t, rec, "escalated = true")
         elif isinstance(e, Ticket.SlaBreached):
-            breached = "response_breached" if e.phase == "response" else "resolution_breached"
-            update_row(cur, t, rec, f"{breached} = true")
+            level = LEVEL_COLUMNS[e.phase]
+            if e.phase == "callback":
+                update_row(cur, t, rec, f"{level} = GREATEST({level}, 1)")
+            else:
+                breached = "response_breached" if e.phase == "response" else "resolution_breached"
+                update_row(cur, t, rec, f"{breached} = true, {level} = GREATEST({level}, 1)")
+        elif isinstance(e, FIELD_STEPS):
+            handle_field_step(cur, t, rec)
         else:  # a note: only the version moves
             update_row(cur, t, rec)
+
+
+LEVEL_COLUMNS = {
+    "response": "response_level",
+    "resolution": "resolution_level",
+    "callback": "callback_level",
+}
+FIELD_STEPS = (
+    Ticket.Arrived,
+    Ticket.PutOnHold,
+    Ticket.Resumed,
+    Ticket.Reclassified,
+    Ticket.Rejected,
+    Ticket.SlaEscalated,
+)
+
+
+def handle_field_step(cur: Cursor[Any], t: str, rec: EventRecord) -> None:
+    """The field steps of issue #16 on the ticket list."""
+    e = rec.event
+    if isinstance(e, Ticket.Arrived):
+        update_row(
+            cur,
+            t,
+            rec,
+            "status = 'in_progress', arrived_at = COALESCE(arrived_at, %s),"
+            " accepted_at = COALESCE(accepted_at, %s)",
+            (e.timestamp, e.timestamp),
+        )
+    elif isinstance(e, Ticket.PutOnHold):
+        update_row(cur, t, rec, "status = 'on_hold', on_hold_since = %s", (e.timestamp,))
+    elif isinstance(e, Ticket.Resumed):
+        update_row(
+            cur,
+            t,
+            rec,
+            "status = 'in_progress', on_hold_since = NULL,"
+            " paused_seconds = paused_seconds + %s, resolution_due = %s",
+            (e.paused_seconds, e.resolution_due),
+        )
+    elif isinstance(e, Ticket.Reclassified):
+        update_row(
+            cur,
+            t,
+            rec,
+            "kind = %s, category = %s, priority = %s, response_due = %s, resolution_due = %s",
+            (e.kind, e.category, e.priority, e.response_due, e.resolution_due),
+        )
+    elif isinstance(e, Ticket.Rejected):
+        update_row(cur, t, rec, "status = 'rejected', assignee = NULL, rejections = rejections + 1")
+    elif isinstance(e, Ticket.SlaEscalated):
+        level = LEVEL_COLUMNS[e.phase]
+        update_row(cur, t, rec, f"{level} = GREATEST({level}, %s)", (e.level + 1,))
 
 
 #: What the ticket list reads: every ticket event, and projects (for their regions).

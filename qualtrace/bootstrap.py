@@ -20,7 +20,7 @@ from application.integrity_watch import IntegrityWatcher
 from application.warnings import WarningWatcher
 from domain.assessment_policy import validate_policy
 from domain.grading import DEFAULT_GRADING, validate_grading
-from domain.policies import DEFAULT_SLA, validate_sla
+from domain.policies import DEFAULT_SLA, validate_sla, validate_ticket_policy
 from projections import registry
 from projections.assessments import publish_plan_reporting_views
 from projections.kpis.cells import CellRefresher, publish_cell_views
@@ -159,6 +159,8 @@ def bootstrap(
         "grading": validate_grading(settings.grading_policy)
         if settings.grading_policy
         else DEFAULT_GRADING,
+        # the service centre's day (issue #16): field steps, calendars, escalation, callbacks
+        "ticket": validate_ticket_policy(settings.ticket_policy),
     }
     # loop (issue #15): the assessment policy; its grading bands default to the grading policy's
     policies["assessment"] = validate_policy(

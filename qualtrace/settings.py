@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     #: loop (issue #15): {kinds: {kind: weight}, deductions: {rule: points}, grading?}; unset =
     #: the city monthly check, 5 points per failed re-check or missed self-check (docs/assessment.md).
     assessment_policy: dict[str, Any] | None = None
+    #: Ticket field policy (docs/tickets.md): response_ends, calendars, project_calendars,
+    #: escalation ladder, callback_minutes, callback_reopen_below; unset = the defaults.
+    ticket_policy: dict[str, Any] | None = None
     run_projections: bool = True
     pool_size: int = 8
     read_wait_seconds: float = 5.0

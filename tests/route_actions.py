@@ -30,6 +30,12 @@ ROUTE_ACTIONS: dict[str, str] = {
     "POST /tickets/{ref}/escalate": "ticket.escalate",
     "GET /tickets": "ticket.read",
     "GET /tickets/{ref}": "ticket.read",
+    # the field steps (issue #16)
+    "POST /tickets/{ref}/arrive": "ticket.arrive",
+    "POST /tickets/{ref}/hold": "ticket.hold",
+    "POST /tickets/{ref}/resume": "ticket.resume",
+    "POST /tickets/{ref}/reclassify": "ticket.reclassify",
+    "POST /tickets/{ref}/reject": "ticket.reject",
     # checklist templates and inspections
     "POST /checklist-templates": "template.create",
     "POST /checklist-templates/{ref}/revise": "template.revise",

@@ -48,6 +48,15 @@ class TicketView(IssueView):
     transfers: int
     escalations: list[IssueRef]
     links: list[Link]
+    # the field steps and the SLA as the field runs it (issue #16; docs/tickets.md)
+    arrived_at: datetime | None = None
+    on_hold_since: datetime | None = None
+    holds: list[dict[str, Any]] = []
+    paused_seconds: float = 0
+    rejections: int = 0
+    due_history: list[dict[str, Any]] = []
+    sla_escalations: list[dict[str, Any]] = []
+    sla: dict[str, Any] | None = None
 
 
 class TicketRow(Open):

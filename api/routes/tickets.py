@@ -60,11 +60,19 @@ class Resolve(Body):
     resolution: Text
 
 
+class CallbackRatings(Body):
+    speed: Annotated[int, Field(ge=1, le=5)]
+    quality: Annotated[int, Field(ge=1, le=5)]
+    attitude: Annotated[int, Field(ge=1, le=5)]
+
+
 class Callback(Body):
     reached: bool
     satisfied: bool | None = None
     rating: Annotated[int, Field(ge=1, le=5)] | None = None
     comment: Text | None = None
+    #: The three ratings (issue #16): 及时性, 质量, 态度, each 1-5.
+    ratings: CallbackRatings | None = None
 
 
 class Close(Body):
@@ -129,7 +137,15 @@ def callback(
     """Record a callback (回访); an unsatisfied one reopens the ticket."""
     return answer(
         response,
-        app.tickets.callback(call, ref, body.reached, body.satisfied, body.rating, body.comment),
+        app.tickets.callback(
+            call,
+            ref,
+            body.reached,
+            body.satisfied,
+            body.rating,
+            body.comment,
+            body.ratings.model_dump() if body.ratings else None,
+        ),
     )
 
 

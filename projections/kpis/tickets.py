@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from domain.tickets import Ticket
 from projections.base import PROJECT_REGIONS_DDL, EventRecord, events_of
+from projections.kpis import ticket_steps
 from projections.kpis.facts import FactProjection, Facts
 from projections.kpis.spec import Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
@@ -66,7 +67,9 @@ class TicketKpiProjection(FactProjection):
             reopen_count int NOT NULL DEFAULT 0,
             transfers int NOT NULL DEFAULT 0,
             escalated boolean NOT NULL DEFAULT false,
-            escalated_at timestamptz)""",
+            escalated_at timestamptz"""
+        + ticket_steps.COLUMNS_DDL
+        + ")",
         "CREATE INDEX ON {schema}.ticket_facts (project, received_local)",
         PROJECT_REGIONS_DDL,
         # the report cells of its figures (projections.kpis.cells)
@@ -108,6 +111,7 @@ class TicketKpiProjection(FactProjection):
                     escalated=False,
                 ),
             )
+            ticket_steps.on_received(facts.get("ticket_facts", key) or {}, e)
             return
         row = facts.touch("ticket_facts", key)
         if row is None:
@@ -119,10 +123,8 @@ class TicketKpiProjection(FactProjection):
                 row["transfers"] += 1
             if row["dispatched_at"] is None:
                 row["dispatched_at"] = e.timestamp
-                row["response_seconds"] = (e.timestamp - row["received_at"]).total_seconds()
-                row["response_met"] = (
-                    not row["response_breached"] and e.timestamp <= row["response_due"]
-                )
+                if row["response_ends"] != "arrival":
+                    ticket_steps.response_done(row, e.timestamp)
         elif isinstance(e, Ticket.Accepted):
             row["status"] = "in_progress"
         elif isinstance(e, Ticket.Resolved):
@@ -143,6 +145,7 @@ class TicketKpiProjection(FactProjection):
                 if e.rating is not None:
                     row["rating_sum"] += int(e.rating)
                     row["rating_count"] += 1
+                ticket_steps.on_callback(row, e)
         elif isinstance(e, Ticket.Reopened):
             row["status"] = "reopened"
             row["reopen_count"] += 1
@@ -163,7 +166,10 @@ class TicketKpiProjection(FactProjection):
             row["escalated_at"] = row["escalated_at"] or e.timestamp
         elif isinstance(e, Ticket.SlaBreached):
             row[f"{e.phase}_breached"] = True
-            row[f"{e.phase}_met"] = False
+            if e.phase != "callback":
+                row[f"{e.phase}_met"] = False
+        elif isinstance(e, ticket_steps.STEP_EVENTS):
+            ticket_steps.apply_step(row, e)
 
 
 FACT_DOCS: dict[str, str] = {
@@ -207,6 +213,7 @@ FACT_DOCS: dict[str, str] = {
     "transfers": "Transfers between departments.",
     "escalated": "Escalated to the quality department (a nonconformance raised).",
     "escalated_at": "When it was escalated (UTC).",
+    **ticket_steps.FACT_DOCS,
 }
 
 SPEC = KpiSpec(
@@ -294,6 +301,18 @@ SPEC = KpiSpec(
                     "callback_rating_avg",
                     "round((sum(rating_sum)::numeric / nullif(sum(rating_count), 0)), 2)",
                     "Mean callback rating (1-5).",
+                ),
+                *(Measure(n, q, d) for n, q, d in ticket_steps.RATING_MEASURES),
+                Measure(
+                    "callback_breaches",
+                    "count(*) FILTER (WHERE callback_breached)",
+                    "Tickets whose callback (回访) deadline passed without a callback.",
+                    count=True,
+                ),
+                Measure(
+                    "on_hold_hours",
+                    "round((sum(paused_seconds) / 3600.0)::numeric, 2)",
+                    "Resolution clock paused on hold (挂起), hours in total.",
                 ),
                 Measure(
                     "reopened",

@@ -314,6 +314,43 @@ def test_dispatch_a_ticket_through_the_form_and_see_the_new_version(
     assert service.get(f"/tickets/{ticket['number']}", **AUDITOR)["assignee"] == "li.lei"
 
 
+def test_the_assignee_arrives_and_puts_on_hold_through_the_field_step_forms(
+    console: Console, service: Service, world: dict[str, Any]
+) -> None:
+    """Issue #16: the field steps in the console; a hold without a reason is refused by
+    the API and the problem is shown next to the reason field."""
+    staff = {"role": "staff", "user": "li.lei", "name": "李雷 Li Lei"}
+    ticket = new_ticket(service, "水管漏水")
+    service.post(
+        f"/tickets/{ticket['id']}/dispatch",
+        {"department": "engineering", "assignee": "li.lei"},
+        **FRONT_DESK,
+    )
+    console.sign_in(staff)
+    console.open_issue("ticket", ticket["number"])
+    console.find("#step-arrive").click()
+    console.find("#form-arrive button[type=submit]").click()
+    console.text_of("#issue-version", "3")
+    assert "in progress" in console.find("#issue-status").text
+    console.find("#step-hold").click()
+    reason = console.find("#form-hold-reason")
+    reason.send_keys("   ")  # blank: the browser lets it through, the API names the field
+    console.driver.execute_script("arguments[0].removeAttribute('required')", reason)
+    console.find("#form-hold button[type=submit]").click()
+    error = console.find('#form-hold .field-error[data-for="reason"]')  # visible once it has text
+    assert error.text.strip()
+    assert (
+        service.get(f"/tickets/{ticket['number']}", **AUDITOR)["version"] == 3
+    )  # nothing recorded
+    reason.clear()
+    reason.send_keys("等待配件")
+    console.find("#form-hold button[type=submit]").click()
+    console.text_of("#issue-version", "4")
+    assert "on hold" in console.find("#issue-status").text
+    got = service.get(f"/tickets/{ticket['number']}", **AUDITOR)
+    assert got["status"] == "on_hold" and got["holds"][0]["reason"] == "等待配件"
+
+
 def test_a_stale_form_says_so_instead_of_overwriting(console: Console, service: Service) -> None:
     ticket = new_ticket(service)
     console.sign_in(FRONT_DESK)

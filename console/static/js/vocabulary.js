@@ -1,6 +1,6 @@
 // The API's enumerations the console offers in forms and filters (API.md, DOMAIN.md).
 
-export const TICKET_STATUSES = ["received", "dispatched", "in_progress", "resolved", "called_back", "reopened", "closed", "cancelled"];
+export const TICKET_STATUSES = ["received", "dispatched", "in_progress", "resolved", "called_back", "reopened", "closed", "cancelled", "on_hold", "rejected"];
 export const TICKET_KINDS = ["complaint", "repair", "inquiry", "suggestion", "praise"];
 export const CHANNELS = ["phone", "walk_in", "letter", "app", "email", "web", "staff_relay"];
 export const PRIORITIES = ["urgent", "high", "normal", "low"];
