@@ -139,6 +139,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/inspections/{ref}/document.pdf"): "getInspectionDocument",
     ("GET", "/surveys/{ref}/document.pdf"): "getSurveyDocument",
     ("GET", "/projects/{code}/reports/{month}/document.pdf"): "getMonthlyReportDocument",
+    ("GET", "/assessments/{ref}/document.pdf"): "getAssessmentDocument",
+    ("GET", "/circulars/{ref}/document.pdf"): "getCircularDocument",
 }
 
 #: Operations anyone may call, without a token.

@@ -344,6 +344,13 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     ("warning", "WarningResolved"): lambda d, who, because: (
         f"Resolved by {who}: {_short(d.get('note', ''), 120)}"
     ),
+    # -- circulars 全公司通报 (docs/notifications.md) ----------------------------------------
+    ("circular", "Raised"): lambda d, who, because: (
+        f"Circular {d.get('number', '')} raised"
+        + (" automatically (re-check failed)" if d.get("origin") == "automatic" else "")
+        + f" by {who}: {_short(d.get('title') or '', 120)}"
+    ),
+    ("circular", "Read"): lambda d, who, because: f"Read by {who}",
     # -- loop (issue #15): plans, missed inspections, deductions, assessments ----------------
     ("inspection", "Planned"): lambda d, who, because: (
         f"Planned by {_num(d.get('plan'))} ({d.get('occurrence')}), due {d.get('due_at')}, by {who}"

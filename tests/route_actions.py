@@ -130,4 +130,6 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /inspections/{ref}/document.pdf": "inspection.read",
     "GET /surveys/{ref}/document.pdf": "survey.results",
     "GET /projects/{code}/reports/{month}/document.pdf": "kpi.read",
+    "GET /assessments/{ref}/document.pdf": "assessment.read",
+    "GET /circulars/{ref}/document.pdf": "circular.read",
 }

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Response
 from fastapi.encoders import jsonable_encoder
 
 from api.deps import Container, QualtraceApp, QueryCall, ReadPosition
+from api.documents.assessment import assessment_sheet
+from api.documents.circular import circular_sheet
 from api.documents.frame import IssueSeal, LedgerHead, Provenance
 from api.documents.inspection import inspection_report
 from api.documents.monthly import monthly_report
@@ -21,8 +23,10 @@ from api.documents.survey import csi_report
 from api.listing import jsonable, require
 from api.presenters import aggregate_view, plain
 from application.errors import NotFound
+from application.security import can
 from domain.errors import InvalidValue
 from domain.surveys import SurveyCampaign
+from projections import assessments as reads_assessments
 from projections import audit, org
 from projections import documents as reads
 from projections.kpis import answer as kpis
@@ -144,10 +148,20 @@ def month_bounds(month: str, tz: str, now: datetime) -> tuple[date, date]:
     return first, nxt - timedelta(days=1)
 
 
-def month_assessment(app: Any, call: Any, project: str, month: str) -> dict[str, Any] | None:
-    """Extension point: the project's published assessment of the month as
-    `GET /assessments/{id}` returns it, for the report's 考核结果 section; None until the
-    Assessment feature is wired here (docs/documents.md)."""
+def month_assessment(
+    c: Any, app: Any, call: Any, project: str, month: str
+) -> dict[str, Any] | None:
+    """The project's published assessment of the month as `GET /assessments/{id}` returns
+    it, for the report's 考核结果 section; None when none is published (yet)."""
+    page = reads_assessments.list_assessments(
+        c.pool,
+        call.principal.scope_filter(),
+        {"project": project, "period": month, "status": None},
+        5,
+    )
+    for row in page.rows:
+        if row.get("status") in ("published", "appealed", "appeal_decided"):
+            return jsonable_encoder(aggregate_view(app.assessments.get(call, str(row["id"]))))
     return None
 
 
@@ -215,7 +229,31 @@ def monthly_document(
         },
         "tickets": _kpi_row(c, call, "tickets", code, start, end),
         "csi": csi,
-        "assessment": month_assessment(app, call, code, month),
+        "assessment": month_assessment(c, app, call, code, month),
     }
     prov = provenance(c, pos)
     return pdf_response(monthly_report(report, prov), f"{code}-{month}", pos)
+
+
+@router.get("/assessments/{ref}/document.pdf", responses=PDF, response_class=Response)
+def assessment_document(
+    ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition
+) -> Response:
+    """The assessment sheet (考核表): score, inputs by their events, deductions, grade, pay."""
+    a = app.assessments.get(call, ref)  # assessment.read and scope
+    prov = provenance(c, pos, seal(c, a.number, a.id, a.version))
+    return pdf_response(assessment_sheet(jsonable_encoder(aggregate_view(a)), prov), a.number, pos)
+
+
+@router.get("/circulars/{ref}/document.pdf", responses=PDF, response_class=Response)
+def circular_document(
+    ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition
+) -> Response:
+    """The company-wide circular (全公司通报); read receipts for those who may see them."""
+    require(call, "circular.read")
+    circ = app.circulars.get(ref)
+    view = jsonable_encoder(aggregate_view(circ))
+    if not can(call.principal, "circular.receipts"):
+        view["receipts"] = []
+    prov = provenance(c, pos, seal(c, circ.number, circ.id, circ.version))
+    return pdf_response(circular_sheet(view, prov), circ.number, pos)
