@@ -20,6 +20,7 @@ from typing import Any
 
 from application.deadlines import DeadlineWatcher
 from domain.assessment_policy import compute_month
+from tests.pdftext import squeezed
 
 QM = {"role": "quality_manager", "user": "zhou.min", "name": "Zhou Min"}
 GM = {"role": "general_manager", "user": "wang.gm", "name": "Wang Zong"}
@@ -160,6 +161,17 @@ def test_a_month_of_two_projects_gives_the_hand_computed_assessments(
         "events"
     ]
     types = [e["type"] for e in events]
+    # The failed re-check is circulated company-wide (全公司通报): one circular, linked.
+    circulars = ok(api.get("/circulars", params={"min_position": v["position"]}, **AUDITOR))[
+        "items"
+    ]
+    mine = [c for c in circulars if c["nonconformance_number"] == nc]
+    assert len(mine) == 1 and mine[0]["number"].startswith("TB-"), circulars
+    circular_pdf = api.get(f"/circulars/{mine[0]['number']}/document.pdf", **AUDITOR)
+    assert circular_pdf.status_code == 200, circular_pdf.text
+    circular_text = squeezed(circular_pdf.content)
+    assert "全公司通报" in circular_text and mine[0]["number"] in circular_text
+    assert nc in circular_text
     assert types[-3:] == [
         "Verified",
         "NoticeIssued",
@@ -227,6 +239,18 @@ def test_a_month_of_two_projects_gives_the_hand_computed_assessments(
     assert {p["name"]: p["pay_adjustment_pct"] for p in p2["pay_adjustments"]} == {"Zhao Lei": 5}
     for i in p1["inputs"] + p1["deductions"]:
         assert i["position"] > 0 and i["version"] >= 1
+    # The printed assessment sheets carry the same figures (read back with pdftotext).
+    for view, figures in ((p1, ("80", "C", "0%")), (p2, ("93", "B", "+5%"))):
+        sheet = api.get(f"/assessments/{view['number']}/document.pdf", **AUDITOR)
+        assert sheet.status_code == 200, sheet.text
+        text = squeezed(sheet.content)
+        assert view["number"] in text
+        for figure in figures:
+            assert f"{figure}" in text, (figure, text[:400])
+    # The project's monthly report prints the published assessment.
+    report = api.get("/projects/P2/reports/2026-03/document.pdf", **AUDITOR)
+    assert report.status_code == 200, report.text
+    assert a2["number"] in squeezed(report.content)
     # The trace follows the assessment to what it was computed from, and back.
     trace = ok(api.get(f"/audit/{a1['number']}/trace", **AUDITOR))
     assert {i["number"] for i in trace["issues"]} >= {m1, nc, monthly["number"]}
