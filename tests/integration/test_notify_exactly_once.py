@@ -173,6 +173,8 @@ def produce(w: World, c: Any, clock: Any, hook_url: str) -> None:
         {"item": "CS-01", "points": 0, "result": "fail", "finding": "无人接待"},
     )
     assert w.post("insp", f"/inspections/{ins}/submit")["grade"] == "E"
+    # An early warning (风险预警) on P1, as the warning watcher records it.
+    raise_warning(c, "P1", "SH")
     # Time passes: the ticket's SLA is breached, the notice overdue.
     for g in c.groups:  # the read side (the watcher reads it), not yet the notifier
         if g.name != "notifications":
@@ -180,6 +182,27 @@ def produce(w: World, c: Any, clock: Any, hook_url: str) -> None:
     clock.advance(days=20)
     report = c.deadline_watcher.run_once()
     assert report.sla_breaches >= 1 and report.overdue >= 1, report
+
+
+def raise_warning(c: Any, project: str, region: str) -> None:
+    from domain.base import SYSTEM, Ctx
+    from domain.warnings import DEFAULT_RULES, EarlyWarning, validate_rules
+
+    svc = c.app.service
+    rule = validate_rules(DEFAULT_RULES)[0]
+    warning = EarlyWarning.raise_warning(
+        Ctx(SYSTEM, svc.clock(), "notify-test"),
+        number=svc.next_number("warning"),
+        rule=rule,
+        subject=project,
+        subject_label=project,
+        project=project,
+        region=region,
+        period="2026-02",
+        figures={"month": "2026-02", "inspections": 1, "average_score": 70.0},
+        message=f"{project} 2026-02: mean inspection score 70",
+    )
+    svc.record(warning)
 
 
 def test_every_rule_fires_exactly_once_across_crashes_and_restarts(
@@ -244,6 +267,8 @@ def test_every_rule_fires_exactly_once_across_crashes_and_restarts(
         ("inspection.low_grade", "pm1"),
         ("inspection.low_grade", "rqm"),
         ("survey.improvement_action", "sup1"),
+        ("warning.raised", "pm1"),
+        ("warning.raised", "rqm"),
     }
     assert got == expected
     assert {k for k, _ in got} == set(KINDS)  # every rule fired
