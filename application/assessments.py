@@ -241,7 +241,7 @@ class AssessmentService:
         replay = self.service.replay(call)
         if replay is not None:
             return replay
-        region = self.service.require_project("project", project)
+        region = self.service.require_project_for(call, "assessment.close", "project", project)
         self.service.authorize(call, "assessment.close", project)
         kind, months = parse_period(period)
         end = self._bounds(months)[1]

@@ -44,7 +44,7 @@ class Circulars:
         self, call: Call, *, title: str, text: str, project: str | None = None
     ) -> CommandResult:
         if project is not None:
-            self.service.require_project("project", project)
+            self.service.require_project_for(call, "circular.raise", "project", project)
 
         def build(ctx: Ctx) -> list[QAggregate]:
             number = self.service.next_number("circular")

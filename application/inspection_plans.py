@@ -45,7 +45,7 @@ class InspectionPlanService:
         )
         return [r["code"] for r in rows]
 
-    def _scope(self, projects: list[str] | None, region: str | None) -> list[str]:
+    def _scope(self, call: Call, projects: list[str] | None, region: str | None) -> list[str]:
         if bool(projects) == bool(region):
             raise InvalidValue("projects", "name the projects or a region (one of the two)")
         if region is not None:
@@ -57,7 +57,8 @@ class InspectionPlanService:
         if len(set(projects)) != len(projects):
             raise InvalidValue("projects", "names a project twice")
         for n, code in enumerate(projects):
-            self.service.require_project(f"projects.{n}", code)
+            # out of the caller's scope answers like unknown (no existence oracle)
+            self.service.require_project_for(call, "inspection_plan.create", f"projects.{n}", code)
         return list(projects)
 
     def create(
@@ -79,7 +80,7 @@ class InspectionPlanService:
         if replay is not None:
             return replay
         rule = check_recurrence(recurrence)
-        codes = self._scope(projects, region)
+        codes = self._scope(call, projects, region)
         for code in codes:  # every project of the plan must be within the caller's reach
             self.service.authorize(call, "inspection_plan.create", code)
         try:

@@ -509,7 +509,10 @@ def submitted_check(w: World, project: str, month: str) -> None:
     """A submitted city monthly check of `project` planned in `month`."""
     body = {**inspection_body(project, w.template), "kind": "regional_monthly"}
     body["planned_for"] = f"{month}-20"
-    ins = w.ok(w.post("/inspections", body, "quality_manager"), 201)
+    created = w.post("/inspections", body, "quality_manager")
+    if created.status_code == 422 and "unknown project code" in created.text:
+        return  # a project that does not exist (test_project_oracle.py): nothing to submit
+    ins = w.ok(created, 201)
     w.ok(w.post(f"/inspections/{ins['id']}/start", {}, "inspector"))
     for item in ("CS-01", "CS-02"):
         score = {"item": item, "points": 10, "result": "pass"}
