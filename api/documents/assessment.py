@@ -2,7 +2,7 @@
 assessment's JSON (`GET /assessments/{id}`: number, project, period, period_kind,
 period_start, period_end, status, inputs[], deductions[], policy, result{base_score,
 deducted, score, grade, pay_adjustment_pct}, responsible[], pay_adjustments[],
-reviewed, approved, published_at, appeal). Routes are wired when the Assessment lands."""
+reviewed, approved, published_at, appeal). Route: `GET /assessments/{id}/document.pdf`."""
 
 from __future__ import annotations
 

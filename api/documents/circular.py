@@ -1,6 +1,6 @@
 """The company-wide circular (全公司通报), from the circular's JSON (`GET /circulars/{id}`:
 number, title, text, origin, project, nonconformance{id, number}, raised_at, receipts[]).
-Routes are wired when the Circular lands."""
+Route: `GET /circulars/{id}/document.pdf`."""
 
 from __future__ import annotations
 

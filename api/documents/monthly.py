@@ -13,8 +13,8 @@ It takes one plain dict, gathered by `api/routes/documents.py` from the read mod
     csi          None | {number, title, published_at, n, csi, ci95, cli, period_start, period_end}
     assessment   None | the assessment's JSON (GET /assessments/{id}), see `assessment_section`
 
-The assessment section is the extension point for the Assessment feature: while the
-route passes None the report says no assessment has been published for the month.
+The assessment section prints the month's published assessment; when the route passes
+None the report says no assessment has been published for the month.
 """
 
 from __future__ import annotations
