@@ -77,6 +77,32 @@ def _masked(data: Any, role: str) -> Any:
     return data
 
 
+def trail_items(c: Any, call: Any, rows: list[dict[str, Any]], via: str) -> list[dict[str, Any]]:
+    """Trail rows as the audit trail shows them to the caller (`GET /audit/events`, the
+    event feed); an unmasked read of personal data is recorded, naming `via`."""
+    role = call.principal.role
+    if role in UNMASKED_ROLES:
+        shown = {r["issue_id"]: r for r in rows if presenters.shows_personal_data(r["data"])}
+        for r in shown.values():
+            presenters.record_unmasked_read(
+                c.app,
+                call.principal,
+                r["issue_id"],
+                r["issue_kind"],
+                r["issue_number"],
+                r["project"],
+                via,
+            )
+    items = []
+    for r in rows:
+        item = jsonable(
+            {k: r[k] for k in ("issue_id", "issue_kind", "issue_number", "project", "region")}
+        )
+        item.update(event_row(r, role))
+        items.append(item)
+    return items
+
+
 def event_row(row: dict[str, Any], role: str) -> dict[str, Any]:
     data = row["data"]
     return {

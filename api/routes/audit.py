@@ -22,10 +22,11 @@ from api.audit_views import (
     resolve_issue,
     trace_of,
     trail_csv,
+    trail_items,
     wants_csv,
 )
 from api.deps import Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import decode_cursor, encode_cursor, jsonable
+from api.listing import decode_cursor, encode_cursor
 from api.read_models import (
     AuditEventPage,
     AuditPack,
@@ -86,26 +87,7 @@ def trail(
     page = audit.trail(c.pool, call.principal.scope_filter(), only, limit, after)
     rows = page.rows
     next_cursor = encode_cursor([rows[-1]["position"], "p"]) if page.more else None
-    role = call.principal.role
-    if role in UNMASKED_ROLES:
-        shown = {r["issue_id"]: r for r in rows if presenters.shows_personal_data(r["data"])}
-        for r in shown.values():
-            presenters.record_unmasked_read(
-                c.app,
-                call.principal,
-                r["issue_id"],
-                r["issue_kind"],
-                r["issue_number"],
-                r["project"],
-                "GET /audit/events",
-            )
-    items = []
-    for r in rows:
-        item = jsonable(
-            {k: r[k] for k in ("issue_id", "issue_kind", "issue_number", "project", "region")}
-        )
-        item.update(event_row(r, role))
-        items.append(item)
+    items = trail_items(c, call, rows, "GET /audit/events")
     if not as_csv:
         return {"items": items, "next_cursor": next_cursor}
     headers = {

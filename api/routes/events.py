@@ -15,15 +15,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from api import presenters
-from api.audit_views import event_row, require
+from api.audit_views import require, trail_items
 from api.deps import Container, QueryCall, ReadPosition
-from api.listing import jsonable
 from api.read_models import AuditTrailEvent, ok
 from api.read_models.common import Open
-from application.security import UNMASKED_ROLES
 from domain.errors import InvalidValue
-from projections.feed import FeedPage, feed_page
+from projections.feed import feed_page
 
 router = APIRouter(tags=["events"])
 
@@ -35,33 +32,6 @@ class EventFeedPage(Open):
     items: list[AuditTrailEvent]
     next_after: int = Field(description="pass as `after` for the next page")
     safe_position: int = Field(description="the feed is final up to this store position")
-
-
-def feed_items(c: Any, call: Any, page: FeedPage, via: str) -> list[dict[str, Any]]:
-    """The page's rows as the audit trail shows them; an unmasked read of personal data
-    is recorded as for the trail."""
-    role = call.principal.role
-    rows = page.rows
-    if role in UNMASKED_ROLES:
-        shown = {r["issue_id"]: r for r in rows if presenters.shows_personal_data(r["data"])}
-        for r in shown.values():
-            presenters.record_unmasked_read(
-                c.app,
-                call.principal,
-                r["issue_id"],
-                r["issue_kind"],
-                r["issue_number"],
-                r["project"],
-                via,
-            )
-    items = []
-    for r in rows:
-        item = jsonable(
-            {k: r[k] for k in ("issue_id", "issue_kind", "issue_number", "project", "region")}
-        )
-        item.update(event_row(r, role))
-        items.append(item)
-    return items
 
 
 def start_position(after: int | None, last_event_id: str | None) -> int:
@@ -87,7 +57,7 @@ def list_events(
     require(call, "events.read")
     page = feed_page(c.pool, call.principal.scope_filter(), after, limit)
     return {
-        "items": feed_items(c, call, page, "GET /events"),
+        "items": trail_items(c, call, page.rows, "GET /events"),
         "next_after": page.next_after,
         "safe_position": page.safe,
     }
@@ -133,7 +103,9 @@ async def stream_events(
             # One pooled connection per read, none while waiting.
             page = await run_in_threadpool(feed_page, c.pool, scope, position, STREAM_BATCH)
             if page.rows:
-                items = await run_in_threadpool(feed_items, c, call, page, "GET /events/stream")
+                items = await run_in_threadpool(
+                    trail_items, c, call, page.rows, "GET /events/stream"
+                )
                 yield b"".join(frame(i) for i in items)
             position = page.next_after
             if page.full:
