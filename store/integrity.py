@@ -127,6 +127,49 @@ def _rows(cur: Any, query: sql.Composable, params: tuple[Any, ...] = ()) -> Iter
         yield from chunk
 
 
+def event_faults(
+    issue: str,
+    version: int,
+    topic: str | None,
+    state: bytes | None,
+    prev: str | None,
+    stored: str | None,
+    occurred: Any,
+    expected_prev: str | None,
+) -> list[tuple[str, str, int]]:
+    """What is wrong with one stored event on its own and against the previous version's
+    hash (`expected_prev`, None when unknown): (check, detail, sort order) each. Shared by
+    the full verification and the tail `GET /audit/integrity` re-hashes."""
+    faults: list[tuple[str, str, int]] = []
+    if stored is None:
+        faults.append(
+            ("event_hash", "the event has no hash (written around the hashing trigger)", 0)
+        )
+    else:
+        recomputed = event_hash(
+            issue, version, topic or "", prev or "", state_digest(bytes(state or b""))
+        )
+        if recomputed != stored:
+            faults.append(
+                (
+                    "event_hash",
+                    "the stored event does not hash to its recorded event_hash (content or metadata changed)",
+                    0,
+                )
+            )
+        if expected_prev is not None and prev != expected_prev:
+            faults.append(
+                (
+                    "issue_chain",
+                    "prev_hash does not equal the event_hash of the previous version",
+                    0,
+                )
+            )
+    if occurred != _event_time(state):
+        faults.append(("occurred_at", "the stored event time is not the time inside the event", 3))
+    return faults
+
+
 def verify_store(
     conn: Any, schema: str = "public", table: str = EVENTS_TABLE, max_breaks: int = 100
 ) -> VerifyResult:
@@ -188,24 +231,10 @@ def verify_store(
                     if version == 1
                     else (seen[1] if seen and seen[0] == version - 1 else None)
                 )
-                if stored is None:
-                    fail("event_hash", "the event has no hash (written around the hashing trigger)")
-                else:
-                    recomputed = event_hash(
-                        issue, version, topic or "", prev or "", state_digest(bytes(state or b""))
-                    )
-                    if recomputed != stored:
-                        fail(
-                            "event_hash",
-                            "the stored event does not hash to its recorded event_hash (content or metadata changed)",
-                        )
-                    if expected_prev is not None and prev != expected_prev:
-                        fail(
-                            "issue_chain",
-                            "prev_hash does not equal the event_hash of the previous version",
-                        )
-                if occurred != _event_time(state):
-                    fail("occurred_at", "the stored event time is not the time inside the event", 3)
+                for check, detail, order in event_faults(
+                    issue, version, topic, state, prev, stored, occurred, expected_prev
+                ):
+                    fail(check, detail, order)
                 last[issue] = (version, stored)
         result.issues = len(last)
 

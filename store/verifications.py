@@ -30,7 +30,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from store.integrity import GENESIS, Break, VerifyResult, _event_time, event_hash, state_digest
+from store.integrity import GENESIS, Break, VerifyResult, event_faults
 from store.schema import EVENTS_TABLE
 
 #: How many tail events a request re-hashes at most (`QUALTRACE_INTEGRITY_TAIL_CAP`).
@@ -182,23 +182,10 @@ def verify_tail(
         if version > 1 and (issue, version - 1) not in known:
             fail("version_sequence", f"version {version - 1} of this issue is not stored")
         expected_prev = GENESIS if version == 1 else known.get((issue, version - 1))
-        if stored is None:
-            fail("event_hash", "the event has no hash (written around the hashing trigger)")
-        else:
-            recomputed = event_hash(
-                issue, version, topic or "", prev or "", state_digest(bytes(state or b""))
-            )
-            if recomputed != stored:
-                fail(
-                    "event_hash",
-                    "the stored event does not hash to its recorded event_hash (content or metadata changed)",
-                )
-            if expected_prev is not None and prev != expected_prev:
-                fail(
-                    "issue_chain", "prev_hash does not equal the event_hash of the previous version"
-                )
-        if occurred != _event_time(state):
-            fail("occurred_at", "the stored event time is not the time inside the event")
+        for check, detail, _ in event_faults(
+            issue, version, topic, state, prev, stored, occurred, expected_prev
+        ):
+            fail(check, detail)
         known[(issue, version)] = stored
     return tail
 
