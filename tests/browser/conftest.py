@@ -9,20 +9,15 @@ which turns the skip into a failure.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from tests.conftest import _with_db
+from tests.live_server import live_service
 
 CHROMIUM = os.environ.get("QUALTRACE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("QUALTRACE_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -46,12 +41,6 @@ def _browser_or_skip() -> None:
     if os.environ.get("QUALTRACE_REQUIRE_BROWSER") == "1":
         pytest.fail(reason + "; QUALTRACE_REQUIRE_BROWSER=1 makes this a failure", pytrace=False)
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Service:
@@ -104,49 +93,19 @@ class Service:
 @pytest.fixture(scope="module")
 def service(pg_admin_url: str, template_db: str) -> Iterator[Service]:
     _browser_or_skip()
-    import uvicorn
-
-    from api.app import create_app
-    from qualtrace.bootstrap import bootstrap
-    from qualtrace.settings import Settings
-
-    name = f"qt_b_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    settings = Settings(
-        database_url=_with_db(pg_admin_url, name),
+    with live_service(
+        pg_admin_url,
+        template_db,
+        "browser-test-server",
         pool_size=4,
         rate_limit_burst=2000,
         rate_limit_per_second=500,
-    )
-    container = bootstrap(settings, setup=True)
-    container.start_projections()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(container),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
-    )
-    thread = threading.Thread(target=server.run, name="browser-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    svc = Service(container, f"http://127.0.0.1:{port}")
-    try:
-        yield svc
-    finally:
-        svc.http.close()
-        server.should_exit = True
-        thread.join(timeout=15)
-        container.close()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ) as (container, base):
+        svc = Service(container, base)
+        try:
+            yield svc
+        finally:
+            svc.http.close()
 
 
 @pytest.fixture(scope="module")

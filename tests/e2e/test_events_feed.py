@@ -5,17 +5,16 @@ feed is scoped and masked like the audit trail, heartbeats, bad input."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.live_server import live_service
 
 PHONE = "13812345678"
 #: Tickets each of the 8 writers receives and dispatches (two events each).
@@ -32,12 +31,6 @@ def ticket_body(project: str, n: int = 0) -> dict[str, Any]:
         "description": f"厨房水管漏水 {n}",
         "reporter": {"name": "张三", "unit": "3-1201", "phone": PHONE},
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -86,58 +79,27 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(pg_admin_url: str, template_db: str) -> Iterator[Server]:
-    import uvicorn
-
-    from api.app import create_app
-    from qualtrace.bootstrap import bootstrap
-    from qualtrace.settings import Settings
-
-    name = f"qt_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    url = make_conninfo(**{**conninfo_to_dict(pg_admin_url), "dbname": name})
-    settings = Settings(
-        database_url=url,
+    with live_service(
+        pg_admin_url,
+        template_db,
+        "feed-test-server",
         pool_size=10,
         read_wait_seconds=10.0,
         rate_limit_per_second=0,
         feed_heartbeat_seconds=0.3,
-    )
-    container = bootstrap(settings, setup=True)
-    container.start_projections()
-    port = _free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(
-            create_app(container),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
-    )
-    thread = threading.Thread(target=uv.run, name="feed-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    s = Server(container, f"http://127.0.0.1:{port}")
-    try:
-        s.post("/regions", {"code": "SH", "name": "上海"})
-        s.post("/regions", {"code": "BJ", "name": "北京"})
-        for code, region in (("P1", "SH"), ("P2", "SH"), ("P3", "BJ")):
-            s.post(
-                "/projects",
-                {"code": code, "name": f"项目{code}", "region": region, "households": 800},
-            )
-        yield s
-    finally:
-        s.http.close()
-        uv.should_exit = True
-        thread.join(timeout=15)
-        container.close()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ) as (container, base):
+        s = Server(container, base)
+        try:
+            s.post("/regions", {"code": "SH", "name": "上海"})
+            s.post("/regions", {"code": "BJ", "name": "北京"})
+            for code, region in (("P1", "SH"), ("P2", "SH"), ("P3", "BJ")):
+                s.post(
+                    "/projects",
+                    {"code": code, "name": f"项目{code}", "region": region, "households": 800},
+                )
+            yield s
+        finally:
+            s.http.close()
 
 
 def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
