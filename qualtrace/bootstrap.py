@@ -30,7 +30,7 @@ from qualtrace.notify import CircularFollower, delivery_loop, notification_deriv
 from qualtrace.processes import ProcessFollower
 from qualtrace.settings import Settings
 from store import generations, roles
-from store.availability import RECONNECT_TIMEOUT_SECONDS
+from store.availability import POOL_WAIT_SECONDS, RECONNECT_TIMEOUT_SECONDS
 from store.consumer import GroupRunner, ProjectionRunner
 from store.database import EmbeddedPostgres, create_service_tables, eventsourcing_env
 from store.delivery import DeliveryLoop  # notify
@@ -207,7 +207,7 @@ def bootstrap(
         open=True,
         # Faults (docs/faults.md): no connection within 5 s answers 503, not a 30 s wait;
         # after an outage a new connection at once, not after the pool's backoff.
-        timeout=5.0,
+        timeout=POOL_WAIT_SECONDS,
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
     return Container(

@@ -20,16 +20,30 @@ import time
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import DatabaseError, InterfaceError, OperationalError
 
 log = logging.getLogger("qualtrace.availability")
+
+
+class PoolWaitExpired(DatabaseError):
+    """No pooled connection came within `POOL_WAIT_SECONDS`.
+
+    Deliberately not the library's `OperationalError`: its `retry` decorators try those
+    ten times, and ten waits of a pool's timeout outlast the request deadline (a 504
+    after 30 s instead of a 503 after 5 s while the database refuses connections)."""
+
 
 #: Exception classes that mean the database is unavailable for now.
 UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     OperationalError,
     InterfaceError,
+    PoolWaitExpired,
 )
+
+#: How long a caller waits for a pooled connection before it is told the database is
+#: unavailable (a 503). The library's default is 30 s: the whole request deadline.
+POOL_WAIT_SECONDS = 5.0
 
 #: How long a pool keeps retrying one lost connection (psycopg_pool's `reconnect_timeout`,
 #: 300 s by default, with a delay doubling from 1 s). After a longer outage the default

@@ -32,7 +32,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -54,8 +55,9 @@ from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg.sql import SQL, Identifier, Literal
+from psycopg_pool import PoolTimeout
 
-from store.availability import RECONNECT_TIMEOUT_SECONDS
+from store.availability import POOL_WAIT_SECONDS, RECONNECT_TIMEOUT_SECONDS, PoolWaitExpired
 from store.notifier import Notifier
 from store.schema import EVENT_STORE
 
@@ -185,6 +187,25 @@ def _translate(e: psycopg.Error) -> Exception:
     return PersistenceError(str(e))
 
 
+def _no_retry_on_pool_timeout(
+    get_connection: Callable[[], AbstractContextManager[Any]],
+) -> Callable[[], AbstractContextManager[Any]]:
+    """`get_connection` raising `PoolWaitExpired` (not retried by the library) where the
+    pool gave up waiting for a connection (store/availability.py)."""
+
+    @contextmanager
+    def wrapped() -> Iterator[Any]:
+        try:
+            with get_connection() as conn:
+                yield conn
+        except OperationalError as e:
+            if isinstance(e.__cause__, PoolTimeout):
+                raise PoolWaitExpired(str(e)) from e
+            raise
+
+    return wrapped
+
+
 class QualtraceRecorder(PostgresApplicationRecorder):
     """PostgreSQL application recorder: no table lock, rows stamped with their xid,
     NOTIFY after commit, and an in-transaction `after_insert` hook."""
@@ -202,6 +223,11 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         pool = self.datastore.pool
         # Back at once after an outage, not after the pool's backoff (store/availability.py).
         pool.reconnect_timeout = RECONNECT_TIMEOUT_SECONDS
+        # A 503 after 5 s while no connection can be had, not ten retried 30 s waits.
+        pool.timeout = POOL_WAIT_SECONDS
+        self.datastore.get_connection = _no_retry_on_pool_timeout(  # type: ignore[method-assign,assignment]
+            self.datastore.get_connection
+        )
         conninfo: Any = pool.conninfo
         kwargs: Any = pool.kwargs
         conninfo = conninfo() if callable(conninfo) else conninfo
