@@ -8,9 +8,10 @@ taxonomy reclassifies all history with one `qualtrace projections rebuild kpi_ti
 
 A **repeat complaint** is a complaint (kind `complaint`, not cancelled) from the same
 unit (`reporter.unit`, compared without case and spaces; an empty unit never repeats)
-of the same project with the same category (full code: `engineering.plumbing_electrical`,
-or the level-1 code when the text named only that) received at most 30 days (30 × 24 h)
-after the previous such complaint. Repeats are recomputed, with one window query, for
+of the same project with the same known category (full code:
+`engineering.plumbing_electrical`, or the level-1 code when the text named only that;
+two texts the taxonomy does not know are not taken for the same category) received at
+most 30 days (30 × 24 h) after the previous such complaint. Repeats are recomputed, with one window query, for
 every (project, unit) a batch touched, so a reclassification, a kind change or a
 cancellation moves the repeats after it too, and a rebuild gives the same rows.
 """
@@ -89,6 +90,7 @@ WITH touched AS (
            lag(f.received_at) OVER w AS prev_at
     FROM {facts} f JOIN touched t ON f.project = t.project AND f.reporter_unit = t.unit
     WHERE f.kind = 'complaint' AND f.cancelled_at IS NULL AND f.reporter_unit <> ''
+      AND f.category_known
     WINDOW w AS (PARTITION BY f.project, f.reporter_unit, f.category_code
                  ORDER BY f.received_at, f.number)
 ), fresh AS (

@@ -270,8 +270,8 @@ SPEC = KpiSpec(
                 Measure("cancelled", "count(cancelled_at)", "Of those, cancelled.", count=True),
                 Measure(
                     "complaints",
-                    "count(*) FILTER (WHERE kind = 'complaint')",
-                    "Of those, complaints (kind complaint).",
+                    "count(*) FILTER (WHERE kind = 'complaint' AND cancelled_at IS NULL)",
+                    "Of those, complaints (kind complaint, not cancelled).",
                     count=True,
                 ),
                 Measure(
