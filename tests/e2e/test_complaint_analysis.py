@@ -310,6 +310,26 @@ def test_monthly_analysis_as_csv_has_the_same_rows(api: Any, known: Desk) -> Non
     assert sorted(r["number"] for r in repeats) == sorted(r["number"] for r in a["repeats"])
 
 
+def test_a_ticket_shows_its_classified_category(api: Any, known: Desk) -> None:
+    r = get(api, known, f"/tickets/{known.numbers['A8']}", role="supervisor")
+    body = r.json()
+    assert body["category"] == "服务态度"  # as reclassified; the text stays as sent
+    assert body["category_class"] == {
+        "l1": "attitude",
+        "l1_name": "服务态度",
+        "l2": None,
+        "l2_name": None,
+        "code": "attitude",
+        "path": "服务态度",
+        "known": True,
+    }
+    r = get(api, known, f"/tickets/{known.numbers['A6']}", role="supervisor")
+    assert (r.json()["category_class"]["code"], r.json()["category_class"]["known"]) == (
+        "other",
+        False,
+    )
+
+
 def test_top_categories_by_project_and_month(api: Any, known: Desk) -> None:
     rows = get(api, known, "/kpis/complaints/top", params={"month": "2026-03", "limit": 3}).json()[
         "rows"

@@ -42,7 +42,12 @@ def test_the_configured_taxonomy_is_listed_and_classifies_tickets(api: Any) -> N
     ]
     api.setup_org()
     position = 0
-    for category in ("漏水", "设施设备/电梯", "秩序维护", "水电"):  # 水电 is the default's, not this one's
+    for category in (
+        "漏水",
+        "设施设备/电梯",
+        "秩序维护",
+        "水电",
+    ):  # 水电 is the default's, not this one's
         r = api.post(
             "/tickets",
             {
