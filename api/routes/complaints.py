@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -72,9 +73,7 @@ def _period(
     return lo, hi
 
 
-def _tz(c: Any) -> Any:
-    from zoneinfo import ZoneInfo
-
+def _tz(c: Any) -> ZoneInfo:
     return ZoneInfo(c.settings.timezone)
 
 

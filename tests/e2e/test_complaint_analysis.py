@@ -439,3 +439,17 @@ def test_categories_lists_the_taxonomy_in_force(api: Any) -> None:
     items = {i["code"]: i for i in r.json()["items"]}
     assert items["engineering.plumbing_electrical"]["name"] == "水电"
     assert items["other"]["level"] == 1
+
+
+def test_a_rebuilt_view_has_the_same_categories_and_repeats(api: Any, known: Desk) -> None:
+    query = (
+        "SELECT number, category, category_code, category_known, reporter_unit, repeat_of,"
+        " repeat_of_number, repeat_days FROM qt_read.ticket_facts ORDER BY number"
+    )
+    with psycopg.connect(api.container.url) as conn:
+        before = conn.execute(query).fetchall()
+    api.container.rebuild("kpi_tickets")
+    with psycopg.connect(api.container.url) as conn:
+        after = conn.execute(query).fetchall()
+    assert after == before
+    assert sum(1 for r in after if r[5] is not None) == 4  # A2, A5, A9, C3
