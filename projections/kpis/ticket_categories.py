@@ -24,6 +24,7 @@ from typing import Any
 from psycopg import Cursor, sql
 
 from domain.categories import Taxonomy
+from domain.tickets import Ticket
 from projections.kpis.cells import mark_dirty
 
 #: Days within which the same unit's complaint in the same category is a repeat.
@@ -82,26 +83,32 @@ def classify_into(row: dict[str, Any], taxonomy: Taxonomy, text: str) -> None:
 
 _REPEATS = """
 WITH touched AS (
-    SELECT DISTINCT * FROM unnest(%(projects)s::text[], %(units)s::text[]) AS x(project, unit)
+    SELECT project, unit, min(since) AS since
+    FROM unnest(%(projects)s::text[], %(units)s::text[], %(since)s::timestamptz[])
+         AS x(project, unit, since)
+    GROUP BY 1, 2
 ), chain AS (
-    SELECT f.ticket_id, f.received_at,
+    SELECT f.ticket_id, f.received_at, t.since,
            lag(f.ticket_id) OVER w AS prev_id,
            lag(f.number) OVER w AS prev_number,
            lag(f.received_at) OVER w AS prev_at
     FROM {facts} f JOIN touched t ON f.project = t.project AND f.reporter_unit = t.unit
-    WHERE f.kind = 'complaint' AND f.cancelled_at IS NULL AND f.reporter_unit <> ''
-      AND f.category_known
+    WHERE f.kind = 'complaint' AND f.cancelled_at IS NULL AND f.category_known
+      AND f.received_at >= t.since - %(window)s::interval
     WINDOW w AS (PARTITION BY f.project, f.reporter_unit, f.category_code
                  ORDER BY f.received_at, f.number)
 ), fresh AS (
     SELECT f.ticket_id,
-           CASE WHEN c.received_at - c.prev_at <= %(window)s::interval THEN c.prev_id END AS repeat_of,
-           CASE WHEN c.received_at - c.prev_at <= %(window)s::interval THEN c.prev_number END AS number,
+           CASE WHEN c.received_at - c.prev_at <= %(window)s::interval THEN c.prev_id END
+             AS repeat_of,
+           CASE WHEN c.received_at - c.prev_at <= %(window)s::interval THEN c.prev_number END
+             AS number,
            CASE WHEN c.received_at - c.prev_at <= %(window)s::interval
                 THEN round((extract(epoch FROM c.received_at - c.prev_at) / 86400)::numeric, 2)
            END AS days
     FROM {facts} f JOIN touched t ON f.project = t.project AND f.reporter_unit = t.unit
     LEFT JOIN chain c ON c.ticket_id = f.ticket_id
+    WHERE f.received_at >= t.since
 )
 UPDATE {facts} f
 SET repeat_of = fresh.repeat_of, repeat_of_number = fresh.number, repeat_days = fresh.days
@@ -111,19 +118,25 @@ WHERE f.ticket_id = fresh.ticket_id
 RETURNING f.received_local
 """
 
+#: The events that can make or break a repeat: a new ticket, a new kind or category,
+#: a cancellation. Other steps (dispatch, close …) leave the repeats as they are.
+REPEAT_EVENTS = (Ticket.Received, Ticket.Reclassified, Ticket.Cancelled)
+
 
 def mark_repeats(cur: Cursor[Any], schema: str, rows: list[dict[str, Any]]) -> None:
-    """Recompute the repeat columns of every fact of the (project, unit) pairs of `rows`
-    (the batch's changed ticket facts), and mark the report cells they move."""
-    pairs = {(r["project"], r["reporter_unit"]) for r in rows if r.get("reporter_unit")}
-    if not pairs:
+    """Recompute the repeat columns of the complaints of the (project, unit) pairs of
+    `rows` (the batch's tickets received, reclassified or cancelled) received since the
+    earliest of them (an older complaint lies more than 30 days before any it could
+    change, so the look-back stops there), and mark the report cells they move."""
+    rows = [r for r in rows if r.get("reporter_unit")]
+    if not rows:
         return
-    projects, units = zip(*sorted(pairs), strict=True)
     cur.execute(
         sql.SQL(_REPEATS).format(facts=sql.Identifier(schema, "ticket_facts")),
         {
-            "projects": list(projects),
-            "units": list(units),
+            "projects": [r["project"] for r in rows],
+            "units": [r["reporter_unit"] for r in rows],
+            "since": [r["received_at"] for r in rows],
             "window": f"{REPEAT_DAYS} days",
         },
     )

@@ -17,6 +17,7 @@ Definitions (where DOMAIN.md is silent):
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from psycopg import Cursor
@@ -89,16 +90,25 @@ class TicketKpiProjection(FactProjection):
         #: The category taxonomy in force (ticket policy `categories`); a changed one
         #: takes a rebuild of this projection to reclassify history.
         self.taxonomy = taxonomy or DEFAULT
+        #: The batch's tickets received, reclassified or cancelled (their repeats are
+        #: recomputed when the batch is written), per runner thread.
+        self._repeats = threading.local()
+
+    def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
+        super().begin_batch(cur, schema)
+        self._repeats.keys = set()
 
     def _write(self, cur: Cursor[Any], schema: str, facts: Facts) -> None:
         super()._write(cur, schema, facts)
-        changed = facts.dirty.get("ticket_facts", set())
-        rows = [facts.rows["ticket_facts"][k] for k in changed]
+        keys = self._repeats.__dict__.pop("keys", set())
+        rows = [r for k in keys if (r := facts.get("ticket_facts", k)) is not None]
         ticket_categories.mark_repeats(cur, schema, rows)
 
     def apply(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
+        if isinstance(e, ticket_categories.REPEAT_EVENTS):
+            self._repeats.__dict__.setdefault("keys", set()).add(key)
         if isinstance(e, Ticket.Received):
             facts.put(
                 "ticket_facts",
@@ -130,10 +140,10 @@ class TicketKpiProjection(FactProjection):
                     escalated=False,
                 ),
             )
-            row = facts.get("ticket_facts", key) or {}
-            ticket_steps.on_received(row, e)
-            ticket_categories.classify_into(row, self.taxonomy, e.category)
-            row["reporter_unit"] = ticket_categories.unit_key((e.reporter or {}).get("unit"))
+            fact = facts.get("ticket_facts", key) or {}
+            ticket_steps.on_received(fact, e)
+            ticket_categories.classify_into(fact, self.taxonomy, e.category)
+            fact["reporter_unit"] = ticket_categories.unit_key((e.reporter or {}).get("unit"))
             return
         row = facts.touch("ticket_facts", key)
         if row is None:
