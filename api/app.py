@@ -17,6 +17,7 @@ from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
 from api.routes import assessments as assessment_routes
 from api.routes import audit, health, org, tickets
+from api.routes import complaints as complaint_routes
 from api.routes import documents as document_routes
 from api.routes import events as event_routes
 from api.routes import inspection_plans as plan_routes
@@ -47,6 +48,7 @@ ROUTERS += [event_routes.router, warning_routes.router]
 ROUTERS += [plan_routes.router, assessment_routes.router]  # loop (issue #15)
 ROUTERS += [document_routes.router]  # printable documents (PDF)
 ROUTERS += [ticket_step_routes.router]  # the field steps (issue #16)
+ROUTERS += [complaint_routes.router]  # complaint analysis (issue #16 item 5)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

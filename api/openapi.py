@@ -141,6 +141,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/projects/{code}/reports/{month}/document.pdf"): "getMonthlyReportDocument",
     ("GET", "/assessments/{ref}/document.pdf"): "getAssessmentDocument",
     ("GET", "/circulars/{ref}/document.pdf"): "getCircularDocument",
+    # complaint analysis (issue #16 item 5)
+    ("GET", "/categories"): "listCategories",
+    ("GET", "/kpis/complaints/top"): "getTopComplaintCategories",
+    ("GET", "/kpis/complaints/repeats"): "listRepeatComplaints",
+    ("GET", "/projects/{code}/complaints/{month}"): "getMonthlyComplaintAnalysis",
 }
 
 #: Operations anyone may call, without a token.

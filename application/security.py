@@ -127,6 +127,9 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "assessment.appeal": ("project_manager",),
     "assessment.decide_appeal": ("general_manager",),
     "assessment.read": (*_OPERATIONAL, "auditor", "general_manager"),
+    # complaint analysis (issue #16 item 5): the category taxonomy is no secret (front desks
+    # pick from it); the analysis itself is read with "kpi.read"
+    "category.read": ROLES,
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).

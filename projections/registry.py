@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.categories import Taxonomy
 from projections.assessments import AssessmentLoopProjection
 from projections.audit import AuditTrailProjection
 from projections.base import Projection
@@ -38,17 +39,24 @@ PROJECTIONS: list[type[Projection]] = [
 ]
 
 
-def _make(cls: type[Projection], timezone: str) -> Projection:
-    """KPI projections place facts in local periods: they take the company time zone."""
+def _make(cls: type[Projection], timezone: str, taxonomy: Taxonomy | None = None) -> Projection:
+    """KPI projections place facts in local periods: they take the company time zone;
+    the ticket facts also classify categories with the taxonomy in force."""
+    if issubclass(cls, TicketKpiProjection):
+        return cls(timezone=timezone, taxonomy=taxonomy)
     return cls(timezone=timezone) if issubclass(cls, FactProjection) else cls()  # type: ignore[call-arg]
 
 
-def all_projections(timezone: str = DEFAULT_TIMEZONE) -> list[Projection]:
-    return [_make(cls, timezone) for cls in PROJECTIONS]
+def all_projections(
+    timezone: str = DEFAULT_TIMEZONE, taxonomy: Taxonomy | None = None
+) -> list[Projection]:
+    return [_make(cls, timezone, taxonomy) for cls in PROJECTIONS]
 
 
-def by_name(name: str, timezone: str = DEFAULT_TIMEZONE) -> Projection:
+def by_name(
+    name: str, timezone: str = DEFAULT_TIMEZONE, taxonomy: Taxonomy | None = None
+) -> Projection:
     for cls in PROJECTIONS:
         if cls.name == name:
-            return _make(cls, timezone)
+            return _make(cls, timezone, taxonomy)
     raise KeyError(f"unknown projection '{name}'; known: {', '.join(c.name for c in PROJECTIONS)}")

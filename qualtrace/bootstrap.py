@@ -110,7 +110,7 @@ class Container:
         return sum(g.run_once() for g in self.groups)
 
     def rebuild(self, name: str) -> dict[str, Any]:
-        projection = registry.by_name(name, self.settings.timezone)
+        projection = registry.by_name(name, self.settings.timezone, self.app.tickets.taxonomy)
         return generations.rebuild(
             self.url, self.source, projection, publish_hooks=self.publish_hooks
         )
@@ -172,7 +172,10 @@ def bootstrap(
     app = Qualtrace(env, clock=clock, timezone_name=settings.timezone, policies=policies)
     source = EventSource(app.recorder, app.mapper)
     # The process follower rides on the projection machinery (tracking, batches, restarts).
-    projections = [*registry.all_projections(settings.timezone), ProcessFollower(app.processes)]
+    projections = [
+        *registry.all_projections(settings.timezone, policies["ticket"]["categories"]),
+        ProcessFollower(app.processes),
+    ]
     # notify: the circular process and the notifier follow the store on their own, too.
     followers_of_notify = [
         CircularFollower(app.circular_process),

@@ -130,6 +130,11 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /inspections/{ref}/document.pdf": "inspection.read",
     "GET /surveys/{ref}/document.pdf": "survey.results",
     "GET /projects/{code}/reports/{month}/document.pdf": "kpi.read",
+    # complaint analysis (issue #16 item 5)
+    "GET /categories": "category.read",
+    "GET /kpis/complaints/top": "kpi.read",
+    "GET /kpis/complaints/repeats": "kpi.read",
+    "GET /projects/{code}/complaints/{month}": "kpi.read",
     "GET /assessments/{ref}/document.pdf": "assessment.read",
     "GET /circulars/{ref}/document.pdf": "circular.read",
 }
