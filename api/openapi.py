@@ -141,6 +141,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/projects/{code}/reports/{month}/document.pdf"): "getMonthlyReportDocument",
     ("GET", "/assessments/{ref}/document.pdf"): "getAssessmentDocument",
     ("GET", "/circulars/{ref}/document.pdf"): "getCircularDocument",
+    # dispatch suggestions (issue #16 item 6): staff, skills, suggestions
+    ("POST", "/staff"): "registerStaff",
+    ("GET", "/staff"): "listStaff",
+    ("POST", "/staff/{ref}/skills"): "setStaffSkills",
+    ("GET", "/tickets/{ref}/dispatch-suggestions"): "getDispatchSuggestions",
 }
 
 #: Operations anyone may call, without a token.

@@ -379,6 +379,15 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     ("assessment", "Appealed"): lambda d, who, because: (
         f"Appealed to the general manager by {who}{because}"
     ),
+    # -- staff and skills (dispatch suggestions, issue #16 item 6) ---------------------------
+    ("staff", "Registered"): lambda d, who, because: (
+        f"Registered staff member {d.get('number')} {d.get('name')} in {d.get('department')}"
+        f" at {d.get('project')}, skills {', '.join(d.get('skills') or []) or 'none'}, by {who}"
+    ),
+    ("staff", "SkillsChanged"): lambda d, who, because: (
+        f"Skills set to {', '.join(d.get('skills') or []) or 'none'}"
+        f" (were {', '.join(d.get('previous') or []) or 'none'}) by {who}"
+    ),
     ("assessment", "AppealDecided"): lambda d, who, because: (
         f"Appeal {'accepted' if d.get('accepted') else 'rejected'} (final) by {who}"
         + (

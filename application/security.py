@@ -127,6 +127,12 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "assessment.appeal": ("project_manager",),
     "assessment.decide_appeal": ("general_manager",),
     "assessment.read": (*_OPERATIONAL, "auditor", "general_manager"),
+    # dispatch suggestions (issue #16 item 6): staff and skills; suggestions for whoever
+    # may dispatch (docs/dispatch.md)
+    "staff.register": ("admin", "project_manager"),
+    "staff.skills": ("admin", "project_manager", "supervisor"),
+    "staff.read": (*_OPERATIONAL, "auditor", "admin"),
+    "ticket.suggest_dispatch": ("front_desk", "supervisor"),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).
