@@ -57,6 +57,11 @@ def _short(value: Any, limit: int = MAX_FIELD) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _codes(values: Any) -> str:
+    """A list of codes (staff skills) as `a, b`, or `none`."""
+    return ", ".join(_short(v) for v in values or ()) or "none"
+
+
 def _num(value: Any) -> str:
     if isinstance(value, dict):
         return str(
@@ -382,11 +387,10 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     # -- staff and skills (dispatch suggestions, issue #16 item 6) ---------------------------
     ("staff", "Registered"): lambda d, who, because: (
         f"Registered staff member {d.get('number')} {d.get('name')} in {d.get('department')}"
-        f" at {d.get('project')}, skills {', '.join(d.get('skills') or []) or 'none'}, by {who}"
+        f" at {d.get('project')}, skills {_codes(d.get('skills'))}, by {who}"
     ),
     ("staff", "SkillsChanged"): lambda d, who, because: (
-        f"Skills set to {', '.join(d.get('skills') or []) or 'none'}"
-        f" (were {', '.join(d.get('previous') or []) or 'none'}) by {who}"
+        f"Skills set to {_codes(d.get('skills'))} (were {_codes(d.get('previous'))}) by {who}"
     ),
     ("assessment", "AppealDecided"): lambda d, who, because: (
         f"Appeal {'accepted' if d.get('accepted') else 'rejected'} (final) by {who}"

@@ -15,7 +15,7 @@ giving points; the score is their sum:
   `max(0, resolution.max_points − resolution.per_hour × median)`; without any such
   ticket `resolution.no_history` (a neutral half, neither rewarded nor punished).
 
-Points and the score are rounded to one decimal. Ties: higher score first, then fewer
+Points are rounded to one decimal, half up; the score is the sum of the rounded points. Ties: higher score first, then fewer
 open tickets, then the user id in code-point order, so the order never depends on the
 database. `rank` is the 1-based position in that order (no shared ranks).
 """
@@ -23,6 +23,7 @@ database. `rank` is the 1-based position in that order (no shared ranks).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from statistics import median
 from typing import Any
 
@@ -49,7 +50,9 @@ class Candidate:
 
 
 def _points(value: float) -> float:
-    return round(max(0.0, value) + 0.0, 1)
+    """Points, never below zero, to one decimal rounded half up (19.25 → 19.3)."""
+    exact = Decimal(str(max(0.0, value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return float(exact)
 
 
 def skill_reason(cat: Classified, skills: tuple[str, ...], policy: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def suggest(
             workload_reason(c.open_tickets, policy),
             resolution_reason(c.resolution_hours, policy),
         ]
-        score = round(sum(r["points"] for r in reasons), 1)
+        score = float(sum(Decimal(str(r["points"])) for r in reasons))
         scored.append((c, score, reasons))
     scored.sort(key=lambda s: (-s[1], s[0].open_tickets, s[0].staff_id))
     return [
