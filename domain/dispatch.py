@@ -55,7 +55,9 @@ def _points(value: float) -> float:
     return float(exact)
 
 
-def skill_reason(cat: Classified, skills: tuple[str, ...], policy: dict[str, Any]) -> dict[str, Any]:
+def skill_reason(
+    cat: Classified, skills: tuple[str, ...], policy: dict[str, Any]
+) -> dict[str, Any]:
     held = set(skills)
     l1_skills = sorted(s for s in held if s == cat.l1 or s.split(".", 1)[0] == cat.l1)
     if cat.l2 and cat.code in held:

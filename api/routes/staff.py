@@ -72,7 +72,12 @@ def list_staff(
 
 @router.get("/tickets/{ref}/dispatch-suggestions", responses=ok(DispatchSuggestions))
 def dispatch_suggestions(
-    ref: str, call: QueryCall, app: QualtraceApp, c: Container, pos: ReadPosition, response: Response
+    ref: str,
+    call: QueryCall,
+    app: QualtraceApp,
+    c: Container,
+    pos: ReadPosition,
+    response: Response,
 ) -> Any:
     """The project's staff ranked for this ticket by skill, open workload and recent
     resolution time, each score with its reasons; dispatching stays the caller's decision."""

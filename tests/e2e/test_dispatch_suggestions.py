@@ -201,9 +201,10 @@ def test_the_project_staff_is_ranked_by_skill_workload_and_resolution_time_as_co
     assert "median 7 h" in wang["resolution"]["explanation"]
     assert "2 tickets" in wang["resolution"]["explanation"]
     assert "中位用时 7 小时" in wang["resolution"]["explanation_zh"]
-    assert "no history" in {r["factor"]: r for r in by_id["chen.jie"]["reasons"]}[
-        "resolution"
-    ]["explanation"]
+    assert (
+        "no history"
+        in {r["factor"]: r for r in by_id["chen.jie"]["reasons"]}["resolution"]["explanation"]
+    )
     # The formula is answered with the ranking.
     assert body["policy"]["skill"] == {"l2": 50, "l1": 25, "none": 0}
 
@@ -274,11 +275,15 @@ def test_who_may_ask_and_scope(desk: Desk) -> None:
         assert r.status_code == 403, (role, r.text)
     # A front desk of P2 gets 404 for P1's ticket, exactly as for a ticket that does not exist.
     other = desk.suggestions(t, role="front_desk", user="desk.p2", projects=("P2",))
-    missing = desk.suggestions("TK-2026-999999", role="front_desk", user="desk.p2", projects=("P2",))
+    missing = desk.suggestions(
+        "TK-2026-999999", role="front_desk", user="desk.p2", projects=("P2",)
+    )
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
     assert (
-        desk.api.get(f"/tickets/{t}", role="front_desk", user="desk.p2", projects=("P2",)).status_code
+        desk.api.get(
+            f"/tickets/{t}", role="front_desk", user="desk.p2", projects=("P2",)
+        ).status_code
         == 404
     )
 
