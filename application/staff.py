@@ -28,10 +28,11 @@ class StaffService:
 
     @property
     def taxonomy(self) -> Taxonomy:
-        """The category taxonomy skills are codes of. The default one until the ticket
-        policy carries a company's own (then: the same one tickets are classified by)."""
-        table = self.service.policies.get("taxonomy")
-        return table if isinstance(table, Taxonomy) else DEFAULT
+        """The category taxonomy skills are codes of and tickets are classified by: the
+        ticket policy's `categories` when it carries one (complaint analysis, issue #16
+        item 5), else the default of domain/categories.py."""
+        taxonomy = (self.service.policies.get("ticket") or {}).get("categories")
+        return taxonomy if isinstance(taxonomy, Taxonomy) else DEFAULT
 
     @property
     def policy(self) -> dict[str, Any]:

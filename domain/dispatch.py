@@ -36,6 +36,42 @@ DISPATCH_POLICY: dict[str, Any] = {
 }
 
 
+def validate_dispatch_policy(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The scoring table in force: `raw` over the defaults (only the weights it names
+    change), or ValueError naming the fault. Every weight is a number >= 0; the skill
+    points keep their order (l2 >= l1 >= none); `window_days` is a whole number of days."""
+    if raw is None:
+        return {k: dict(v) for k, v in DISPATCH_POLICY.items()}
+    if not isinstance(raw, dict):
+        raise ValueError("dispatch policy must be an object {skill, workload, resolution}")
+    out: dict[str, Any] = {}
+    for factor, defaults in DISPATCH_POLICY.items():
+        given = raw.get(factor, {})
+        if not isinstance(given, dict):
+            raise ValueError(f"dispatch policy: '{factor}' must be an object")
+        unknown = set(given) - set(defaults)
+        if unknown:
+            raise ValueError(
+                f"dispatch policy: unknown weight {factor}.{sorted(unknown)[0]}; known: "
+                + ", ".join(f"{factor}.{k}" for k in defaults)
+            )
+        merged = {**defaults, **given}
+        for key, value in merged.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"dispatch policy: {factor}.{key} must be a number >= 0")
+        out[factor] = merged
+    unknown = set(raw) - set(DISPATCH_POLICY)
+    if unknown:
+        raise ValueError(f"dispatch policy: unknown factor '{sorted(unknown)[0]}'")
+    skill = out["skill"]
+    if not skill["l2"] >= skill["l1"] >= skill["none"]:
+        raise ValueError("dispatch policy: skill points must keep l2 >= l1 >= none")
+    days = out["resolution"]["window_days"]
+    if not isinstance(days, int) or days < 1:
+        raise ValueError("dispatch policy: resolution.window_days must be a whole number >= 1")
+    return out
+
+
 @dataclass(frozen=True)
 class Candidate:
     """What the read side knows of one person: who, where, skills, open tickets and the

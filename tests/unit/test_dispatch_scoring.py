@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from domain.base import Actor, Ctx
 from domain.categories import DEFAULT
-from domain.dispatch import DISPATCH_POLICY, Candidate, suggest
+from domain.dispatch import DISPATCH_POLICY, Candidate, suggest, validate_dispatch_policy
 from domain.errors import InvalidValue, RuleViolation
 from domain.staff import StaffMember, check_skills, staff_id
 
@@ -155,3 +155,22 @@ def test_a_staff_member_changes_skills_once_per_change_and_keeps_the_previous_li
         s.set_skills(CTX, ["engineering.lifts"])
     with pytest.raises(InvalidValue):
         StaffMember.register(CTX, "wang.wei", "王伟", "P1", "kitchen")
+
+
+def test_a_configured_policy_changes_only_the_weights_it_names_and_a_bad_one_is_named() -> None:
+    policy = validate_dispatch_policy({"workload": {"per_open_ticket": 5}})
+    assert policy["workload"] == {"max_points": 30, "per_open_ticket": 5}
+    assert policy["skill"] == DISPATCH_POLICY["skill"]
+    # 30 - 5 x 2 = 20 with the configured weight.
+    [item] = suggest("水电", [person("a", open_tickets=2)], DEFAULT, policy)
+    assert factors(item)["workload"] == (2, 20)
+    assert validate_dispatch_policy(None) == DISPATCH_POLICY
+    for bad, named in [
+        ({"skill": {"l2": 10, "l1": 20}}, "l2 >= l1"),
+        ({"workload": {"per_ticket": 5}}, "workload.per_ticket"),
+        ({"resolution": {"window_days": 0}}, "window_days"),
+        ({"resolution": {"per_hour": -1}}, "resolution.per_hour"),
+        ({"speed": {}}, "speed"),
+    ]:
+        with pytest.raises(ValueError, match=named):
+            validate_dispatch_policy(bad)
