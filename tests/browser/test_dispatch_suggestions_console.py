@@ -66,6 +66,9 @@ def test_the_dispatch_form_shows_ranked_suggestions_and_use_fills_it(
     assert "陈杰" in rows[2].text and "40" in rows[2].text
     assert "具备本工单类别的专项技能" in rows[0].text
     assert "no history" in rows[2].text
+    console.driver.execute_script(
+        "document.getElementById('dispatch-suggestions').scrollIntoView()"
+    )
     console.screenshot("dispatch-suggestions")
     # "Use" fills the form and does not dispatch; the dispatcher submits.
     rows[1].find_element("css selector", ".use-suggestion").click()

@@ -57,7 +57,7 @@ export default {
   "steps.elsewhere": "此步骤请通过 API 执行 Do this step through the API",
   // dispatch suggestions (issue #16 item 6)
   "suggest.title": "派单建议 Dispatch suggestions",
-  "suggest.about": "按技能、当前工作量和近 30 天解决用时排序；派给谁由您决定。类别 {category}（{code}） Ranked by skill, open workload and resolution time in the last 30 days; whom to dispatch is your decision. Category {category} ({code})",
+  "suggest.about": "类别 Category {category}（{code}）· 按技能、工作量、近 30 天解决用时排序，派给谁由您决定 Ranked by skill, workload and recent resolution time; the choice is yours",
   "suggest.none": "本项目尚未登记员工 No staff registered at this project",
   "suggest.score": "{score} 分 points",
   "suggest.use": "填入 Use",

@@ -9,7 +9,7 @@ import { label, t } from "../i18n.js";
 function reasonLine(r) {
   return h(
     "li",
-    { class: `reason reason-${r.factor}` },
+    { class: `suggest-reason factor-${r.factor}` },
     h("span", { class: "points" }, `+${r.points}`),
     " ",
     h("span", {}, r.explanation_zh),
