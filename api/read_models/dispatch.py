@@ -23,7 +23,7 @@ class StaffPage(Page):
     items: list[StaffRow]
 
 
-class Reason(Open):
+class ScoreReason(Open):
     """One factor of a score: `value` is the skill level (`l2`, `l1`, `none`), the number
     of open tickets, or the median hours (null: no history)."""
 
@@ -41,7 +41,7 @@ class Suggestion(Open):
     department: str
     score: float
     skills: list[str]
-    reasons: list[Reason]
+    reasons: list[ScoreReason]
 
 
 class SuggestedTicket(Open):
