@@ -50,14 +50,18 @@ class StaffService:
     ) -> CommandResult:
         self.service.require_project_for(call, "staff.register", "project", project)
 
+        def taken(_: Any = None) -> Conflict:
+            return Conflict("staff", "active", f"staff member {user_id} is already registered")
+
         def build(ctx: Ctx) -> list[QAggregate]:
             if self.service.exists(StaffMember, str(staff_id(user_id))):
-                raise Conflict("staff", "active", f"staff member {user_id} is already registered")
+                raise taken()
             return [
                 StaffMember.register(ctx, user_id, name, project, department, skills, self.taxonomy)
             ]
 
-        return self.service.create(call, None, project, build)
+        # Two registrations of one user racing: the store refuses the second id (409).
+        return self.service.create(call, None, project, build, exists=taken)
 
     def set_skills(self, call: Call, ref: str, skills: list[str]) -> CommandResult:
         return self.service.execute(

@@ -343,3 +343,25 @@ def test_skills_change_as_attributed_events_in_the_audit_history(desk: Desk, api
     assert api.post("/staff", body, role="staff").status_code == 403
     scoped = api.get("/staff", role="supervisor", user="sup.2", projects=("P2",)).json()
     assert [s["id"] for s in scoped["items"]] == ["sun.li"]
+
+
+def test_racing_registrations_and_retries_record_one_staff_member(api: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    api.setup_org()
+    body = {"id": "wu.fang", "name": "吴芳", "project": "P1", "department": "security"}
+    api.token("admin")  # made once, before the threads share it
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: api.post("/staff", body), range(4)))
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409]
+    # A retry with the same Idempotency-Key answers the first answer and records nothing.
+    key = {"Idempotency-Key": "8d0f4c1e-5b7a-4c1e-9a53-1f7a2b3c4d5e"}
+    skills = {"skills": ["security.patrol"]}
+    first = api.post("/staff/wu.fang/skills", skills, headers=key)
+    head = api.container.app.recorder.max_notification_id()
+    again = api.post("/staff/wu.fang/skills", skills, headers=key)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert api.container.app.recorder.max_notification_id() == head
+    history = api.get(f"/audit/{first.json()['id']}", params={"min_position": head}).json()
+    assert [e["type"] for e in history["events"]] == ["Registered", "SkillsChanged"]
