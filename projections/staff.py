@@ -18,7 +18,7 @@ from projections.base import (
     record_project_region,
     update_row,
 )
-from projections.reads import Row, Scope, fetch_all, scope_clause
+from projections.reads import Page, Scope, fetch_all, page_of, scope_clause
 
 #: Ticket statuses in which an assigned ticket is still work to do for its assignee.
 DONE_STATUSES = ("resolved", "called_back", "closed", "cancelled")
@@ -80,19 +80,29 @@ HANDLED = (StaffMember.Registered, StaffMember.SkillsChanged)
 
 # -- reads ---------------------------------------------------------------------------------
 def list_staff(
-    pool: Any, scope: Scope, project: str | None = None, department: str | None = None
-) -> list[Row]:
-    """Staff in the caller's scope, by project, department and user id."""
+    pool: Any,
+    scope: Scope,
+    project: str | None = None,
+    department: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> Page:
+    """Staff in the caller's scope in user-id order, a page of `limit` after user id `after`;
+    `id` is the user id, `uuid` the record's."""
     where, params = scope_clause(scope)
     query = sql.SQL(
-        "SELECT user_id AS id, name, project, region, department, skills, registered_at, version"
-        " FROM qt_read.staff WHERE {}"
+        "SELECT user_id AS id, name, project, region, department, skills, registered_at,"
+        " version, id AS uuid FROM qt_read.staff WHERE {}"
     ).format(where)
     for col, value in (("project", project), ("department", department)):
         if value:
             query += sql.SQL(" AND {} = %s").format(sql.Identifier(col))
             params.append(value)
-    return fetch_all(pool, query + sql.SQL(" ORDER BY project, department, user_id"), params)
+    if after is not None:
+        query += sql.SQL(" AND user_id > %s")
+        params.append(after)
+    query += sql.SQL(" ORDER BY user_id LIMIT %s")
+    return page_of(fetch_all(pool, query, [*params, limit + 1]), limit)
 
 
 def dispatch_candidates(pool: Any, project: str, since: datetime) -> list[Candidate]:

@@ -17,6 +17,7 @@ class StaffRow(Open):
     skills: list[str]
     registered_at: datetime
     version: int
+    uuid: str
 
 
 class StaffPage(Page):

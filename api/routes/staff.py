@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
-from api.listing import jsonable, require
+from api.listing import after_of, page_answer, require
 from api.read_models.common import ok
 from api.read_models.dispatch import DispatchSuggestions, StaffPage
 from api.responses import answer, json_response
@@ -63,11 +63,21 @@ def list_staff(
     pos: ReadPosition,
     project: str | None = None,
     department: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
 ) -> Any:
-    """Staff in the caller's scope, with their skills."""
+    """Staff in the caller's scope, with their skills, in user-id order."""
     require(call, "staff.read")
-    rows = staff_reads.list_staff(c.pool, call.principal.scope_filter(), project, department)
-    return {"items": [jsonable(r) for r in rows], "next_cursor": None}
+    after = after_of(cursor)
+    page = staff_reads.list_staff(
+        c.pool,
+        call.principal.scope_filter(),
+        project,
+        department,
+        limit,
+        str(after[0]) if after else None,
+    )
+    return page_answer(page, "id")
 
 
 @router.get("/tickets/{ref}/dispatch-suggestions", responses=ok(DispatchSuggestions))

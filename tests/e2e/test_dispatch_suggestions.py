@@ -365,3 +365,25 @@ def test_racing_registrations_and_retries_record_one_staff_member(api: Any) -> N
     assert api.container.app.recorder.max_notification_id() == head
     history = api.get(f"/audit/{first.json()['id']}", params={"min_position": head}).json()
     assert [e["type"] for e in history["events"]] == ["Registered", "SkillsChanged"]
+
+
+def test_the_staff_list_pages_in_user_id_order(desk: Desk, api: Any) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, "min_position": desk.position, "cursor": cursor}
+        page = api.get("/staff", params={k: v for k, v in params.items() if v}).json()
+        assert len(page["items"]) <= 2
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted([u for u, *_ in STAFF] + ["sun.li"])
+    engineers = api.get("/staff", params={"project": "P1", "department": "engineering"}).json()
+    assert [s["id"] for s in engineers["items"]] == [
+        "li.qiang",
+        "wang.wei",
+        "zhang.min",
+        "zhou.hui",
+    ]
+    assert api.get("/staff", params={"cursor": "nonsense"}).status_code == 422

@@ -688,6 +688,7 @@ LISTS = [
     "GET /audit/personal-data-reads",
     "GET /projects",
     "GET /warnings",
+    "GET /staff",  # dispatch suggestions (issue #16 item 6)
 ]
 
 
