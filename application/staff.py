@@ -90,6 +90,9 @@ class StaffService:
         policy = self.policy
         since = now - timedelta(days=int(policy["resolution"]["window_days"]))
         cat = self.taxonomy.classify(ticket.category)
+        items = suggest(ticket.category, read(ticket.project, since), self.taxonomy, policy)
+        for item in items:  # a transfer or re-dispatch: who has the ticket now
+            item["current_assignee"] = item["staff_id"] == ticket.assignee
         return {
             "ticket": {
                 "id": str(ticket.id),
@@ -104,5 +107,5 @@ class StaffService:
             },
             "as_of": now,
             "policy": policy,
-            "items": suggest(ticket.category, read(ticket.project, since), self.taxonomy, policy),
+            "items": items,
         }

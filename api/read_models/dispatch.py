@@ -43,6 +43,7 @@ class Suggestion(Open):
     score: float
     skills: list[str]
     reasons: list[ScoreReason]
+    current_assignee: bool
 
 
 class SuggestedTicket(Open):

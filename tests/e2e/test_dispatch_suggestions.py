@@ -227,6 +227,8 @@ def test_dispatching_the_suggestion_raises_that_persons_workload(desk: Desk) -> 
         ("chen.jie", 40.0),
     ]
     assert reasons(items[1])["workload"] == (1, 20)
+    # The person who has the ticket now is marked (a transfer or re-dispatch would move it).
+    assert [i["staff_id"] for i in items if i["current_assignee"]] == ["li.qiang"]
     # A resolved ticket leaves the workload, and its hours (1 h) join the median.
     desk.at(T0 + timedelta(days=10, hours=1)).resolve(t)
     fresh = desk.received("漏水")
