@@ -57,7 +57,7 @@ def test_the_dispatch_form_shows_ranked_suggestions_and_use_fills_it(
     console.sign_in(SUPERVISOR)
     console.open_issue("ticket", leak["number"])
     console.find("#step-dispatch").click()
-    console.text_of("#dispatch-suggestions", "wang.wei")
+    console.text_of("#dispatch-suggestions", "wang.wei", timeout=30)
     rows = console.all("#dispatch-suggestions .suggestion")
     # wang.wei: l2 50 + 30 + 10 = 90; li.qiang: l1 25 + 30 + 10 = 65; chen.jie: 0 + 30 + 10 = 40
     assert [r.get_attribute("data-rank") for r in rows] == ["1", "2", "3"]
@@ -79,6 +79,6 @@ def test_the_dispatch_form_shows_ranked_suggestions_and_use_fills_it(
     )
     assert console.find("#issue-status").get_attribute("class").endswith("status-received")
     form.find_element("css selector", "button[type=submit]").click()
-    console.text_of("#flash", "dispatched")
+    console.text_of("#flash", "dispatched", timeout=30)
     ticket = console.service.get(f"/tickets/{leak['id']}", role="supervisor")
     assert ticket["assignee"] == "li.qiang"
