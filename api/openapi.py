@@ -146,6 +146,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/kpis/complaints/top"): "getTopComplaintCategories",
     ("GET", "/kpis/complaints/repeats"): "listRepeatComplaints",
     ("GET", "/projects/{code}/complaints/{month}"): "getMonthlyComplaintAnalysis",
+    # dispatch suggestions (issue #16 item 6): staff, skills, suggestions
+    ("POST", "/staff"): "registerStaff",
+    ("GET", "/staff"): "listStaff",
+    ("POST", "/staff/{ref}/skills"): "setStaffSkills",
+    ("GET", "/tickets/{ref}/dispatch-suggestions"): "getDispatchSuggestions",
 }
 
 #: Operations anyone may call, without a token.

@@ -130,6 +130,12 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     # complaint analysis (issue #16 item 5): the category taxonomy is no secret (front desks
     # pick from it); the analysis itself is read with "kpi.read"
     "category.read": ROLES,
+    # dispatch suggestions (issue #16 item 6): staff and skills; suggestions for whoever
+    # may dispatch (docs/dispatch.md)
+    "staff.register": ("admin", "project_manager"),
+    "staff.skills": ("admin", "project_manager", "supervisor"),
+    "staff.read": (*_OPERATIONAL, "auditor", "admin"),
+    "ticket.suggest_dispatch": ("front_desk", "supervisor"),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).

@@ -16,6 +16,7 @@ from projections.kpis.tickets import TicketKpiProjection
 from projections.ledger import LedgerProjection
 from projections.nonconformances import NonconformanceListProjection
 from projections.org import OrgProjection
+from projections.staff import StaffProjection  # dispatch suggestions (issue #16 item 6)
 from projections.surveys import SurveyListProjection
 from projections.tickets import TicketListProjection
 from projections.warnings import WarningListProjection
@@ -36,6 +37,7 @@ PROJECTIONS: list[type[Projection]] = [
     # early warnings (issue #14 item 5)
     WarningListProjection,
     AssessmentLoopProjection,  # loop (issue #15)
+    StaffProjection,  # dispatch suggestions (issue #16 item 6)
 ]
 
 

@@ -19,6 +19,7 @@ from application.deadlines import DeadlineWatcher
 from application.integrity_watch import IntegrityWatcher
 from application.warnings import WarningWatcher
 from domain.assessment_policy import validate_policy
+from domain.dispatch import validate_dispatch_policy  # dispatch suggestions (issue #16 item 6)
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla, validate_ticket_policy
 from projections import registry
@@ -162,6 +163,8 @@ def bootstrap(
         # the service centre's day (issue #16): field steps, calendars, escalation, callbacks
         "ticket": validate_ticket_policy(settings.ticket_policy),
     }
+    # dispatch suggestions (issue #16 item 6): the scoring weights (docs/dispatch.md)
+    policies["dispatch"] = validate_dispatch_policy(settings.dispatch_policy)
     # loop (issue #15): the assessment policy; its grading bands default to the grading policy's
     policies["assessment"] = validate_policy(
         {"grading": policies["grading"], **(settings.assessment_policy or {})}

@@ -137,4 +137,9 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /projects/{code}/complaints/{month}": "kpi.read",
     "GET /assessments/{ref}/document.pdf": "assessment.read",
     "GET /circulars/{ref}/document.pdf": "circular.read",
+    # dispatch suggestions (issue #16 item 6)
+    "POST /staff": "staff.register",
+    "GET /staff": "staff.read",
+    "POST /staff/{ref}/skills": "staff.skills",
+    "GET /tickets/{ref}/dispatch-suggestions": "ticket.suggest_dispatch",
 }

@@ -55,6 +55,12 @@ export default {
   "issue.lists": "本项目的记录 This project's records",
   "steps.none": "当前状态下没有可执行的步骤 No step is allowed in this state",
   "steps.elsewhere": "此步骤请通过 API 执行 Do this step through the API",
+  // dispatch suggestions (issue #16 item 6)
+  "suggest.title": "派单建议 Dispatch suggestions",
+  "suggest.about": "类别 Category {category}（{code}）· 按技能、工作量、近 30 天解决用时排序，派给谁由您决定 Ranked by skill, workload and recent resolution time; the choice is yours",
+  "suggest.none": "本项目尚未登记员工 No staff registered at this project",
+  "suggest.score": "{score} 分 points",
+  "suggest.use": "填入 Use",
 
   "timeline.title": "时间线 Timeline",
   "timeline.count": "共 {n} 个事件（时间为公司时区） {n} events (company time)",
