@@ -359,6 +359,19 @@ TRACKING: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS qt_process_consequences (
         trigger_position bigint PRIMARY KEY,
         through bigint NOT NULL)""",
+    # Every change to the tracking rows notifies at its commit (store.read_positions: the
+    # API's X-Read-Position without a query per read). Under the setup lock (re-entrant in
+    # `store.generations.setup`'s transaction): processes starting at once replace it in turn.
+    "SELECT pg_advisory_xact_lock(hashtext('qt_projection_setup'))",
+    """CREATE OR REPLACE FUNCTION qt_tracking_moved() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('qualtrace_positions', '');
+        RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE TRIGGER qt_tracking_moved
+    AFTER INSERT OR UPDATE OR DELETE ON qt_projection_tracking
+    FOR EACH STATEMENT EXECUTE FUNCTION qt_tracking_moved()""",
 )
 
 # -- 5. projection generations -------------------------------------------------------------------
