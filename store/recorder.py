@@ -361,11 +361,14 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         self.notifier.poke()
         return ids
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def next_values(self, sequence: str, count: int = 1) -> list[int]:
         """`count` values of `sequence`, in one autocommit statement on an append connection
         (a `list.pop()`, where the library's pool costs about as much client CPU as the
         round trip itself). Same statement text for every sequence: prepared once per
-        connection. `nextval` is never rolled back: a failed command leaves a gap."""
+        connection. `nextval` is never rolled back: a failed command leaves a gap. Retried
+        as `insert_events` is (a connection left broken by a restart is dropped with the
+        idle ones, and the next attempt opens a fresh one)."""
         conn = self.append_connections.get()
         try:
             rows = conn.execute(
