@@ -167,11 +167,12 @@ class CommandService:
             except (IntegrityError, ProgrammingError):
                 pass  # two first-of-the-year commands raced to create it; the other one did
             self._known_sequences.add(seq)
-        # One statement in autocommit on an append connection (store.recorder.next_values):
-        # one round trip, not BEGIN / SELECT / COMMIT. `nextval` is never rolled back anyway.
-        recorder: Any = self.store.recorder  # store.recorder.QualtraceRecorder
-        (n,) = recorder.next_values(seq)
-        return f"{prefix}-{year}-{n:06d}"
+        # One statement in autocommit (the pool's connections are): one round trip, not
+        # BEGIN / SELECT / COMMIT. `nextval` is never rolled back anyway.
+        with self.store.datastore.get_connection() as conn:
+            row = conn.execute(f"SELECT nextval('{seq}') AS n", prepare=True).fetchone()
+        assert row is not None
+        return f"{prefix}-{year}-{int(row['n']):06d}"
 
     def next_numbers(self, kind: str, count: int) -> list[str]:
         """`count` numbers of `kind` in one round trip (same sequence as `next_number`)."""
@@ -182,9 +183,8 @@ class CommandService:
             return [first]
         prefix, year, _ = first.split("-")
         seq = f"qt_number_{prefix.lower()}_{year}"
-        recorder: Any = self.store.recorder
-        rest = recorder.next_values(seq, count - 1)
-        return [first, *(f"{prefix}-{year}-{n:06d}" for n in rest)]
+        rows = self.sql(f"SELECT nextval('{seq}') AS n FROM generate_series(1, %s)", (count - 1,))
+        return [first, *(f"{prefix}-{year}-{int(r['n']):06d}" for r in rows)]
 
     # -- the command path --------------------------------------------------------------
     def execute(

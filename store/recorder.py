@@ -361,32 +361,6 @@ class QualtraceRecorder(PostgresApplicationRecorder):
         self.notifier.poke()
         return ids
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def next_values(self, sequence: str, count: int = 1) -> list[int]:
-        """`count` values of `sequence`, in one autocommit statement on an append connection
-        (a `list.pop()`, where the library's pool costs about as much client CPU as the
-        round trip itself). Same statement text for every sequence: prepared once per
-        connection. `nextval` is never rolled back: a failed command leaves a gap. Retried
-        as `insert_events` is (a connection left broken by a restart is dropped with the
-        idle ones, and the next attempt opens a fresh one)."""
-        conn = self.append_connections.get()
-        try:
-            rows = conn.execute(
-                b"SELECT nextval(%s::regclass) FROM generate_series(1, %s::int)"
-                if count != 1
-                else b"SELECT nextval(%s::regclass)",
-                (sequence, count) if count != 1 else (sequence,),
-                prepare=True,
-            ).fetchall()
-        except psycopg.Error as e:
-            if conn.broken:
-                conn.close()
-                self.append_connections.drop_idle()
-            raise _translate(e) from e
-        finally:
-            self.append_connections.put(conn)
-        return [int(r[0]) for r in rows]
-
     def _with_also(self, statement: bytes, also_sql: str) -> bytes:
         """The append statement with one more data-modifying CTE: `WITH x AS (…), ins AS
         (INSERT … RETURNING notification_id), also AS (<also_sql>) SELECT notification_id

@@ -1,5 +1,6 @@
-"""Human numbers drawn on an append connection (`QualtraceRecorder.next_values`): unique
-and increasing across two processes with concurrent writers, and in blocks."""
+"""Human numbers (`CommandService.next_number`, a PostgreSQL sequence drawn in its own
+round trip): unique and increasing across two processes with concurrent writers, and in
+blocks (`next_numbers`)."""
 
 from __future__ import annotations
 
