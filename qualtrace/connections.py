@@ -12,8 +12,8 @@ Per process, with `QUALTRACE_POOL_SIZE` = P:
 - the recorder's append connections: as many as that pool's maximum, 2P;
 - the read pool (`Container.pool`): up to P;
 - and a few single connections: the NOTIFY sender, the token revocation listener and
-  the read-position listener (API, `store.read_positions`), the two projection groups' connection and LISTEN each, the KPI cell refresher
-  and the NOTIFY sender (worker).
+  the read-position listener (API, `store.read_positions`), the two projection groups'
+  connection and LISTEN each, the KPI cell refresher and the NOTIFY sender (worker).
 """
 
 from __future__ import annotations

@@ -17,9 +17,10 @@ the value may for that round trip be above it: a consumer deployed for the first
 (its generation 1 starts at 0; its first batch's commit notifies), and a rebuild's switch
 (the new generation has consumed everything the old one had, see
 `store.generations.rebuild`; only its number settles a moment later, so "processed up to
-here" stays true of the read model's contents). No value while LISTEN is not established (`current()` is None:
-before the first read, after the connection is lost, until it is back): reads then ask
-the database, as they do for `min_position` (`api.deps.read_position`).
+here" stays true of the read model's contents). No value while LISTEN is not established
+(`current()` is None: before the first read, after the connection is lost, until it is
+back): reads then ask the database, as they do for `min_position`
+(`api.deps.read_position`).
 """
 
 from __future__ import annotations
