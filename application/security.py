@@ -127,6 +127,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "assessment.appeal": ("project_manager",),
     "assessment.decide_appeal": ("general_manager",),
     "assessment.read": (*_OPERATIONAL, "auditor", "general_manager"),
+    # attach (issue #16 item 4): evidence files; reading one also needs a referencing
+    # issue in scope (or having uploaded it), checked in application/attachments.py
+    "attachment.upload": _OPERATIONAL,
+    "attachment.read": (*_OPERATIONAL, "auditor"),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).
