@@ -16,6 +16,7 @@ from api.deps import document_headers
 from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
 from api.routes import assessments as assessment_routes
+from api.routes import attachments as attachment_routes
 from api.routes import audit, health, org, tickets
 from api.routes import documents as document_routes
 from api.routes import events as event_routes
@@ -47,6 +48,7 @@ ROUTERS += [event_routes.router, warning_routes.router]
 ROUTERS += [plan_routes.router, assessment_routes.router]  # loop (issue #15)
 ROUTERS += [document_routes.router]  # printable documents (PDF)
 ROUTERS += [ticket_step_routes.router]  # the field steps (issue #16)
+ROUTERS += [attachment_routes.router]  # attach: evidence files (issue #16 item 4)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

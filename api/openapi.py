@@ -141,6 +141,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/projects/{code}/reports/{month}/document.pdf"): "getMonthlyReportDocument",
     ("GET", "/assessments/{ref}/document.pdf"): "getAssessmentDocument",
     ("GET", "/circulars/{ref}/document.pdf"): "getCircularDocument",
+    # attach (issue #16 item 4): evidence files
+    ("POST", "/attachments"): "uploadAttachment",
+    ("GET", "/attachments/{digest}"): "getAttachment",
+    ("GET", "/attachments/{digest}/thumbnail"): "getAttachmentThumbnail",
 }
 
 #: Operations anyone may call, without a token.

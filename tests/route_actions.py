@@ -132,4 +132,8 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /projects/{code}/reports/{month}/document.pdf": "kpi.read",
     "GET /assessments/{ref}/document.pdf": "assessment.read",
     "GET /circulars/{ref}/document.pdf": "circular.read",
+    # attach (issue #16 item 4): evidence files
+    "POST /attachments": "attachment.upload",
+    "GET /attachments/{digest}": "attachment.read",
+    "GET /attachments/{digest}/thumbnail": "attachment.read",
 }
