@@ -233,6 +233,16 @@ class AttachmentService:
             ([str(i) for i in issue_ids],),
         )
 
+    def sizes(self, digests: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Type and size of each stored file among `digests` (for audit packs)."""
+        if not digests:
+            return {}
+        rows = self.service.sql(
+            "SELECT digest, media_type, size FROM qt_attachments WHERE digest = ANY(%s)",
+            (list(digests),),
+        )
+        return {r["digest"]: {"media_type": r["media_type"], "size": int(r["size"])} for r in rows}
+
     # -- the sweep -------------------------------------------------------------------
     def sweep(self, now: datetime | None = None, ttl_hours: float | None = None) -> int:
         """Delete the uploads no command referenced within the TTL; how many went."""
