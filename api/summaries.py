@@ -429,23 +429,6 @@ def summarize(
     version: int,
 ) -> str:
     """A one-line human summary of one event of an issue of `kind`."""
-    return _summary(kind, event_type, data, actor_name, reason, version) + _files(data)
-
-
-def _files(data: dict[str, Any]) -> str:
-    """attach: the evidence files a step named (docs/attachments.md), counted."""
-    files = data.get("attachments") if isinstance(data, dict) else None
-    return f" [{_count(files, 'attachment')}]" if isinstance(files, list) and files else ""
-
-
-def _summary(
-    kind: str,
-    event_type: str,
-    data: dict[str, Any],
-    actor_name: str,
-    reason: str | None,
-    version: int,
-) -> str:
     phrase = PHRASES.get((kind, event_type))
     if phrase is not None:
         try:

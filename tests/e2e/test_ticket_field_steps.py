@@ -255,8 +255,6 @@ def test_received_rejected_arrived_held_resumed_resolved_rated_closed_with_hand_
     assert data["Arrived"]["attachments"] == [before["digest"]]
     assert data["Resolved"]["attachments"] == [after["digest"], order["digest"]]
     assert data["Received"]["attachments"] == []
-    assert summaries["Arrived"].endswith("[1 attachment]")
-    assert summaries["Resolved"].endswith("[2 attachments]")
     # ... and downloadable, byte for byte what the digest says, by roles in P1's scope.
     for upload in (before, after, order):
         for reader in (
