@@ -69,6 +69,26 @@ def aggregate_view(agg: Any) -> dict[str, Any]:
     return out
 
 
+def attachment_refs(app: Any, issue_id: Any) -> list[dict[str, Any]]:
+    """attach: the evidence files the issue's steps named, oldest first, with their URLs."""
+    files = getattr(app, "attachments", None)
+    rows = files.of_issues([issue_id]) if files is not None else []
+    return [
+        {
+            "digest": r["digest"],
+            "media_type": r["media_type"],
+            "size": int(r["size"]),
+            "step": r["step"],
+            "position": int(r["position"]),
+            "url": f"/attachments/{r['digest']}",
+            "thumbnail_url": f"/attachments/{r['digest']}/thumbnail"
+            if str(r["media_type"]).startswith("image/")
+            else None,
+        }
+        for r in rows
+    ]
+
+
 def shows_personal_data(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("reporter"), dict)
 
@@ -92,6 +112,7 @@ def record_unmasked_read(
 
 def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:
     out = aggregate_view(ticket)
+    out["attachments"] = attachment_refs(app, ticket.id)
     # The SLA as it stands (issue #16): due times, pauses, levels, due-time history.
     service = getattr(app, "service", None)
     if service is not None and hasattr(ticket, "sla_figures"):

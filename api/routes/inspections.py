@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, page_answer, require
-from api.presenters import aggregate_view
+from api.presenters import aggregate_view, attachment_refs
 from api.read_models import InspectionPage, InspectionView, ok
 from api.responses import answer
 from api.schemas import Attachments, Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
@@ -219,4 +219,5 @@ def get_inspection(
     response.headers["ETag"] = f'"{ins.version}"'
     out = aggregate_view(ins)
     out["linked_from"] = [dict(r) for r in audit.linked_from(c.pool, ins.id)]
+    out["attachments"] = attachment_refs(app, ins.id)
     return out

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, jsonable, page_answer, require
-from api.presenters import aggregate_view
+from api.presenters import aggregate_view, attachment_refs
 from api.read_models import NonconformancePage, NonconformanceView, ok
 from api.responses import answer
 from api.schemas import Attachments, Body, Code, CommandAnswer, Reason, ShortText, Text
@@ -277,4 +277,5 @@ def get_nonconformance(
     response.headers["ETag"] = f'"{nc.version}"'
     out = aggregate_view(nc)
     out["linked_issues"] = [jsonable(r) for r in audit.linked_issues(c.pool, nc.id)]
+    out["attachments"] = attachment_refs(app, nc.id)
     return out

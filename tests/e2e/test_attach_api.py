@@ -163,6 +163,18 @@ def test_who_may_read_a_file_follows_the_issues_that_reference_it(api: Any) -> N
     # A P1 ticket references it (before photos at reception).
     t = api.post("/tickets", ticket("P1", attachments=[digest]), role="front_desk", user="desk-1")
     assert t.status_code == 201, t.text
+    view = api.get(f"/tickets/{t.json()['id']}", role="supervisor").json()
+    assert view["attachments"] == [
+        {
+            "digest": digest,
+            "media_type": "image/jpeg",
+            "size": len(api.get(f"/attachments/{digest}", role="supervisor").content),
+            "step": "receive",
+            "position": t.json()["position"],
+            "url": f"/attachments/{digest}",
+            "thumbnail_url": f"/attachments/{digest}/thumbnail",
+        }
+    ]
     for role, scope in (
         ("supervisor", {}),
         ("auditor", {}),
@@ -320,3 +332,18 @@ def test_inspection_findings_and_nonconformance_steps_carry_their_photos(api: An
             api.get(f"/attachments/{digest}", role="auditor", projects=("P2",)).status_code == 404
         )
     assert stored(api)[2] == 4
+    # Each issue's view lists its files, by the step that named them.
+    ins_view = api.get(f"/inspections/{ins['id']}", role="auditor").json()
+    assert [(a["digest"], a["step"]) for a in ins_view["attachments"]] == [
+        (finding["digest"], "score")
+    ]
+    nc_view = api.get(f"/nonconformances/{nc['id']}", role="auditor").json()
+    assert sorted(
+        (a["digest"], a["step"], a["thumbnail_url"] is None) for a in nc_view["attachments"]
+    ) == sorted(
+        [
+            (after["digest"], "rectify", False),
+            (report["digest"], "rectify", True),
+            (check["digest"], "verify", False),
+        ]
+    )
