@@ -425,5 +425,10 @@ ATTACHMENT_TABLES: tuple[str, ...] = (
         position bigint NOT NULL,
         PRIMARY KEY (digest, issue_id, position))""",
     "CREATE INDEX IF NOT EXISTS qt_attachment_refs_issue ON qt_attachment_refs (issue_id)",
+    # A reference is a fact of its event: append-only, like the event (qt_append_only above).
+    """CREATE OR REPLACE TRIGGER qt_attachment_refs_no_update BEFORE UPDATE OR DELETE
+    ON qt_attachment_refs FOR EACH ROW EXECUTE FUNCTION qt_append_only()""",
+    """CREATE OR REPLACE TRIGGER qt_attachment_refs_no_truncate BEFORE TRUNCATE
+    ON qt_attachment_refs FOR EACH STATEMENT EXECUTE FUNCTION qt_append_only()""",
 )
 SERVICE_TABLES += ATTACHMENT_TABLES

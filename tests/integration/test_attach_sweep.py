@@ -102,6 +102,18 @@ def test_a_referenced_file_cannot_be_deleted_at_all(app: Any, container: Any) ->
     app.tickets.receive(DESK, **ticket(attachments=[d]))
     with psycopg.connect(container.url) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
         conn.execute("DELETE FROM qt_attachments WHERE digest = %s", (d,))
+    # Nor its reference: append-only, like the event that made it.
+    for statement in (
+        "DELETE FROM qt_attachment_refs",
+        "UPDATE qt_attachment_refs SET step = 'x'",
+        "TRUNCATE qt_attachment_refs",
+    ):
+        with (
+            psycopg.connect(container.url) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+        ):
+            conn.execute(statement)
+    assert refs(container) == [(d, "receive")]
 
 
 def test_a_command_racing_the_sweep_either_references_the_file_or_fails_422(
