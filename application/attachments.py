@@ -54,8 +54,8 @@ _UPLOADER = """INSERT INTO qt_attachment_uploads (digest, principal_id, name, up
         name = coalesce(EXCLUDED.name, qt_attachment_uploads.name),
         uploaded_at = EXCLUDED.uploaded_at"""
 _REFERENCE = """INSERT INTO qt_attachment_refs
-        (digest, issue_id, issue_kind, issue_number, project, step, position)
-    SELECT unnest(%s::text[]), %s, %s, %s, %s, %s, %s
+        (digest, issue_id, issue_kind, issue_number, project, step, version, position)
+    SELECT unnest(%s::text[]), %s, %s, %s, %s, %s, %s, %s
     ON CONFLICT DO NOTHING"""
 _SWEEP = """DELETE FROM qt_attachments WHERE digest IN (
     SELECT a.digest FROM qt_attachments a
@@ -212,6 +212,7 @@ class AttachmentService:
                     getattr(agg, "number", None),
                     getattr(agg, "project", None),
                     step,
+                    agg.version,
                     max(ids),
                 ),
             )
@@ -221,16 +222,21 @@ class AttachmentService:
     def hooks(self, agg: QAggregate, step: str, digests: Sequence[str]) -> list[Hook]:
         return [self.references(agg, step, digests)] if digests else []
 
-    def of_issues(self, issue_ids: Sequence[Any]) -> list[dict[str, Any]]:
-        """Every file the issues' events reference: digest, type, size, by which event."""
+    def of_issues(
+        self, issue_ids: Sequence[Any], through_version: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every file the issues' events reference: digest, type, size, by which step, the
+        issue's version after that command and its store position (with `through_version`:
+        only those named up to that version of the one issue, for as-of views)."""
         if not issue_ids:
             return []
         return self.service.sql(
             """SELECT r.digest, a.media_type, a.size, r.issue_id::text AS issue_id,
-                   r.issue_kind, r.issue_number, r.step, r.position
+                   r.issue_kind, r.issue_number, r.step, r.version, r.position
                FROM qt_attachment_refs r JOIN qt_attachments a USING (digest)
-               WHERE r.issue_id = ANY(%s::uuid[]) ORDER BY r.position, r.digest""",
-            ([str(i) for i in issue_ids],),
+               WHERE r.issue_id = ANY(%s::uuid[]) AND (%s::int IS NULL OR r.version <= %s)
+               ORDER BY r.position, r.digest""",
+            ([str(i) for i in issue_ids], through_version, through_version),
         )
 
     def sizes(self, digests: Sequence[str]) -> dict[str, dict[str, Any]]:

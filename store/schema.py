@@ -422,6 +422,7 @@ ATTACHMENT_TABLES: tuple[str, ...] = (
         issue_number text,
         project text,
         step text NOT NULL,
+        version int NOT NULL,
         position bigint NOT NULL,
         PRIMARY KEY (digest, issue_id, position))""",
     "CREATE INDEX IF NOT EXISTS qt_attachment_refs_issue ON qt_attachment_refs (issue_id)",

@@ -12,6 +12,8 @@ class AttachmentRef(Open):
     media_type: str
     size: int
     step: str
+    #: The issue's version after the command that named the file.
+    version: int
     position: int
     url: str
     thumbnail_url: str | None

@@ -219,5 +219,5 @@ def get_inspection(
     response.headers["ETag"] = f'"{ins.version}"'
     out = aggregate_view(ins)
     out["linked_from"] = [dict(r) for r in audit.linked_from(c.pool, ins.id)]
-    out["attachments"] = attachment_refs(app, ins.id)
+    out["attachments"] = attachment_refs(app, ins)
     return out

@@ -277,5 +277,5 @@ def get_nonconformance(
     response.headers["ETag"] = f'"{nc.version}"'
     out = aggregate_view(nc)
     out["linked_issues"] = [jsonable(r) for r in audit.linked_issues(c.pool, nc.id)]
-    out["attachments"] = attachment_refs(app, nc.id)
+    out["attachments"] = attachment_refs(app, nc)
     return out

@@ -170,6 +170,7 @@ def test_who_may_read_a_file_follows_the_issues_that_reference_it(api: Any) -> N
             "media_type": "image/jpeg",
             "size": len(api.get(f"/attachments/{digest}", role="supervisor").content),
             "step": "receive",
+            "version": 1,
             "position": t.json()["position"],
             "url": f"/attachments/{digest}",
             "thumbnail_url": f"/attachments/{digest}/thumbnail",
@@ -338,6 +339,12 @@ def test_inspection_findings_and_nonconformance_steps_carry_their_photos(api: An
         (finding["digest"], "score")
     ]
     nc_view = api.get(f"/nonconformances/{nc['id']}", role="auditor").json()
+    # As of a version before the rectification, the view had none; as of the last, all.
+    old = api.get(f"/audit/{nc['number']}/as-of", params={"version": 1}, role="auditor").json()
+    assert old["attachments"] == []
+    latest = {"version": nc_view["version"]}
+    now = api.get(f"/audit/{nc['number']}/as-of", params=latest, role="auditor").json()
+    assert now["attachments"] == nc_view["attachments"]
     assert sorted(
         (a["digest"], a["step"], a["thumbnail_url"] is None) for a in nc_view["attachments"]
     ) == sorted(
