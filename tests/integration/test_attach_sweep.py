@@ -157,3 +157,30 @@ def test_a_command_racing_the_sweep_either_references_the_file_or_fails_422(
     holder.rollback()
     holder.close()
     assert app.attachments.sweep() == 1 and d2 not in files(container)
+
+
+def test_the_same_bytes_uploaded_at_once_by_many_are_one_file(app: Any, container: Any) -> None:
+    data = photo(color=(5, 6, 7))
+    people = [Call(Principal(f"staff-{i}", f"Staff {i}", "staff"), "attach-race") for i in range(8)]
+    answers: list[Any] = []
+    barrier = threading.Barrier(len(people))
+
+    def upload(who: Call) -> None:
+        barrier.wait()
+        try:
+            answers.append(
+                app.attachments.upload(who, data, "image/jpeg", f"{who.principal.id}.jpg")
+            )
+        except Exception as e:  # noqa: BLE001 - the outcome is what the test checks
+            answers.append(e)
+
+    threads = [threading.Thread(target=upload, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(a, dict) for a in answers), answers
+    assert len({a["digest"] for a in answers}) == 1 and len(answers) == len(people)
+    assert len(files(container)) == 1
+    with psycopg.connect(container.url) as conn:
+        assert conn.execute("SELECT count(*) FROM qt_attachment_uploads").fetchone() == (8,)
