@@ -85,13 +85,17 @@ class AttachmentService:
         return {**DEFAULT_POLICY, **(self.service.policies.get("attachments") or {})}
 
     # -- upload ----------------------------------------------------------------------
+    def may_upload(self, call: Call) -> None:
+        """403 for a role that takes no evidence (checked before the body is read)."""
+        if not can(call.principal, "attachment.upload"):
+            raise Forbidden(call.principal.role, "attachment.upload")
+
     def upload(
         self, call: Call, data: bytes, declared: str | None, name: str | None
     ) -> dict[str, Any]:
         """Check and store one file; the answer describes it by its digest. Nothing is
         stored when a check fails (`FileRefused`)."""
-        if not can(call.principal, "attachment.upload"):
-            raise Forbidden(call.principal.role, "attachment.upload")
+        self.may_upload(call)
         policy = self.policy
         evidence = inspect(
             data, declared, max_bytes=int(policy["max_bytes"]), keep_gps=bool(policy["keep_gps"])

@@ -78,6 +78,7 @@ async def upload_attachment(
     request: Request, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Upload one evidence file; the answer's `digest` is how commands name it."""
+    app.attachments.may_upload(call)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "multipart/form-data":
         raise HTTPException(415, "send the file as multipart/form-data, in a part named file")
