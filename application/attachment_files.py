@@ -122,6 +122,7 @@ def inspect(
     if media_type == PDF:
         _check_pdf(data)
         return Evidence(data, PDF, None, None, False, None)
+    _check_complete(data, media_type)
     image = _open(data, media_type)
     content, removed = (data, False) if keep_gps else strip_gps(data, media_type, image)
     return Evidence(content, media_type, image.width, image.height, removed, thumbnail_of(image))
@@ -131,6 +132,43 @@ def _check_pdf(data: bytes) -> None:
     # A PDF ends with its trailer (`%%EOF`, possibly followed by a line end or padding).
     if b"%%EOF" not in data[-1024:]:
         raise FileRefused(422, "file", "the PDF is truncated (no %%EOF at its end)")
+
+
+def _check_complete(data: bytes, media_type: str) -> None:
+    """A truncated image is refused by its structure, not by Pillow alone: WeasyPrint
+    (imported by the service for documents) sets Pillow's process-wide
+    `ImageFile.LOAD_TRUNCATED_IMAGES`, with which Pillow decodes a truncated file quietly."""
+    complete = True
+    if media_type == JPEG:
+        # The end-of-image marker after the first scan (a thumbnail in EXIF comes before it;
+        # data after it, such as a motion photo's video, is allowed).
+        segments = _jpeg_segments(data)
+        complete = data.find(b"\xff\xd9", segments[-1][1] if segments else 2) != -1
+    elif media_type == PNG:
+        complete = b"IEND\xaeB`\x82" in data
+    elif media_type == WEBP:
+        complete = int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    if not complete:
+        raise FileRefused(422, "file", f"the {media_type} image is truncated")
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of each segment before the image data, the start-of-scan last."""
+    out: list[tuple[int, int, int]] = []
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise FileRefused(422, "file", "not a well-formed JPEG (bad segment marker)")
+        if data[pos + 1] == 0xFF:  # a fill byte before a marker
+            pos += 1
+            continue
+        marker = data[pos + 1]
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        out.append((marker, pos, pos + 2 + length))
+        if marker == 0xDA:  # start of scan: the image data follows
+            break
+        pos += 2 + length
+    return out
 
 
 def _open(data: bytes, media_type: str) -> Image.Image:
@@ -183,24 +221,20 @@ def strip_gps(data: bytes, media_type: str, image: Image.Image) -> tuple[bytes, 
 def _jpeg_with_exif(data: bytes, exif: bytes | None) -> bytes:
     """The JPEG with its APP1 segments (EXIF, XMP) replaced by `exif` (None: dropped)."""
     out = bytearray(data[:2])  # SOI
-    pos = 2
     wrote = False
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise FileRefused(422, "file", "not a well-formed JPEG (bad segment marker)")
-        marker = data[pos + 1]
-        if marker == 0xDA:  # start of scan: the rest is image data
+    rest = 2
+    for marker, start, end in _jpeg_segments(data):
+        if marker == 0xDA:  # start of scan: it and the image data are copied as they are
+            rest = start
             break
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        segment = data[pos : pos + 2 + length]
-        pos += 2 + length
+        rest = end
         if marker == 0xE1:  # APP1: EXIF or XMP
             if exif is not None and not wrote:
                 out += b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
                 wrote = True
             continue
-        out += segment
-    return bytes(out + data[pos:])
+        out += data[start:end]
+    return bytes(out + data[rest:])
 
 
 def thumbnail_of(image: Image.Image) -> bytes:

@@ -104,6 +104,7 @@ def test_a_pdf_is_served_as_uploaded_and_has_no_thumbnail(api: Any) -> None:
         ("named otherwise", 422, "says application/pdf but its bytes are image/jpeg"),
         ("path trick", 422, "contains a path separator"),
         ("not an accepted type", 415, "accepted types"),
+        ("truncated", 422, "the image/jpeg image is truncated"),
         ("not multipart", 415, "multipart/form-data"),
         ("no file part", 422, "file: is required"),
     ],
@@ -123,6 +124,7 @@ def test_bad_uploads_are_refused_naming_what_is_wrong_and_store_nothing(
         ),
         "path trick": lambda: upload(api, photo(), "../../evidence/a.jpg", role="staff"),
         "not an accepted type": lambda: upload(api, b"GIF89a" + b"\0" * 64, "a", None, "staff"),
+        "truncated": lambda: upload(api, photo()[:-600], "cut.jpg", role="staff"),
         "not multipart": lambda: api.client.post(
             "/attachments", content=photo(), headers={**h, "Content-Type": "image/jpeg"}
         ),

@@ -5,9 +5,10 @@ mismatches are refused naming what is wrong."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from application.attachment_files import (
     JPEG,
@@ -114,11 +115,24 @@ def test_other_types_are_415_listing_the_accepted_ones(data: bytes) -> None:
     assert e.status == 415 and "image/jpeg, image/png, image/webp, application/pdf" in e.message
 
 
-def test_a_truncated_or_forged_image_is_422() -> None:
-    data = photo("JPEG")
-    assert refused(data[: len(data) // 2]).status == 422
+@pytest.mark.parametrize("lenient", [False, True], ids=["pillow-strict", "pillow-lenient"])
+def test_a_truncated_or_forged_image_is_422(lenient: bool, monkeypatch: Any) -> None:
+    # WeasyPrint, which the service imports, makes Pillow decode truncated files quietly
+    # (a process-wide switch): truncation is caught either way.
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", lenient)
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        data = photo(fmt)
+        for cut in (data[: len(data) // 2], data[:-2]):
+            e = refused(cut)
+            assert e.status == 422 and ("truncated" in e.message or "readable" in e.message), fmt
     assert refused(b"\xff\xd8\xff" + b"not really a jpeg" * 10).status == 422
     assert refused(b"\x89PNG\r\n\x1a\n" + b"\0" * 40).status == 422
+
+
+def test_data_after_a_jpeg_such_as_a_motion_photo_video_is_kept() -> None:
+    data = photo("JPEG") + b"ftypmp42" + b"\1" * 100
+    kept = inspect(data, None, max_bytes=LIMIT)
+    assert kept.gps_removed and kept.content.endswith(b"ftypmp42" + b"\1" * 100)
 
 
 def test_a_truncated_pdf_is_422() -> None:
