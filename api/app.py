@@ -18,6 +18,7 @@ from api.ratelimit import TokenBuckets
 from api.routes import assessments as assessment_routes
 from api.routes import attachments as attachment_routes
 from api.routes import audit, health, org, tickets
+from api.routes import complaints as complaint_routes
 from api.routes import documents as document_routes
 from api.routes import events as event_routes
 from api.routes import inspection_plans as plan_routes
@@ -27,6 +28,7 @@ from api.routes import me as me_routes
 from api.routes import nonconformances as nonconformance_routes
 from api.routes import notify as notify_routes  # notify
 from api.routes import security as security_routes
+from api.routes import staff as staff_routes  # dispatch suggestions (issue #16 item 6)
 from api.routes import surveys as survey_routes
 from api.routes import templates as template_routes
 from api.routes import ticket_steps as ticket_step_routes
@@ -48,6 +50,8 @@ ROUTERS += [event_routes.router, warning_routes.router]
 ROUTERS += [plan_routes.router, assessment_routes.router]  # loop (issue #15)
 ROUTERS += [document_routes.router]  # printable documents (PDF)
 ROUTERS += [ticket_step_routes.router]  # the field steps (issue #16)
+ROUTERS += [complaint_routes.router]  # complaint analysis (issue #16 item 5)
+ROUTERS += [staff_routes.router]  # staff, skills, dispatch suggestions (issue #16 item 6)
 ROUTERS += [attachment_routes.router]  # attach: evidence files (issue #16 item 4)
 
 

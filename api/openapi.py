@@ -141,6 +141,16 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/projects/{code}/reports/{month}/document.pdf"): "getMonthlyReportDocument",
     ("GET", "/assessments/{ref}/document.pdf"): "getAssessmentDocument",
     ("GET", "/circulars/{ref}/document.pdf"): "getCircularDocument",
+    # complaint analysis (issue #16 item 5)
+    ("GET", "/categories"): "listCategories",
+    ("GET", "/kpis/complaints/top"): "getTopComplaintCategories",
+    ("GET", "/kpis/complaints/repeats"): "listRepeatComplaints",
+    ("GET", "/projects/{code}/complaints/{month}"): "getMonthlyComplaintAnalysis",
+    # dispatch suggestions (issue #16 item 6): staff, skills, suggestions
+    ("POST", "/staff"): "registerStaff",
+    ("GET", "/staff"): "listStaff",
+    ("POST", "/staff/{ref}/skills"): "setStaffSkills",
+    ("GET", "/tickets/{ref}/dispatch-suggestions"): "getDispatchSuggestions",
     # attach (issue #16 item 4): evidence files
     ("POST", "/attachments"): "uploadAttachment",
     ("GET", "/attachments/{digest}"): "getAttachment",

@@ -119,6 +119,19 @@ def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:
     service = getattr(app, "service", None)
     if service is not None and hasattr(ticket, "sla_figures"):
         out["sla"] = plain(ticket.sla_figures(service.clock()))
+    # The category as the taxonomy in force classifies it (docs/complaints.md).
+    taxonomy = getattr(getattr(app, "tickets", None), "taxonomy", None)
+    if taxonomy is not None:
+        c = taxonomy.classify(ticket.category)
+        out["category_class"] = {
+            "l1": c.l1,
+            "l1_name": c.l1_name,
+            "l2": c.l2,
+            "l2_name": c.l2_name,
+            "code": c.code,
+            "path": c.path,
+            "known": c.known,
+        }
     if may_see_personal_data(principal, ticket.assignee):
         out["personal_data"] = "unmasked"
         reads = getattr(app, "personal_data", None)

@@ -57,6 +57,11 @@ def _short(value: Any, limit: int = MAX_FIELD) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _codes(values: Any) -> str:
+    """A list of codes (staff skills) as `a, b`, or `none`."""
+    return ", ".join(_short(v) for v in values or ()) or "none"
+
+
 def _num(value: Any) -> str:
     if isinstance(value, dict):
         return str(
@@ -378,6 +383,14 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     ("assessment", "Published"): lambda d, who, because: f"Assessment published by {who}",
     ("assessment", "Appealed"): lambda d, who, because: (
         f"Appealed to the general manager by {who}{because}"
+    ),
+    # -- staff and skills (dispatch suggestions, issue #16 item 6) ---------------------------
+    ("staff", "Registered"): lambda d, who, because: (
+        f"Registered staff member {d.get('number')} {d.get('name')} in {d.get('department')}"
+        f" at {d.get('project')}, skills {_codes(d.get('skills'))}, by {who}"
+    ),
+    ("staff", "SkillsChanged"): lambda d, who, because: (
+        f"Skills set to {_codes(d.get('skills'))} (were {_codes(d.get('previous'))}) by {who}"
     ),
     ("assessment", "AppealDecided"): lambda d, who, because: (
         f"Appeal {'accepted' if d.get('accepted') else 'rejected'} (final) by {who}"

@@ -25,6 +25,7 @@ from application.org import OrgService
 from application.personal_data import PersonalDataReads
 from application.processes import NonconformanceIndex, Processes
 from application.service import CommandService
+from application.staff import StaffService  # dispatch suggestions (issue #16 item 6)
 from application.survey_campaigns import CampaignAccess, SurveyCampaigns
 from application.survey_reads import SurveyReads
 from application.survey_responses import SurveyResponses
@@ -67,3 +68,4 @@ class Qualtrace(QualtraceBase):
         # loop (issue #15): inspection plans, assessments
         self.inspection_plans = InspectionPlanService(service)
         self.assessments = AssessmentService(service)
+        self.staff = StaffService(service)  # dispatch suggestions (issue #16 item 6)

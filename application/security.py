@@ -127,6 +127,15 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "assessment.appeal": ("project_manager",),
     "assessment.decide_appeal": ("general_manager",),
     "assessment.read": (*_OPERATIONAL, "auditor", "general_manager"),
+    # complaint analysis (issue #16 item 5): the category taxonomy is no secret (front desks
+    # pick from it); the analysis itself is read with "kpi.read"
+    "category.read": ROLES,
+    # dispatch suggestions (issue #16 item 6): staff and skills; suggestions for whoever
+    # may dispatch (docs/dispatch.md)
+    "staff.register": ("admin", "project_manager"),
+    "staff.skills": ("admin", "project_manager", "supervisor"),
+    "staff.read": (*_OPERATIONAL, "auditor", "admin"),
+    "ticket.suggest_dispatch": ("front_desk", "supervisor"),
     # attach (issue #16 item 4): evidence files; reading one also needs a referencing
     # issue in scope (or having uploaded it), checked in application/attachments.py
     "attachment.upload": _OPERATIONAL,

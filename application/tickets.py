@@ -11,6 +11,7 @@ from application.processes import Processes
 from application.service import CommandService
 from domain.base import Ctx, id_for
 from domain.calendars import BusinessCalendar
+from domain.categories import Taxonomy
 from domain.policies import (
     DEFAULT_SLA,
     DEFAULT_UNREACHED_ATTEMPTS_FOR_OVERRIDE,
@@ -38,6 +39,12 @@ class TicketService:
     def field_policy(self) -> dict[str, Any]:
         """Field steps, calendars, escalation ladder, callbacks (validate_ticket_policy)."""
         return self.service.policies.get("ticket") or _DEFAULT_FIELD_POLICY
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The category taxonomy in force (ticket policy `categories`; domain/categories.py)."""
+        taxonomy: Taxonomy = self.field_policy["categories"]
+        return taxonomy
 
     def calendar_for(self, project: str) -> BusinessCalendar | None:
         """The project's business calendar (or the "*" one), None for round the clock."""

@@ -54,9 +54,12 @@ def validate_ticket_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
     """The complete ticket field policy (defaults filled in), or ValueError naming the fault.
 
     Keys: `response_ends` (dispatch | arrival), `callback_minutes`, `callback_reopen_below`,
-    `escalation` (the ladder above), `calendars` ({name: calendar}, domain/calendars.py)
-    and `project_calendars` ({project code or "*": calendar name})."""
+    `escalation` (the ladder above), `calendars` ({name: calendar}, domain/calendars.py),
+    `project_calendars` ({project code or "*": calendar name}) and `categories` (the
+    two-level category taxonomy, shaped like domain/categories.py DEFAULT_TAXONOMY; the
+    result holds the validated `Taxonomy`)."""
     from domain.calendars import calendar_from
+    from domain.categories import DEFAULT, taxonomy_from
 
     policy = dict(policy or {})
     out: dict[str, Any] = {}
@@ -111,4 +114,9 @@ def validate_ticket_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
                 f"ticket policy project_calendars.{project} names no calendar {name!r}"
             )
     out["project_calendars"] = dict(chosen)
+    categories = policy.get("categories")
+    try:
+        out["categories"] = DEFAULT if categories is None else taxonomy_from(categories)
+    except ValueError as e:
+        raise ValueError(f"ticket policy categories: {e}") from None
     return out

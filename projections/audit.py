@@ -32,6 +32,7 @@ KINDS = {
     # loop (issue #15)
     "InspectionPlan": "inspection_plan",
     "Assessment": "assessment",
+    "StaffMember": "staff",  # dispatch suggestions (issue #16 item 6)
 }
 
 

@@ -65,10 +65,15 @@ class TicketListProjection(Projection):
             callback_due timestamptz,
             callback_done_at timestamptz,
             callback_level int NOT NULL DEFAULT 0,
+            -- dispatch suggestions (issue #16 item 6): since when the current assignee has
+            -- the ticket (its current stint) and the wall-clock hours on hold since then
+            assigned_at timestamptz,
+            assignee_hold_seconds double precision NOT NULL DEFAULT 0,
             version int NOT NULL,
             updated_at timestamptz NOT NULL)""",
         "CREATE INDEX ON {schema}.tickets (project, status)",
         "CREATE INDEX ON {schema}.tickets (received_at)",
+        "CREATE INDEX ON {schema}.tickets (assignee, status)",
         PROJECT_REGIONS_DDL,
     ]
     views = ["tickets"]
@@ -112,8 +117,8 @@ class TicketListProjection(Projection):
                 t,
                 rec,
                 "status = 'dispatched', department = %s, assignee = %s,"
-                " dispatched_at = COALESCE(dispatched_at, %s)",
-                (e.department, e.assignee, e.timestamp),
+                " dispatched_at = COALESCE(dispatched_at, %s), " + NEW_STINT,
+                (e.department, e.assignee, e.timestamp, e.assignee, e.timestamp, e.assignee),
             )
         elif isinstance(e, Ticket.Transferred):
             update_row(
@@ -121,8 +126,8 @@ class TicketListProjection(Projection):
                 t,
                 rec,
                 "status = 'dispatched', department = %s, assignee = %s, transfers = transfers + 1,"
-                " dispatched_at = COALESCE(dispatched_at, %s)",
-                (e.department, e.assignee, e.timestamp),
+                " dispatched_at = COALESCE(dispatched_at, %s), " + NEW_STINT,
+                (e.department, e.assignee, e.timestamp, e.assignee, e.timestamp, e.assignee),
             )
         elif isinstance(e, Ticket.Accepted):
             update_row(
@@ -161,7 +166,9 @@ class TicketListProjection(Projection):
                 t,
                 rec,
                 "status = 'reopened', reopen_count = reopen_count + 1, resolved_at = NULL,"
-                " callback_due = NULL, callback_done_at = NULL",
+                " callback_due = NULL, callback_done_at = NULL,"
+                " assigned_at = %s, assignee_hold_seconds = 0",
+                (e.timestamp,),
             )
         elif isinstance(e, Ticket.Closed):
             update_row(
@@ -187,6 +194,15 @@ class TicketListProjection(Projection):
         else:  # a note: only the version moves
             update_row(cur, t, rec)
 
+
+#: A (re)assignment starts the assignee's stint (its clock and hold time) unless it names
+#: the person who has the ticket already. Parameters: assignee, timestamp, assignee.
+NEW_STINT = (
+    "assigned_at = CASE WHEN assignee IS NOT DISTINCT FROM %s AND assigned_at IS NOT NULL"
+    " THEN assigned_at ELSE %s END,"
+    " assignee_hold_seconds = CASE WHEN assignee IS NOT DISTINCT FROM %s"
+    " THEN assignee_hold_seconds ELSE 0 END"
+)
 
 LEVEL_COLUMNS = {
     "response": "response_level",
@@ -223,8 +239,10 @@ def handle_field_step(cur: Cursor[Any], t: str, rec: EventRecord) -> None:
             t,
             rec,
             "status = 'in_progress', on_hold_since = NULL,"
-            " paused_seconds = paused_seconds + %s, resolution_due = %s",
-            (e.paused_seconds, e.resolution_due),
+            " paused_seconds = paused_seconds + %s, resolution_due = %s,"
+            " assignee_hold_seconds = assignee_hold_seconds"
+            " + COALESCE(EXTRACT(EPOCH FROM (%s - GREATEST(on_hold_since, assigned_at))), 0)",
+            (e.paused_seconds, e.resolution_due, e.timestamp),
         )
     elif isinstance(e, Ticket.Reclassified):
         update_row(

@@ -20,6 +20,7 @@ from application.deadlines import DeadlineWatcher
 from application.integrity_watch import IntegrityWatcher
 from application.warnings import WarningWatcher
 from domain.assessment_policy import validate_policy
+from domain.dispatch import validate_dispatch_policy  # dispatch suggestions (issue #16 item 6)
 from domain.grading import DEFAULT_GRADING, validate_grading
 from domain.policies import DEFAULT_SLA, validate_sla, validate_ticket_policy
 from projections import registry
@@ -117,7 +118,7 @@ class Container:
         return sum(g.run_once() for g in self.groups)
 
     def rebuild(self, name: str) -> dict[str, Any]:
-        projection = registry.by_name(name, self.settings.timezone)
+        projection = registry.by_name(name, self.settings.timezone, self.app.tickets.taxonomy)
         return generations.rebuild(
             self.url, self.source, projection, publish_hooks=self.publish_hooks
         )
@@ -169,6 +170,8 @@ def bootstrap(
         # the service centre's day (issue #16): field steps, calendars, escalation, callbacks
         "ticket": validate_ticket_policy(settings.ticket_policy),
     }
+    # dispatch suggestions (issue #16 item 6): the scoring weights (docs/dispatch.md)
+    policies["dispatch"] = validate_dispatch_policy(settings.dispatch_policy)
     # attach (issue #16 item 4): evidence files' size limit, GPS policy and unreferenced TTL
     policies["attachments"] = {
         "max_bytes": settings.attachment_max_bytes,
@@ -185,7 +188,10 @@ def bootstrap(
     app = Qualtrace(env, clock=clock, timezone_name=settings.timezone, policies=policies)
     source = EventSource(app.recorder, app.mapper)
     # The process follower rides on the projection machinery (tracking, batches, restarts).
-    projections = [*registry.all_projections(settings.timezone), ProcessFollower(app.processes)]
+    projections = [
+        *registry.all_projections(settings.timezone, policies["ticket"]["categories"]),
+        ProcessFollower(app.processes),
+    ]
     # notify: the circular process and the notifier follow the store on their own, too.
     followers_of_notify = [
         CircularFollower(app.circular_process),

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     #: Ticket field policy (docs/tickets.md): response_ends, calendars, project_calendars,
     #: escalation ladder, callback_minutes, callback_reopen_below; unset = the defaults.
     ticket_policy: dict[str, Any] | None = None
+    #: Dispatch suggestions' scoring weights over domain.dispatch.DISPATCH_POLICY
+    #: (docs/dispatch.md); unset = the defaults.
+    dispatch_policy: dict[str, Any] | None = None
     run_projections: bool = True
     pool_size: int = 8
     read_wait_seconds: float = 5.0

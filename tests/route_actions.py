@@ -130,8 +130,18 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /inspections/{ref}/document.pdf": "inspection.read",
     "GET /surveys/{ref}/document.pdf": "survey.results",
     "GET /projects/{code}/reports/{month}/document.pdf": "kpi.read",
+    # complaint analysis (issue #16 item 5)
+    "GET /categories": "category.read",
+    "GET /kpis/complaints/top": "kpi.read",
+    "GET /kpis/complaints/repeats": "kpi.read",
+    "GET /projects/{code}/complaints/{month}": "kpi.read",
     "GET /assessments/{ref}/document.pdf": "assessment.read",
     "GET /circulars/{ref}/document.pdf": "circular.read",
+    # dispatch suggestions (issue #16 item 6)
+    "POST /staff": "staff.register",
+    "GET /staff": "staff.read",
+    "POST /staff/{ref}/skills": "staff.skills",
+    "GET /tickets/{ref}/dispatch-suggestions": "ticket.suggest_dispatch",
     # attach (issue #16 item 4): evidence files
     "POST /attachments": "attachment.upload",
     "GET /attachments/{digest}": "attachment.read",

@@ -30,6 +30,9 @@ class TicketView(IssueView):
     channel: str
     priority: str
     category: str
+    #: The category as the taxonomy in force classifies it: l1, l1_name, l2, l2_name,
+    #: code, path, known (docs/complaints.md).
+    category_class: dict[str, Any] | None = None
     description: str
     reporter: TicketReporter
     personal_data: str

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from api.deps import Container, QueryCall, ReadPlace
 from api.read_models import KpiAnswer, ok
 from application.security import can
+from domain.categories import Taxonomy
 from domain.errors import InvalidValue
 from projections.kpis import answer as kpis
 from projections.kpis.spec import KpiSpec, UnknownDimension
@@ -67,6 +68,18 @@ def dimension_filters(spec: KpiSpec, request: Request) -> dict[str, list[str]]:
             values = [v.strip() for v in raw.split(",") if v.strip()]
             if values:
                 out.setdefault(dim, []).extend(values)
+    return out
+
+
+def category_filters(filters: dict[str, list[str]], taxonomy: Taxonomy) -> dict[str, list[str]]:
+    """`category=` and `subcategory=` take any spelling the taxonomy classifies (code, name,
+    path, alias), as a ticket's category does: `category=安保` is `security`, and the very
+    text a ticket was received with finds it (an unknown text means `other`)."""
+    out = dict(filters)
+    if "category" in out:
+        out["category"] = [taxonomy.classify(v).l1 for v in out["category"]]
+    if "subcategory" in out:
+        out["subcategory"] = [taxonomy.classify(v).code for v in out["subcategory"]]
     return out
 
 
@@ -177,7 +190,7 @@ def _endpoint(kind: str, summary: str) -> Any:
         group_by: Annotated[str | None, Query(description="comma list of dimensions")] = None,
         format: Annotated[str | None, Query(description="json (default) or csv")] = None,
     ) -> Any:
-        filters = dimension_filters(fam.spec, request)
+        filters = category_filters(dimension_filters(fam.spec, request), c.app.tickets.taxonomy)
         json_body = not wants_csv(request, format)
         found = kpi_answer(
             c, call, fam, project, region, start, end, group_by, filters, pos.asked, json_body

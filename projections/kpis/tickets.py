@@ -17,11 +17,17 @@ Definitions (where DOMAIN.md is silent):
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+from psycopg import Cursor
+
+from domain.categories import DEFAULT, Taxonomy
 from domain.tickets import Ticket
 from projections.base import PROJECT_REGIONS_DDL, EventRecord, events_of
-from projections.kpis import ticket_steps
-from projections.kpis.facts import FactProjection, Facts
-from projections.kpis.spec import Family, KpiSpec, Measure, pct, percentile
+from projections.kpis import ticket_categories, ticket_steps
+from projections.kpis.facts import DEFAULT_TIMEZONE, FactProjection, Facts
+from projections.kpis.spec import ExtraView, Family, KpiSpec, Measure, pct, percentile
 from store.schema import KPI_CELL_TABLES
 
 
@@ -69,17 +75,40 @@ class TicketKpiProjection(FactProjection):
             escalated boolean NOT NULL DEFAULT false,
             escalated_at timestamptz"""
         + ticket_steps.COLUMNS_DDL
+        + ticket_categories.COLUMNS_DDL
         + ")",
         "CREATE INDEX ON {schema}.ticket_facts (project, received_local)",
+        *ticket_categories.EXTRA_DDL,
         PROJECT_REGIONS_DDL,
         # the report cells of its figures (projections.kpis.cells)
         *KPI_CELL_TABLES,
     ]
     views = ["ticket_facts"]
 
+    def __init__(self, timezone: str = DEFAULT_TIMEZONE, taxonomy: Taxonomy | None = None) -> None:
+        super().__init__(timezone)
+        #: The category taxonomy in force (ticket policy `categories`); a changed one
+        #: takes a rebuild of this projection to reclassify history.
+        self.taxonomy = taxonomy or DEFAULT
+        #: The batch's tickets received, reclassified or cancelled (their repeats are
+        #: recomputed when the batch is written), per runner thread.
+        self._repeats = threading.local()
+
+    def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
+        super().begin_batch(cur, schema)
+        self._repeats.keys = set()
+
+    def _write(self, cur: Cursor[Any], schema: str, facts: Facts) -> None:
+        super()._write(cur, schema, facts)
+        keys = self._repeats.__dict__.pop("keys", set())
+        rows = [r for k in keys if (r := facts.get("ticket_facts", k)) is not None]
+        ticket_categories.mark_repeats(cur, schema, rows)
+
     def apply(self, facts: Facts, rec: EventRecord) -> None:
         e = rec.event
         key = (rec.issue_id,)
+        if isinstance(e, ticket_categories.REPEAT_EVENTS):
+            self._repeats.__dict__.setdefault("keys", set()).add(key)
         if isinstance(e, Ticket.Received):
             facts.put(
                 "ticket_facts",
@@ -111,7 +140,10 @@ class TicketKpiProjection(FactProjection):
                     escalated=False,
                 ),
             )
-            ticket_steps.on_received(facts.get("ticket_facts", key) or {}, e)
+            fact = facts.get("ticket_facts", key) or {}
+            ticket_steps.on_received(fact, e)
+            ticket_categories.classify_into(fact, self.taxonomy, e.category)
+            fact["reporter_unit"] = ticket_categories.unit_key((e.reporter or {}).get("unit"))
             return
         row = facts.touch("ticket_facts", key)
         if row is None:
@@ -170,6 +202,8 @@ class TicketKpiProjection(FactProjection):
                 row[f"{e.phase}_met"] = False
         elif isinstance(e, ticket_steps.STEP_EVENTS):
             ticket_steps.apply_step(row, e)
+            if isinstance(e, Ticket.Reclassified):
+                ticket_categories.classify_into(row, self.taxonomy, e.category)
 
 
 FACT_DOCS: dict[str, str] = {
@@ -214,6 +248,7 @@ FACT_DOCS: dict[str, str] = {
     "escalated": "Escalated to the quality department (a nonconformance raised).",
     "escalated_at": "When it was escalated (UTC).",
     **ticket_steps.FACT_DOCS,
+    **ticket_categories.FACT_DOCS,
 }
 
 SPEC = KpiSpec(
@@ -226,12 +261,16 @@ SPEC = KpiSpec(
         "department": "coalesce(department, 'none')",
         "priority": "priority",
         "channel": "channel",
+        "category": "category_l1",
+        "subcategory": "category_code",
     },
     dim_docs={
         "kind": "Ticket kind.",
         "department": "Department (none = not dispatched yet).",
         "priority": "Ticket priority.",
         "channel": "Channel the ticket came in by.",
+        "category": "Level-1 category code of the taxonomy (other = unknown text); a filter takes a code or a name.",
+        "subcategory": "Full category code (level1.level2, or level1 alone); a filter takes a code, name or path.",
     },
     families=(
         Family(
@@ -239,6 +278,19 @@ SPEC = KpiSpec(
             measures=(
                 Measure("received", "count(*)", "Tickets received in the period.", count=True),
                 Measure("cancelled", "count(cancelled_at)", "Of those, cancelled.", count=True),
+                Measure(
+                    "complaints",
+                    "count(*) FILTER (WHERE kind = 'complaint' AND cancelled_at IS NULL)",
+                    "Of those, complaints (kind complaint, not cancelled).",
+                    count=True,
+                ),
+                Measure(
+                    "repeat_complaints",
+                    "count(*) FILTER (WHERE repeat_of IS NOT NULL)",
+                    "Of those, repeat complaints: same unit, category and project within 30 days"
+                    " of the previous one.",
+                    count=True,
+                ),
                 Measure("resolved", "count(resolved_at)", "Of those, resolved now.", count=True),
                 Measure(
                     "response_median_minutes",
@@ -367,6 +419,18 @@ SPEC = KpiSpec(
         "received_quarter": "to_char(received_local, 'YYYY-\"Q\"Q')",
         "received_year": "extract(year FROM received_local)::int",
     },
+    extra_views=(
+        ExtraView(
+            "ticket_kpis_project_category_month",
+            ("project", "region", "category", "month"),
+            "Ticket KPIs per project, level-1 category and month (complaint analysis)",
+        ),
+        ExtraView(
+            "ticket_kpis_project_subcategory_month",
+            ("project", "region", "subcategory", "month"),
+            "Ticket KPIs per project, full (level-2) category and month (complaint analysis)",
+        ),
+    ),
 )
 
 TicketKpiProjection.SPEC = SPEC

@@ -200,6 +200,15 @@ BODIES: dict[str, Any] = {
     "POST /assessments": lambda p, w: assessment_body(w, p),
     "POST /assessments/{ref}/appeal": {"reason": "评分有误"},
     "POST /assessments/{ref}/appeal-decision": {"accepted": False, "reason": "维持原评分"},
+    # dispatch suggestions (issue #16 item 6): staff and their skills
+    "POST /staff": lambda p, w: {
+        "id": f"tech-{uuid.uuid4().hex[:8]}",
+        "name": "新员工",
+        "project": p,
+        "department": "engineering",
+        "skills": ["engineering"],
+    },
+    "POST /staff/{ref}/skills": {"skills": ["engineering.lifts"]},
 }
 
 #: Query parameters a query needs.
@@ -224,6 +233,7 @@ KIND_OF_PREFIX = {
     "/me": "notification",
     "/warnings": "warning",
     "/assessments": "assessment",
+    "/staff": "staff",  # dispatch suggestions (issue #16 item 6)
     "/attachments": "attachment",  # attach: an evidence file, as scoped as its ticket
 }
 COMPANY_WIDE_KINDS = ("template", "circular", "webhook", "notification")
@@ -240,6 +250,7 @@ MISSING = {
     "webhook": str(uuid.uuid4()),
     "notification": "999999999",
     "warning": str(uuid.uuid4()),
+    "staff": "nobody.here",
     "attachment": "0" * 64,
 }
 
@@ -418,6 +429,11 @@ def build(w: World) -> None:
     w.ids[("notification", "P1")] = w.ids[("notification", "P2")] = MISSING["notification"]
     for p in ("P1", "P2"):
         w.ids[("circular", p)], w.ids[("webhook", p)] = tb["id"], str(hook["id"])
+    # dispatch suggestions (issue #16 item 6): a staff member in each project
+    for p in ("P1", "P2"):
+        staff = {"id": f"tech-{p}", "name": "技工", "project": p, "department": "engineering"}
+        w.ok(w.post("/staff", staff, "admin"), 201)
+        w.ids[("staff", p)] = f"tech-{p}"
     t = w.ok(w.post("/checklist-templates", TEMPLATE, "quality_manager"), 201)
     w.ok(w.post(f"/checklist-templates/{t['id']}/publish", {}, "quality_manager"))
     w.template = t["number"]
@@ -694,6 +710,7 @@ LISTS = [
     "GET /audit/personal-data-reads",
     "GET /projects",
     "GET /warnings",
+    "GET /staff",  # dispatch suggestions (issue #16 item 6)
 ]
 
 

@@ -6,6 +6,7 @@ import { ApiError, get, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { setTimeZone } from "./time.js";
+import * as complaints from "./screens/complaints.js";
 import * as dashboard from "./screens/dashboard.js";
 import * as find from "./screens/find.js";
 import * as integrity from "./screens/integrity.js";
@@ -26,6 +27,7 @@ export const ROUTES = [
   [/^\/dashboard$/, dashboard],
   [/^\/notifications$/, notifications],
   [/^\/warnings$/, warnings],
+  [/^\/complaints$/, complaints],
 ];
 
 /** The menu: [message key, hash]. */
@@ -37,6 +39,7 @@ export const NAV = [
   ["nav.surveys", "#/list/surveys"],
   ["nav.dashboard", "#/dashboard"],
   ["nav.warnings", "#/warnings"],
+  ["nav.complaints", "#/complaints"],
   ["nav.integrity", "#/integrity"],
   ["nav.notifications", "#/notifications"],
   ["nav.api_docs", "/docs"],

@@ -9,6 +9,7 @@ import { label, t } from "../i18n.js";
 import { KINDS } from "../kinds.js";
 import { allFields, stateList } from "../parts/fields.js";
 import { scoringGrid } from "../parts/scoring.js";
+import { dispatchSuggestions } from "../parts/suggestions.js";
 import { timeline } from "../parts/timeline.js";
 import { traceGraph } from "../parts/trace.js";
 import { companyTime } from "../time.js";
@@ -76,20 +77,20 @@ function stepsSection(kind, issue, current) {
         class: "step",
         id: `step-${step}`,
         onclick: () => {
-          slot.replaceChildren(
-            h("h3", {}, label("step", step)),
-            commandForm({
-              id: `form-${step}`,
-              path: `${KINDS[kind].path}/${encodeURIComponent(issue.number || issue.id)}/${step}`,
-              fields,
-              submitLabel: t("form.submit_step", { step: label("step", step) }),
-              version: () => current.version,
-              done: (answer) => {
-                flash = t("form.done", { step: label("step", step), version: answer.version, status: label("status", answer.status) });
-                refresh();
-              },
-            }),
-          );
+          const form = commandForm({
+            id: `form-${step}`,
+            path: `${KINDS[kind].path}/${encodeURIComponent(issue.number || issue.id)}/${step}`,
+            fields,
+            submitLabel: t("form.submit_step", { step: label("step", step) }),
+            version: () => current.version,
+            done: (answer) => {
+              flash = t("form.done", { step: label("step", step), version: answer.version, status: label("status", answer.status) });
+              refresh();
+            },
+          });
+          // dispatch suggestions (issue #16 item 6): beside the forms that choose an assignee
+          const assigning = kind === "ticket" && (step === "dispatch" || step === "transfer");
+          slot.replaceChildren(h("h3", {}, label("step", step)), form, assigning ? dispatchSuggestions(issue.number || issue.id, form) : null);
           slot.querySelector("input, select, textarea")?.focus();
         },
       },
