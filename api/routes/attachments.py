@@ -46,7 +46,10 @@ UPLOADED: dict[int | str, dict[str, Any]] = {
                     "required": ["digest", "media_type", "size"],
                     "properties": {
                         "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                        "media_type": {"type": "string", "enum": list(ACCEPTED)},
+                        "media_type": {
+                            "type": "string",
+                            "description": "sniffed from the bytes: " + ", ".join(ACCEPTED),
+                        },
                         "size": {"type": "integer"},
                         "name": {"type": ["string", "null"]},
                         "width": {"type": ["integer", "null"]},
