@@ -35,6 +35,7 @@ from api.routes import ticket_steps as ticket_step_routes
 from api.routes import warnings as warning_routes
 from application.security import Principal
 from store.principal_cache import RevocationListener
+from store.read_positions import ReadPositions
 
 log = logging.getLogger("qualtrace.api")
 
@@ -64,9 +65,11 @@ def token_authenticator(c: Any) -> Callable[[str], Principal | None]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the app runs, revocations made by other processes reach its token cache."""
     app.state.token_listener.start()
+    app.state.read_positions.start()  # X-Read-Position from memory (store/read_positions.py)
     try:
         yield
     finally:
+        app.state.read_positions.stop()
         app.state.token_listener.stop()
 
 
@@ -85,6 +88,7 @@ def create_app(container: Any) -> FastAPI:
     app.state.authenticator = token_authenticator(container)
     # Its cache answers only while the listener hears revocations (store/principal_cache.py).
     app.state.token_listener = RevocationListener(container.url)
+    app.state.read_positions = ReadPositions(container.url)
     if getattr(app.state.authenticator, "cache", None) is not None:
         app.state.token_listener.attach(app.state.authenticator.cache)
     # -- middleware (security): see api/middleware.py, api/ratelimit.py, api/logs.py --

@@ -17,7 +17,8 @@ from application.app import Qualtrace
 from application.base import Call, Idempotency, canonical_json, fingerprint
 from application.security import Principal
 from domain.errors import InvalidValue
-from store.tracking import positions, read_target
+from store.read_positions import minimum
+from store.tracking import read_target
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in
@@ -179,31 +180,46 @@ async def query_call(request: Request, principal: CurrentPrincipal) -> Call:
 QueryCall = Annotated[Call, Depends(query_call)]
 
 
-def read_position(
+async def read_position(
     request: Request,
     response: Response,
     min_position: Annotated[
         int | None, Query(ge=0, description="wait until the read side has processed this position")
     ] = None,
 ) -> int:
-    """Wait (bounded) until every projection has processed `min_position`; report where it is."""
+    """Wait (bounded) until every projection has processed `min_position`; report where it is.
+
+    Without `min_position` the position comes from memory when this process follows the
+    tracking table (`store.read_positions`: a lower bound of the stored one, on the event
+    loop, no query); otherwise, or with `min_position`, from the database in a worker thread.
+    """
     request.state.min_position = min_position
-    c = request.app.state.container
+    if min_position is None:
+        watch = getattr(request.app.state, "read_positions", None)
+        known = watch.current() if watch is not None else None
+        if known is not None:
+            response.headers["X-Read-Position"] = str(known)
+            return known
+    current = await run_in_threadpool(wait_for_position, request.app.state.container, min_position)
+    response.headers["X-Read-Position"] = str(current)
+    return current
+
+
+def wait_for_position(c: Any, min_position: int | None) -> int:
+    """The read side's position from the database, after waiting (at most the configured
+    read wait) for `min_position` and what the process follower recorded for it."""
     deadline = time.monotonic() + c.settings.read_wait_seconds
     target, widened = min_position, False
     while True:
         with c.pool.connection() as conn:
-            pos = positions(conn)
-            current = min(pos.values()) if pos else 0
+            current = minimum(conn)
             if target is not None and current >= target and not widened:
                 # Caught up: also wait for what the process follower recorded for triggers
                 # up to here (their answers could not name those positions).
                 target, widened = read_target(conn, target), True
         if target is None or current >= target or time.monotonic() >= deadline:
-            break
+            return current
         time.sleep(0.02)
-    response.headers["X-Read-Position"] = str(current)
-    return current
 
 
 ReadPosition = Annotated[int, Depends(read_position)]
@@ -218,7 +234,7 @@ class ReadPlaceValue:
     asked: int | None
 
 
-def read_place(request: Request, position: ReadPosition) -> ReadPlaceValue:
+async def read_place(request: Request, position: ReadPosition) -> ReadPlaceValue:
     """`read_position`, with the `min_position` it waited for."""
     return ReadPlaceValue(position, request.state.min_position)
 

@@ -11,16 +11,16 @@ Per process, with `QUALTRACE_POOL_SIZE` = P:
 - the event store library's pool: P, growing to 2P (`POSTGRES_MAX_OVERFLOW` = P);
 - the recorder's append connections: as many as that pool's maximum, 2P;
 - the read pool (`Container.pool`): up to P;
-- and a few single connections: the NOTIFY sender and the token revocation listener
-  (API), the two projection groups' connection and LISTEN each, the KPI cell refresher
-  and the NOTIFY sender (worker).
+- and a few single connections: the NOTIFY sender, the token revocation listener and
+  the read-position listener (API, `store.read_positions`), the two projection groups'
+  connection and LISTEN each, the KPI cell refresher and the NOTIFY sender (worker).
 """
 
 from __future__ import annotations
 
 import psycopg
 
-API_SINGLES = 2
+API_SINGLES = 3
 WORKER_SINGLES = 6
 
 
