@@ -16,6 +16,7 @@ from api.deps import document_headers
 from api.middleware import RequestGuard
 from api.ratelimit import TokenBuckets
 from api.routes import assessments as assessment_routes
+from api.routes import attachments as attachment_routes
 from api.routes import audit, health, org, tickets
 from api.routes import complaints as complaint_routes
 from api.routes import documents as document_routes
@@ -52,6 +53,7 @@ ROUTERS += [document_routes.router]  # printable documents (PDF)
 ROUTERS += [ticket_step_routes.router]  # the field steps (issue #16)
 ROUTERS += [complaint_routes.router]  # complaint analysis (issue #16 item 5)
 ROUTERS += [staff_routes.router]  # staff, skills, dispatch suggestions (issue #16 item 6)
+ROUTERS += [attachment_routes.router]  # attach: evidence files (issue #16 item 4)
 
 
 def token_authenticator(c: Any) -> Callable[[str], Principal | None]:

@@ -28,6 +28,8 @@ HASH_SCHEME = {
     "chain_hash": "sha256(utf8(prev_chain_hash + '\\n' + position + '\\n' + event_hash)), hex;"
     " prev_chain_hash is the previous ledger entry's chain_hash, 64 zeros before entry 1",
     "digests": "sha256 of canonical JSON: keys sorted, separators (',', ':'), UTF-8, ensure_ascii false",
+    "attachments": "each evidence file's digest is the sha256 of its bytes, hex; events name"
+    " files in their payload's `attachments`",
 }
 
 
@@ -45,6 +47,29 @@ def _redact(payload: Any) -> Any:
     if isinstance(payload, dict) and isinstance(payload.get("reporter"), dict):
         return {**payload, "reporter": masked_reporter(payload["reporter"])}
     return payload
+
+
+def attachments_of(c: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every evidence file the pack's events name: digest, type, size, and which events
+    (issue and version) name it. `tools/verify_pack.py --attachments DIR` checks the files."""
+    named: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        payload = e["payload"]
+        files = payload.get("attachments") if isinstance(payload, dict) else None
+        for digest in files or []:
+            named.setdefault(digest, []).append(
+                {"issue_id": e["issue_id"], "version": e["version"]}
+            )
+    known = c.app.attachments.sizes(sorted(named))
+    return [
+        {
+            "digest": digest,
+            "media_type": known.get(digest, {}).get("media_type"),
+            "size": known.get(digest, {}).get("size"),
+            "named_by": named[digest],
+        }
+        for digest in sorted(named)
+    ]
 
 
 def build_pack(
@@ -117,6 +142,7 @@ def build_pack(
         )
     head = entries[-1] if entries else None
     manifest = {
+        "attachments": attachments_of(c, events),
         "format": FORMAT,
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "generated_by": {"id": principal.id, "name": principal.name, "role": principal.role},

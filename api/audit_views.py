@@ -232,10 +232,17 @@ def as_of_extras(c: Any, app: Any, kind: str, agg: Any, at: datetime | None) -> 
     moment = (
         audit.AsOf(until=at) if at is not None else audit.as_of_version(c.pool, agg.id, agg.version)
     )
+    # attach: the files named up to this version (tickets: in presenters.ticket_view)
     if kind == "inspection":
-        return {"linked_from": [dict(r) for r in audit.linked_from(c.pool, agg.id, moment)]}
+        return {
+            "linked_from": [dict(r) for r in audit.linked_from(c.pool, agg.id, moment)],
+            "attachments": presenters.attachment_refs(app, agg),
+        }
     if kind == "nonconformance":
-        return {"linked_issues": [jsonable(r) for r in audit.linked_issues(c.pool, agg.id, moment)]}
+        return {
+            "linked_issues": [jsonable(r) for r in audit.linked_issues(c.pool, agg.id, moment)],
+            "attachments": presenters.attachment_refs(app, agg),
+        }
     return {"responses_recorded": audit.responses_recorded(c.pool, agg.id, moment)}
 
 

@@ -66,6 +66,10 @@ def new_correlation_id() -> str:
     return str(uuid.UUID(int=_correlation_ids.getrandbits(128), version=4))
 
 
+#: Bytes a multipart upload may hold beyond its file (boundaries, part headers).
+MULTIPART_ROOM = 64 * 1024
+
+
 class RequestGuard:
     def __init__(self, app: ASGIApp, settings: Any) -> None:
         self.app = app
@@ -74,6 +78,9 @@ class RequestGuard:
         # A survey agency's CSV file (POST /surveys/{id}/responses/import) may be large.
         self.max_import = int(getattr(settings, "max_import_bytes", self.max_body))
         self.import_timeout = float(getattr(settings, "import_timeout_seconds", self.timeout))
+        # An evidence file (POST /attachments): its own limit, plus room for the multipart
+        # framing; the route refuses a file over the limit itself, naming the limit.
+        self.max_attachment = int(getattr(settings, "attachment_max_bytes", 0))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,6 +125,8 @@ class RequestGuard:
         max_body, timeout = (
             (self.max_import, self.import_timeout) if bulk else (self.max_body, self.timeout)
         )
+        if scope.get("method") == "POST" and path == "/attachments" and self.max_attachment:
+            max_body = max(max_body, self.max_attachment + MULTIPART_ROOM)
         limiter = _address_limiter(scope)
         anonymous = not headers.get("authorization", "").lower().startswith("bearer ")
         try:

@@ -151,6 +151,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/staff"): "listStaff",
     ("POST", "/staff/{ref}/skills"): "setStaffSkills",
     ("GET", "/tickets/{ref}/dispatch-suggestions"): "getDispatchSuggestions",
+    # attach (issue #16 item 4): evidence files
+    ("POST", "/attachments"): "uploadAttachment",
+    ("GET", "/attachments/{digest}"): "getAttachment",
+    ("GET", "/attachments/{digest}/thumbnail"): "getAttachmentThumbnail",
 }
 
 #: Operations anyone may call, without a token.

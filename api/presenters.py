@@ -69,6 +69,28 @@ def aggregate_view(agg: Any) -> dict[str, Any]:
     return out
 
 
+def attachment_refs(app: Any, agg: Any) -> list[dict[str, Any]]:
+    """attach: the evidence files the issue's steps named up to its version (the live one,
+    or an as-of one), oldest first, with their URLs."""
+    files = getattr(app, "attachments", None)
+    rows = files.of_issues([agg.id], agg.version) if files is not None else []
+    return [
+        {
+            "digest": r["digest"],
+            "media_type": r["media_type"],
+            "size": int(r["size"]),
+            "step": r["step"],
+            "version": int(r["version"]),
+            "position": int(r["position"]),
+            "url": f"/attachments/{r['digest']}",
+            "thumbnail_url": f"/attachments/{r['digest']}/thumbnail"
+            if str(r["media_type"]).startswith("image/")
+            else None,
+        }
+        for r in rows
+    ]
+
+
 def shows_personal_data(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("reporter"), dict)
 
@@ -92,6 +114,7 @@ def record_unmasked_read(
 
 def ticket_view(ticket: Any, principal: Principal, app: Any) -> dict[str, Any]:
     out = aggregate_view(ticket)
+    out["attachments"] = attachment_refs(app, ticket)
     # The SLA as it stands (issue #16): due times, pauses, levels, due-time history.
     service = getattr(app, "service", None)
     if service is not None and hasattr(ticket, "sla_figures"):

@@ -17,6 +17,9 @@ def _nfc(value: str) -> str:
 Text = Annotated[str, AfterValidator(_nfc), Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, AfterValidator(_nfc), Field(min_length=1, max_length=200)]
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")]
+#: Evidence files a step names, by the digest `POST /attachments` answered (docs/attachments.md).
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256, lower-case hex")]
+Attachments = Annotated[list[Digest], Field(max_length=20)]
 
 
 #: Unicode category Cc (C0, DEL and C1 controls; fixed by Unicode's stability policy)

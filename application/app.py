@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from application.assessments import AssessmentService
+from application.attachments import AttachmentService
 from application.audit import AuditQueries
 from application.base import QualtraceBase
 from application.circulars import CircularProcess, Circulars  # notify
@@ -46,10 +47,12 @@ class Qualtrace(QualtraceBase):
         index = NonconformanceIndex(service)
         self.processes = Processes(service, index)
         self.org = OrgService(service)
-        self.tickets = TicketService(service, self.processes)
-        self.nonconformances = NonconformanceService(service, index)
+        # attach (issue #16 item 4): evidence files, referenced from commands by digest
+        self.attachments = AttachmentService(service)
+        self.tickets = TicketService(service, self.processes, self.attachments)
+        self.nonconformances = NonconformanceService(service, index, self.attachments)
         self.templates = TemplateService(service)
-        self.inspections = InspectionService(service, self.processes)
+        self.inspections = InspectionService(service, self.processes, self.attachments)
         survey_reads = SurveyReads(service)
         access = CampaignAccess(service)
         self.surveys = SurveyCampaigns(service, access, survey_reads)

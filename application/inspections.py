@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from application.attachments import AttachmentService
 from application.base import Call, CommandResult
 from application.errors import Forbidden, NotFound, UnknownReference
 from application.processes import Processes
@@ -26,9 +27,12 @@ SELF_CHECK_ONLY_ROLES = ("project_manager",)
 
 
 class InspectionService:
-    def __init__(self, service: CommandService, processes: Processes) -> None:
+    def __init__(
+        self, service: CommandService, processes: Processes, attachments: AttachmentService
+    ) -> None:
         self.service = service
         self.processes = processes
+        self.attachments = attachments
 
     @property
     def grading_policy(self) -> list[dict[str, Any]]:
@@ -92,7 +96,7 @@ class InspectionService:
         return self.service.create(call, "inspection.schedule", project, build)
 
     def _run(
-        self, call: Call, step_name: str, ref: str, step: Any, extra: Any = None
+        self, call: Call, step_name: str, ref: str, step: Any, extra: Any = None, hooks: Any = None
     ) -> CommandResult:
         def guarded(ins: Inspection, ctx: Ctx) -> Any:
             if step_name in ("start", "score", "submit"):
@@ -100,7 +104,7 @@ class InspectionService:
             return step(ins, ctx)
 
         return self.service.execute(
-            call, f"inspection.{step_name}", Inspection, ref, guarded, extra=extra
+            call, f"inspection.{step_name}", Inspection, ref, guarded, extra=extra, hooks=hooks
         )
 
     def start(self, call: Call, ref: str) -> CommandResult:
@@ -116,12 +120,21 @@ class InspectionService:
         finding: str | None = None,
         evidence: list[str] | None = None,
         reason: str | None = None,
+        attachments: list[str] | None = None,
     ) -> CommandResult:
+        """Score one item; `attachments` are the finding's photos."""
+        files: list[str] = []
+
+        def step(i: Inspection, c: Ctx) -> None:
+            files[:] = self.attachments.require(call, attachments)
+            i.score_item(c, item, points, result, finding, evidence, reason, files)
+
         return self._run(
             call,
             "score",
             ref,
-            lambda i, c: i.score_item(c, item, points, result, finding, evidence, reason),
+            step,
+            hooks=lambda i: self.attachments.hooks(i, "score", files),
         )
 
     def submit(self, call: Call, ref: str) -> CommandResult:

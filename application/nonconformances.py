@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from application.attachments import AttachmentService
 from application.base import Call, CommandResult, parse_ref
 from application.errors import UnknownReference
 from application.processes import NonconformanceIndex
@@ -28,9 +29,12 @@ LINKED_SOURCES = {"ticket": "ticket", "inspection": "inspection", "survey": "sur
 
 
 class NonconformanceService:
-    def __init__(self, service: CommandService, index: NonconformanceIndex) -> None:
+    def __init__(
+        self, service: CommandService, index: NonconformanceIndex, attachments: AttachmentService
+    ) -> None:
         self.service = service
         self.index = index
+        self.attachments = attachments
 
     @property
     def notice_days(self) -> int:
@@ -162,14 +166,27 @@ class NonconformanceService:
         )
 
     def rectify(
-        self, call: Call, ref: str, summary: str, evidence: list[str] | None
+        self,
+        call: Call,
+        ref: str,
+        summary: str,
+        evidence: list[str] | None,
+        attachments: list[str] | None = None,
     ) -> CommandResult:
+        """Report the rectification; `attachments` are its photos, by digest."""
+        files: list[str] = []
+
+        def step(n: Nonconformance, c: Ctx) -> None:
+            files[:] = self.attachments.require(call, attachments)
+            n.rectify(c, summary, evidence, files)
+
         return self.service.execute(
             call,
             "nonconformance.rectify",
             Nonconformance,
             ref,
-            lambda n, c: n.rectify(c, summary, evidence),
+            step,
+            hooks=lambda n: self.attachments.hooks(n, "rectify", files),
         )
 
     def verify(
@@ -180,19 +197,20 @@ class NonconformanceService:
         notes: str | None,
         due_date: datetime | date | None = None,
         inspection: str | None = None,
+        attachments: list[str] | None = None,
     ) -> CommandResult:
+        """Record the re-inspection; `attachments` are its photos, by digest."""
         reinspection: dict[str, str] | None = None
         if inspection is not None:
             found = self._find_issue("inspection", inspection)
             if found is None:
                 raise UnknownReference("inspection", f"unknown inspection '{inspection}'")
             reinspection = {"id": str(found.id), "number": str(found.number)}
-        return self.service.execute(
-            call,
-            "nonconformance.verify",
-            Nonconformance,
-            ref,
-            lambda n, c: n.verify(
+        files: list[str] = []
+
+        def step(n: Nonconformance, c: Ctx) -> None:
+            files[:] = self.attachments.require(call, attachments)
+            n.verify(
                 c,
                 effective,
                 notes,
@@ -201,7 +219,16 @@ class NonconformanceService:
                 self.notice_days,
                 reinspection,
                 self.deductions,
-            ),
+                files,
+            )
+
+        return self.service.execute(
+            call,
+            "nonconformance.verify",
+            Nonconformance,
+            ref,
+            step,
+            hooks=lambda n: self.attachments.hooks(n, "verify", files),
         )
 
     def request_extension(

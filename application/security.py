@@ -136,6 +136,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "staff.skills": ("admin", "project_manager", "supervisor"),
     "staff.read": (*_OPERATIONAL, "auditor", "admin"),
     "ticket.suggest_dispatch": ("front_desk", "supervisor"),
+    # attach (issue #16 item 4): evidence files; reading one also needs a referencing
+    # issue in scope (or having uploaded it), checked in application/attachments.py
+    "attachment.upload": _OPERATIONAL,
+    "attachment.read": (*_OPERATIONAL, "auditor"),
 }
 
 #: Roles that see residents' name and phone unmasked (plus the ticket's assignee).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from application.attachments import AttachmentService
 from application.base import Call, CommandResult
 from application.processes import Processes
 from application.service import CommandService
@@ -23,9 +24,12 @@ _DEFAULT_FIELD_POLICY = validate_ticket_policy(None)
 
 
 class TicketService:
-    def __init__(self, service: CommandService, processes: Processes) -> None:
+    def __init__(
+        self, service: CommandService, processes: Processes, attachments: AttachmentService
+    ) -> None:
         self.service = service
         self.processes = processes
+        self.attachments = attachments
 
     @property
     def sla_policy(self) -> dict[str, dict[str, int]]:
@@ -50,10 +54,13 @@ class TicketService:
 
     def receive(self, call: Call, **fields: Any) -> CommandResult:
         project = fields["project"]
+        wanted = fields.pop("attachments", None)
         self.service.require_project_for(call, "ticket.receive", "project", project)
         policy = self.field_policy
+        files: list[str] = []
 
         def build(ctx: Ctx) -> list[Ticket]:
+            files[:] = self.attachments.require(call, wanted)
             number = self.service.next_number("ticket")
             return [
                 Ticket.receive(
@@ -63,11 +70,18 @@ class TicketService:
                     calendar=self.calendar_for(project),
                     response_ends=policy["response_ends"],
                     callback_minutes=policy["callback_minutes"],
+                    attachments=files,
                     **fields,
                 )
             ]
 
-        return self.service.create(call, "ticket.receive", project, build)
+        return self.service.create(
+            call,
+            "ticket.receive",
+            project,
+            build,
+            hooks=lambda ts: self.attachments.hooks(ts[0], "receive", files),
+        )
 
     def dispatch(self, call: Call, ref: str, department: str, assignee: str) -> CommandResult:
         return self.service.execute(
@@ -93,9 +107,23 @@ class TicketService:
             call, "ticket.note", Ticket, ref, lambda t, c: t.add_note(c, text)
         )
 
-    def resolve(self, call: Call, ref: str, resolution: str) -> CommandResult:
+    def resolve(
+        self, call: Call, ref: str, resolution: str, attachments: list[str] | None = None
+    ) -> CommandResult:
+        """Record what was done; `attachments` are the "after" photos."""
+        files: list[str] = []
+
+        def step(t: Ticket, c: Ctx) -> None:
+            files[:] = self.attachments.require(call, attachments)
+            t.resolve(c, resolution, files)
+
         return self.service.execute(
-            call, "ticket.resolve", Ticket, ref, lambda t, c: t.resolve(c, resolution)
+            call,
+            "ticket.resolve",
+            Ticket,
+            ref,
+            step,
+            hooks=lambda t: self.attachments.hooks(t, "resolve", files),
         )
 
     def callback(
@@ -118,8 +146,22 @@ class TicketService:
         )
 
     # -- the field steps (issue #16) -------------------------------------------------------
-    def arrive(self, call: Call, ref: str) -> CommandResult:
-        return self.service.execute(call, "ticket.arrive", Ticket, ref, lambda t, c: t.arrive(c))
+    def arrive(self, call: Call, ref: str, attachments: list[str] | None = None) -> CommandResult:
+        """On site; `attachments` are the "before" photos."""
+        files: list[str] = []
+
+        def step(t: Ticket, c: Ctx) -> None:
+            files[:] = self.attachments.require(call, attachments)
+            t.arrive(c, files)
+
+        return self.service.execute(
+            call,
+            "ticket.arrive",
+            Ticket,
+            ref,
+            step,
+            hooks=lambda t: self.attachments.hooks(t, "arrive", files),
+        )
 
     def hold(self, call: Call, ref: str, reason: str) -> CommandResult:
         return self.service.execute(

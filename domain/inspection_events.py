@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from domain.attachments import no_attachments
 from domain.base import QAggregate
 
 if TYPE_CHECKING:
@@ -42,6 +43,11 @@ class ItemScored(QAggregate.Event):
     result: str
     finding: str | None
     evidence: list[str]
+    #: Evidence files by digest (docs/attachments.md). Version 2 of the event added them;
+    #: a version 1 event is upcast with none.
+    attachments: list[str]
+    class_version = 2
+    upcast_v1_v2 = staticmethod(no_attachments)
 
     def apply(self, i: Inspection) -> None:
         i._set_score(
@@ -62,6 +68,11 @@ class ItemRescored(QAggregate.Event):
     finding: str | None
     evidence: list[str]
     previous: dict[str, Any]
+    #: Evidence files by digest (docs/attachments.md). Version 2 of the event added them;
+    #: a version 1 event is upcast with none.
+    attachments: list[str]
+    class_version = 2
+    upcast_v1_v2 = staticmethod(no_attachments)
 
     def apply(self, i: Inspection) -> None:
         it = i.item(self.item)

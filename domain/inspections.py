@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from domain import inspection_events as events
+from domain.attachments import require_digests
 from domain.base import SYSTEM, Ctx, QAggregate, event_id, id_for, require_choice, require_text
 from domain.errors import InvalidValue, RuleViolation
 from domain.grading import compute_score, grade_for
@@ -249,8 +250,10 @@ class Inspection(QAggregate):
         finding: str | None = None,
         evidence: Any = None,
         reason: str | None = None,
+        attachments: list[str] | None = None,
     ) -> None:
-        """Score one item; scoring an item again is a rescore and needs a reason."""
+        """Score one item; scoring an item again is a rescore and needs a reason.
+        `attachments`: the finding's photos, by digest."""
         self.check_step("score")
         it = self.item(item)
         require_choice("result", result, ITEM_RESULTS)
@@ -258,6 +261,7 @@ class Inspection(QAggregate):
         if finding is not None:
             finding = require_text("finding", finding, 4000)
         refs = check_evidence(evidence)
+        files = require_digests("attachments", attachments)
         if it["result"] is None:
             if reason is not None:
                 raise InvalidValue("reason", "is only given when rescoring an item")
@@ -269,6 +273,7 @@ class Inspection(QAggregate):
                 result=result,
                 finding=finding,
                 evidence=refs,
+                attachments=files,
             )
             return
         reason = require_text("reason", reason, 2000) if reason is not None else None
@@ -289,6 +294,7 @@ class Inspection(QAggregate):
             finding=finding,
             evidence=refs,
             previous=previous,
+            attachments=files,
         )
 
     def unscored_items(self) -> list[str]:

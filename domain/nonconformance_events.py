@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from domain.attachments import no_attachments
 from domain.base import QAggregate, event_id
 
 if TYPE_CHECKING:
@@ -91,6 +92,11 @@ class PlanSentBack(QAggregate.Event):
 class RectificationReported(QAggregate.Event):
     summary: str
     evidence: list[str]
+    #: Evidence files by digest (docs/attachments.md). Version 2 of the event added them;
+    #: a version 1 event is upcast with none.
+    attachments: list[str]
+    class_version = 2
+    upcast_v1_v2 = staticmethod(no_attachments)
 
     def apply(self, nc: Nonconformance) -> None:
         nc.status = "rectified"
@@ -103,6 +109,11 @@ class Verified(QAggregate.Event):
     effective: bool
     notes: str | None
     links: list[dict[str, str]]
+    #: Evidence files by digest (docs/attachments.md). Version 2 of the event added them;
+    #: a version 1 event is upcast with none.
+    attachments: list[str]
+    class_version = 2
+    upcast_v1_v2 = staticmethod(no_attachments)
 
     def apply(self, nc: Nonconformance) -> None:
         nc.verifications.append(

@@ -19,6 +19,7 @@ from typing import Any
 
 from domain import nonconformance_events as events
 from domain.assessment_policy import DEFAULT_DEDUCTIONS
+from domain.attachments import require_digests
 from domain.base import SYSTEM, Ctx, QAggregate, id_for, require_choice, require_text
 from domain.due_dates import resolve_due
 from domain.errors import InvalidValue, RuleViolation
@@ -250,14 +251,23 @@ class Nonconformance(QAggregate):
         else:
             self.record(self.PlanSentBack, ctx, require_text("reason", reason, 2000))
 
-    def rectify(self, ctx: Ctx, summary: str, evidence: list[str] | None) -> None:
+    def rectify(
+        self,
+        ctx: Ctx,
+        summary: str,
+        evidence: list[str] | None,
+        attachments: list[str] | None = None,
+    ) -> None:
         """Report the rectification done. A report after the due date first records the
         `Overdue` fact for that due date if the watcher has not yet done so."""
         self.check_step("rectify")
         summary = require_text("summary", summary, 4000)
         refs = [require_text(f"evidence.{i}", e, 500) for i, e in enumerate(evidence or [])]
+        files = require_digests("attachments", attachments)
         self.record_overdue(ctx)
-        self.record(self.RectificationReported, ctx, summary=summary, evidence=refs)
+        self.record(
+            self.RectificationReported, ctx, summary=summary, evidence=refs, attachments=files
+        )
 
     def verify(
         self,
@@ -269,6 +279,7 @@ class Nonconformance(QAggregate):
         default_days: int = DEFAULT_NOTICE_DAYS,
         inspection: dict[str, str] | None = None,
         deduction: dict[str, Any] | None = None,
+        attachments: list[str] | None = None,
     ) -> None:
         """Record the re-inspection (复检), optionally naming the inspection that re-checked it.
         Effective closes; not effective — at once, from the first failure — issues a new
@@ -296,7 +307,10 @@ class Nonconformance(QAggregate):
             if inspection
             else []
         )
-        self.record(self.Verified, ctx, effective=effective, notes=notes, links=links)
+        files = require_digests("attachments", attachments)
+        self.record(
+            self.Verified, ctx, effective=effective, notes=notes, links=links, attachments=files
+        )
         caused = ctx.caused_by(self.last_event_id)
         if effective:
             self.record(self.Closed, caused, on_time=not self.overdue_dues)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from domain.attachments import no_attachments
 from domain.base import QAggregate
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ class Received(QAggregate.Created):
     response_due: datetime
     resolution_due: datetime
     sla_policy: dict[str, Any]
+    #: Evidence files by digest (docs/attachments.md). Version 2 of the event added them;
+    #: a version 1 event is upcast with none.
+    attachments: list[str]
+    class_version = 2
+    upcast_v1_v2 = staticmethod(no_attachments)
 
 
 class Dispatched(QAggregate.Event):
@@ -75,6 +81,11 @@ class NoteAdded(QAggregate.Event):
 
 class Resolved(QAggregate.Event):
     resolution: str
+    #: Evidence files by digest (docs/attachments.md). Version 2 of the event added them;
+    #: a version 1 event is upcast with none.
+    attachments: list[str]
+    class_version = 2
+    upcast_v1_v2 = staticmethod(no_attachments)
 
     def apply(self, t: Ticket) -> None:
         t.status = "resolved"
@@ -174,6 +185,12 @@ class SlaBreached(QAggregate.Event):
 # -- the field steps (issue #16) -----------------------------------------------------------
 class Arrived(QAggregate.Event):
     """The assignee arrived on site (到达现场); arrival implies acceptance."""
+
+    #: Evidence files by digest (docs/attachments.md). Version 2 of the event added them;
+    #: a version 1 event is upcast with none.
+    attachments: list[str]
+    class_version = 2
+    upcast_v1_v2 = staticmethod(no_attachments)
 
     def apply(self, t: Ticket) -> None:
         t.status = "in_progress"

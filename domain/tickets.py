@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import ticket_events as events
+from domain.attachments import require_digests
 from domain.base import Ctx, QAggregate, event_id, id_for, require_choice, require_text
 from domain.calendars import BusinessCalendar
 from domain.errors import InvalidValue, NotAssignee, RuleViolation
@@ -198,6 +199,7 @@ class Ticket(QAggregate):
         calendar: BusinessCalendar | None = None,
         response_ends: str = "dispatch",
         callback_minutes: int | None = None,
+        attachments: list[str] | None = None,
     ) -> Ticket:
         require_choice("kind", kind, TICKET_KINDS)
         require_choice("channel", channel, CHANNELS)
@@ -228,6 +230,7 @@ class Ticket(QAggregate):
             response_due=response_due,
             resolution_due=resolution_due,
             sla_policy=policy,
+            attachments=require_digests("attachments", attachments),
             **cls.meta(ctx),
         )
 
@@ -276,8 +279,9 @@ class Ticket(QAggregate):
                 step, f"only {who}{extra} may {step} this ticket; you are {ctx.actor.id}"
             )
 
-    def arrive(self, ctx: Ctx) -> None:
-        """到达现场: the assignee is on site (arrival implies acceptance)."""
+    def arrive(self, ctx: Ctx, attachments: list[str] | None = None) -> None:
+        """到达现场: the assignee is on site (arrival implies acceptance); `attachments`
+        are the "before" photos."""
         self.check_step("arrive")
         self._require_assignee(ctx, "arrive")
         if self.on_site:
@@ -288,7 +292,7 @@ class Ticket(QAggregate):
                 "the assignee's arrival is already recorded",
                 self.allowed_steps(),
             )
-        self.record(self.Arrived, ctx)
+        self.record(self.Arrived, ctx, attachments=require_digests("attachments", attachments))
 
     def hold(self, ctx: Ctx, reason: str) -> None:
         """挂起: the resolution clock stops until `resume`."""
@@ -410,9 +414,14 @@ class Ticket(QAggregate):
         self.check_step("note")
         self.record(self.NoteAdded, ctx, text=require_text("text", text, 4000))
 
-    def resolve(self, ctx: Ctx, resolution: str) -> None:
+    def resolve(self, ctx: Ctx, resolution: str, attachments: list[str] | None = None) -> None:
         self.check_step("resolve")
-        self.record(self.Resolved, ctx, resolution=require_text("resolution", resolution, 4000))
+        self.record(
+            self.Resolved,
+            ctx,
+            resolution=require_text("resolution", resolution, 4000),
+            attachments=require_digests("attachments", attachments),
+        )
 
     def callback(
         self,

@@ -15,6 +15,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from application.app import Qualtrace
+from application.attachments import AttachmentSweeper
 from application.deadlines import DeadlineWatcher
 from application.integrity_watch import IntegrityWatcher
 from application.warnings import WarningWatcher
@@ -70,6 +71,8 @@ class Container:
     feed_watch: FeedWatch | None = None
     #: Evaluates the early-warning rules over the KPI facts (application/warnings.py).
     warning_watcher: WarningWatcher | None = None
+    #: attach: deletes uploads no command referenced within the TTL (application/attachments.py).
+    attachment_sweeper: AttachmentSweeper | None = None
 
     def start_projections(self) -> None:
         for g in self.groups:
@@ -84,6 +87,8 @@ class Container:
             self.deliveries.start()
         if self.warning_watcher is not None:
             self.warning_watcher.start()
+        if self.attachment_sweeper is not None:
+            self.attachment_sweeper.start()
 
     def stop_projections(self) -> None:
         """Stop every runner after its current batch; all at once, so shutting down takes one
@@ -98,6 +103,8 @@ class Container:
             self.deliveries.stop()
         if self.warning_watcher is not None:
             self.warning_watcher.stop()
+        if self.attachment_sweeper is not None:
+            self.attachment_sweeper.stop()
         stoppers = [
             threading.Thread(target=g.stop, name=f"stop-{i}") for i, g in enumerate(self.groups)
         ]
@@ -165,6 +172,12 @@ def bootstrap(
     }
     # dispatch suggestions (issue #16 item 6): the scoring weights (docs/dispatch.md)
     policies["dispatch"] = validate_dispatch_policy(settings.dispatch_policy)
+    # attach (issue #16 item 4): evidence files' size limit, GPS policy and unreferenced TTL
+    policies["attachments"] = {
+        "max_bytes": settings.attachment_max_bytes,
+        "keep_gps": settings.attachment_keep_gps,
+        "ttl_hours": settings.attachment_ttl_hours,
+    }
     # loop (issue #15): the assessment policy; its grading bands default to the grading policy's
     policies["assessment"] = validate_policy(
         {"grading": policies["grading"], **(settings.assessment_policy or {})}
@@ -234,6 +247,11 @@ def bootstrap(
         warning_watcher=WarningWatcher(
             app.service, settings.warning_rules, interval=settings.warning_interval_seconds
         ),
+        attachment_sweeper=AttachmentSweeper(
+            app.attachments, settings.attachment_sweep_interval_seconds
+        )
+        if settings.attachment_sweep_interval_seconds > 0
+        else None,
         feed_watch=FeedWatch(
             url, channel=getattr(app.recorder, "channel_name", "qualtrace_events")
         ),

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     #: This service's public base URLs (a webhook may not point to them; the request's own
     #: host is always refused too).
     public_urls: list[str] = []
+    # -- attachments (docs/attachments.md) -------------------------------------------
+    #: The largest evidence file accepted (POST /attachments answers 413 above it).
+    attachment_max_bytes: int = 10 * 1_048_576
+    #: Keep the EXIF GPS position of photos (default: removed before the file is stored).
+    attachment_keep_gps: bool = False
+    #: An upload no command referenced within this many hours is deleted by the sweep.
+    attachment_ttl_hours: float = 24.0
+    #: How often the sweep looks for such uploads (0 = never).
+    attachment_sweep_interval_seconds: float = 600.0
 
     @field_validator("data_dir")
     @classmethod

@@ -30,7 +30,7 @@ from store.schema import EVENTS_TABLE
 
 APP_ROLE = "qualtrace_app"
 #: Tables the service may only append to.
-APPEND_ONLY = (EVENTS_TABLE, "personal_data_reads")
+APPEND_ONLY = (EVENTS_TABLE, "personal_data_reads", "qt_attachment_refs")  # attach: references
 READ_SIDE_PREFIXES = ("qt_",)
 EXTRA_OWNED_SCHEMAS = ("reporting",)
 

@@ -410,3 +410,45 @@ KPI_CELL_TABLES: tuple[str, ...] = (
 REPORTING_VIEW_HASHES = (
     "CREATE TABLE IF NOT EXISTS qt_reporting_views (name text PRIMARY KEY, sql_hash text NOT NULL)"
 )
+
+# -- attachments (docs/attachments.md): evidence files by the SHA-256 of their stored
+# bytes; who uploaded each (and under which name); which issue's event references each.
+# A reference holds its file (ON DELETE RESTRICT): the unreferenced-upload sweep can never
+# take a file an event names. Service tables (step 1).
+ATTACHMENT_TABLES: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS qt_attachments (
+        digest text PRIMARY KEY CHECK (digest ~ '^[0-9a-f]{64}$'),
+        media_type text NOT NULL,
+        size bigint NOT NULL,
+        content bytea NOT NULL,
+        width int,
+        height int,
+        gps_removed boolean NOT NULL,
+        thumbnail bytea,
+        first_uploaded_at timestamptz NOT NULL,
+        last_uploaded_at timestamptz NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS qt_attachments_sweep ON qt_attachments (last_uploaded_at)",
+    """CREATE TABLE IF NOT EXISTS qt_attachment_uploads (
+        digest text NOT NULL REFERENCES qt_attachments (digest) ON DELETE CASCADE,
+        principal_id text NOT NULL,
+        name text,
+        uploaded_at timestamptz NOT NULL,
+        PRIMARY KEY (digest, principal_id))""",
+    """CREATE TABLE IF NOT EXISTS qt_attachment_refs (
+        digest text NOT NULL REFERENCES qt_attachments (digest) ON DELETE RESTRICT,
+        issue_id uuid NOT NULL,
+        issue_kind text NOT NULL,
+        issue_number text,
+        project text,
+        step text NOT NULL,
+        version int NOT NULL,
+        position bigint NOT NULL,
+        PRIMARY KEY (digest, issue_id, position))""",
+    "CREATE INDEX IF NOT EXISTS qt_attachment_refs_issue ON qt_attachment_refs (issue_id)",
+    # A reference is a fact of its event: append-only, like the event (qt_append_only above).
+    """CREATE OR REPLACE TRIGGER qt_attachment_refs_no_update BEFORE UPDATE OR DELETE
+    ON qt_attachment_refs FOR EACH ROW EXECUTE FUNCTION qt_append_only()""",
+    """CREATE OR REPLACE TRIGGER qt_attachment_refs_no_truncate BEFORE TRUNCATE
+    ON qt_attachment_refs FOR EACH STATEMENT EXECUTE FUNCTION qt_append_only()""",
+)
+SERVICE_TABLES += ATTACHMENT_TABLES

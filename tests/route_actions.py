@@ -142,4 +142,8 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /staff": "staff.read",
     "POST /staff/{ref}/skills": "staff.skills",
     "GET /tickets/{ref}/dispatch-suggestions": "ticket.suggest_dispatch",
+    # attach (issue #16 item 4): evidence files
+    "POST /attachments": "attachment.upload",
+    "GET /attachments/{digest}": "attachment.read",
+    "GET /attachments/{digest}/thumbnail": "attachment.read",
 }

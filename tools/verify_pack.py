@@ -2,6 +2,7 @@
 """Verify a Qualtrace audit pack offline, with Python's standard library only.
 
     python3 verify_pack.py audit-pack-TK-2026-000123.json     (exit 0: intact, 1: not)
+    python3 verify_pack.py audit-pack-TK-2026-000123.json --attachments DIR
 
 Copy this one file anywhere; it imports nothing outside the standard library (run it
 with `python3 -I -S` to be sure). It checks, in order:
@@ -18,6 +19,11 @@ with `python3 -I -S` to be sure). It checks, in order:
    hold every issue's events from version 1.
 5. The ledger segment chains: chain_hash = sha256(prev_chain_hash \\n position \\n
    event_hash), entry after entry, and every sealed event is the one its entry sealed.
+6. The manifest lists exactly the evidence files the events name (their payloads'
+   `attachments`, by SHA-256 digest). With the files given beside the pack (in DIR, each
+   named by its digest, with or without an extension; by default the directory
+   `<pack name without .json>.attachments` next to the pack, if there is one), each file
+   must be there, of the listed size, and hash to its digest: a changed file is reported.
 
 What it cannot tell alone: that the pack is the system's and not a forger's complete
 rewrite. For that, compare the pack's ledger head (printed at the end) with the ledger
@@ -31,6 +37,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -76,8 +83,8 @@ class Report:
         return not self.failures
 
 
-def verify_bytes(raw: bytes) -> Report:
-    """Every check above on the bytes of one pack file."""
+def verify_bytes(raw: bytes, attachments_dir: str | None = None) -> Report:
+    """Every check above on the bytes of one pack file (and the files in `attachments_dir`)."""
     report = Report()
     try:
         pack = json.loads(raw.decode("utf-8"))
@@ -91,9 +98,76 @@ def verify_bytes(raw: bytes) -> Report:
         return report
     try:
         _verify(pack, report)
+        _verify_attachments(pack, report, attachments_dir)
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
         report.fail(f"malformed pack: {type(e).__name__}: {e}")
     return report
+
+
+def _named_files(events: list[dict[str, Any]]) -> dict[str, list[tuple[str, int]]]:
+    """digest -> the (issue, version) of each event whose payload names the file."""
+    named: dict[str, list[tuple[str, int]]] = {}
+    for e in events:
+        payload = e["payload"]
+        files = payload.get("attachments") if isinstance(payload, dict) else None
+        for digest in files or []:
+            named.setdefault(digest, []).append((e["issue_id"], e["version"]))
+    return named
+
+
+def _file_for(directory: str, digest: str) -> str | None:
+    """The file named `digest` (or `digest.<extension>`) in `directory`."""
+    for name in sorted(os.listdir(directory)):
+        if name == digest or name.startswith(digest + "."):
+            return os.path.join(directory, name)
+    return None
+
+
+def _verify_attachments(pack: dict[str, Any], report: Report, directory: str | None) -> None:
+    # 6. the evidence files
+    listed = pack["manifest"].get("attachments", [])
+    by_digest = {a["digest"]: a for a in listed}
+    if len(by_digest) != len(listed):
+        report.fail("the manifest lists an attachment twice")
+    named = _named_files(pack["events"])
+    for digest in sorted(set(named) - set(by_digest)):
+        report.fail(f"attachment {digest} is named by an event but not listed in the manifest")
+    for digest in sorted(set(by_digest) - set(named)):
+        report.fail(f"attachment {digest} is listed in the manifest but no event names it")
+    for digest, entry in sorted(by_digest.items()):
+        if digest in named and sorted(
+            (n["issue_id"], n["version"]) for n in entry["named_by"]
+        ) != sorted(named[digest]):
+            report.fail(f"attachment {digest}: the manifest's named_by is not the events'")
+    if directory is None:
+        if listed:
+            report.notes.append(
+                f"{len(listed)} attachment(s) listed; give the files with --attachments DIR"
+                " to check them"
+            )
+        return
+    if not os.path.isdir(directory):
+        report.fail(f"the attachments directory {directory} does not exist")
+        return
+    checked = 0
+    for digest, entry in sorted(by_digest.items()):
+        path = _file_for(directory, digest)
+        if path is None:
+            report.fail(f"attachment {digest} is missing from {directory}")
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        if sha256_hex(data) != digest:
+            report.fail(
+                f"attachment {os.path.basename(path)}: its bytes do not hash to its digest (changed)"
+            )
+        elif entry.get("size") is not None and len(data) != entry["size"]:
+            report.fail(
+                f"attachment {digest}: {len(data)} bytes, the manifest says {entry['size']}"
+            )
+        else:
+            checked += 1
+    report.notes.append(f"{checked} of {len(listed)} attachment file(s) match their digests")
 
 
 def _verify(pack: dict[str, Any], report: Report) -> None:
@@ -217,18 +291,27 @@ def _verify(pack: dict[str, Any], report: Report) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[1] in ("-h", "--help"):
+    args = argv[1:]
+    directory = None
+    if len(args) == 3 and args[1] == "--attachments":
+        directory = args[2]
+        args = args[:1]
+    if len(args) != 1 or args[0] in ("-h", "--help"):
         print(__doc__)
         return 2
-    with open(argv[1], "rb") as f:
+    path = args[0]
+    beside = (path[:-5] if path.endswith(".json") else path) + ".attachments"
+    if directory is None and os.path.isdir(beside):
+        directory = beside
+    with open(path, "rb") as f:
         raw = f.read()
-    report = verify_bytes(raw)
+    report = verify_bytes(raw, directory)
     for note in report.notes:
         print(f"note: {note}")
     if not report.ok:
         for failure in report.failures:
             print(f"FAIL: {failure}")
-        print(f"NOT VERIFIED: {len(report.failures)} problem(s) in {argv[1]}")
+        print(f"NOT VERIFIED: {len(report.failures)} problem(s) in {path}")
         return 1
     pack = json.loads(raw.decode("utf-8"))
     m = pack["manifest"]

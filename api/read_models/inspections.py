@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from api.read_models.attachments import AttachmentRef
 from api.read_models.common import Actor, IssueRef, IssueView, Link, Open, Page
 
 
@@ -58,6 +59,8 @@ class RaisedNonconformance(Open):
 
 
 class InspectionView(IssueView):
+    #: attach: the evidence files its steps named (docs/attachments.md).
+    attachments: list[AttachmentRef] = []
     number: str
     project: str
     kind: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from api.read_models.attachments import AttachmentRef
 from api.read_models.common import IssueView, Link, Open, Page
 
 
@@ -17,6 +18,8 @@ class LinkedIssue(Open):
 
 
 class NonconformanceView(IssueView):
+    #: attach: the evidence files its steps named (docs/attachments.md).
+    attachments: list[AttachmentRef] = []
     number: str
     project: str
     source: dict[str, Any]

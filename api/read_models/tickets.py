@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from api.read_models.attachments import AttachmentRef
 from api.read_models.common import IssueRef, IssueView, Link, Open, Page
 
 
@@ -21,6 +22,8 @@ class TicketNote(Open):
 
 
 class TicketView(IssueView):
+    #: attach: the evidence files its steps named (docs/attachments.md).
+    attachments: list[AttachmentRef] = []
     number: str
     project: str
     kind: str

@@ -11,10 +11,10 @@ from pydantic import BeforeValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, page_answer, require
-from api.presenters import aggregate_view
+from api.presenters import aggregate_view, attachment_refs
 from api.read_models import InspectionPage, InspectionView, ok
 from api.responses import answer
-from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
+from api.schemas import Attachments, Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from domain.vocabulary import INSPECTION_KINDS, ITEM_RESULTS
 from projections import audit
 from projections import inspections as inspection_list
@@ -58,6 +58,8 @@ class Score(Body):
     finding: Text | None = None
     evidence: Annotated[list[EvidenceRef], Field(max_length=50)] | None = None
     reason: Text | None = None
+    #: The finding's photos (docs/attachments.md).
+    attachments: Attachments | None = None
 
 
 class Appeal(Body):
@@ -124,6 +126,7 @@ def score(ref: str, body: Score, call: CommandCall, app: QualtraceApp, response:
             body.finding,
             body.evidence,
             body.reason,
+            body.attachments,
         ),
     )
 
@@ -216,4 +219,5 @@ def get_inspection(
     response.headers["ETag"] = f'"{ins.version}"'
     out = aggregate_view(ins)
     out["linked_from"] = [dict(r) for r in audit.linked_from(c.pool, ins.id)]
+    out["attachments"] = attachment_refs(app, ins)
     return out

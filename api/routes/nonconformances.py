@@ -10,10 +10,10 @@ from pydantic import AfterValidator, Field
 
 from api.deps import CommandCall, Container, QualtraceApp, QueryCall, ReadPosition
 from api.listing import after_of, jsonable, page_answer, require
-from api.presenters import aggregate_view
+from api.presenters import aggregate_view, attachment_refs
 from api.read_models import NonconformancePage, NonconformanceView, ok
 from api.responses import answer
-from api.schemas import Body, Code, CommandAnswer, Reason, ShortText, Text
+from api.schemas import Attachments, Body, Code, CommandAnswer, Reason, ShortText, Text
 from domain.vocabulary import (
     DEPARTMENTS,
     DISPOSITIONS,
@@ -91,6 +91,8 @@ class Decision(Body):
 class Rectified(Body):
     summary: Text
     evidence: Annotated[list[Evidence], Field(max_length=100)] | None = None
+    #: Photos of the rectification (docs/attachments.md).
+    attachments: Attachments | None = None
 
 
 class Verification(Body):
@@ -98,6 +100,8 @@ class Verification(Body):
     notes: Text | None = None
     due_date: DueDate | None = None
     inspection: ShortText | None = None
+    #: Photos of the re-inspection (docs/attachments.md).
+    attachments: Attachments | None = None
 
 
 class Extension(Body):
@@ -165,7 +169,10 @@ def rectified(
     ref: str, body: Rectified, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Report the rectification done, with evidence references."""
-    return answer(response, app.nonconformances.rectify(call, ref, body.summary, body.evidence))
+    return answer(
+        response,
+        app.nonconformances.rectify(call, ref, body.summary, body.evidence, body.attachments),
+    )
 
 
 @router.post("/{ref}/verification", response_model=CommandAnswer)
@@ -176,8 +183,14 @@ def verification(
     return answer(
         response,
         app.nonconformances.verify(
-            call, ref, body.effective, body.notes, body.due_date, body.inspection
-        ),  # type: ignore[arg-type]
+            call,
+            ref,
+            body.effective,
+            body.notes,
+            body.due_date,  # type: ignore[arg-type]
+            body.inspection,
+            body.attachments,
+        ),
     )
 
 
@@ -264,4 +277,5 @@ def get_nonconformance(
     response.headers["ETag"] = f'"{nc.version}"'
     out = aggregate_view(nc)
     out["linked_issues"] = [jsonable(r) for r in audit.linked_issues(c.pool, nc.id)]
+    out["attachments"] = attachment_refs(app, nc)
     return out

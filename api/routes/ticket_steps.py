@@ -9,13 +9,18 @@ from pydantic import model_validator
 
 from api.deps import CommandCall, QualtraceApp
 from api.responses import answer
-from api.schemas import Body, CommandAnswer, Empty, Reason, ShortText, Text
+from api.schemas import Attachments, Body, CommandAnswer, Reason, ShortText, Text
 from domain.vocabulary import PRIORITIES, TICKET_KINDS
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
 Kind = Literal[TICKET_KINDS]
 Priority = Literal[PRIORITIES]
+
+
+class Arrive(Body):
+    #: "Before" photos taken on arrival (docs/attachments.md).
+    attachments: Attachments | None = None
 
 
 class Reclassify(Body):
@@ -33,10 +38,10 @@ class Reclassify(Body):
 
 @router.post("/{ref}/arrive", response_model=CommandAnswer)
 def arrive(
-    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Empty | None = None
+    ref: str, call: CommandCall, app: QualtraceApp, response: Response, body: Arrive | None = None
 ) -> Any:
     """到达现场: the assignee arrived on site (only the assignee; 403 for anyone else)."""
-    return answer(response, app.tickets.arrive(call, ref))
+    return answer(response, app.tickets.arrive(call, ref, body.attachments if body else None))
 
 
 @router.post("/{ref}/hold", response_model=CommandAnswer)

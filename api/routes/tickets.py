@@ -12,7 +12,7 @@ from api.listing import after_of, page_answer, require
 from api.presenters import ticket_view
 from api.read_models import TicketPage, TicketView, ok
 from api.responses import answer, json_response
-from api.schemas import Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
+from api.schemas import Attachments, Body, Code, CommandAnswer, Empty, Reason, ShortText, Text
 from domain.vocabulary import CHANNELS, DEPARTMENTS, PRIORITIES, SEVERITIES, TICKET_KINDS
 from projections import tickets as ticket_list
 
@@ -39,6 +39,8 @@ class ReceiveTicket(Body):
     category: ShortText
     description: Text
     reporter: Reporter
+    #: "Before" photos taken when the request came in (docs/attachments.md).
+    attachments: Attachments | None = None
 
 
 class Dispatch(Body):
@@ -58,6 +60,8 @@ class Note(Body):
 
 class Resolve(Body):
     resolution: Text
+    #: "After" photos (docs/attachments.md).
+    attachments: Attachments | None = None
 
 
 class CallbackRatings(Body):
@@ -127,7 +131,7 @@ def resolve(
     ref: str, body: Resolve, call: CommandCall, app: QualtraceApp, response: Response
 ) -> Any:
     """Record what was done."""
-    return answer(response, app.tickets.resolve(call, ref, body.resolution))
+    return answer(response, app.tickets.resolve(call, ref, body.resolution, body.attachments))
 
 
 @router.post("/{ref}/callback", response_model=CommandAnswer)

@@ -497,6 +497,47 @@ def test_integrity_screen_shows_the_store_status_and_ledger_head(console: Consol
     console.screenshot("integrity")
 
 
+def test_a_ticket_shows_its_evidence_photos_as_thumbnails(
+    console: Console, service: Service
+) -> None:
+    """attach (docs/attachments.md): a before photo named at reception is on the ticket's
+    screen as a thumbnail the console fetched with the token (a blob: image)."""
+    from tests.attach_files import photo
+
+    r = service.http.post(
+        "/attachments",
+        files={"file": ("门厅漏水.jpg", photo(color=(30, 90, 160)), "image/jpeg")},
+        headers={"Authorization": f"Bearer {service.token(**FRONT_DESK)}"},
+    )
+    assert r.status_code == 201, r.text
+    digest = r.json()["digest"]
+    with_photo = service.post(
+        "/tickets",
+        {
+            "project": "P1",
+            "kind": "repair",
+            "channel": "phone",
+            "priority": "normal",
+            "category": "水电维修",
+            "description": "门厅漏水",
+            "reporter": {"name": "张伟", "unit": "3-1202", "phone": "13812345678"},
+            "attachments": [digest],
+        },
+        **FRONT_DESK,
+    )
+    console.sign_in(FRONT_DESK)
+    console.open_issue("ticket", with_photo["number"])
+    figure = console.find(f"#attachments figure[data-digest='{digest}']")
+    console.wait(
+        lambda d: d.execute_script(
+            "const i = document.querySelector('#attachments img.thumb');"
+            " return i && i.complete && i.naturalWidth > 0 && i.src.startsWith('blob:');"
+        )
+    )
+    assert "receive" in figure.text and "image/jpeg" in figure.text
+    console.screenshot("ticket-evidence")
+
+
 def test_no_request_leaves_127_0_0_1_and_no_csp_violation(
     console: Console, service: Service
 ) -> None:

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from api.app import ROUTERS
 from application.security import PERMISSIONS, ROLES
+from tests.attach_files import photo
 from tests.route_actions import AUTHENTICATED, PUBLIC, ROUTE_ACTIONS
 
 #: Matrix actions no endpoint enforces on its own (checked inside another use case).
@@ -233,6 +234,7 @@ KIND_OF_PREFIX = {
     "/warnings": "warning",
     "/assessments": "assessment",
     "/staff": "staff",  # dispatch suggestions (issue #16 item 6)
+    "/attachments": "attachment",  # attach: an evidence file, as scoped as its ticket
 }
 COMPANY_WIDE_KINDS = ("template", "circular", "webhook", "notification")
 #: A well-formed id that names nothing, per kind.
@@ -249,6 +251,7 @@ MISSING = {
     "notification": "999999999",
     "warning": str(uuid.uuid4()),
     "staff": "nobody.here",
+    "attachment": "0" * 64,
 }
 
 
@@ -269,7 +272,7 @@ QUERIES = [k for k in ROUTES if k.startswith("GET ")]
 ON_ISSUE = [
     k
     for k in ROUTES
-    if "{ref}" in k
+    if ("{ref}" in k or "{digest}" in k)
     and KIND_OF_PREFIX.get("/" + k.split()[1].split("/")[1]) not in COMPANY_WIDE_KINDS
 ]
 
@@ -318,6 +321,8 @@ class World:
             path = path.replace(
                 "{rid}", MISSING["response"] if project is None else self.ids[("response", project)]
             )
+        if "{digest}" in path:  # attach: the file a ticket of the project references
+            path = path.replace("{digest}", self.ids[(kind, project)] if project else MISSING[kind])
         if "{code}" in path:  # a project's monthly report (printable documents)
             path = path.replace("{code}", project or "NOPE").replace("{month}", "2026-03")
         return path
@@ -338,6 +343,10 @@ class World:
                 url,
                 content=csv.encode(),
                 headers={**headers, "Content-Type": "text/csv", "If-Match": "0"},
+            )
+        if key == "POST /attachments":  # attach: a multipart upload
+            return self.client.post(
+                url, files={"file": ("before.jpg", photo(), "image/jpeg")}, headers=headers
             )
         body = BODIES.get(key, {})
         if callable(body):
@@ -453,6 +462,19 @@ def build(w: World) -> None:
         w.ids[("inspection", p)] = ins["id"]
         nc = w.ok(w.post("/nonconformances", nc_body(p), "quality_manager"), 201)
         w.ids[("nonconformance", p)] = nc["id"]
+        # attach: a photo of the project's own (its bytes differ per project), named by a ticket
+        up = w.client.post(
+            "/attachments",
+            files={"file": (f"{p}.jpg", photo(color=(7, len(w.ids), 7)), "image/jpeg")},
+            headers=w.h("supervisor"),
+        )
+        w.ids[("attachment", p)] = w.ok(up, 201)["digest"]
+        w.ok(
+            w.post(
+                "/tickets", {**ticket_body(p), "attachments": [up.json()["digest"]]}, "supervisor"
+            ),
+            201,
+        )
         last = max(last, nc["position"])
         if "POST /surveys" not in ROUTES:
             continue

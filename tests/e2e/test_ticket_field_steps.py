@@ -1,9 +1,11 @@
 """The service centre's day over HTTP (issue #16 items 1-3): the field steps, the SLA on a
 business calendar with a pause on hold, the escalation ladder, the callback deadline and
-the three callback ratings, every figure checked against a hand computation."""
+the three callback ratings, every figure checked against a hand computation; and
+(item 4) the before and after photos, in the audit history by digest."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -14,6 +16,7 @@ from psycopg.rows import dict_row
 
 from application.deadlines import DeadlineWatcher
 from qualtrace.settings import Settings
+from tests.attach_files import pdf, photo
 
 CST = timezone(timedelta(hours=8))  # Asia/Shanghai, no daylight saving
 
@@ -108,6 +111,18 @@ class Desk:
         assert r.status_code == 200, r.text
         return r.json()
 
+    def upload(
+        self, data: bytes, name: str, who: str, media_type: str = "image/jpeg"
+    ) -> dict[str, Any]:
+        """POST /attachments as one of the people; the answer (digest, ...)."""
+        r = self.api.client.post(
+            "/attachments",
+            files={"file": (name, data, media_type)},
+            headers=self.api.token(**self.PEOPLE[who]),
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
     def caught_up(self) -> None:
         r = self.api.get("/tickets", role="supervisor", params={"min_position": self.position})
         assert r.status_code == 200, r.text
@@ -152,8 +167,14 @@ def test_received_rejected_arrived_held_resumed_resolved_rated_closed_with_hand_
     r = desk.at(cst(2, 11)).raw(f"/tickets/{t}/arrive", {}, "wang")
     assert r.status_code == 403 and "only the assignee (li.qiang)" in r.json()["detail"], r.text
     assert desk.get(t)["version"] == before
+    # Li Qiang photographs the fault on arrival ("before", with the phone's GPS position).
+    before = desk.upload(photo(color=(180, 40, 40)), "before.jpg", "li")
+    assert before["gps_removed"] is True
     # Li Qiang arrives at 11:30: the response SLA (ends at arrival) is met, 30 min to spare.
-    assert desk.at(cst(2, 11, 30)).post(f"/tickets/{t}/arrive", {}, "li")["status"] == "in_progress"
+    arrived = desk.at(cst(2, 11, 30)).post(
+        f"/tickets/{t}/arrive", {"attachments": [before["digest"]]}, "li"
+    )
+    assert arrived["status"] == "in_progress"
     # A hold without a reason: 422 naming it, nothing recorded.
     r = desk.at(cst(2, 11, 40)).raw(f"/tickets/{t}/hold", {}, "li")
     assert r.status_code == 422 and "reason" in r.text
@@ -173,8 +194,15 @@ def test_received_rejected_arrived_held_resumed_resolved_rated_closed_with_hand_
     desk.caught_up()
     desk.at(cst(5, 12))
     assert api.container.deadline_watcher.run_once().sla_breaches == 0
-    # Resolved Thursday 16:00: met thanks to the pause.
-    desk.at(cst(5, 16)).post(f"/tickets/{t}/resolve", {"resolution": "更换点火器"}, "li")
+    # Resolved Thursday 16:00: met thanks to the pause, with the "after" photo and the
+    # signed work order (PDF).
+    after = desk.upload(photo(color=(40, 180, 40)), "after.jpg", "li")
+    order = desk.upload(pdf("work order"), "work-order.pdf", "li", "application/pdf")
+    desk.at(cst(5, 16)).post(
+        f"/tickets/{t}/resolve",
+        {"resolution": "更换点火器", "attachments": [after["digest"], order["digest"]]},
+        "li",
+    )
     # Callback Friday 10:00 (due 24 h after the resolution: Friday 16:00), three ratings.
     r = desk.at(cst(6, 10)).post(
         f"/tickets/{t}/callback",
@@ -222,6 +250,27 @@ def test_received_rejected_arrived_held_resumed_resolved_rated_closed_with_hand_
     assert summaries["Rejected"] == "Rejected back to dispatch (拒单) by Wang Wei: 燃气不属本人技能"
     assert "6.33 h on hold" in summaries["Resumed"]
     assert "speed 4, quality 5, attitude 5" in summaries["CallbackRecorded"]
+    # The photos are in the history by digest (the events' hashes cover them) ...
+    data = {e["type"]: e["data"] for e in events}
+    assert data["Arrived"]["attachments"] == [before["digest"]]
+    assert data["Resolved"]["attachments"] == [after["digest"], order["digest"]]
+    assert data["Received"]["attachments"] == []
+    # ... and downloadable, byte for byte what the digest says, by roles in P1's scope.
+    for upload in (before, after, order):
+        for reader in (
+            {"role": "auditor"},
+            {"role": "supervisor", "projects": ("P1",)},
+            {"role": "front_desk", "user": "li.na"},
+        ):
+            got = api.get(f"/attachments/{upload['digest']}", **reader)
+            assert got.status_code == 200, (reader, got.text)
+            assert hashlib.sha256(got.content).hexdigest() == upload["digest"]
+        # Not by one scoped to P2 (404, as for no file at all), nor a role that reads no issues.
+        assert (
+            api.get(f"/attachments/{upload['digest']}", role="staff", projects=("P2",)).status_code
+            == 404
+        )
+        assert api.get(f"/attachments/{upload['digest']}", role="reporting").status_code == 403
 
     # KPIs per rating dimension and the pause, over HTTP and in the reporting SQL, alike.
     r = api.get(

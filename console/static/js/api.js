@@ -100,6 +100,13 @@ export async function command(path, body, ifMatch) {
   return answer;
 }
 
+/** A file (an evidence photo's thumbnail) fetched with the bearer token, as a blob: URL
+ * an <img> can show (an <img src> cannot send the token itself). */
+export async function objectUrl(path) {
+  const response = await send("GET", path, { accept: "*/*" });
+  return URL.createObjectURL(await response.blob());
+}
+
 /** Fetch a file with the bearer token and hand it to the browser as a download.
  * `options`: `query` (the request's parameters), `accept`, and `filename` (the name to save
  * under, instead of the response's Content-Disposition or `fallbackName`). */

@@ -2,7 +2,7 @@
 // audit pack and the integrity of its chain. Sections the caller's role may not read
 // say so (the API answered 403); nothing is fetched any other way.
 
-import { ApiError, download, get, getWithHeaders } from "../api.js";
+import { ApiError, download, get, getWithHeaders, objectUrl } from "../api.js";
 import { h } from "../dom.js";
 import { STEP_FORMS, commandForm } from "../forms.js";
 import { label, t } from "../i18n.js";
@@ -38,6 +38,28 @@ async function renderProject(main, code) {
     section("state", t("issue.state"), stateList("project", project, "state")),
     section("project-lists", t("issue.lists"), h("ul", { class: "quick" }, ["tickets", "inspections", "nonconformances", "surveys"].map((k) => h("li", {}, h("a", { href: `#/list/${k}?project=${encodeURIComponent(code)}` }, t(`nav.${k}`)))))),
   );
+}
+
+/** The evidence files its steps named (docs/attachments.md): photos as thumbnails, fetched
+ * with the token; each downloadable. Nothing when there are none. */
+function attachmentsSection(issue) {
+  const files = issue.attachments || [];
+  if (!files.length) return null;
+  const figures = files.map((f) => {
+    const picture = f.thumbnail_url
+      ? h("img", { class: "thumb", alt: t("attachments.photo", { step: label("step", f.step) }), width: 160 })
+      : h("span", { class: "chip" }, "PDF");
+    if (f.thumbnail_url) objectUrl(f.thumbnail_url).then((u) => (picture.src = u)).catch(() => picture.remove());
+    return h(
+      "figure",
+      { class: "attachment", "data-digest": f.digest },
+      picture,
+      h("figcaption", {}, `${label("step", f.step)} · ${f.media_type} · ${f.size} B`),
+      h("button", { type: "button", class: "download", onclick: () => download(f.url, f.digest) }, t("attachments.download")),
+      h("code", { class: "digest", title: "SHA-256" }, `${f.digest.slice(0, 16)}…`),
+    );
+  });
+  return section("attachments", t("attachments.title", { n: files.length }), h("div", { class: "attachments" }, figures));
 }
 
 function stepsSection(kind, issue, current) {
@@ -168,7 +190,7 @@ export async function render(main, params) {
     flash = null;
   }
   const columns = h("div", { class: "columns" });
-  const left = h("div", { class: "col" }, section("state", t("issue.state"), stateList(kind, issue, "state"), allFields(issue)), stepsSection(kind, issue, current));
+  const left = h("div", { class: "col" }, section("state", t("issue.state"), stateList(kind, issue, "state"), allFields(issue)), attachmentsSection(issue), stepsSection(kind, issue, current));
   const right = h("div", { class: "col" });
   columns.append(left, right);
   main.append(columns);
