@@ -498,7 +498,7 @@ def test_integrity_screen_shows_the_store_status_and_ledger_head(console: Consol
 
 
 def test_a_ticket_shows_its_evidence_photos_as_thumbnails(
-    console: Console, service: Service
+    console: Console, service: Service, world: dict[str, Any]
 ) -> None:
     """attach (docs/attachments.md): a before photo named at reception is on the ticket's
     screen as a thumbnail the console fetched with the token (a blob: image)."""
@@ -535,6 +535,7 @@ def test_a_ticket_shows_its_evidence_photos_as_thumbnails(
         )
     )
     assert "receive" in figure.text and "image/jpeg" in figure.text
+    console.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", figure)
     console.screenshot("ticket-evidence")
 
 
