@@ -40,6 +40,7 @@ DEFAULT_TAXONOMY: dict[str, Any] = {
                     "停电",
                     "给排水",
                     "照明",
+                    "lighting",
                 ],
             },
             "lifts": {"name": "电梯", "name_en": "Lifts", "aliases": ["lift", "elevator"]},

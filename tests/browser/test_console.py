@@ -351,7 +351,9 @@ def test_the_assignee_arrives_and_puts_on_hold_through_the_field_step_forms(
     assert got["status"] == "on_hold" and got["holds"][0]["reason"] == "等待配件"
 
 
-def test_a_stale_form_says_so_instead_of_overwriting(console: Console, service: Service) -> None:
+def test_a_stale_form_says_so_instead_of_overwriting(
+    console: Console, service: Service, world: dict[str, Any]
+) -> None:
     ticket = new_ticket(service)
     console.sign_in(FRONT_DESK)
     console.open_issue("ticket", ticket["number"])
