@@ -75,6 +75,7 @@ class Container:
     attachment_sweeper: AttachmentSweeper | None = None
 
     def start_projections(self) -> None:
+        self.upgrade_read_models()
         for g in self.groups:
             g.start()
         if self.deadline_watcher is not None:
@@ -112,6 +113,13 @@ class Container:
             t.start()
         for t in stoppers:
             t.join()
+
+    def upgrade_read_models(self) -> list[str]:
+        """Rebuild the read models an upgrade changed (`store.generations.upgrade`) before
+        following the store. Only read models: the process followers and the notification
+        deriver act on what they read, and a rebuild would act twice."""
+        models = [p for g in self.groups if g.name == "read-models" for p in g.projections]
+        return generations.upgrade(self.url, self.source, models, publish_hooks=self.publish_hooks)
 
     def run_projections_once(self) -> int:
         """Bring every projection up to date now (tests and the CLI use this)."""

@@ -10,6 +10,8 @@ generation's tables); nothing registers itself.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,6 +24,8 @@ from store.records import Projection
 from store.schema import READ_SCHEMA, TRACKING
 from store.source import EventSource
 from store.tracking import place, schema_name, settling
+
+log = logging.getLogger("qualtrace.projections")
 
 #: Run after a generation's `qt_read` views are published, in the same transaction.
 PublishHook = Callable[[psycopg.Connection[Any], Projection, int], None]
@@ -45,10 +49,91 @@ def setup(
             if row is None:
                 create_generation(conn, p, 1)
                 conn.execute(
-                    "INSERT INTO qt_projection_tracking (name, generation, live) VALUES (%s, 1, true)",
-                    (p.name,),
+                    "INSERT INTO qt_projection_tracking (name, generation, live, layout)"
+                    " VALUES (%s, 1, true, %s)",
+                    (p.name, layout(p)),
                 )
                 publish_read_views(conn, p, 1, publish_hooks)
+
+
+def layout(projection: Projection) -> str:
+    """What a generation's tables were built from: the DDL templates, the projection's
+    `version` (bumped when its handlers fill the same tables differently) and its
+    `layout_key()` (settings its rows depend on: a time zone, a taxonomy)."""
+    text = f"{projection.version}\n{projection.layout_key()}\n" + "\n".join(projection.tables)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _columns(conn: psycopg.Connection[Any], schema: str) -> set[tuple[str, str, str]]:
+    rows = conn.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = %s",
+        (schema,),
+    ).fetchall()
+    return {(str(r[0]), str(r[1]), str(r[2])) for r in rows}
+
+
+def outdated(conn: psycopg.Connection[Any], projections: Sequence[Projection]) -> list[Projection]:
+    """The projections whose live generation was built with another layout than their code
+    declares now (an upgrade changed their tables or their `version`).
+
+    A generation recorded before layouts were (`layout` NULL) is compared by its columns
+    with the tables the code would create (made in a transaction that is rolled back): the
+    same columns mean the same layout, which is then recorded; others mean outdated."""
+    out: list[Projection] = []
+    for p in projections:
+        row = conn.execute(
+            "SELECT generation, layout FROM qt_projection_tracking WHERE name=%s AND live",
+            (p.name,),
+        ).fetchone()
+        if row is None or row[1] == layout(p):
+            continue
+        if row[1] is None:
+            live = _columns(conn, schema_name(p, row[0]))
+            with conn.transaction(force_rollback=True):
+                expected = _columns(conn, create_generation(conn, p, 0))
+            if live == expected:
+                conn.execute(
+                    "UPDATE qt_projection_tracking SET layout = %s WHERE name=%s AND generation=%s",
+                    (layout(p), p.name, row[0]),
+                )
+                continue
+        out.append(p)
+    return out
+
+
+def upgrade(
+    conninfo: str,
+    source: EventSource,
+    projections: Sequence[Projection],
+    *,
+    publish_hooks: Sequence[PublishHook] = (),
+) -> list[str]:
+    """Rebuild every outdated projection (`outdated`), one process at a time: an advisory
+    lock per projection, and the check repeated under it, so two workers starting at once
+    rebuild each once. Returns the names rebuilt."""
+    rebuilt: list[str] = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for p in outdated(conn, projections):
+            conn.execute("SELECT pg_advisory_lock(hashtext('qt_upgrade_' || %s))", (p.name,))
+            try:
+                if not outdated(conn, [p]):
+                    continue
+                log.warning(
+                    "read model %s: its layout changed; rebuilding it from the events", p.name
+                )
+                result = rebuild(conninfo, source, p, publish_hooks=publish_hooks)
+                log.warning(
+                    "read model %s rebuilt: generation %s, at position %s in %s s",
+                    p.name,
+                    result["generation"],
+                    result["position"],
+                    result["seconds"],
+                )
+                rebuilt.append(p.name)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('qt_upgrade_' || %s))", (p.name,))
+    return rebuilt
 
 
 def create_generation(
@@ -116,8 +201,9 @@ def rebuild(
             )
             create_generation(conn, projection, new)
             conn.execute(
-                "INSERT INTO qt_projection_tracking (name, generation, live) VALUES (%s, %s, false)",
-                (projection.name, new),
+                "INSERT INTO qt_projection_tracking (name, generation, live, layout)"
+                " VALUES (%s, %s, false, %s)",
+                (projection.name, new, layout(projection)),
             )
         events = 0
         settle_until = time.monotonic() + 10.0

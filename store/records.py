@@ -72,6 +72,11 @@ class Projection(ABC):
         """Whether this projection wants the event at all; others still advance tracking."""
         return True
 
+    def layout_key(self) -> str:
+        """What else its rows depend on besides the events and the code (a time zone, a
+        taxonomy): a change of it rebuilds the read model (`store.generations.layout`)."""
+        return ""
+
     def begin_batch(self, cur: Cursor[Any], schema: str) -> None:  # noqa: B027
         """Hook: called at the start of each batch's transaction."""
 

@@ -360,6 +360,9 @@ TRACKING: tuple[str, ...] = (
     "ALTER TABLE qt_projection_tracking ADD COLUMN IF NOT EXISTS cursor_id bigint NOT NULL DEFAULT 0",
     "ALTER TABLE qt_projection_tracking ADD COLUMN IF NOT EXISTS pending_position bigint",
     "ALTER TABLE qt_projection_tracking ADD COLUMN IF NOT EXISTS pending_xmax bigint",
+    # The layout a generation was built with (`store.generations.layout`: its tables' DDL
+    # and the projection's version): a worker rebuilds a read model whose code changed.
+    "ALTER TABLE qt_projection_tracking ADD COLUMN IF NOT EXISTS layout text",
     # Events the process follower recorded for a trigger (its inline run having failed):
     # a read at the trigger's position waits for them as well.
     """CREATE TABLE IF NOT EXISTS qt_process_consequences (

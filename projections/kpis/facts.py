@@ -82,6 +82,10 @@ class FactProjection(Projection):
         self._columns: dict[str, list[str]] = {}
         self._cells_ready: set[str] = set()
 
+    def layout_key(self) -> str:
+        """Facts are bucketed by local day and month: another time zone rebuilds them."""
+        return f"timezone={self.timezone}"
+
     # -- time --------------------------------------------------------------------
     def local(self, ts: datetime | None) -> datetime | None:
         """The company's wall-clock time of a UTC instant (naive, for `timestamp` columns)."""

@@ -17,6 +17,7 @@ Definitions (where DOMAIN.md is silent):
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -93,6 +94,11 @@ class TicketKpiProjection(FactProjection):
         #: The batch's tickets received, reclassified or cancelled (their repeats are
         #: recomputed when the batch is written), per runner thread.
         self._repeats = threading.local()
+
+    def layout_key(self) -> str:
+        """The time zone and the taxonomy: a changed taxonomy reclassifies history."""
+        table = json.dumps(self.taxonomy.table, sort_keys=True, ensure_ascii=False)
+        return f"{super().layout_key()};taxonomy={table}"
 
     def begin_batch(self, cur: Cursor[Any], schema: str) -> None:
         super().begin_batch(cur, schema)
