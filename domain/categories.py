@@ -135,6 +135,12 @@ def _key(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
+def _spellings(code: str, node: dict[str, Any]) -> set[str]:
+    """Every key a category is found by: its code, names and aliases."""
+    texts = (code, node["name"], node.get("name_en", ""), *node.get("aliases", ()))
+    return {_key(t) for t in texts if t}
+
+
 class Taxonomy:
     """A validated two-level taxonomy with a lookup from any spelling to its place."""
 
@@ -142,25 +148,19 @@ class Taxonomy:
         self.table = table
         self._l1: dict[str, str] = {}
         self._l2: dict[str, tuple[str, str]] = {}
+        #: Per level-1 code, its children by spelling (for paths: `工程维修 › 漏水`).
+        self._children: dict[str, dict[str, str]] = {}
         ambiguous: set[str] = set()
         for code, node in table.items():
-            for spelling in (code, node["name"], node.get("name_en", ""), *node.get("aliases", ())):
-                if spelling:
-                    self._l1[_key(spelling)] = code
+            self._l1.update(dict.fromkeys(_spellings(code, node), code))
+            children = self._children[code] = {}
             for child, leaf in node.get("children", {}).items():
-                for spelling in (
-                    child,
-                    leaf["name"],
-                    leaf.get("name_en", ""),
-                    *leaf.get("aliases", ()),
-                ):
-                    if not spelling:
-                        continue
-                    k = _key(spelling)
+                for k in _spellings(child, leaf):
+                    children.setdefault(k, child)
                     if k in self._l2 and self._l2[k] != (code, child):
                         ambiguous.add(k)
                     self._l2[k] = (code, child)
-                    self._l2[_key(f"{code}.{child}")] = (code, child)
+                self._l2[_key(f"{code}.{child}")] = (code, child)
         for k in ambiguous:  # a level-2 name used under two parents needs its parent
             del self._l2[k]
 
@@ -173,11 +173,8 @@ class Taxonomy:
         parts = [p for p in _SEPARATORS.split(raw) if p]
         if len(parts) == 2 and parts[0] in self._l1:
             code = self._l1[parts[0]]
-            for child, leaf in self.table[code].get("children", {}).items():
-                spellings = (child, leaf["name"], leaf.get("name_en", ""), *leaf.get("aliases", ()))
-                if parts[1] in {_key(x) for x in spellings}:
-                    return self._leaf(code, child)
-            return self._top(code)
+            child = self._children[code].get(parts[1])
+            return self._leaf(code, child) if child else self._top(code)
         other = self.table.get(OTHER) or {"name": "其他"}
         return Classified(OTHER, other["name"], None, None, known=False)
 
