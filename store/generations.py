@@ -80,22 +80,30 @@ def outdated(conn: psycopg.Connection[Any], projections: Sequence[Projection]) -
     A generation recorded before layouts were (`layout` NULL) is compared by its columns
     with the tables the code would create (made in a transaction that is rolled back): the
     same columns mean the same layout, which is then recorded; others mean outdated."""
+    live = {
+        str(name): (int(generation), recorded)
+        for name, generation, recorded in conn.execute(
+            "SELECT name, generation, layout FROM qt_projection_tracking"
+            " WHERE live AND name = ANY(%s)",
+            ([p.name for p in projections],),
+        ).fetchall()
+    }
     out: list[Projection] = []
     for p in projections:
-        row = conn.execute(
-            "SELECT generation, layout FROM qt_projection_tracking WHERE name=%s AND live",
-            (p.name,),
-        ).fetchone()
-        if row is None or row[1] == layout(p):
+        if p.name not in live:
             continue
-        if row[1] is None:
-            live = _columns(conn, schema_name(p, row[0]))
+        generation, recorded = live[p.name]
+        wanted = layout(p)
+        if recorded == wanted:
+            continue
+        if recorded is None:
+            columns = _columns(conn, schema_name(p, generation))
             with conn.transaction(force_rollback=True):
                 expected = _columns(conn, create_generation(conn, p, 0))
-            if live == expected:
+            if columns == expected:
                 conn.execute(
                     "UPDATE qt_projection_tracking SET layout = %s WHERE name=%s AND generation=%s",
-                    (layout(p), p.name, row[0]),
+                    (wanted, p.name, generation),
                 )
                 continue
         out.append(p)
