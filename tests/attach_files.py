@@ -1,9 +1,10 @@
 """Evidence files built in the tests (Pillow): photos with and without an EXIF GPS
-position, and a small PDF."""
+position, and a small PDF; and the repair ticket the tests attach them to."""
 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from PIL import Image
 
@@ -65,3 +66,17 @@ def pdf(text: str = "rectification report") -> bytes:
         f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     )
     return bytes(out)
+
+
+def ticket(project: str = "P1", **extra: Any) -> dict[str, Any]:
+    """A repair ticket's body (`POST /tickets`, or `TicketService.receive`'s keywords)."""
+    return {
+        "project": project,
+        "kind": "repair",
+        "channel": "phone",
+        "priority": "high",
+        "category": "水电维修",
+        "description": "门厅漏水",
+        "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
+        **extra,
+    }

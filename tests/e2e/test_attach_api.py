@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from qualtrace.settings import Settings
-from tests.attach_files import GPS, gps_of, pdf, photo
+from tests.attach_files import GPS, gps_of, pdf, photo, ticket
 
 LIMIT = 300_000
 
@@ -21,19 +21,6 @@ def settings(db_url: str) -> Settings:
     return Settings(
         database_url=db_url, pool_size=4, read_wait_seconds=5.0, attachment_max_bytes=LIMIT
     )
-
-
-def ticket(project: str = "P1", **extra: Any) -> dict[str, Any]:
-    return {
-        "project": project,
-        "kind": "repair",
-        "channel": "phone",
-        "priority": "high",
-        "category": "水电维修",
-        "description": "门厅漏水",
-        "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
-        **extra,
-    }
 
 
 def upload(

@@ -11,22 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.attach_files import pdf, photo
+from tests.attach_files import pdf, photo, ticket
 
 VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_pack.py"
 DESK = {"role": "front_desk", "user": "li.na", "name": "Li Na"}
 SUP = {"role": "supervisor", "user": "zhao.lei", "name": "Zhao Lei"}
 STAFF = {"role": "staff", "user": "wang.wei", "name": "Wang Wei"}
 AUDITOR = {"role": "auditor", "user": "sun.li", "name": "Sun Li"}
-TICKET = {
-    "project": "P1",
-    "kind": "repair",
-    "channel": "phone",
-    "priority": "high",
-    "category": "水电维修",
-    "description": "门厅漏水",
-    "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
-}
 
 
 def verify(pack: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +42,7 @@ def upload(api: Any, data: bytes, name: str, media_type: str, who: dict[str, str
 def test_a_pack_lists_its_files_and_the_verifier_checks_them(api: Any, tmp_path: Path) -> None:
     api.setup_org()
     before = upload(api, photo(color=(90, 10, 10)), "before.jpg", "image/jpeg", DESK)
-    t = api.post("/tickets", {**TICKET, "attachments": [before]}, **DESK).json()
+    t = api.post("/tickets", ticket(attachments=[before]), **DESK).json()
     api.post(
         f"/tickets/{t['id']}/dispatch", {"department": "engineering", "assignee": "wang.wei"}, **SUP
     )
@@ -120,7 +111,7 @@ def test_a_manifest_that_drops_a_file_fails_even_without_the_files(api: Any) -> 
 
     api.setup_org()
     before = upload(api, photo(), "before.jpg", "image/jpeg", DESK)
-    t = api.post("/tickets", {**TICKET, "attachments": [before]}, **DESK).json()
+    t = api.post("/tickets", ticket(attachments=[before]), **DESK).json()
     raw = api.get(
         f"/audit/{t['number']}/pack", params={"min_position": t["position"]}, **AUDITOR
     ).content

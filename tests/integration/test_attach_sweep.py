@@ -14,24 +14,11 @@ from application.base import Call
 from application.errors import UnknownReference
 from application.security import Principal
 from domain.errors import IllegalStep
-from tests.attach_files import pdf, photo
+from tests.attach_files import pdf, photo, ticket
 
 ADMIN = Call(Principal("admin", "Admin", "admin"), "attach-sweep")
 DESK = Call(Principal("li.na", "Li Na", "front_desk"), "attach-sweep")
 STAFF = Call(Principal("wang.wei", "Wang Wei", "staff"), "attach-sweep")
-
-
-def ticket(**extra: Any) -> dict[str, Any]:
-    return {
-        "project": "P1",
-        "kind": "repair",
-        "channel": "phone",
-        "priority": "high",
-        "category": "水电维修",
-        "description": "门厅漏水",
-        "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
-        **extra,
-    }
 
 
 @pytest.fixture
