@@ -44,7 +44,7 @@ from bench.fault_parts import (
     run_client,
     run_crowd,
 )
-from qualtrace.connections import most
+from qualtrace.connections import fit, most
 from qualtrace.settings import Settings
 
 
@@ -154,8 +154,9 @@ class Run:
         self.service = Service(
             self.pg.url(), self.root / "service", workers=self.plan.api_processes
         )
-        if self.plan.pool_size is not None:
-            self.service.env["QUALTRACE_POOL_SIZE"] = str(self.plan.pool_size)
+        # Here the worker runs on its own (to be killed alone), so it gets the pool size
+        # `serve` would pass it: the plan's, or the one fitted to the server.
+        self.service.env["QUALTRACE_POOL_SIZE"] = str(self.pool_size())
         (self.root / "service").mkdir(exist_ok=True)
         self.service.start()
         from api.tokens import TokenStore
@@ -344,13 +345,23 @@ class Run:
             "connections_peak": peak[0],
             "connections_after": sum(after.values()),
             # What the pools may open at most (qualtrace/connections.py), and the server.
-            "connections_most": most(
-                self.plan.api_processes, self.plan.pool_size or Settings().pool_size
-            ),
+            "connections_most": most(self.plan.api_processes, self.pool_size()),
             "connection_bound": self.pg.max_connections,
             "crashed": crashed or before_pids != after_pids,
         }
         self.say(f"4. {self.report.crowd}")
+
+    def pool_size(self) -> int:
+        """The pool size the service runs with: the plan's, or what `serve` fitted."""
+        chosen = self.plan.pool_size
+        size, _ = fit(
+            self.pg.url(),
+            self.plan.api_processes,
+            chosen or Settings().pool_size,
+            True,
+            explicit=chosen is not None,
+        )
+        return size
 
     def merge(self, other: Ledger) -> None:
         with self.ledger.lock:

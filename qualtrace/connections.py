@@ -11,17 +11,26 @@ Per process, with `QUALTRACE_POOL_SIZE` = P:
 - the event store library's pool: P, growing to 2P (`POSTGRES_MAX_OVERFLOW` = P);
 - the recorder's append connections: as many as that pool's maximum, 2P;
 - the read pool (`Container.pool`): up to P;
-- and a few single connections: the NOTIFY sender, the token revocation listener and
-  the read-position listener (API, `store.read_positions`), the two projection groups'
-  connection and LISTEN each, the KPI cell refresher and the NOTIFY sender (worker).
+- and single connections outside the pools (counted from the code, and measured by
+  tests/integration/test_connection_budget.py):
+  - API: the NOTIFY sender, the token revocation listener, the read-position listener
+    (`store.read_positions`), the event feed's watch (a connection and its LISTEN) and
+    an integrity report's own connection: 6;
+  - worker: the four projection groups' connection and LISTEN each (read models,
+    processes, circular process, notifications: 8), the KPI cell refresher, the
+    integrity watcher's lock and verification (2), the NOTIFY sender, and the
+    deliveries' pool (2) and LISTEN: 15.
+
+`qualtrace serve` sizes P to fit when QUALTRACE_POOL_SIZE is not set (`fit`): the
+default 8 is a ceiling, not a promise the server may not be able to keep.
 """
 
 from __future__ import annotations
 
 import psycopg
 
-API_SINGLES = 3
-WORKER_SINGLES = 6
+API_SINGLES = 6
+WORKER_SINGLES = 15
 
 
 def per_process(pool_size: int) -> int:
@@ -44,8 +53,8 @@ def largest_pool_size(api_processes: int, allowed: int, worker: bool = True) -> 
 
 
 def allowed(url: str) -> tuple[int, bool]:
-    """The connections this role may open: `max_connections` less the reserved ones for a
-    non-superuser (and its own CONNECTION LIMIT), and whether it is a superuser."""
+    """The connections this role may open: `max_connections` less the reserved ones (and
+    its own CONNECTION LIMIT), and whether it is a superuser."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT current_setting('max_connections')::int,"
@@ -54,26 +63,53 @@ def allowed(url: str) -> tuple[int, bool]:
         ).fetchone()
     assert row is not None
     max_conn, reserved, superuser, limit = row
-    room = max_conn if superuser else max_conn - reserved
+    # The reserved slots stay free for a superuser too: they are how an operator gets in
+    # (psql, pg_dump, a migration) when the service holds everything else.
+    room = max_conn - reserved
     if limit is not None and limit >= 0:
         room = min(room, limit)
     return int(room), bool(superuser)
 
 
-def warning(url: str, api_processes: int, pool_size: int, worker: bool) -> str | None:
-    """What to tell the operator when the pools may need more than the server allows."""
+def fit(
+    url: str, api_processes: int, pool_size: int, worker: bool, explicit: bool
+) -> tuple[int, str | None]:
+    """The pool size `serve` runs with, and what to tell the operator.
+
+    Unset (`explicit` False): the largest size up to `pool_size` whose bound fits what the
+    server allows, said in one line when it is smaller. Set by the operator: kept, with a
+    warning when it may need more than the server allows."""
     try:
         room, _ = allowed(url)
     except psycopg.Error:
-        return None  # the service's own start will say what is wrong with the database
+        return pool_size, None  # the service's own start will say what is wrong
     need = most(api_processes, pool_size, worker)
     if need <= room:
-        return None
-    fit = largest_pool_size(api_processes, room, worker)
+        return pool_size, None
+    size = largest_pool_size(api_processes, room, worker)
+    if explicit or most(api_processes, size, worker) > room:
+        return pool_size, warning(room, api_processes, pool_size, worker)
+    return size, (
+        f"database connections: QUALTRACE_POOL_SIZE={size} (not {pool_size}), so that"
+        f" {api_processes} API process(es){' and the worker' if worker else ''} open at most"
+        f" {most(api_processes, size, worker)} of the {room} the server allows"
+        " (docs/faults.md, Connections); set QUALTRACE_POOL_SIZE to choose"
+    )
+
+
+def warning(room: int, api_processes: int, pool_size: int, worker: bool) -> str:
+    """What to tell the operator when the pools may need more than the server allows."""
+    need = most(api_processes, pool_size, worker)
+    size = largest_pool_size(api_processes, room, worker)
+    advice = (
+        f"Set QUALTRACE_POOL_SIZE={size} or lower, or raise max_connections"
+        if most(api_processes, size, worker) <= room
+        else f"Even QUALTRACE_POOL_SIZE=1 needs {most(api_processes, 1, worker)}: raise"
+        " max_connections or run fewer API processes"
+    )
     return (
         f"warning: {api_processes} API process(es) and {'a' if worker else 'no'} worker with"
         f" QUALTRACE_POOL_SIZE={pool_size} may open up to {need} database connections, but"
         f" the server allows {room}: after a burst the API processes can hold them all and"
-        f" the worker cannot connect (the read side stops). Set QUALTRACE_POOL_SIZE={fit}"
-        f" or lower, or raise max_connections (docs/faults.md)"
+        f" the worker cannot connect (the read side stops). {advice} (docs/faults.md)"
     )

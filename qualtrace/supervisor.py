@@ -201,12 +201,25 @@ def serve(args: Any, settings: Any, say: Callable[[str], None]) -> int:
             say(f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}")
             return 2
         # faults: pools that may need more connections than the server allows (docs/faults.md)
-        from qualtrace.connections import warning as connection_warning
+        from qualtrace.connections import fit
 
-        note = connection_warning(url, workers, settings.pool_size, settings.run_projections)
+        # The worker counts even when it runs elsewhere (QUALTRACE_RUN_PROJECTIONS=false):
+        # without it there is no read side, and it must find a free connection.
+        pool_size, note = fit(
+            url,
+            workers,
+            settings.pool_size,
+            True,
+            explicit="pool_size" in settings.model_fields_set,
+        )
         if note:
             say(note)
-        env = {**os.environ, "DATABASE_URL": url, "QUALTRACE_SETUP_SCHEMA": "false"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "QUALTRACE_SETUP_SCHEMA": "false",
+            "QUALTRACE_POOL_SIZE": str(pool_size),
+        }
         program = [sys.executable, "-m", "qualtrace.cli", "serve", "--supervised"]
         fd = listener.fileno()
         api = [

@@ -41,7 +41,16 @@ def test_faults_lose_nothing_duplicate_nothing_and_the_service_recovers_on_its_o
         )
     assert postgres_bindir() is not None, "no PostgreSQL server binaries (initdb, pg_ctl)"
     lines: list[str] = []
-    report = Run(SHORT, tmp_path, say=lines.append).run()
+    try:
+        report = Run(SHORT, tmp_path, say=lines.append).run()
+    except Exception as e:
+        # What the run said and the service processes' last words (CI keeps nothing else).
+        tails = [
+            f"--- {log.name} (last 40 lines)\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            for log in sorted(tmp_path.rglob("*.log"))
+        ]
+        raise AssertionError("\n".join([repr(e), *lines, *tails])) from e
     assert report.problems() == [], "\n".join(lines)
 
     # Something happened and was judged: faults injected, commands acknowledged across them.
