@@ -51,6 +51,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def restartable_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that is restarted: a
+    port from `free_port` lies inside that range, and while the server is down any
+    outgoing connection (the clients' and the API processes' reconnections, hundreds a
+    second) may be given it as its local port; the restart then fails to bind (seen:
+    `pg_ctl restart` exit 1 in the fault module)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(20000, max(20001, low)), k=200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
+
+
 def postgres_bindir() -> Path | None:
     """PostgreSQL's server binaries: pg_config's, Debian's, or the embedded server's."""
     candidates: list[Path] = []
@@ -83,7 +103,7 @@ class Postgres:
         self.bin = bindir
         self.root = root
         self.data = root / "data"
-        self.port = free_port()
+        self.port = restartable_port()
         self.max_connections = max_connections
         self._conn: psycopg.Connection[Any] | None = None
         self.user: pwd.struct_passwd | None = None

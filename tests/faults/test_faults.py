@@ -48,7 +48,8 @@ def test_faults_lose_nothing_duplicate_nothing_and_the_service_recovers_on_its_o
         tails = [
             f"--- {log.name} (last 40 lines)\n"
             + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-            for log in sorted(tmp_path.rglob("*.log"))
+            for log in [*sorted(tmp_path.rglob("*.log")), tmp_path / "pg" / "log"]
+            if log.is_file()
         ]
         raise AssertionError("\n".join([repr(e), *lines, *tails])) from e
     assert report.problems() == [], "\n".join(lines)
