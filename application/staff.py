@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,7 +91,15 @@ class StaffService:
         policy = self.policy
         since = now - timedelta(days=int(policy["resolution"]["window_days"]))
         cat = self.taxonomy.classify(ticket.category)
-        items = suggest(ticket.category, read(ticket.project, since), self.taxonomy, policy)
+        # Who rejected this ticket back to dispatch, and how often (its own events).
+        rejected = Counter(
+            str(e.assignee)
+            for e in self.service.store.events.get(ticket.id)
+            if isinstance(e, Ticket.Rejected)
+        )
+        items = suggest(
+            ticket.category, read(ticket.project, since), self.taxonomy, policy, dict(rejected)
+        )
         for item in items:  # a transfer or re-dispatch: who has the ticket now
             item["current_assignee"] = item["staff_id"] == ticket.assignee
         return {

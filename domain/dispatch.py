@@ -15,6 +15,12 @@ giving points; the score is their sum:
   `max(0, resolution.max_points − resolution.per_hour × median)`; without any such
   ticket `resolution.no_history` (a neutral half, neither rewarded nor punished).
 
+And one penalty, listed only where it applies:
+
+- **rejected**: the person rejected this very ticket back to dispatch (拒单) n times →
+  `−rejection.per_rejection × n` points, so the one who just handed it back does not
+  come first again (whatever the reason, the dispatcher may still choose them).
+
 Points are rounded to one decimal, half up; the score is the sum of the rounded points. Ties: higher score first, then fewer
 open tickets, then the user id in code-point order, so the order never depends on the
 database. `rank` is the 1-based position in that order (no shared ranks).
@@ -33,6 +39,7 @@ DISPATCH_POLICY: dict[str, Any] = {
     "skill": {"l2": 50, "l1": 25, "none": 0},
     "workload": {"max_points": 30, "per_open_ticket": 10},
     "resolution": {"window_days": 30, "max_points": 20, "per_hour": 0.5, "no_history": 10},
+    "rejection": {"per_rejection": 40},
 }
 
 
@@ -43,7 +50,9 @@ def validate_dispatch_policy(raw: dict[str, Any] | None) -> dict[str, Any]:
     if raw is None:
         return {k: dict(v) for k, v in DISPATCH_POLICY.items()}
     if not isinstance(raw, dict):
-        raise ValueError("dispatch policy must be an object {skill, workload, resolution}")
+        raise ValueError(
+            "dispatch policy must be an object {skill, workload, resolution, rejection}"
+        )
     out: dict[str, Any] = {}
     for factor, defaults in DISPATCH_POLICY.items():
         given = raw.get(factor, {})
@@ -162,13 +171,26 @@ def resolution_reason(hours: tuple[float, ...], policy: dict[str, Any]) -> dict[
     }
 
 
+def rejection_reason(times: int, policy: dict[str, Any]) -> dict[str, Any]:
+    plural = "time" if times == 1 else "times"
+    return {
+        "factor": "rejected",
+        "value": times,
+        "points": -_points(policy["rejection"]["per_rejection"] * times),
+        "explanation": f"rejected this ticket back to dispatch {times} {plural}",
+        "explanation_zh": f"曾 {times} 次拒单退回本工单",
+    }
+
+
 def suggest(
     category: str,
     candidates: list[Candidate],
     taxonomy: Taxonomy,
     policy: dict[str, Any] = DISPATCH_POLICY,
+    rejected: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The candidates ranked for a ticket of `category`, each with its reasons."""
+    """The candidates ranked for a ticket of `category`, each with its reasons;
+    `rejected`: how many times each person rejected this ticket (user id → times)."""
     cat = taxonomy.classify(category)
     scored = []
     for c in candidates:
@@ -177,6 +199,9 @@ def suggest(
             workload_reason(c.open_tickets, policy),
             resolution_reason(c.resolution_hours, policy),
         ]
+        times = (rejected or {}).get(c.staff_id, 0)
+        if times:
+            reasons.append(rejection_reason(times, policy))
         score = float(sum(Decimal(str(r["points"])) for r in reasons))
         scored.append((c, score, reasons))
     scored.sort(key=lambda s: (-s[1], s[0].open_tickets, s[0].staff_id))

@@ -16,9 +16,19 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from qualtrace.settings import Settings
+
+# Property tests judge answers, never the machine's speed: no per-example deadline and no
+# "input generation is slow" health check, both of which fail on a busy CI machine (seen:
+# a dispatch scoring test while another suite ran). Speed is measured in bench/.
+hypothesis_settings.register_profile(
+    "qualtrace", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("qualtrace")
 
 
 class Clock:

@@ -25,8 +25,10 @@ class StaffPage(Page):
 
 
 class ScoreReason(Open):
-    """One factor of a score: `value` is the skill level (`l2`, `l1`, `none`), the number
-    of open tickets, or the median hours (null: no history)."""
+    """One factor of a score (`skill`, `workload`, `resolution`, and `rejected` only for
+    someone who rejected this ticket): `value` is the skill level (`l2`, `l1`, `none`), the
+    number of open tickets, the median hours (null: no history), or how many times the
+    person rejected this ticket (its `points` negative)."""
 
     factor: str
     value: Any

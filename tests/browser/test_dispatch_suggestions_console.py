@@ -4,6 +4,7 @@ service: the dispatch form shows the project's staff ranked by the API with thei
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ def leak(service: Service) -> dict[str, Any]:
             "/staff",
             {"id": user, "name": name, "project": "P1", "department": department, "skills": skills},
         )
-    return service.post(
+    ticket = service.post(
         "/tickets",
         {
             "project": "P1",
@@ -43,6 +44,21 @@ def leak(service: Service) -> dict[str, Any]:
         },
         **SUPERVISOR,
     )
+    # The console opens the ticket at once and asks once: wait until the read side holds
+    # the three staff members, or a loaded machine shows "no staff" (seen in a run).
+    deadline = time.monotonic() + 60
+    while len(suggestions(service, ticket["id"])) < 3:
+        assert time.monotonic() < deadline, "the staff never reached the read side"
+        time.sleep(0.1)
+    return ticket
+
+
+def suggestions(service: Service, ticket_id: str) -> list[dict[str, Any]]:
+    r = service.http.get(
+        f"/tickets/{ticket_id}/dispatch-suggestions",
+        headers={"Authorization": f"Bearer {service.token('supervisor')}"},
+    )
+    return list(r.json()["items"]) if r.status_code == 200 else []
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +98,35 @@ def test_the_dispatch_form_shows_ranked_suggestions_and_use_fills_it(
     console.text_of("#flash", "dispatched", timeout=30)
     ticket = console.service.get(f"/tickets/{leak['id']}", role="supervisor")
     assert ticket["assignee"] == "li.qiang"
+    # li.qiang hands it back (拒单): the form now shows him last, with the penalty.
+    console.service.post(
+        f"/tickets/{leak['id']}/reject",
+        {"reason": "不熟悉该楼栋"},
+        role="staff",
+        user="li.qiang",
+        name="李强",
+    )
+    # The reject was made outside the console: wait until the read side has it (li.qiang's
+    # workload back to 0), as a dispatcher would see it on opening the ticket afresh.
+    deadline = time.monotonic() + 60
+    while True:
+        items = suggestions(console.service, leak["id"])
+        li = next((i for i in items if i["staff_id"] == "li.qiang"), None)
+        if li is not None and li["reasons"][1]["value"] == 0:
+            break
+        assert time.monotonic() < deadline, "the rejection never reached the read side"
+        time.sleep(0.1)
+    console.driver.refresh()
+    console.open_issue("ticket", leak["number"])
+    console.find("#step-dispatch").click()
+    console.text_of("#dispatch-suggestions", "拒单", timeout=30)
+    rows = console.all("#dispatch-suggestions .suggestion")
+    # li.qiang: 25 + 30 + 10 - 40 = 25, now behind chen.jie's 40
+    assert ["王伟" in rows[0].text, "陈杰" in rows[1].text, "李强" in rows[2].text] == [True] * 3
+    penalty = rows[2].find_element("css selector", ".points.penalty")
+    assert penalty.text == "−40"
+    assert "rejected this ticket back to dispatch 1 time" in rows[2].text
+    console.driver.execute_script(
+        "document.getElementById('dispatch-suggestions').scrollIntoView()"
+    )
+    console.screenshot("dispatch-suggestions-rejected")

@@ -389,3 +389,59 @@ def test_the_staff_list_pages_in_user_id_order(desk: Desk, api: Any) -> None:
         "zhou.hui",
     ]
     assert api.get("/staff", params={"cursor": "nonsense"}).status_code == 422
+
+
+def test_whoever_rejected_the_ticket_is_demoted_with_the_reason(desk: Desk) -> None:
+    history(desk)
+    now = T0 + timedelta(days=10)
+    t = desk.at(now).received("漏水")
+    # wang.wei, first by 76.5 (see above), gets it and hands it back (拒单).
+    desk.post(f"/tickets/{t}/dispatch", {"department": "engineering", "assignee": "wang.wei"})
+    wang = {"role": "staff", "user": "wang.wei"}
+    desk.at(hours(now, 1)).post(f"/tickets/{t}/reject", {"reason": "手上两单未完"}, who=wang)
+    items = desk.suggestions(t).json()["items"]
+    # wang.wei: 50 + 10 + 16.5 - 40 x 1 rejection = 36.5 (the rejected ticket is not his
+    # workload: it went back to dispatch); the others as computed above.
+    assert [(i["staff_id"], i["score"]) for i in items] == [
+        ("li.qiang", 74.0),
+        ("zhang.min", 55.0),
+        ("zhou.hui", 55.0),
+        ("chen.jie", 40.0),
+        ("wang.wei", 36.5),
+    ]
+    by_id = {i["staff_id"]: i for i in items}
+    assert reasons(by_id["wang.wei"]) == {
+        "skill": ("l2", 50),
+        "workload": (2, 10),
+        "resolution": (7, 16.5),
+        "rejected": (1, -40),
+    }
+    rejected = by_id["wang.wei"]["reasons"][-1]
+    assert rejected["explanation"] == "rejected this ticket back to dispatch 1 time"
+    assert "拒单" in rejected["explanation_zh"]
+    # Only a rejecter carries the penalty.
+    assert "rejected" not in reasons(by_id["li.qiang"])
+    # li.qiang takes it and rejects too; wang.wei gets it back and rejects again.
+    desk.post(f"/tickets/{t}/dispatch", {"department": "engineering", "assignee": "li.qiang"})
+    li = {"role": "staff", "user": "li.qiang"}
+    desk.at(hours(now, 2)).post(f"/tickets/{t}/reject", {"reason": "不熟悉该楼栋"}, who=li)
+    desk.post(f"/tickets/{t}/dispatch", {"department": "engineering", "assignee": "wang.wei"})
+    desk.at(hours(now, 3)).post(f"/tickets/{t}/reject", {"reason": "仍无空"}, who=wang)
+    items = desk.suggestions(t).json()["items"]
+    by_id = {i["staff_id"]: i for i in items}
+    # li.qiang 25 + 30 + 19 - 40 = 34.0; wang.wei 76.5 - 2 x 40 = -3.5, last.
+    assert reasons(by_id["li.qiang"])["rejected"] == (1, -40)
+    assert reasons(by_id["wang.wei"])["rejected"] == (2, -80)
+    assert [(i["staff_id"], i["score"]) for i in items] == [
+        ("zhang.min", 55.0),
+        ("zhou.hui", 55.0),
+        ("chen.jie", 40.0),
+        ("li.qiang", 34.0),
+        ("wang.wei", -3.5),
+    ]
+    # The penalty is the policy's, answered with it.
+    assert r_policy(desk, t)["rejection"] == {"per_rejection": 40}
+
+
+def r_policy(desk: Desk, t: str) -> dict[str, Any]:
+    return dict(desk.suggestions(t).json()["policy"])

@@ -10,7 +10,10 @@ function reasonLine(r) {
   return h(
     "li",
     { class: `suggest-reason factor-${r.factor}` },
-    h("span", { class: "points" }, `+${r.points}`),
+    // A penalty (having rejected this very ticket) reads −40, not +-40.
+    r.points < 0
+      ? h("span", { class: "points penalty" }, `−${-r.points}`)
+      : h("span", { class: "points" }, `+${r.points}`),
     " ",
     h("span", {}, r.explanation_zh),
     " ",
