@@ -150,6 +150,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/staff"): "registerStaff",
     ("GET", "/staff"): "listStaff",
     ("POST", "/staff/{ref}/skills"): "setStaffSkills",
+    ("POST", "/staff/{ref}/move"): "moveStaff",
+    ("POST", "/staff/{ref}/leave"): "staffLeaves",
+    ("POST", "/staff/{ref}/rejoin"): "staffRejoins",
     ("GET", "/tickets/{ref}/dispatch-suggestions"): "getDispatchSuggestions",
     # attach (issue #16 item 4): evidence files
     ("POST", "/attachments"): "uploadAttachment",

@@ -392,6 +392,14 @@ PHRASES: dict[tuple[str, str], Phrase] = {
     ("staff", "SkillsChanged"): lambda d, who, because: (
         f"Skills set to {_codes(d.get('skills'))} (were {_codes(d.get('previous'))}) by {who}"
     ),
+    ("staff", "Moved"): lambda d, who, because: (
+        f"Moved to {d.get('department')} at {d.get('project')} (was {d.get('previous_department')}"
+        f" at {d.get('previous_project')}) by {who}{because}"
+    ),
+    ("staff", "Left"): lambda d, who, because: f"Left the staff by {who}{because}",
+    ("staff", "Rejoined"): lambda d, who, because: (
+        f"Rejoined in {d.get('department')} at {d.get('project')} by {who}{because}"
+    ),
     ("assessment", "AppealDecided"): lambda d, who, because: (
         f"Appeal {'accepted' if d.get('accepted') else 'rejected'} (final) by {who}"
         + (

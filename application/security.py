@@ -134,6 +134,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     # may dispatch (docs/dispatch.md)
     "staff.register": ("admin", "project_manager"),
     "staff.skills": ("admin", "project_manager", "supervisor"),
+    # the register's lifecycle: 调岗 (move), 离职 (leave), back again (rejoin)
+    "staff.move": ("admin", "project_manager"),
+    "staff.leave": ("admin", "project_manager"),
+    "staff.rejoin": ("admin", "project_manager"),
     "staff.read": (*_OPERATIONAL, "auditor", "admin"),
     "ticket.suggest_dispatch": ("front_desk", "supervisor"),
     # attach (issue #16 item 4): evidence files; reading one also needs a referencing

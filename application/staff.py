@@ -73,6 +73,32 @@ class StaffService:
             lambda s, c: s.set_skills(c, skills, self.taxonomy),
         )
 
+    def move(
+        self, call: Call, ref: str, project: str, department: str, reason: str
+    ) -> CommandResult:
+        """调岗: the caller must be in scope of the staff member's project (else 404, as for
+        any command on them) and of the project they move to (else 422, as if unknown)."""
+
+        def step(s: StaffMember, c: Ctx) -> None:
+            self.service.require_project_for(call, "staff.move", "project", project)
+            s.move(c, project, department, reason)
+
+        return self.service.execute(call, "staff.move", StaffMember, ref, step)
+
+    def leave(self, call: Call, ref: str, reason: str) -> CommandResult:
+        return self.service.execute(
+            call, "staff.leave", StaffMember, ref, lambda s, c: s.leave(c, reason)
+        )
+
+    def rejoin(
+        self, call: Call, ref: str, project: str, department: str, reason: str
+    ) -> CommandResult:
+        def step(s: StaffMember, c: Ctx) -> None:
+            self.service.require_project_for(call, "staff.rejoin", "project", project)
+            s.rejoin(c, project, department, reason)
+
+        return self.service.execute(call, "staff.rejoin", StaffMember, ref, step)
+
     def suggestions(self, call: Call, ref: str, read: CandidateReader) -> dict[str, Any]:
         """The project's staff ranked for ticket `ref`: 404 outside the caller's scope (as
         `GET /tickets/{id}`), 409 when the ticket's state allows no dispatch or transfer."""

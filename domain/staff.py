@@ -48,7 +48,8 @@ def check_skills(skills: Any, taxonomy: Taxonomy, field: str = "skills") -> list
 
 class StaffMember(QAggregate):
     KIND = "staff"
-    STATES = {"active": ("set_skills",)}
+    #: `left` (离职): no longer a dispatch candidate; their record and history stay.
+    STATES = {"active": ("set_skills", "move", "leave"), "left": ("rejoin",)}
 
     class Registered(QAggregate.Created):
         number: str  # the user id
@@ -63,6 +64,33 @@ class StaffMember(QAggregate):
 
         def apply(self, agg: StaffMember) -> None:
             agg.skills = list(self.skills)
+
+    class Moved(QAggregate.Event):
+        """调岗: to another project or department (or both)."""
+
+        previous_project: str
+        previous_department: str
+        project: str
+        department: str
+
+        def apply(self, agg: StaffMember) -> None:
+            agg.project, agg.department = self.project, self.department
+
+    class Left(QAggregate.Event):
+        """离职: leaves the register's candidates; the record stays."""
+
+        def apply(self, agg: StaffMember) -> None:
+            agg.status = "left"
+
+    class Rejoined(QAggregate.Event):
+        """Back (返聘), at a project and department, with the skills kept."""
+
+        project: str
+        department: str
+
+        def apply(self, agg: StaffMember) -> None:
+            agg.status = "active"
+            agg.project, agg.department = self.project, self.department
 
     def __init__(
         self, number: str, name: str, project: str, department: str, skills: list[str], **_: Any
@@ -114,3 +142,39 @@ class StaffMember(QAggregate):
                 self.allowed_steps(),
             )
         self.record(self.SkillsChanged, ctx, previous=list(self.skills), skills=new)
+
+    def move(self, ctx: Ctx, project: str, department: str, reason: str) -> None:
+        """To another project or department; the event keeps where they were."""
+        self.check_step("move")
+        department = require_choice("department", department, DEPARTMENTS)
+        if (project, department) == (self.project, self.department):
+            raise RuleViolation(
+                self.KIND,
+                self.status,
+                "move",
+                f"{self.number} already works in {department} at {project}",
+                self.allowed_steps(),
+            )
+        self.record(
+            self.Moved,
+            ctx,
+            require_text("reason", reason, 2000),
+            previous_project=self.project,
+            previous_department=self.department,
+            project=project,
+            department=department,
+        )
+
+    def leave(self, ctx: Ctx, reason: str) -> None:
+        self.check_step("leave")
+        self.record(self.Left, ctx, require_text("reason", reason, 2000))
+
+    def rejoin(self, ctx: Ctx, project: str, department: str, reason: str) -> None:
+        self.check_step("rejoin")
+        self.record(
+            self.Rejoined,
+            ctx,
+            require_text("reason", reason, 2000),
+            project=project,
+            department=require_choice("department", department, DEPARTMENTS),
+        )

@@ -35,6 +35,7 @@ class StaffProjection(Projection):
             region text,
             department text NOT NULL,
             skills text[] NOT NULL,
+            status text NOT NULL DEFAULT 'active',
             registered_at timestamptz NOT NULL,
             version int NOT NULL,
             updated_at timestamptz NOT NULL)""",
@@ -73,9 +74,26 @@ class StaffProjection(Projection):
             )
         elif isinstance(e, StaffMember.SkillsChanged):
             update_row(cur, f"{schema}.staff", rec, "skills = %s", (list(e.skills),))
+        elif isinstance(e, (StaffMember.Moved, StaffMember.Rejoined)):
+            update_row(
+                cur,
+                f"{schema}.staff",
+                rec,
+                "status = 'active', project = %s, department = %s,"
+                f" region = (SELECT region FROM {schema}.project_regions WHERE project = %s)",
+                (e.project, e.department, e.project),
+            )
+        elif isinstance(e, StaffMember.Left):
+            update_row(cur, f"{schema}.staff", rec, "status = 'left'")
 
 
-HANDLED = (StaffMember.Registered, StaffMember.SkillsChanged)
+HANDLED = (
+    StaffMember.Registered,
+    StaffMember.SkillsChanged,
+    StaffMember.Moved,
+    StaffMember.Left,
+    StaffMember.Rejoined,
+)
 
 
 # -- reads ---------------------------------------------------------------------------------
@@ -86,15 +104,16 @@ def list_staff(
     department: str | None = None,
     limit: int = 50,
     after: str | None = None,
+    status: str | None = None,
 ) -> Page:
     """Staff in the caller's scope in user-id order, a page of `limit` after user id `after`;
     `id` is the user id, `uuid` the record's."""
     where, params = scope_clause(scope)
     query = sql.SQL(
-        "SELECT user_id AS id, name, project, region, department, skills, registered_at,"
+        "SELECT user_id AS id, name, project, region, department, skills, status, registered_at,"
         " version, id AS uuid FROM qt_read.staff WHERE {}"
     ).format(where)
-    for col, value in (("project", project), ("department", department)):
+    for col, value in (("project", project), ("department", department), ("status", status)):
         if value:
             query += sql.SQL(" AND {} = %s").format(sql.Identifier(col))
             params.append(value)
@@ -121,7 +140,7 @@ def dispatch_candidates(pool: Any, project: str, since: datetime) -> list[Candid
                            AND t.assigned_at IS NOT NULL AND t.resolved_at >= %(since)s
                          ORDER BY t.resolved_at) AS hours
              FROM qt_read.staff s
-            WHERE s.project = %(project)s
+            WHERE s.project = %(project)s AND s.status = 'active'
             ORDER BY s.user_id""",
         {"done": list(DONE_STATUSES), "since": since, "project": project},
     )

@@ -141,6 +141,9 @@ ROUTE_ACTIONS: dict[str, str] = {
     "POST /staff": "staff.register",
     "GET /staff": "staff.read",
     "POST /staff/{ref}/skills": "staff.skills",
+    "POST /staff/{ref}/move": "staff.move",
+    "POST /staff/{ref}/leave": "staff.leave",
+    "POST /staff/{ref}/rejoin": "staff.rejoin",
     "GET /tickets/{ref}/dispatch-suggestions": "ticket.suggest_dispatch",
     # attach (issue #16 item 4): evidence files
     "POST /attachments": "attachment.upload",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from api.read_models.common import Open, Page
 
 
@@ -15,6 +17,7 @@ class StaffRow(Open):
     region: str | None
     department: str
     skills: list[str]
+    status: str = Field(description="active, or left (离职: no longer suggested for dispatch)")
     registered_at: datetime
     version: int
     uuid: str

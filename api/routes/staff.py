@@ -14,7 +14,7 @@ from api.listing import after_of, page_answer, require
 from api.read_models.common import ok
 from api.read_models.dispatch import DispatchSuggestions, StaffPage
 from api.responses import answer, json_response
-from api.schemas import Body, Code, CommandAnswer, ShortText
+from api.schemas import Body, Code, CommandAnswer, ShortText, Text
 from domain.dispatch import Candidate
 from domain.vocabulary import DEPARTMENTS
 from projections import staff as staff_reads
@@ -56,6 +56,40 @@ def set_staff_skills(
     return answer(response, app.staff.set_skills(call, ref, body.skills))
 
 
+class StaffMove(Body):
+    project: Code
+    department: Department
+    reason: Text
+
+
+class StaffLeave(Body):
+    reason: Text
+
+
+@router.post("/staff/{ref}/move", response_model=CommandAnswer)
+def move_staff(
+    ref: str, body: StaffMove, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
+    """调岗: to another project or department (the event keeps where they were)."""
+    return answer(response, app.staff.move(call, ref, body.project, body.department, body.reason))
+
+
+@router.post("/staff/{ref}/leave", response_model=CommandAnswer)
+def staff_leaves(
+    ref: str, body: StaffLeave, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
+    """离职: no longer suggested for dispatch; the record and its history stay."""
+    return answer(response, app.staff.leave(call, ref, body.reason))
+
+
+@router.post("/staff/{ref}/rejoin", response_model=CommandAnswer)
+def staff_rejoins(
+    ref: str, body: StaffMove, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
+    """Back after leaving (返聘), at a project and department, with the skills kept."""
+    return answer(response, app.staff.rejoin(call, ref, body.project, body.department, body.reason))
+
+
 @router.get("/staff", responses=ok(StaffPage))
 def list_staff(
     call: QueryCall,
@@ -63,10 +97,14 @@ def list_staff(
     pos: ReadPosition,
     project: str | None = None,
     department: str | None = None,
+    status: Annotated[
+        Literal["active", "left"] | None,
+        Query(description="active (the default listing shows both) or left (离职)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> Any:
-    """Staff in the caller's scope, with their skills, in user-id order."""
+    """Staff in the caller's scope, with their skills and status, in user-id order."""
     require(call, "staff.read")
     after = after_of(cursor)
     page = staff_reads.list_staff(
@@ -76,6 +114,7 @@ def list_staff(
         department,
         limit,
         str(after[0]) if after else None,
+        status,
     )
     return page_answer(page, "id")
 

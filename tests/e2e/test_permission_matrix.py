@@ -209,6 +209,17 @@ BODIES: dict[str, Any] = {
         "skills": ["engineering"],
     },
     "POST /staff/{ref}/skills": {"skills": ["engineering.lifts"]},
+    "POST /staff/{ref}/move": lambda p, w: {
+        "project": p,
+        "department": "cleaning",
+        "reason": "调岗",
+    },
+    "POST /staff/{ref}/leave": {"reason": "离职"},
+    "POST /staff/{ref}/rejoin": lambda p, w: {
+        "project": p,
+        "department": "engineering",
+        "reason": "返聘",
+    },
 }
 
 #: Query parameters a query needs.
