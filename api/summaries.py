@@ -457,5 +457,13 @@ def summarize(
         except (AttributeError, TypeError, ValueError, KeyError):  # an older event shape
             line = ""
         if line:
-            return " ".join(line.split())
-    return _generic(kind, event_type, data, actor_name, reason, version)
+            return " ".join(line.split()) + _attached(data)
+    return _generic(kind, event_type, data, actor_name, reason, version) + _attached(data)
+
+
+def _attached(data: dict[str, Any]) -> str:
+    """` · 2 files attached` when the event names evidence files (docs/attachments.md)."""
+    files = data.get("attachments")
+    if not isinstance(files, list) or not files:
+        return ""
+    return f" · {len(files)} file{'s' if len(files) > 1 else ''} attached"

@@ -99,7 +99,10 @@ def test_every_event_class_has_its_own_one_line_summary(agg: type[Any], ev: type
     line = summarize(kind, etype, sample(ev), "Li Na", "a reason", 2)
     assert line and "\n" not in line and "Li Na" in line, line
     # It is the event's own phrase, not the generic fallback.
-    assert line == " ".join(PHRASES[(kind, etype)](sample(ev), "Li Na", ": a reason").split())
+    # (with the count of evidence files when the event names some: the sample names one)
+    attached = " · 1 file attached" if "attachments" in sample(ev) else ""
+    own = " ".join(PHRASES[(kind, etype)](sample(ev), "Li Na", ": a reason").split())
+    assert line == own + attached
     # Without data (an older event shape) it still answers a line.
     assert summarize(kind, etype, {}, "Li Na", None, 2)
 
@@ -130,3 +133,16 @@ def test_personal_data_never_enters_a_summary() -> None:
     }
     assert "13812345678" not in summarize("survey_response", "Recorded", response, "Li Na", None, 1)
     assert "13812345678" not in summarize("survey_response", "Unknown", response, "Li Na", None, 1)
+
+
+def test_a_summary_says_how_many_evidence_files_the_event_names() -> None:
+    data = {"resolution": "已更换水管", "attachments": ["a" * 64, "b" * 64]}
+    two = summarize("ticket", "Resolved", data, "Wang Wei", None, 5)
+    assert two.endswith(" · 2 files attached"), two
+    one = summarize("ticket", "Resolved", {**data, "attachments": ["a" * 64]}, "Wang Wei", None, 5)
+    assert one.endswith(" · 1 file attached"), one
+    none = summarize("ticket", "Resolved", {**data, "attachments": []}, "Wang Wei", None, 5)
+    assert "attached" not in none and none == one.removesuffix(" · 1 file attached")
+    # An event without a phrase of its own gets the same suffix on the generic line.
+    generic = summarize("ticket", "SomethingNew", {"attachments": ["c" * 64]}, "Li Na", None, 9)
+    assert generic.endswith(" · 1 file attached"), generic
