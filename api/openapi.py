@@ -124,6 +124,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/kpis/warnings"): "getWarningKpis",
     # loop (issue #15): inspection plans and assessments
     ("POST", "/inspection-plans"): "createInspectionPlan",
+    ("POST", "/inspection-plans/{ref}/withdraw"): "withdrawInspectionPlan",
     ("GET", "/inspection-plans"): "listInspectionPlans",
     ("GET", "/kpis/inspection-plans"): "getInspectionPlanKpis",
     ("POST", "/assessments"): "closeAssessment",

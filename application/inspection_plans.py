@@ -177,6 +177,49 @@ class InspectionPlanService:
             },
         )
 
+    def withdraw(
+        self, call: Call, ref: str, reason: str, cancel_scheduled: bool = True
+    ) -> CommandResult:
+        """Withdraw a plan (撤销计划) and, unless told not to, cancel in the same
+        transaction every inspection it scheduled that has not started and is not yet
+        due, each with the plan's reason. Inspections under way, done, or already past
+        their due time (missed is a fact the assessment keeps) stay as they are. A
+        concurrent start of one of them makes the commit lose the race and run again."""
+
+        def load() -> InspectionPlan:
+            plan = self.service.load(InspectionPlan, ref)
+            for code in plan.projects:  # every project of the plan, as for adopting it
+                self.service.authorize(call, "inspection_plan.withdraw", code)
+            return plan
+
+        cancelled: list[str] = []
+
+        def step(plan: InspectionPlan, ctx: Ctx) -> list[QAggregate]:
+            plan.withdraw(ctx, reason)
+            cancelled.clear()
+            if not cancel_scheduled:
+                return []
+            now = self.service.clock()
+            because = f"plan {plan.number} withdrawn: {reason}"
+            out: list[QAggregate] = []
+            for occ in plan.occurrences:
+                ins = self.service.load(Inspection, occ["inspection"]["id"])
+                if ins.status == "scheduled" and (ins.due_at is None or ins.due_at > now):
+                    ins.cancel(ctx, because)
+                    out.append(ins)
+                    cancelled.append(ins.number)
+            return out
+
+        return self.service.execute(
+            call,
+            "inspection_plan.withdraw",
+            InspectionPlan,
+            ref,
+            step,
+            load=load,
+            extra=lambda _plan: {"cancelled": list(cancelled)},
+        )
+
     def get(self, call: Call, ref: str) -> InspectionPlan:
         plan = self.service.load(InspectionPlan, ref)
         for code in plan.projects:

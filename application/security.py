@@ -119,6 +119,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     # loop (issue #15): inspection plans and assessments (考核与奖惩; the general manager
     # approves assessments and decides second-level appeals, 总经理具有最高的考评权)
     "inspection_plan.create": ("quality_manager",),
+    "inspection_plan.withdraw": ("quality_manager",),
     "inspection_plan.read": (*_OPERATIONAL, "auditor", "general_manager"),
     "assessment.close": ("quality_manager",),
     "assessment.review": ("quality_manager",),

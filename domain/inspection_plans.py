@@ -5,8 +5,9 @@ each occurrence of its recurrence (`domain.recurrence`), the number of the `Sche
 inspection written in the same transaction, its planned date and its due time. The
 inspections are created at once for the whole span (at most 12 months), so the plan's
 one event names every inspection it caused and nothing is scheduled twice. A plan can be
-withdrawn (`Withdrawn`, with a reason); the inspections it scheduled stay as they are
-(cancel them one by one, with a reason, if they are not to happen).
+withdrawn (`Withdrawn`, with a reason); `application.inspection_plans` cancels, in the
+same transaction, the inspections it scheduled that have not started and are not yet due
+(docs/assessment.md).
 """
 
 from __future__ import annotations

@@ -115,6 +115,7 @@ ROUTE_ACTIONS: dict[str, str] = {
     "GET /kpis/warnings": "kpi.read",
     # loop (issue #15): inspection plans and assessments
     "POST /inspection-plans": "inspection_plan.create",
+    "POST /inspection-plans/{ref}/withdraw": "inspection_plan.withdraw",
     "GET /inspection-plans": "inspection_plan.read",
     "GET /kpis/inspection-plans": "kpi.read",
     "POST /assessments": "assessment.close",

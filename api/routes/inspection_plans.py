@@ -13,7 +13,7 @@ from api.listing import after_of, jsonable, page_answer, require
 from api.read_models import ok
 from api.read_models.assessments import InspectionPlanPage, PlanKpis
 from api.responses import answer
-from api.schemas import Body, Code, CommandAnswer, ShortText
+from api.schemas import Body, Code, CommandAnswer, ShortText, Text
 from domain.vocabulary import INSPECTION_KINDS, RECURRENCE_TYPES
 from projections import assessments as reads
 
@@ -59,6 +59,25 @@ def create_plan(body: CreatePlan, call: CommandCall, app: QualtraceApp, response
             projects=body.projects,
             region=body.region,
         ),
+    )
+
+
+class WithdrawPlan(Body):
+    reason: Text
+    #: false: withdraw the plan only and leave its scheduled inspections to be cancelled
+    #: (or done) one by one.
+    cancel_scheduled: bool = True
+
+
+@router.post("/inspection-plans/{ref}/withdraw", response_model=CommandAnswer)
+def withdraw_plan(
+    ref: str, body: WithdrawPlan, call: CommandCall, app: QualtraceApp, response: Response
+) -> Any:
+    """Withdraw a plan (撤销计划) and cancel, in the same transaction, its inspections that
+    have not started and are not yet due (`cancelled` lists them); those under way, done
+    or already past their due time stay."""
+    return answer(
+        response, app.inspection_plans.withdraw(call, ref, body.reason, body.cancel_scheduled)
     )
 
 

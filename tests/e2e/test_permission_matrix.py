@@ -197,6 +197,7 @@ BODIES: dict[str, Any] = {
         "template_id": w.template,
         "inspectors": ["Chen Jie"],
     },
+    "POST /inspection-plans/{ref}/withdraw": {"reason": "计划调整"},
     "POST /assessments": lambda p, w: assessment_body(w, p),
     "POST /assessments/{ref}/appeal": {"reason": "评分有误"},
     "POST /assessments/{ref}/appeal-decision": {"accepted": False, "reason": "维持原评分"},
@@ -244,6 +245,7 @@ KIND_OF_PREFIX = {
     "/me": "notification",
     "/warnings": "warning",
     "/assessments": "assessment",
+    "/inspection-plans": "inspection_plan",
     "/staff": "staff",  # dispatch suggestions (issue #16 item 6)
     "/attachments": "attachment",  # attach: an evidence file, as scoped as its ticket
 }
@@ -256,6 +258,7 @@ MISSING = {
     "survey": "SV-2026-999999",
     "template": "CT-2026-999999",
     "assessment": "AS-2026-999999",
+    "inspection_plan": "IP-2026-999999",
     "response": str(uuid.uuid4()),
     "circular": "TB-2026-999999",
     "webhook": str(uuid.uuid4()),
@@ -504,6 +507,12 @@ def build(w: World) -> None:
     # closed once, so the "create" cases close another project's month: see build_assessment).
     for p in ("P1", "P2"):
         w.ids[("assessment", p)] = build_assessment(w, p, "2026-02")
+        # and a plan of the project's own, to withdraw
+        plan = w.ok(
+            w.post("/inspection-plans", BODIES["POST /inspection-plans"](p, w), "quality_manager"),
+            201,
+        )
+        w.ids[("inspection_plan", p)] = plan["id"]
     # Someone read P1's and P2's personal data (the access log has rows in both projects).
     for p in ("P1", "P2"):
         w.ok(
