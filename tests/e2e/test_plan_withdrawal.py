@@ -4,6 +4,7 @@ their due time stay, and the plan KPIs stop counting what was cancelled."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from application.deadlines import DeadlineWatcher
@@ -80,3 +81,48 @@ def test_withdrawal_can_leave_the_inspections_and_is_refused_outside_reach(api: 
     )
     assert r["cancelled"] == []
     assert {status(api, n) for n in plan["inspections"]} == {"scheduled"}
+
+
+def race_once(api: Any, template: str) -> str:
+    """A start and a withdrawal of a one-inspection plan at once; which one won."""
+    plan = ok(api.post("/inspection-plans", body(template, months=1), **QM), 201)
+    (number,) = plan["inspections"]
+    barrier = threading.Barrier(2)
+    answers: dict[str, Any] = {}
+
+    def start() -> None:
+        barrier.wait()
+        answers["start"] = api.post(f"/inspections/{number}/start", **INSPECTOR)
+
+    def withdraw() -> None:
+        barrier.wait()
+        answers["withdraw"] = api.post(
+            f"/inspection-plans/{plan['id']}/withdraw", {"reason": "撤场"}, **QM
+        )
+
+    threads = [threading.Thread(target=f) for f in (start, withdraw)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert answers["withdraw"].status_code == 200, answers["withdraw"].text
+    cancelled = answers["withdraw"].json()["cancelled"]
+    final = status(api, number)
+    kinds = [e["type"] for e in read(api, f"/audit/{number}")["events"]]
+    assert not ("Started" in kinds and "Cancelled" in kinds), kinds
+    if answers["start"].status_code == 200:  # the start won: the withdrawal left it
+        assert cancelled == [] and final == "in_progress"
+        return "started"
+    # the withdrawal won: the start met a cancelled inspection
+    assert answers["start"].status_code == 409, answers["start"].text
+    assert cancelled == [number] and final == "cancelled"
+    return "cancelled"
+
+
+def test_a_start_racing_the_withdrawal_either_wins_or_is_cancelled_never_both(
+    api: Any,
+) -> None:
+    t = setup(api)
+    outcomes = [race_once(api, t) for _ in range(4)]
+    # every round was judged (which side wins is the scheduler's choice)
+    assert len(outcomes) == 4 and set(outcomes) <= {"started", "cancelled"}
