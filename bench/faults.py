@@ -147,6 +147,7 @@ class Run:
         self.report = Report(plan=asdict(plan))
         self.service: Service | None = None
         self.tokens: list[str] = []
+        self.fitted_pool_size = 0  # the pool size the service runs with (set up in `setup`)
 
     # -- set-up --------------------------------------------------------------------------
     def setup(self) -> Service:
@@ -156,7 +157,8 @@ class Run:
         )
         # Here the worker runs on its own (to be killed alone), so it gets the pool size
         # `serve` would pass it: the plan's, or the one fitted to the server.
-        self.service.env["QUALTRACE_POOL_SIZE"] = str(self.pool_size())
+        self.fitted_pool_size = self.pool_size()
+        self.service.env["QUALTRACE_POOL_SIZE"] = str(self.fitted_pool_size)
         (self.root / "service").mkdir(exist_ok=True)
         self.service.start()
         from api.tokens import TokenStore
@@ -345,7 +347,7 @@ class Run:
             "connections_peak": peak[0],
             "connections_after": sum(after.values()),
             # What the pools may open at most (qualtrace/connections.py), and the server.
-            "connections_most": most(self.plan.api_processes, self.pool_size()),
+            "connections_most": most(self.plan.api_processes, self.fitted_pool_size),
             "connection_bound": self.pg.max_connections,
             "crashed": crashed or before_pids != after_pids,
         }

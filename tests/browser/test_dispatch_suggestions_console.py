@@ -11,6 +11,7 @@ import pytest
 
 from tests.browser.conftest import Service
 from tests.browser.test_console import Console
+from tests.e2e.test_dispatch_suggestions import ticket as leak_body
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,19 +32,7 @@ def leak(service: Service) -> dict[str, Any]:
             "/staff",
             {"id": user, "name": name, "project": "P1", "department": department, "skills": skills},
         )
-    ticket = service.post(
-        "/tickets",
-        {
-            "project": "P1",
-            "kind": "repair",
-            "channel": "phone",
-            "priority": "normal",
-            "category": "漏水",
-            "description": "卫生间天花板漏水",
-            "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
-        },
-        **SUPERVISOR,
-    )
+    ticket = service.post("/tickets", leak_body(), **SUPERVISOR)
     # The console opens the ticket at once and asks once: wait until the read side holds
     # the three staff members, or a loaded machine shows "no staff" (seen in a run).
     deadline = time.monotonic() + 60

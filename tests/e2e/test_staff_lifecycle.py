@@ -10,19 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_dispatch_suggestions import ticket
+
 PM1 = {"role": "project_manager", "user": "pm.1", "name": "Qian Li", "projects": ("P1",)}
-
-
-def ticket(project: str) -> dict[str, Any]:
-    return {
-        "project": project,
-        "kind": "repair",
-        "channel": "phone",
-        "priority": "normal",
-        "category": "漏水",
-        "description": "卫生间天花板漏水",
-        "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
-    }
 
 
 class Register:
@@ -79,8 +69,8 @@ def reg(api: Any) -> Register:
 def test_move_leave_and_rejoin_are_attributed_events_and_suggestions_follow(
     reg: Register, api: Any
 ) -> None:
-    t1 = reg.post("/tickets", ticket("P1"), 201, role="supervisor")["id"]
-    t2 = reg.post("/tickets", ticket("P2"), 201, role="supervisor")["id"]
+    t1 = reg.post("/tickets", ticket(project="P1"), 201, role="supervisor")["id"]
+    t2 = reg.post("/tickets", ticket(project="P2"), 201, role="supervisor")["id"]
     assert reg.candidates(t1) == [("wang.wei", "engineering"), ("li.qiang", "engineering")]
     assert reg.candidates(t2) == [("chen.jie", "engineering")]
 

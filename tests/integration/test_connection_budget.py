@@ -31,6 +31,7 @@ from qualtrace.connections import (
     per_process,
 )
 from qualtrace.settings import Settings
+from tests.attach_files import ticket
 from tests.conftest import Api
 
 
@@ -74,18 +75,6 @@ def peak(pg_admin_url: str, db_url: str) -> Iterator[Peak]:
         yield p
 
 
-def ticket(project: str, n: int) -> dict[str, Any]:
-    return {
-        "project": project,
-        "kind": "repair",
-        "channel": "phone",
-        "priority": "high",
-        "category": "水电维修",
-        "description": f"厨房水管漏水 {n}",
-        "reporter": {"name": "张三", "unit": "3-1201", "phone": "13812345678"},
-    }
-
-
 def test_one_process_running_api_and_worker_stays_within_the_budget(peak: Peak, api: Api) -> None:
     c = api.container
     api.setup_org()
@@ -94,7 +83,12 @@ def test_one_process_running_api_and_worker_stays_within_the_budget(peak: Peak, 
 
     def write(k: int) -> None:
         for n in range(5):
-            r = api.post("/tickets", ticket("P1", k * 10 + n), role="front_desk", projects=("P1",))
+            r = api.post(
+                "/tickets",
+                ticket("P1", description=f"厨房水管漏水 {k * 10 + n}"),
+                role="front_desk",
+                projects=("P1",),
+            )
             if r.status_code != 201:
                 errors.append(r.text)
 
