@@ -180,6 +180,22 @@ def publish_read_views(
         hook(conn, projection, generation)
 
 
+def analyze_generation(
+    conn: psycopg.Connection[Any], projection: Projection, generation: int
+) -> None:
+    """Gather the planner's statistics of a generation's tables (`ANALYZE`), so that the
+    first queries after readers switch to a freshly built generation are planned for its
+    real size. Autovacuum would only get to them within a minute or so; until then the
+    planner takes the new tables for nearly empty (at a million events, the live KPI
+    shapes' sorts then spilled to disk: 435 ms instead of 356 ms, docs/performance.md)."""
+    schema = schema_name(projection, generation)
+    tables = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (schema,)
+    ).fetchall()
+    for (table,) in tables:
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table)))
+
+
 def rebuild(
     conninfo: str,
     source: EventSource,
@@ -221,6 +237,7 @@ def rebuild(
             if not settling(conn, projection.name, new) or time.monotonic() > settle_until:
                 break
             time.sleep(0.005)
+        analyze_generation(conn, projection, new)
         with conn.transaction():
             # Lock the live row: the live runner waits here, then finds itself retired.
             conn.execute(
